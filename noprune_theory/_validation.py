@@ -1,0 +1,120 @@
+"""Argument checks shared by the public API and the command line.
+
+Public functions validate every argument up front and raise :class:`ValueError` (or
+:class:`TypeError`) with a message in the user's words, naming the argument and the allowed
+range, e.g. ``"k must be an integer >= 1, got 0"``. The CLI turns these messages into exit code 2
+with the same text, so the API and the command line never disagree. Private helpers trust their
+inputs.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+__all__ = ["check_scalar", "check_choice", "check_finite_array", "describe_range"]
+
+
+def describe_range(low=None, high=None, *, low_inclusive=True, high_inclusive=True):
+    """Words for an interval: ``">= 1"``, ``"in (0, 1)"``, ``"in [0, 1)"``."""
+    if low is not None and high is not None:
+        left = "[" if low_inclusive else "("
+        right = "]" if high_inclusive else ")"
+        return f"in {left}{low:g}, {high:g}{right}"
+    if low is not None:
+        return f"{'>=' if low_inclusive else '>'} {low:g}"
+    if high is not None:
+        return f"{'<=' if high_inclusive else '<'} {high:g}"
+    return "finite"
+
+
+def check_scalar(
+    value,
+    name,
+    *,
+    integer=False,
+    low=None,
+    high=None,
+    low_inclusive=True,
+    high_inclusive=True,
+):
+    """Return *value* as a float (or int) after checking it is finite and in range.
+
+    Parameters
+    ----------
+    value : object
+        What the user passed. Strings such as ``"1e4"`` are accepted (the CLI passes text).
+    name : str
+        The argument's name as the user knows it (``"n"``, ``"--eps"``).
+    integer : bool, default False
+        Require an integral value (``1e4`` is accepted and returned as ``10000``).
+    low, high : float or None
+        Bounds of the allowed interval; ``None`` means unbounded.
+    low_inclusive, high_inclusive : bool, default True
+        Whether the bounds belong to the interval.
+
+    Returns
+    -------
+    float or int
+
+    Raises
+    ------
+    ValueError
+        If *value* is not a finite number in the allowed range. The message names *name*, the
+        allowed range and the value received.
+    """
+    kind = "an integer" if integer else "a number"
+    rng = describe_range(low, high, low_inclusive=low_inclusive, high_inclusive=high_inclusive)
+    expected = f"{name} must be {kind} {rng}".rstrip()
+    if isinstance(value, bool):
+        raise ValueError(f"{expected}, got {value!r}")
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise ValueError(f"{expected}, got {value!r}") from None
+    elif isinstance(value, numbers.Real):
+        number = float(value)
+    else:
+        try:
+            number = float(value)  # 0-d arrays
+        except (TypeError, ValueError):
+            raise ValueError(f"{expected}, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{expected}, got {value!r}")
+    if integer:
+        if number != math.floor(number):
+            raise ValueError(f"{expected}, got {value!r}")
+        number = int(number)
+    too_low = low is not None and (number < low or (not low_inclusive and number == low))
+    too_high = high is not None and (number > high or (not high_inclusive and number == high))
+    if too_low or too_high:
+        raise ValueError(f"{expected}, got {value!r}")
+    return number
+
+
+def check_choice(value, name, choices):
+    """Return *value* if it is one of *choices*, else raise ValueError listing them."""
+    if value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {listed}, got {value!r}")
+    return value
+
+
+def check_finite_array(x, name, *, ndim=None, xp=None):
+    """Raise ValueError if array *x* has the wrong number of axes or holds NaN or inf.
+
+    Works for any array-API namespace (*xp* is inferred when not given).
+    """
+    if xp is None:
+        from array_api_compat import array_namespace
+
+        xp = array_namespace(x)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if x.ndim not in allowed:
+            words = " or ".join(str(a) for a in allowed)
+            raise ValueError(f"{name} must have {words} axes, got shape {tuple(x.shape)}")
+    if xp.isdtype(x.dtype, ("real floating", "complex floating")):
+        if not bool(xp.all(xp.isfinite(x))):
+            raise ValueError(f"{name} must not contain NaN or inf")
+    return x

@@ -1,0 +1,237 @@
+"""Backend selection and the array-namespace helpers: the one place backends differ.
+
+Three backends share one interface:
+
+``numpy``
+    The reference. Always available; readable code the others are tested against.
+``numba``
+    NumPy arrays, with CPU hot loops JIT-compiled by numba (``noprune_theory.kernels.cpu``).
+``cupy``
+    CuPy arrays on a GPU; dense algebra through CuPy (cuBLAS), custom kernels through numba.cuda
+    on the same memory (``__cuda_array_interface__``).
+``auto``
+    ``cupy`` when a GPU is usable, else ``numba`` when numba imports, else ``numpy``.
+
+Algorithm code never branches on the backend name to choose array functions: it takes the
+namespace from its inputs with :func:`array_namespace` (so one implementation serves NumPy, CuPy
+and, in the tests, ``array_api_strict``), and asks this module only which kernels to use.
+numba and cupy are imported lazily, the first time a backend that needs them is resolved.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import os
+
+__all__ = [
+    "BACKENDS",
+    "BackendUnavailableError",
+    "resolve_backend",
+    "namespace_for",
+    "array_namespace",
+    "to_numpy",
+    "gpu_status",
+    "numba_status",
+    "backend_info",
+    "cuda_simulator_enabled",
+]
+
+#: The concrete backends, in the order ``auto`` does *not* prefer them.
+BACKENDS = ("numpy", "numba", "cupy")
+_CHOICES = BACKENDS + ("auto",)
+
+GPU_INSTALL_HINT = (
+    "install the gpu extra (pip install 'noprune-theory[gpu]', CuPy for CUDA 12 and numba-cuda) "
+    "on a machine with an NVIDIA GPU and driver, or use backend='auto', which falls back to "
+    "numba or numpy"
+)
+
+
+class BackendUnavailableError(ValueError):
+    """A backend was asked for by name but cannot run on this machine."""
+
+
+def cuda_simulator_enabled():
+    """True when numba.cuda runs under its simulator (``NUMBA_ENABLE_CUDASIM=1``)."""
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+
+@functools.lru_cache(maxsize=None)
+def numba_status():
+    """``(usable, reason)`` for the numba CPU backend."""
+    if importlib.util.find_spec("numba") is None:
+        return False, "numba is not installed (pip install numba)"
+    try:
+        import numba
+    except Exception as exc:  # a broken llvmlite, for instance
+        return False, f"numba failed to import: {exc}"
+    return True, f"numba {numba.__version__}"
+
+
+@functools.lru_cache(maxsize=None)
+def gpu_status():
+    """``(usable, reason)`` for the cupy backend: a CUDA device that CuPy can use.
+
+    The reason says what was found ("1 CUDA device(s): NVIDIA H100") or why not ("cupy is
+    not installed", "no CUDA driver").
+    """
+    if importlib.util.find_spec("cupy") is None:
+        return False, "cupy is not installed"
+    try:
+        import cupy
+    except Exception as exc:
+        return False, f"cupy failed to import: {exc}"
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:
+        return False, f"CuPy sees no usable CUDA device: {exc}"
+    if count < 1:
+        return False, "CuPy sees no CUDA device"
+    try:
+        props = cupy.cuda.runtime.getDeviceProperties(0)
+        name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+    except Exception:
+        name = "unknown"
+    return True, f"{count} CUDA device(s): {name}"
+
+
+def resolve_backend(name="auto"):
+    """Return the concrete backend name for *name*.
+
+    Parameters
+    ----------
+    name : {"auto", "numpy", "numba", "cupy"}, default "auto"
+        ``auto`` picks ``cupy`` when a GPU is usable, else ``numba``, else ``numpy``.
+
+    Returns
+    -------
+    str
+        One of :data:`BACKENDS`.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    BackendUnavailableError
+        When ``numba`` or ``cupy`` is asked for by name and cannot run here; the message says
+        why, how to install it, and that ``auto`` would fall back.
+    """
+    if name is None:
+        name = "auto"
+    if name not in _CHOICES:
+        listed = ", ".join(repr(c) for c in _CHOICES)
+        raise ValueError(f"backend must be one of {listed}, got {name!r}")
+    if name == "auto":
+        if gpu_status()[0]:
+            return "cupy"
+        if numba_status()[0]:
+            return "numba"
+        return "numpy"
+    if name == "cupy":
+        ok, why = gpu_status()
+        if not ok:
+            raise BackendUnavailableError(
+                f"backend 'cupy' is not usable here ({why}); {GPU_INSTALL_HINT}"
+            )
+    if name == "numba":
+        ok, why = numba_status()
+        if not ok:
+            raise BackendUnavailableError(
+                f"backend 'numba' is not usable here ({why}); backend='auto' falls back to numpy"
+            )
+    return name
+
+
+def namespace_for(backend):
+    """The array module of a concrete backend: :mod:`numpy`, or :mod:`cupy` for ``cupy``."""
+    if resolve_backend(backend) == "cupy":
+        return importlib.import_module("cupy")
+    return importlib.import_module("numpy")
+
+
+def array_namespace(*arrays):
+    """The array-API namespace shared by *arrays* (``None`` entries and scalars are ignored).
+
+    Mixing array types (NumPy with CuPy, say) is an error, not a silent copy.
+
+    Raises
+    ------
+    TypeError
+        If the arrays belong to different libraries.
+    """
+    from array_api_compat import array_namespace as _ns
+
+    arrays = [a for a in arrays if a is not None and not isinstance(a, (int, float, bool))]
+    try:
+        return _ns(*arrays)
+    except TypeError as exc:
+        kinds = sorted({type(a).__module__.split(".")[0] + "." + type(a).__name__ for a in arrays})
+        raise TypeError(
+            "arrays of different libraries were mixed in one call ("
+            + ", ".join(kinds)
+            + "); move them to one library first (noprune_theory.backend.to_numpy, or "
+            "cupy.asarray)"
+        ) from exc
+
+
+def to_numpy(x):
+    """Copy any array (NumPy, CuPy, array-API) to a NumPy array on the host."""
+    import numpy as np
+
+    if isinstance(x, np.ndarray):
+        return x
+    get = getattr(x, "get", None)  # cupy
+    if callable(get) and type(x).__module__.startswith("cupy"):
+        return get()
+    try:
+        return np.asarray(x)
+    except Exception:
+        return np.from_dlpack(x)
+
+
+def backend_info():
+    """A dict of versions and backend availability, as printed by ``noprune-theory info``."""
+    import platform
+    import sys
+
+    from noprune_theory import __version__
+
+    def version(mod):
+        if importlib.util.find_spec(mod) is None:
+            return None
+        try:
+            return importlib.import_module(mod).__version__
+        except Exception as exc:  # pragma: no cover - broken installs
+            return f"broken ({exc})"
+
+    numba_ok, numba_why = numba_status()
+    gpu_ok, gpu_why = gpu_status()
+    numba_cuda = None
+    if importlib.util.find_spec("numba_cuda") is not None:
+        try:
+            numba_cuda = importlib.import_module("numba_cuda").__version__
+        except Exception:
+            numba_cuda = "installed"
+    return {
+        "noprune_theory": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "versions": {
+            "numpy": version("numpy"),
+            "scipy": version("scipy"),
+            "sympy": version("sympy"),
+            "numba": version("numba"),
+            "numba_cuda": numba_cuda,
+            "cupy": version("cupy"),
+            "dask": version("dask"),
+            "distributed": version("distributed"),
+        },
+        "backends": {
+            "numpy": {"usable": True, "reason": "always available"},
+            "numba": {"usable": numba_ok, "reason": numba_why},
+            "cupy": {"usable": gpu_ok, "reason": gpu_why},
+        },
+        "cuda_simulator": cuda_simulator_enabled(),
+        "auto": resolve_backend("auto"),
+    }

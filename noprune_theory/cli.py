@@ -1,0 +1,84 @@
+"""The ``noprune-theory`` command line.
+
+Subcommands live in :mod:`noprune_theory.commands`, one module each, and are imported only when
+they run: ``noprune-theory --help`` imports neither sympy nor numba. A command module defines a
+:class:`click.Command` named ``command``; its short help is listed in :data:`COMMANDS` so that
+the group's help needs no import at all.
+
+Errors in the user's input (a click usage error, or a :class:`ValueError` raised by the API a
+command calls) end with exit code 2 and a single line ``Error: <message>`` on stderr.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+import click
+
+from noprune_theory import __version__
+
+#: name -> short help. A command is offered when ``noprune_theory.commands.<name>`` exists.
+COMMANDS = {
+    "bound": "Lipschitz lower bounds of the dense and sparse Law of Robustness.",
+    "derive": "Print the derivation of the bound, step by step (sympy).",
+    "mi": "Estimate mutual information between two arrays in files.",
+    "lipschitz": "Lipschitz lower and upper bounds of a saved model.",
+    "sim": "Run a simulation (resumable; in-process or on a Dask cluster).",
+    "plot": "Plot the results of a simulation folder.",
+    "info": "Versions, backends, and whether a GPU is usable.",
+}
+
+
+def _module_name(name):
+    return f"noprune_theory.commands.{name.replace('-', '_')}"
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported when invoked, not when listed."""
+
+    def list_commands(self, ctx):
+        return [n for n in COMMANDS if importlib.util.find_spec(_module_name(n)) is not None]
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS or importlib.util.find_spec(_module_name(name)) is None:
+            return None
+        return importlib.import_module(_module_name(name)).command
+
+    def format_commands(self, ctx, formatter):
+        rows = [(n, COMMANDS[n]) for n in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="noprune-theory")
+def cli():
+    """noprune-theory: the sparse Law of Robustness ("No Free Prune", Kumar, Luo & Sellke,
+    ICML 2024) as numbers you can compute, check and reproduce.
+
+    Start with `noprune-theory bound --n 1e4 --d 100`.
+    """
+
+
+def main(argv=None):
+    """Entry point of the console script; returns the exit code through SystemExit."""
+    try:
+        rv = cli.main(args=argv, prog_name="noprune-theory", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.UsageError as exc:
+        click.echo(f"Error: {exc.format_message()}", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        click.echo(f"Error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except ValueError as exc:
+        # the API's validation messages name the argument and the allowed range
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    sys.exit(rv if isinstance(rv, int) else 0)

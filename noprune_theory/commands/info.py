@@ -1,0 +1,30 @@
+"""``noprune-theory info``: versions, backends, GPU availability and what ``auto`` picks."""
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command("info")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def command(as_json):
+    """Print versions, which backends are usable (and if not, why), and what `auto` picks."""
+    from noprune_theory.backend import backend_info
+
+    info = backend_info()
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(f"noprune-theory {info['noprune_theory']}  (Python {info['python']}, "
+               f"{info['platform']})")
+    click.echo("versions:")
+    for name, ver in info["versions"].items():
+        click.echo(f"  {name:<12} {ver if ver else 'not installed'}")
+    click.echo("backends:")
+    for name, st in info["backends"].items():
+        mark = "yes" if st["usable"] else "no "
+        click.echo(f"  {name:<7} usable: {mark}  {st['reason']}")
+    if info["cuda_simulator"]:
+        click.echo("  (NUMBA_ENABLE_CUDASIM is set: numba.cuda kernels run in the simulator)")
+    click.echo(f"auto picks: {info['auto']}")

@@ -1,0 +1,92 @@
+"""Installation of noprune-theory.
+
+The top-level folders ``kernels/`` and ``sims/`` are installed as the subpackages
+``noprune_theory.kernels`` and ``noprune_theory.sims``: both names are taken on PyPI by
+unrelated projects, so they must never be importable as top-level packages.
+"""
+import re
+from pathlib import Path
+
+from setuptools import setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(
+    r'^__version__ = "([^"]+)"', (HERE / "noprune_theory" / "__init__.py").read_text(), re.M
+).group(1)
+
+
+def _subpackages(folder, prefix):
+    """Every folder holding an ``__init__.py`` below *folder*, as dotted names under *prefix*."""
+    root = HERE / folder
+    names = []
+    for init in sorted(root.rglob("__init__.py")):
+        rel = init.parent.relative_to(root)
+        names.append(".".join((prefix, *rel.parts)) if rel.parts else prefix)
+    return names
+
+
+packages = (
+    _subpackages("noprune_theory", "noprune_theory")
+    + _subpackages("kernels", "noprune_theory.kernels")
+    + _subpackages("sims", "noprune_theory.sims")
+)
+package_dir = {
+    "noprune_theory": "noprune_theory",
+    "noprune_theory.kernels": "kernels",
+    "noprune_theory.sims": "sims",
+}
+
+TEST = [
+    "pytest>=8",
+    "hypothesis>=6.100",
+    "array-api-strict>=2.3",
+    "scikit-learn>=1.5",
+    # numba.cuda, run under the CUDA simulator in the tests (no GPU needed)
+    "numba-cuda>=0.20",
+]
+DOCS = [
+    "sphinx>=8",
+    "pydata-sphinx-theme>=0.16",
+    "myst-parser>=4",
+    "numpydoc>=1.8",
+]
+
+setup(
+    name="noprune-theory",
+    version=VERSION,
+    description=(
+        "The sparse Law of Robustness ('No Free Prune', Kumar, Luo & Sellke, ICML 2024) "
+        "as numbers: symbolic bounds, batched masked networks, information and Lipschitz "
+        "estimators, and simulations that check the bounds."
+    ),
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    license="BSD-3-Clause",
+    python_requires=">=3.10",
+    packages=packages,
+    package_dir=package_dir,
+    package_data={"noprune_theory.sims": ["presets/*.toml"]},
+    install_requires=[
+        "numpy>=1.25",
+        "scipy>=1.11",
+        "numba>=0.59",
+        "sympy>=1.12",
+        "matplotlib>=3.7",
+        "click>=8.1",
+        "array-api-compat>=1.8",
+        "tqdm>=4.66",
+        "dask[distributed]>=2024.1",
+    ],
+    extras_require={
+        "gpu": ["cupy-cuda12x>=13", "numba-cuda[cu12]>=0.20"],
+        "test": TEST,
+        "docs": DOCS,
+        "dev": TEST + DOCS,
+    },
+    entry_points={"console_scripts": ["noprune-theory = noprune_theory.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Intended Audience :: Science/Research",
+        "Topic :: Scientific/Engineering :: Mathematics",
+    ],
+)

@@ -1,0 +1,1 @@
+"""The experiments (installed as ``noprune_theory.sims``): one module per simulation."""

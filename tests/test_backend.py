@@ -1,0 +1,37 @@
+"""Backend selection and the array-namespace helpers."""
+import numpy as np
+import pytest
+
+from noprune_theory import backend as bk
+
+
+def test_auto_resolves_to_a_concrete_backend():
+    assert bk.resolve_backend("auto") in bk.BACKENDS
+    assert bk.resolve_backend(None) == bk.resolve_backend("auto")
+
+
+def test_unknown_backend_names_the_choices():
+    with pytest.raises(ValueError, match=r"backend must be one of 'numpy', 'numba', 'cupy'"):
+        bk.resolve_backend("torch")
+
+
+def test_cupy_without_gpu_says_how_to_install_and_that_auto_falls_back():
+    ok, _ = bk.gpu_status()
+    if ok:
+        pytest.skip("a GPU is usable here")
+    with pytest.raises(bk.BackendUnavailableError) as info:
+        bk.resolve_backend("cupy")
+    msg = str(info.value)
+    assert "noprune-theory[gpu]" in msg and "auto" in msg
+    assert bk.resolve_backend("auto") != "cupy"
+
+
+def test_mixing_array_libraries_is_an_error():
+    xps = pytest.importorskip("array_api_strict")
+    with pytest.raises(TypeError, match="different libraries"):
+        bk.array_namespace(np.zeros(3), xps.zeros(3))
+
+
+def test_to_numpy_roundtrip(xp):
+    a = xp.asarray([1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(bk.to_numpy(a), [1.0, 2.0, 3.0])
