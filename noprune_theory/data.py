@@ -1,0 +1,365 @@
+"""Isoperimetric synthetic data for the simulations: Gaussian, sphere, mixtures, noisy labels.
+
+Where this sits in the data flow: ``data`` makes the inputs ``X`` (n, d) and labels ``y`` (n,)
+that :mod:`noprune_theory.models` fit and :mod:`noprune_theory.training` drives to
+interpolation; the measured Lipschitz constants are then compared with the bounds of
+:mod:`noprune_theory.theory`.
+
+Every function is seeded (``seed`` feeds :func:`numpy.random.default_rng`) and returns NumPy
+arrays on the host (float64 unless ``dtype`` says otherwise); move them to a GPU with
+``cupy.asarray`` when needed. The laws are the c-isoperimetric ones of [BS] Sec. 1 (THEORY.md
+sec. 1): ``N(0, I_d / d)`` and the uniform law on the unit sphere, both with c = O(1), and
+finite mixtures of them.
+
+References
+----------
+.. [BS] S. Bubeck and M. Sellke, "A Universal Law of Robustness via Isoperimetry", NeurIPS 2021.
+.. [NFP] T. Kumar, K. Luo and M. Sellke, "No Free Prune: Information-Theoretic Barriers to
+   Pruning at Initialization", ICML 2024, Sec. 5.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from noprune_theory._validation import check_choice, check_scalar
+
+__all__ = [
+    "gaussian",
+    "sphere",
+    "mixture",
+    "random_labels",
+    "noisy_labels",
+    "teacher_student",
+    "TeacherStudent",
+]
+
+_DTYPES = ("float32", "float64")
+
+
+def _check_nd(n, d):
+    n = check_scalar(n, "n", integer=True, low=1)
+    d = check_scalar(d, "d", integer=True, low=1)
+    return n, d
+
+
+def _check_seed(seed):
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return check_scalar(seed, "seed", integer=True, low=0)
+
+
+def gaussian(n, d, seed=0, *, dtype="float64"):
+    """Draw n points from the isotropic Gaussian ``N(0, I_d / d)``.
+
+    Parameters
+    ----------
+    n, d : int
+        Number of points (>= 1) and dimension (>= 1).
+    seed : int >= 0 or numpy.random.Generator, default 0
+        Seeds :func:`numpy.random.default_rng`; the only randomness is the draw of the points.
+    dtype : {"float32", "float64"}, default "float64"
+
+    Returns
+    -------
+    X : ndarray, shape (n, d)
+
+    Notes
+    -----
+    Each coordinate has variance ``1/d``, so ``E ||x||^2 = 1``: the scale of [BS] Sec. 1, for
+    which the law is c-isoperimetric with a constant c that does not depend on d.
+
+    Examples
+    --------
+    >>> X = gaussian(1000, 50, seed=1)
+    >>> X.shape
+    (1000, 50)
+    >>> bool(abs((X ** 2).sum(axis=1).mean() - 1.0) < 0.05)
+    True
+    """
+    n, d = _check_nd(n, d)
+    check_choice(dtype, "dtype", _DTYPES)
+    rng = np.random.default_rng(_check_seed(seed))
+    return (rng.standard_normal((n, d)) / np.sqrt(d)).astype(dtype)
+
+
+def sphere(n, d, seed=0, *, dtype="float64"):
+    """Draw n points uniformly from the unit sphere ``S^{d-1}`` in ``R^d``.
+
+    Parameters
+    ----------
+    n, d : int
+        Number of points (>= 1) and dimension (>= 2).
+    seed : int >= 0 or numpy.random.Generator, default 0
+    dtype : {"float32", "float64"}, default "float64"
+
+    Returns
+    -------
+    X : ndarray, shape (n, d), every row of unit Euclidean norm.
+
+    Notes
+    -----
+    A standard Gaussian vector divided by its norm is uniform on the sphere (rotation
+    invariance). The uniform law on the sphere is c-isoperimetric with c = O(1) ([BS] Sec. 1).
+
+    Examples
+    --------
+    >>> X = sphere(5, 3, seed=0)
+    >>> np.allclose(np.linalg.norm(X, axis=1), 1.0)
+    True
+    """
+    n = check_scalar(n, "n", integer=True, low=1)
+    d = check_scalar(d, "d", integer=True, low=2)
+    check_choice(dtype, "dtype", _DTYPES)
+    rng = np.random.default_rng(_check_seed(seed))
+    g = rng.standard_normal((n, d))
+    return (g / np.linalg.norm(g, axis=1, keepdims=True)).astype(dtype)
+
+
+def mixture(n, d, k=2, seed=0, *, separation=1.0, base="gaussian", scale=1.0, dtype="float64"):
+    """Draw n points from an equal-weight mixture of k shifted isoperimetric components.
+
+    Parameters
+    ----------
+    n, d : int
+        Number of points (>= 1) and dimension (>= 2 for ``base="sphere"``).
+    k : int >= 1, default 2
+        Number of components.
+    seed : int >= 0 or numpy.random.Generator, default 0
+        Controls the centres, the component of each point and the points themselves.
+    separation : float >= 0, default 1.0
+        Norm of every centre; centres are uniform on the sphere of that radius.
+    base : {"gaussian", "sphere"}, default "gaussian"
+        Law of each component around its centre: ``N(0, scale^2 I_d / d)`` or uniform on the
+        sphere of radius ``scale``.
+    scale : float > 0, default 1.0
+    dtype : {"float32", "float64"}, default "float64"
+
+    Returns
+    -------
+    X : ndarray, shape (n, d)
+    component : ndarray of int64, shape (n,)
+        Index in ``[0, k)`` of the component each point came from.
+
+    Notes
+    -----
+    The theorems of [BS] and [NFP] allow the data law to be a mixture of k c-isoperimetric
+    components; the bound then needs ``n eps^2 >= 8^3 k log(8k/delta)`` (THEORY.md sec. 3).
+
+    Examples
+    --------
+    >>> X, comp = mixture(100, 10, k=3, seed=0)
+    >>> X.shape, sorted(set(comp.tolist()))
+    ((100, 10), [0, 1, 2])
+    """
+    n, d = _check_nd(n, d)
+    k = check_scalar(k, "k", integer=True, low=1)
+    separation = check_scalar(separation, "separation", low=0)
+    scale = check_scalar(scale, "scale", low=0, low_inclusive=False)
+    check_choice(base, "base", ("gaussian", "sphere"))
+    check_choice(dtype, "dtype", _DTYPES)
+    if base == "sphere" and d < 2:
+        raise ValueError(f"d must be an integer >= 2 for base='sphere', got {d}")
+    rng = np.random.default_rng(_check_seed(seed))
+    c = rng.standard_normal((k, d))
+    centres = separation * c / np.linalg.norm(c, axis=1, keepdims=True)
+    component = rng.integers(0, k, size=n)
+    g = rng.standard_normal((n, d))
+    if base == "gaussian":
+        noise = scale * g / np.sqrt(d)
+    else:
+        noise = scale * g / np.linalg.norm(g, axis=1, keepdims=True)
+    return (centres[component] + noise).astype(dtype), component.astype(np.int64)
+
+
+def random_labels(n, seed=0, *, dtype="float64"):
+    """Labels +1 or -1 with probability 1/2 each, independent of everything else.
+
+    This is the pure-noise regime of the memorization experiment ([NFP] Sec. 5, THEORY.md
+    sec. 6): ``E[y | x] = 0`` and the noise level is ``sigma^2 = 1``.
+
+    Parameters
+    ----------
+    n : int >= 1
+    seed : int >= 0 or numpy.random.Generator, default 0
+    dtype : {"float32", "float64", "int64"}, default "float64"
+
+    Returns
+    -------
+    y : ndarray, shape (n,), values in {-1, +1}
+
+    Examples
+    --------
+    >>> y = random_labels(6, seed=3)
+    >>> sorted(set(y.tolist())) <= [-1.0, 1.0]
+    True
+    """
+    n = check_scalar(n, "n", integer=True, low=1)
+    check_choice(dtype, "dtype", _DTYPES + ("int64",))
+    rng = np.random.default_rng(_check_seed(seed))
+    return (2 * rng.integers(0, 2, size=n) - 1).astype(dtype)
+
+
+def noisy_labels(X, target=None, sigma=1.0, seed=0, *, return_noise=False):
+    """Labels ``y = f*(x) + sigma z`` with ``z ~ N(0, 1)`` i.i.d., drawn once.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, d)
+        Inputs, finite.
+    target : callable or None, default None
+        ``f*``: maps ``X`` (n, d) to an array of n values; ``None`` means ``f* = 0``.
+    sigma : float >= 0, default 1.0
+        Noise standard deviation; the noise level of [BS] is ``sigma^2``.
+    seed : int >= 0 or numpy.random.Generator, default 0
+        Controls the noise ``z`` only.
+    return_noise : bool, default False
+        Also return ``z``, which the label-noise correlation
+        ``corr = (1/n) sum_i (f(x_i) - E f) z_i`` of [NFP] Sec. 5 needs held fixed.
+
+    Returns
+    -------
+    y : ndarray, shape (n,)
+    z : ndarray, shape (n,)
+        Only with ``return_noise=True``.
+
+    Examples
+    --------
+    >>> X = gaussian(4, 2, seed=0)
+    >>> y, z = noisy_labels(X, lambda X: X[:, 0], sigma=0.5, return_noise=True)
+    >>> np.allclose(y, X[:, 0] + 0.5 * z)
+    True
+    """
+    X = _check_X(X)
+    sigma = check_scalar(sigma, "sigma", low=0)
+    n = X.shape[0]
+    rng = np.random.default_rng(_check_seed(seed))
+    z = rng.standard_normal(n)
+    if target is None:
+        f = np.zeros(n)
+    else:
+        if not callable(target):
+            raise TypeError(f"target must be a callable or None, got {type(target).__name__}")
+        f = np.asarray(target(X), dtype=np.float64).reshape(-1)
+        if f.shape != (n,):
+            raise ValueError(f"target(X) must give n = {n} values, got shape {f.shape}")
+        if not np.all(np.isfinite(f)):
+            raise ValueError("target(X) must not contain NaN or inf")
+    y = (f + sigma * z).astype(X.dtype if X.dtype in (np.float32, np.float64) else np.float64)
+    return (y, z) if return_noise else y
+
+
+def _check_X(X):
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"X must have 2 axes (n, d), got shape {X.shape}")
+    if not np.issubdtype(X.dtype, np.number):
+        raise ValueError(f"X must hold numbers, got dtype {X.dtype}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X must not contain NaN or inf")
+    return X
+
+
+@dataclass(frozen=True)
+class TeacherStudent:
+    """A student-teacher data set (see :func:`teacher_student`).
+
+    Attributes
+    ----------
+    X : ndarray (n, d)
+        Inputs.
+    y : ndarray (n,)
+        Labels ``f*(x) + sigma z``.
+    target : ndarray (n,)
+        The teacher's outputs ``f*(x)``.
+    noise : ndarray (n,)
+        The standard normal draws ``z`` (fixed, for the noise-correlation measurement).
+    sigma : float
+    teacher : noprune_theory.models.MaskedMLP
+        The teacher network (B = 1).
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    target: np.ndarray
+    noise: np.ndarray
+    sigma: float
+    teacher: object
+
+
+def teacher_student(
+    n=1000,
+    d=50,
+    *,
+    teacher_hidden=(50, 50),
+    sigma=1.0,
+    activation="relu",
+    inputs="gaussian",
+    seed=0,
+    dtype="float64",
+):
+    """Student-teacher regression data as in the label-noise experiment of [NFP] Sec. 5.
+
+    A random teacher MLP ``f*`` (hidden widths ``teacher_hidden``, NTK scaling so that its
+    output is O(1) at any width) labels inputs from ``inputs`` with Gaussian noise:
+    ``y = f*(x) + sigma z``. The paper uses a teacher of depth 3 and width 50 (the default,
+    ``teacher_hidden=(50, 50)``: three weight layers), n = 1000, d = 50 and sigma^2 = 1
+    (THEORY.md sec. 6).
+
+    Parameters
+    ----------
+    n, d : int >= 1
+    teacher_hidden : tuple of int, default (50, 50)
+        Hidden widths of the teacher.
+    sigma : float >= 0, default 1.0
+    activation : str, default "relu"
+        Any activation of :data:`noprune_theory.models.ACTIVATIONS`.
+    inputs : {"gaussian", "sphere"}, default "gaussian"
+    seed : int >= 0, default 0
+        Seeds the inputs, the teacher's weights and the noise (three independent streams
+        spawned from it).
+    dtype : {"float32", "float64"}, default "float64"
+
+    Returns
+    -------
+    TeacherStudent
+        ``X`` (n, d), ``y`` (n,), ``target`` (n,), ``noise`` (n,), ``sigma``, ``teacher``.
+
+    Examples
+    --------
+    >>> data = teacher_student(n=20, d=5, teacher_hidden=(8,), seed=0)
+    >>> data.X.shape, data.y.shape
+    ((20, 5), (20,))
+    >>> np.allclose(data.y, data.target + data.noise)
+    True
+    """
+    from noprune_theory.models import MaskedMLP
+
+    n, d = _check_nd(n, d)
+    seed = check_scalar(seed, "seed", integer=True, low=0)
+    check_choice(inputs, "inputs", ("gaussian", "sphere"))
+    check_choice(dtype, "dtype", _DTYPES)
+    sigma = check_scalar(sigma, "sigma", low=0)
+    hidden = tuple(teacher_hidden) if np.iterable(teacher_hidden) else (teacher_hidden,)
+    s_x, s_w, s_z = np.random.SeedSequence(seed).spawn(3)
+    X = (gaussian if inputs == "gaussian" else sphere)(n, d, np.random.default_rng(s_x))
+    teacher = MaskedMLP(
+        d,
+        hidden,
+        1,
+        B=1,
+        activation=activation,
+        bias=False,
+        scaling="ntk",
+        dtype="float64",
+        backend="numpy",
+        seed=int(s_w.generate_state(1)[0]),
+    )
+    f = np.asarray(teacher.forward(X))[0, :, 0]
+    z = np.random.default_rng(s_z).standard_normal(n)
+    y = f + sigma * z
+    return TeacherStudent(
+        X=X.astype(dtype), y=y.astype(dtype), target=f.astype(dtype), noise=z.astype(dtype),
+        sigma=sigma, teacher=teacher,
+    )

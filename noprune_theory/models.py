@@ -1,0 +1,853 @@
+"""Batched ensembles of masked multilayer perceptrons: parameters, forward, gradients, hvp.
+
+Where this sits in the data flow: :mod:`noprune_theory.data` makes ``X`` and ``y``,
+:mod:`noprune_theory.pruning` sets ``masks``, :mod:`noprune_theory.training` drives the
+networks to interpolation, and the estimators measure the trained functions.
+
+A :class:`MaskedMLP` holds ``B`` networks of one shape side by side, so that thousands of small
+networks train with a few large batched matrix products. All array code takes its functions from
+``self.xp``, the array-API namespace of the parameters, so one implementation serves NumPy (the
+``numpy`` and ``numba`` backends), CuPy (``cupy``) and, in the tests, ``array_api_strict``.
+
+Network ``b`` with L hidden layers computes, for an input row ``x``::
+
+    a_0 = x,   z_{l+1} = c_l a_l W_l[b] + b_l[b],   a_{l+1} = phi(z_{l+1})   (l < L)
+    f(x) = z_{L+1} = c_L a_L W_L[b] + b_L[b]
+
+with ``W_l[b]`` of shape ``(fan_in, fan_out)`` and masked entries exactly zero. The constants
+``c_l`` come from the scaling (see :class:`MaskedMLP`).
+
+References
+----------
+.. [NFP] T. Kumar, K. Luo and M. Sellke, "No Free Prune: Information-Theoretic Barriers to
+   Pruning at Initialization", ICML 2024.
+.. [P94] B. A. Pearlmutter, "Fast exact multiplication by the Hessian", Neural Computation 6(1),
+   1994 (the R-operator used by :meth:`MaskedMLP.hvp`).
+.. [JGH] A. Jacot, F. Gabriel and C. Hongler, "Neural Tangent Kernel", NeurIPS 2018 (NTK scaling).
+.. [MMN] S. Mei, A. Montanari and P.-M. Nguyen, "A mean field view of the landscape of two-layer
+   neural networks", PNAS 2018 (mean-field scaling).
+"""
+from __future__ import annotations
+
+import json
+import math
+import zipfile
+
+import numpy as np
+
+from noprune_theory._validation import check_choice, check_scalar
+from noprune_theory.backend import array_namespace, namespace_for, resolve_backend, to_numpy
+
+__all__ = ["MaskedMLP", "MaskedTwoLayer", "ACTIVATIONS", "SCALINGS", "LOSSES"]
+
+#: Activations: all 1-Lipschitz, so the Lipschitz bounds of [BS] Lemma 3.1 apply.
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "softplus", "identity")
+#: Parametrizations (initial variance and forward multipliers).
+SCALINGS = ("standard", "ntk", "mean_field")
+#: Losses; ``loss`` arguments take these names.
+LOSSES = ("mse", "logistic", "cross_entropy")
+
+#: Slope of leaky_relu for negative inputs.
+LEAKY_SLOPE = 0.01
+
+FORMAT_MARKER = "noprune_theory.MaskedMLP"
+FORMAT_VERSION = 1
+
+_DTYPES = ("float32", "float64")
+
+
+# ----------------------------------------------------------------------------- activations
+def _act(name, z, xp):
+    if name == "relu":
+        return xp.where(z > 0, z, 0.0)
+    if name == "leaky_relu":
+        return xp.where(z > 0, z, LEAKY_SLOPE * z)
+    if name == "tanh":
+        return xp.tanh(z)
+    if name == "softplus":
+        return xp.logaddexp(z, xp.zeros_like(z))
+    return z
+
+
+def _act_d1(name, z, a, xp):
+    """phi'(z); ``a = phi(z)`` is passed to reuse it (tanh)."""
+    if name == "relu":
+        return xp.astype(z > 0, z.dtype)
+    if name == "leaky_relu":
+        return xp.where(z > 0, xp.ones_like(z), LEAKY_SLOPE)
+    if name == "tanh":
+        return 1.0 - a * a
+    if name == "softplus":
+        return _sigmoid(z, xp)
+    return xp.ones_like(z)
+
+
+def _act_d2(name, z, a, xp):
+    """phi''(z), or None where it is zero almost everywhere (piecewise-linear activations)."""
+    if name == "tanh":
+        return -2.0 * a * (1.0 - a * a)
+    if name == "softplus":
+        s = _sigmoid(z, xp)
+        return s * (1.0 - s)
+    return None
+
+
+def _sigmoid(u, xp):
+    # exp(u - log(1 + e^u)) never overflows, unlike 1 / (1 + exp(-u)) for very negative u
+    return xp.exp(u - xp.logaddexp(u, xp.zeros_like(u)))
+
+
+def _logsumexp(f, xp):
+    m = xp.max(f, axis=-1, keepdims=True)
+    return m + xp.log(xp.sum(xp.exp(f - m), axis=-1, keepdims=True))
+
+
+# ----------------------------------------------------------------------------- losses
+def _loss_terms(loss, f, t, xp):
+    """Per-point loss (B, n) and its derivative in f (B, n, out).
+
+    ``t`` is the prepared target: the labels broadcast to f's shape (mse), the signs (logistic,
+    shape (., n, 1)) or the one-hot labels (cross_entropy).
+    """
+    if loss == "mse":
+        r = f - t
+        return xp.sum(r * r, axis=-1), 2.0 * r
+    if loss == "logistic":
+        u = -t * f
+        per = xp.logaddexp(u, xp.zeros_like(u))
+        return per[..., 0], -t * _sigmoid(u, xp)
+    lse = _logsumexp(f, xp)
+    per = lse[..., 0] - xp.sum(f * t, axis=-1)
+    p = xp.exp(f - lse)
+    return per, p - t
+
+
+def _loss_curvature(loss, f, t, rf, xp):
+    """(d^2 loss / df^2) applied to the direction rf, per point: (B, n, out)."""
+    if loss == "mse":
+        return 2.0 * rf
+    if loss == "logistic":
+        s = _sigmoid(-t * f, xp)
+        return s * (1.0 - s) * rf  # t^2 = 1
+    p = xp.exp(f - _logsumexp(f, xp))
+    return p * rf - p * xp.sum(p * rf, axis=-1, keepdims=True)
+
+
+def _correct(loss, f, t, xp):
+    """Whether each point is classified correctly, (B, n) bool."""
+    if loss == "logistic":
+        return (t * f)[..., 0] > 0
+    if loss == "cross_entropy" or f.shape[-1] > 1:
+        return xp.argmax(f, axis=-1) == xp.argmax(xp.broadcast_to(t, f.shape), axis=-1)
+    return (t * f)[..., 0] > 0  # mse on one output: the sign of f against the sign of y
+
+
+class MaskedMLP:
+    """A batch of B masked multilayer perceptrons of one shape.
+
+    Parameters
+    ----------
+    d : int >= 1
+        Input dimension.
+    hidden : int or tuple of int, default (256,)
+        Hidden widths ``(h_1, ..., h_L)``, each >= 1; an int means one hidden layer.
+    out : int >= 1, default 1
+        Output dimension: 1 for regression and the logistic loss, C >= 2 for C classes.
+    B : int >= 1, default 1
+        Number of networks.
+    activation : {"relu", "leaky_relu", "tanh", "softplus", "identity"}, default "relu"
+        All 1-Lipschitz. leaky_relu has slope 0.01 below zero.
+    bias : bool, default True
+        Whether layers have biases (initialized to zero, never masked).
+    scaling : {"standard", "ntk", "mean_field"}, default "standard"
+        How weights are initialized and multiplied in the forward pass (below).
+    dtype : {"float32", "float64"}, default "float64"
+    backend : {"numpy", "numba", "cupy", "auto"}, default "numpy"
+        Where the arrays live (NumPy for numpy and numba, CuPy for cupy) and which kernels the
+        trainer uses. ``cupy`` without a usable GPU raises
+        :class:`~noprune_theory.backend.BackendUnavailableError` with the install hint.
+    seed : int >= 0, default 0
+        Seeds the initial weights (drawn on the host with NumPy, so every backend starts from the
+        same numbers).
+
+    Attributes
+    ----------
+    sizes : tuple of int
+        ``(d, h_1, ..., h_L, out)``.
+    weights : list of arrays
+        ``weights[l]`` has shape ``(B, sizes[l], sizes[l+1])`` (fan_in, fan_out).
+    biases : list of arrays or None
+        ``biases[l]`` has shape ``(B, sizes[l+1])``.
+    masks : list of bool arrays
+        Same shapes as ``weights``; False entries of the weights are exactly zero.
+    initial_weights : list of arrays
+        Copies of the weights at initialization, for rewinding (IMP).
+    multipliers : tuple of float
+        The forward constants ``c_l``.
+    xp : module
+        The array namespace of the parameters.
+
+    Notes
+    -----
+    With ``g = 2`` for relu and leaky_relu (He) and ``g = 1`` otherwise, and fan-in ``m_l``:
+
+    ========== ============================= ===================================================
+    scaling    initial W_l                   multiplier c_l
+    ========== ============================= ===================================================
+    standard   N(0, g/m_l); N(0, 1/m_L) last 1
+    ntk        N(0, 1)                       sqrt(g/m_l); sqrt(1/m_L) for the output layer
+    mean_field N(0, 1)                       sqrt(g/m_l); 1/m_L for the output layer
+    ========== ============================= ===================================================
+
+    Standard and NTK give the same function at initialization but different gradient scales
+    [JGH]; the mean-field output ``(1/m) sum_j a_j phi(.)`` is the parametrization of [MMN].
+    Gradients are those of the mean loss ``(1/n) sum_i loss(f(x_i), y_i)`` of each network, with
+    respect to the stored parameters (multipliers included by the chain rule).
+
+    Losses (per point): ``mse`` ``||f - y||^2`` (no factor 1/2, as in THEORY.md sec. 1);
+    ``logistic`` ``log(1 + exp(-y f))`` for y in {-1, +1}; ``cross_entropy``
+    ``logsumexp(f) - f_y`` for integer labels y in [0, C). A point is *memorized* when its loss is
+    below ``log(2)/10`` ([NFP] Sec. 5).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> net = MaskedMLP(3, (4,), B=2, seed=0)
+    >>> net.sizes, net.weights[0].shape, net.biases[1].shape
+    ((3, 4, 1), (2, 3, 4), (2, 1))
+    >>> X = np.ones((5, 3))
+    >>> net.forward(X).shape
+    (2, 5, 1)
+    >>> masks = [np.ones(w.shape, dtype=bool) for w in net.weights]
+    >>> masks[0][:, 0, :] = False
+    >>> net.set_masks(masks)
+    >>> float(np.abs(net.weights[0][:, 0, :]).max())
+    0.0
+    """
+
+    def __init__(
+        self,
+        d,
+        hidden=(256,),
+        out=1,
+        *,
+        B=1,
+        activation="relu",
+        bias=True,
+        scaling="standard",
+        dtype="float64",
+        backend="numpy",
+        seed=0,
+    ):
+        d = check_scalar(d, "d", integer=True, low=1)
+        if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool):
+            hidden = (int(hidden),)
+        try:
+            hidden = tuple(hidden)
+        except TypeError:
+            raise ValueError(f"hidden must be an int or a tuple of ints, got {hidden!r}") from None
+        if len(hidden) < 1:
+            raise ValueError("hidden must list at least one hidden width, got ()")
+        hidden = tuple(check_scalar(h, "hidden width", integer=True, low=1) for h in hidden)
+        out = check_scalar(out, "out", integer=True, low=1)
+        B = check_scalar(B, "B", integer=True, low=1)
+        check_choice(activation, "activation", ACTIVATIONS)
+        if not isinstance(bias, (bool, np.bool_)):
+            raise ValueError(f"bias must be True or False, got {bias!r}")
+        check_choice(scaling, "scaling", SCALINGS)
+        check_choice(dtype, "dtype", _DTYPES)
+        seed = check_scalar(seed, "seed", integer=True, low=0)
+        self.backend = resolve_backend(backend)
+        self.sizes = (d, *hidden, out)
+        self.B = B
+        self.activation = activation
+        self.bias = bool(bias)
+        self.scaling = scaling
+        self.dtype = dtype
+        self.seed = seed
+        self.multipliers = self._multipliers()
+
+        rng = np.random.default_rng(seed)
+        stds = self._init_stds()
+        host_w = [
+            stds[l] * rng.standard_normal((B, self.sizes[l], self.sizes[l + 1]))
+            for l in range(self.depth)
+        ]
+        xp_mod = namespace_for(self.backend)
+        self._set_namespace_from(xp_mod.asarray(np.zeros(1)))
+        self.weights = [self._from_host(w) for w in host_w]
+        self.biases = (
+            [self._from_host(np.zeros((B, s))) for s in self.sizes[1:]] if self.bias else None
+        )
+        self.masks = [self.xp.ones(w.shape, dtype=self.xp.bool) for w in self.weights]
+        self.initial_weights = [self._clone(w) for w in self.weights]
+
+    # ------------------------------------------------------------------ configuration
+    @property
+    def depth(self):
+        """Number of weight matrices (hidden layers + 1)."""
+        return len(self.sizes) - 1
+
+    def _gain(self):
+        return 2.0 if self.activation in ("relu", "leaky_relu") else 1.0
+
+    def _multipliers(self):
+        g = self._gain()
+        L = len(self.sizes) - 1
+        if self.scaling == "standard":
+            return tuple(1.0 for _ in range(L))
+        cs = [math.sqrt(g / self.sizes[l]) for l in range(L - 1)]
+        last = self.sizes[L - 1]
+        cs.append(1.0 / math.sqrt(last) if self.scaling == "ntk" else 1.0 / last)
+        return tuple(cs)
+
+    def _init_stds(self):
+        g = self._gain()
+        L = self.depth
+        if self.scaling == "standard":
+            return [math.sqrt((g if l < L - 1 else 1.0) / self.sizes[l]) for l in range(L)]
+        return [1.0] * L
+
+    def config(self):
+        """The constructor arguments, as a dict (saved with the parameters)."""
+        return {
+            "d": self.sizes[0],
+            "hidden": list(self.sizes[1:-1]),
+            "out": self.sizes[-1],
+            "B": self.B,
+            "activation": self.activation,
+            "bias": self.bias,
+            "scaling": self.scaling,
+            "dtype": self.dtype,
+            "backend": self.backend,
+            "seed": self.seed,
+        }
+
+    def __repr__(self):
+        return (
+            f"{type(self).__name__}(sizes={self.sizes}, B={self.B}, activation="
+            f"{self.activation!r}, bias={self.bias}, scaling={self.scaling!r}, dtype="
+            f"{self.dtype!r}, backend={self.backend!r})"
+        )
+
+    # ------------------------------------------------------------------ arrays
+    def _set_namespace_from(self, arr):
+        self.xp = array_namespace(arr)
+        self._dt = getattr(self.xp, self.dtype)
+
+    def _from_host(self, a):
+        return self.xp.asarray(np.asarray(a), dtype=self._dt)
+
+    def _clone(self, a):
+        return self.xp.asarray(a, copy=True)
+
+    def _as_namespace(self, xp):
+        """A copy of this model whose arrays live in namespace *xp* (used to test the
+        namespace-generic code under ``array_api_strict``)."""
+        new = self.copy()
+        xp_arr = xp.asarray(np.zeros(1))
+        new._set_namespace_from(xp_arr)
+
+        def move(a, dtype):
+            return new.xp.asarray(to_numpy(a), dtype=dtype)
+
+        new.weights = [move(w, new._dt) for w in self.weights]
+        new.biases = None if self.biases is None else [move(b, new._dt) for b in self.biases]
+        new.masks = [move(m, new.xp.bool) for m in self.masks]
+        new.initial_weights = [move(w, new._dt) for w in self.initial_weights]
+        return new
+
+    def to_backend(self, backend):
+        """A copy of this model on another backend (``"numpy"``, ``"numba"``, ``"cupy"``)."""
+        backend = resolve_backend(backend)
+        new = self._as_namespace(namespace_for(backend))
+        new.backend = backend
+        return new
+
+    def param_count(self):
+        """Number of weights (+ biases) of one network, masks ignored."""
+        n = sum(self.sizes[l] * self.sizes[l + 1] for l in range(self.depth))
+        return n + (sum(self.sizes[1:]) if self.bias else 0)
+
+    def weight_count(self):
+        """Number of maskable weights of one network."""
+        return sum(self.sizes[l] * self.sizes[l + 1] for l in range(self.depth))
+
+    def kept_count(self):
+        """Number of unmasked weights of each network, an int64 array (B,) on the host."""
+        total = np.zeros(self.B, dtype=np.int64)
+        for m in self.masks:
+            total += to_numpy(self.xp.sum(self.xp.astype(m, self.xp.int64), axis=(1, 2)))
+        return total
+
+    def density(self):
+        """Fraction of weights kept, per network, a float64 array (B,) on the host."""
+        return self.kept_count() / self.weight_count()
+
+    # ------------------------------------------------------------------ masks
+    def set_masks(self, masks):
+        """Validate and store per-network masks, and zero the masked weights.
+
+        Parameters
+        ----------
+        masks : sequence of bool arrays
+            One per weight matrix, ``masks[l]`` of shape ``(B, sizes[l], sizes[l+1])``, dtype
+            bool, in the model's array library.
+
+        Raises
+        ------
+        ValueError
+            Wrong number of masks, wrong shape or dtype.
+        TypeError
+            A mask from another array library (move it first).
+        """
+        masks = list(masks)
+        if len(masks) != self.depth:
+            raise ValueError(f"masks must hold {self.depth} arrays (one per layer), got {len(masks)}")
+        checked = []
+        for l, (m, w) in enumerate(zip(masks, self.weights)):
+            self._check_same_library(m, f"masks[{l}]")
+            if tuple(m.shape) != tuple(w.shape):
+                raise ValueError(
+                    f"masks[{l}] must have shape {tuple(w.shape)}, got {tuple(m.shape)}"
+                )
+            if m.dtype != self.xp.bool:
+                raise ValueError(f"masks[{l}] must have dtype bool, got {m.dtype}")
+            checked.append(m)
+        self.masks = [self._clone(m) for m in checked]
+        self.apply_masks()
+
+    def apply_masks(self):
+        """Set the masked weights to exactly zero (in place of the weight list)."""
+        self.weights = [self.xp.where(m, w, 0.0) for w, m in zip(self.weights, self.masks)]
+
+    def rewind(self):
+        """Reset the weights to their initial values (masked entries stay zero); biases to 0."""
+        self.weights = [
+            self.xp.where(m, w0, 0.0) for w0, m in zip(self.initial_weights, self.masks)
+        ]
+        if self.biases is not None:
+            self.biases = [self.xp.zeros_like(b) for b in self.biases]
+
+    def _check_same_library(self, a, name):
+        if not hasattr(a, "shape") or not hasattr(a, "dtype"):
+            raise TypeError(f"{name} must be an array, got {type(a).__name__}")
+        try:
+            array_namespace(a, self.weights[0])
+        except TypeError:
+            raise TypeError(
+                f"{name} is a {type(a).__module__.split('.')[0]} array but the model's arrays "
+                f"are {type(self.weights[0]).__module__.split('.')[0]} arrays (backend "
+                f"{self.backend!r}); move it to the model's library first"
+            ) from None
+
+    # ------------------------------------------------------------------ inputs
+    def _prepare_X(self, X):
+        xp = self.xp
+        if isinstance(X, (list, tuple)):
+            X = np.asarray(X)
+        if not hasattr(X, "shape"):
+            raise TypeError(f"X must be an array, got {type(X).__name__}")
+        if not isinstance(X, np.ndarray):
+            self._check_same_library(X, "X")
+        d = self.sizes[0]
+        if X.ndim == 2:
+            if X.shape[1] != d:
+                raise ValueError(f"X must have shape (n, {d}) or ({self.B}, n, {d}), got {tuple(X.shape)}")
+        elif X.ndim == 3:
+            if X.shape[0] != self.B or X.shape[2] != d:
+                raise ValueError(f"X must have shape (n, {d}) or ({self.B}, n, {d}), got {tuple(X.shape)}")
+        else:
+            raise ValueError(f"X must have 2 or 3 axes, (n, d) or (B, n, d), got shape {tuple(X.shape)}")
+        if X.shape[-2] < 1:
+            raise ValueError("X must hold at least one point, got n = 0")
+        if isinstance(X, np.ndarray) and not np.issubdtype(X.dtype, np.number):
+            raise ValueError(f"X must hold numbers, got dtype {X.dtype}")
+        Xa = xp.asarray(X, dtype=self._dt) if not isinstance(X, np.ndarray) else self._from_host(X)
+        if not bool(xp.all(xp.isfinite(Xa))):
+            raise ValueError("X must not contain NaN or inf")
+        return Xa
+
+    def _prepare_y(self, y, n, loss):
+        """Validate labels for *loss* and return the target array used by the loss terms."""
+        xp = self.xp
+        check_choice(loss, "loss", LOSSES)
+        out, B = self.sizes[-1], self.B
+        if isinstance(y, (list, tuple)):
+            y = np.asarray(y)
+        if not hasattr(y, "shape"):
+            raise TypeError(f"y must be an array, got {type(y).__name__}")
+        host = isinstance(y, np.ndarray)
+        if not host:
+            self._check_same_library(y, "y")
+        shape = tuple(y.shape)
+        if loss == "cross_entropy":
+            if out < 2:
+                raise ValueError(f"loss='cross_entropy' needs out = C >= 2 outputs, got out = {out}")
+            if shape not in ((n,), (B, n)):
+                raise ValueError(f"y must have shape ({n},) or ({B}, {n}) for cross_entropy, got {shape}")
+            ya = self._from_host_int(y) if host else y
+            if not xp.isdtype(ya.dtype, "integral"):
+                raise ValueError(f"y must hold integer class labels for cross_entropy, got dtype {ya.dtype}")
+            if bool(xp.any(ya < 0)) or bool(xp.any(ya >= out)):
+                raise ValueError(f"y must hold class labels in [0, {out - 1}] for cross_entropy")
+            classes = xp.arange(out, dtype=ya.dtype)
+            onehot = xp.astype(ya[..., None] == classes, self._dt)
+            return onehot if onehot.ndim == 3 else onehot[None, ...]
+        ya = self._from_host(y) if host else xp.astype(y, self._dt)
+        if not bool(xp.all(xp.isfinite(ya))):
+            raise ValueError("y must not contain NaN or inf")
+        if loss == "logistic":
+            if out != 1:
+                raise ValueError(f"loss='logistic' needs out = 1, got out = {out}")
+            if shape not in ((n,), (B, n)):
+                raise ValueError(f"y must have shape ({n},) or ({B}, {n}) for logistic, got {shape}")
+            if not bool(xp.all((ya == 1.0) | (ya == -1.0))):
+                raise ValueError("y must hold labels -1 or +1 for loss='logistic'")
+            t = ya[..., None]
+            return t if t.ndim == 3 else t[None, ...]
+        if out == 1:
+            if shape not in ((n,), (B, n)):
+                raise ValueError(f"y must have shape ({n},) or ({B}, {n}) for out = 1, got {shape}")
+            t = ya[..., None]
+        else:
+            if shape not in ((n, out), (B, n, out)):
+                raise ValueError(f"y must have shape ({n}, {out}) or ({B}, {n}, {out}), got {shape}")
+            t = ya
+        return t if t.ndim == 3 else t[None, ...]
+
+    def _from_host_int(self, y):
+        y = np.asarray(y)
+        if not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"y must hold integer class labels for cross_entropy, got dtype {y.dtype}")
+        return self.xp.asarray(y.astype(np.int64))
+
+    def _check_vectors(self, vectors):
+        vectors = list(vectors)
+        if len(vectors) != self.depth:
+            raise ValueError(f"vectors must hold {self.depth} arrays (one per layer), got {len(vectors)}")
+        out = []
+        for l, (v, w) in enumerate(zip(vectors, self.weights)):
+            if isinstance(v, np.ndarray) and not isinstance(w, np.ndarray):
+                v = self._from_host(v)
+            self._check_same_library(v, f"vectors[{l}]")
+            if tuple(v.shape) != tuple(w.shape):
+                raise ValueError(f"vectors[{l}] must have shape {tuple(w.shape)}, got {tuple(v.shape)}")
+            v = self.xp.astype(v, self._dt)
+            if not bool(self.xp.all(self.xp.isfinite(v))):
+                raise ValueError(f"vectors[{l}] must not contain NaN or inf")
+            out.append(self.xp.where(self.masks[l], v, 0.0))
+        return out
+
+    # ------------------------------------------------------------------ core (trusted inputs)
+    def _forward_cache(self, Xa):
+        xp = self.xp
+        a = [Xa]
+        z = [None]
+        h = Xa
+        L = self.depth
+        for l in range(L):
+            zl = xp.matmul(h, self.weights[l])
+            if self.multipliers[l] != 1.0:
+                zl = self.multipliers[l] * zl
+            if self.biases is not None:
+                zl = zl + self.biases[l][:, None, :]
+            z.append(zl)
+            if l < L - 1:
+                h = _act(self.activation, zl, xp)
+                a.append(h)
+        return a, z  # z[L] is the output f, shape (B, n, out)
+
+    def _backward(self, a, z, gf):
+        """Weight and bias gradients from dLoss/df = gf (B, n, out), masked."""
+        xp = self.xp
+        L = self.depth
+        wg = [None] * L
+        bg = [None] * L if self.biases is not None else None
+        delta = gf
+        for l in range(L - 1, -1, -1):
+            c = self.multipliers[l]
+            g = xp.matmul(a[l].mT, delta)
+            if c != 1.0:
+                g = c * g
+            wg[l] = xp.where(self.masks[l], g, 0.0)
+            if bg is not None:
+                bg[l] = xp.sum(delta, axis=-2)
+            if l > 0:
+                back = xp.matmul(delta, self.weights[l].mT)
+                if c != 1.0:
+                    back = c * back
+                delta = back * _act_d1(self.activation, z[l], a[l], xp)
+        return wg, bg
+
+    def _loss_grad(self, Xa, t, loss):
+        """(per-point loss (B, n), f, weight grads, bias grads) from prepared inputs."""
+        a, z = self._forward_cache(Xa)
+        f = z[-1]
+        per, df = _loss_terms(loss, f, t, self.xp)
+        n = f.shape[-2]
+        wg, bg = self._backward(a, z, df / n)
+        return per, f, wg, bg
+
+    # ------------------------------------------------------------------ public API
+    def forward(self, X):
+        """Outputs of every network on X.
+
+        Parameters
+        ----------
+        X : array, shape (n, d) shared by all networks, or (B, n, d)
+            Finite. A NumPy array is accepted by every backend (copied to the device once).
+
+        Returns
+        -------
+        f : array, shape (B, n, out), in the model's array library.
+        """
+        Xa = self._prepare_X(X)
+        return self._forward_cache(Xa)[1][-1]
+
+    __call__ = forward
+
+    def per_point_loss(self, X, y, loss="mse"):
+        """Loss of every network on every point, shape (B, n).
+
+        Parameters
+        ----------
+        X : array (n, d) or (B, n, d)
+        y : array
+            mse: float ``(n,)`` or ``(B, n)`` for out = 1, ``(n, out)`` or ``(B, n, out)``
+            otherwise; logistic: ``(n,)`` or ``(B, n)`` in {-1, +1} (out = 1); cross_entropy:
+            integer labels ``(n,)`` or ``(B, n)`` in ``[0, out)`` (out >= 2).
+        loss : {"mse", "logistic", "cross_entropy"}, default "mse"
+        """
+        Xa = self._prepare_X(X)
+        t = self._prepare_y(y, Xa.shape[-2], loss)
+        f = self._forward_cache(Xa)[1][-1]
+        return _loss_terms(loss, f, t, self.xp)[0]
+
+    def loss(self, X, y, loss="mse"):
+        """Mean loss of every network over the n points, shape (B,).
+
+        See :meth:`per_point_loss` for the arguments and :class:`MaskedMLP` for the formulas.
+        """
+        return self.xp.mean(self.per_point_loss(X, y, loss=loss), axis=-1)
+
+    def accuracy(self, X, y, loss="mse"):
+        """Fraction of points classified correctly by each network, shape (B,).
+
+        The sign of f against the sign of y for one output (mse, logistic), the argmax
+        otherwise.
+        """
+        Xa = self._prepare_X(X)
+        t = self._prepare_y(y, Xa.shape[-2], loss)
+        f = self._forward_cache(Xa)[1][-1]
+        return self.xp.mean(self.xp.astype(_correct(loss, f, t, self.xp), self._dt), axis=-1)
+
+    def gradients(self, X, y, loss="mse"):
+        """Mean loss and its gradients, for every network.
+
+        Parameters
+        ----------
+        X, y, loss
+            As in :meth:`per_point_loss`.
+
+        Returns
+        -------
+        loss : array (B,)
+            ``(1/n) sum_i loss(f(x_i), y_i)``.
+        weight_grads : list of arrays
+            Like ``weights``; exactly zero where the mask is False.
+        bias_grads : list of arrays or None
+            Like ``biases``.
+
+        Notes
+        -----
+        Backpropagation: with ``delta_{L+1} = (1/n) dloss/df``,
+        ``dW_l = c_l a_l^T delta_{l+1}``, ``db_l = sum_i delta_{l+1}`` and
+        ``delta_l = c_l (delta_{l+1} W_l^T) * phi'(z_l)``.
+        """
+        Xa = self._prepare_X(X)
+        t = self._prepare_y(y, Xa.shape[-2], loss)
+        per, _, wg, bg = self._loss_grad(Xa, t, loss)
+        return self.xp.mean(per, axis=-1), wg, bg
+
+    def hvp(self, X, y, vectors, loss="mse"):
+        """Hessian-vector products of the mean loss with respect to the weights.
+
+        Parameters
+        ----------
+        X, y, loss
+            As in :meth:`per_point_loss`.
+        vectors : list of arrays
+            Like ``weights``: the direction ``V``; entries where the mask is False are ignored.
+
+        Returns
+        -------
+        list of arrays
+            ``H V`` like ``weights``, exactly zero where the mask is False. ``H`` is the Hessian
+            of each network's mean loss with respect to its kept weights (biases held fixed), so
+            the result is ``P H P V`` with ``P`` the projection on the kept coordinates.
+
+        Notes
+        -----
+        Pearlmutter's R-operator [P94], ``R{.} = d/dr (.)(W + r V) at r = 0``: forward
+        ``R{z_{l+1}} = c_l (R{a_l} W_l + a_l V_l)``, ``R{a_l} = phi'(z_l) R{z_l}``; backward
+        ``R{delta_{L+1}} = (1/n) loss''(f) R{f}``,
+        ``R{dW_l} = c_l (R{a_l}^T delta_{l+1} + a_l^T R{delta_{l+1}})`` and
+        ``R{delta_l} = c_l (R{delta_{l+1}} W_l^T + delta_{l+1} V_l^T) * phi'(z_l)
+        + c_l (delta_{l+1} W_l^T) * phi''(z_l) R{z_l}``.
+        Exact up to rounding (no finite differences); ReLU's phi'' is zero almost everywhere.
+        GraSP ([NFP] Sec. 5) scores with ``H g``.
+        """
+        Xa = self._prepare_X(X)
+        t = self._prepare_y(y, Xa.shape[-2], loss)
+        V = self._check_vectors(vectors)
+        return self._hvp(Xa, t, V, loss)
+
+    def _hvp(self, Xa, t, V, loss):
+        xp = self.xp
+        act = self.activation
+        L = self.depth
+        cs = self.multipliers
+        a, z = self._forward_cache(Xa)
+        # forward R pass
+        ra = [None] * L  # R{a_l}; R{a_0} = 0
+        rz = [None] * (L + 1)
+        d1 = [None] * L
+        for l in range(L):
+            r = xp.matmul(a[l], V[l])
+            if ra[l] is not None:
+                r = r + xp.matmul(ra[l], self.weights[l])
+            rz[l + 1] = cs[l] * r
+            if l < L - 1:
+                d1[l + 1] = _act_d1(act, z[l + 1], a[l + 1], xp)
+                ra[l + 1] = d1[l + 1] * rz[l + 1]
+        f = z[-1]
+        n = f.shape[-2]
+        _, df = _loss_terms(loss, f, t, xp)
+        delta = df / n
+        rdelta = _loss_curvature(loss, f, t, rz[L], xp) / n
+        out = [None] * L
+        for l in range(L - 1, -1, -1):
+            c = cs[l]
+            g = xp.matmul(a[l].mT, rdelta)
+            if ra[l] is not None:
+                g = g + xp.matmul(ra[l].mT, delta)
+            out[l] = xp.where(self.masks[l], c * g, 0.0)
+            if l > 0:
+                back = c * xp.matmul(delta, self.weights[l].mT)
+                rback = c * (xp.matmul(rdelta, self.weights[l].mT) + xp.matmul(delta, V[l].mT))
+                new_rdelta = rback * d1[l]
+                d2 = _act_d2(act, z[l], a[l], xp)
+                if d2 is not None:
+                    new_rdelta = new_rdelta + back * d2 * rz[l]
+                delta = back * d1[l]
+                rdelta = new_rdelta
+        return out
+
+    # ------------------------------------------------------------------ copy, save, load
+    def copy(self):
+        """A deep copy (arrays copied, same backend)."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.weights = [self._clone(w) for w in self.weights]
+        new.biases = None if self.biases is None else [self._clone(b) for b in self.biases]
+        new.masks = [self._clone(m) for m in self.masks]
+        new.initial_weights = [self._clone(w) for w in self.initial_weights]
+        return new
+
+    def save(self, path):
+        """Write the model to an ``.npz`` file (weights, biases, masks, initial weights, config).
+
+        The file carries a format marker and version so that :meth:`load` can refuse files that
+        are not ours. Arrays are copied to the host.
+        """
+        arrays = {
+            "format": np.asarray(FORMAT_MARKER),
+            "version": np.asarray(FORMAT_VERSION),
+            "config": np.asarray(json.dumps(self.config())),
+        }
+        for l in range(self.depth):
+            arrays[f"weight_{l}"] = to_numpy(self.weights[l])
+            arrays[f"mask_{l}"] = to_numpy(self.masks[l])
+            arrays[f"initial_weight_{l}"] = to_numpy(self.initial_weights[l])
+            if self.biases is not None:
+                arrays[f"bias_{l}"] = to_numpy(self.biases[l])
+        np.savez(path, **arrays)
+
+    @classmethod
+    def load(cls, path, *, backend=None):
+        """Read a model written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+        backend : str or None
+            Where to put the arrays; ``None`` uses the saved backend.
+
+        Raises
+        ------
+        ValueError
+            If the file is not a saved MaskedMLP, is corrupt, or has a newer format version.
+        """
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                data = {k: f[k] for k in f.files}
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            if isinstance(exc, FileNotFoundError):
+                raise
+            raise ValueError(f"{path} is not a readable .npz file of a MaskedMLP: {exc}") from None
+        if "format" not in data or str(data["format"]) != FORMAT_MARKER:
+            raise ValueError(f"{path} is not a saved MaskedMLP (no '{FORMAT_MARKER}' format marker)")
+        version = int(data["version"])
+        if version > FORMAT_VERSION:
+            raise ValueError(
+                f"{path} has format version {version}; this noprune_theory reads up to "
+                f"{FORMAT_VERSION}, upgrade it"
+            )
+        try:
+            cfg = json.loads(str(data["config"]))
+            if backend is not None:
+                cfg["backend"] = backend
+            model = MaskedMLP(
+                cfg["d"], tuple(cfg["hidden"]), cfg["out"], B=cfg["B"],
+                activation=cfg["activation"], bias=cfg["bias"], scaling=cfg["scaling"],
+                dtype=cfg["dtype"], backend=cfg["backend"], seed=cfg["seed"],
+            )
+            if cls is not MaskedMLP and issubclass(cls, MaskedMLP):
+                model.__class__ = cls
+            L = model.depth
+            model.weights = [model._from_host(data[f"weight_{l}"]) for l in range(L)]
+            model.initial_weights = [model._from_host(data[f"initial_weight_{l}"]) for l in range(L)]
+            masks = [model.xp.asarray(data[f"mask_{l}"]) for l in range(L)]
+            if model.bias:
+                model.biases = [model._from_host(data[f"bias_{l}"]) for l in range(L)]
+            for l in range(L):
+                for name, arr in (("weight", model.weights[l]), ("initial_weight", model.initial_weights[l])):
+                    if tuple(arr.shape) != (model.B, model.sizes[l], model.sizes[l + 1]):
+                        raise ValueError(f"{name}_{l} has shape {tuple(arr.shape)}")
+            model.set_masks(masks)
+        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path} is a corrupt MaskedMLP file: {exc!r}") from None
+        except ValueError as exc:
+            raise ValueError(f"{path} is a corrupt MaskedMLP file: {exc}") from None
+        return model
+
+
+class MaskedTwoLayer(MaskedMLP):
+    """A batch of B masked two-layer networks (one hidden layer of ``width`` units).
+
+    The public name of DESIGN.md; the same object as :class:`MaskedMLP` with
+    ``hidden=(width,)``. See :class:`MaskedMLP` for the parameters.
+
+    Examples
+    --------
+    >>> net = MaskedTwoLayer(10, 32, B=4, scaling="mean_field", seed=1)
+    >>> net.sizes
+    (10, 32, 1)
+    """
+
+    def __init__(self, d, width=256, out=1, **kwargs):
+        if not isinstance(width, (int, np.integer)) or isinstance(width, bool):
+            # a tuple would silently build a deeper net: that is MaskedMLP's job
+            width = check_scalar(width, "width", integer=True, low=1)
+        super().__init__(d, (int(width),), out, **kwargs)

@@ -1,0 +1,81 @@
+"""Synthetic data: shapes, laws, seeding and argument checks."""
+import numpy as np
+import pytest
+
+from noprune_theory import data
+
+
+def test_gaussian_has_covariance_identity_over_d():
+    # N(0, I_d/d): every coordinate has variance 1/d; with n*d = 2e6 draws the sample variance
+    # of all coordinates pooled has standard error sqrt(2/(n d)) / d ~ 1e-3 / d, so 1% is 10 sigma.
+    X = data.gaussian(20000, 100, seed=1)
+    assert X.shape == (20000, 100) and X.dtype == np.float64
+    assert abs(X.var() * 100 - 1.0) < 0.01
+    assert abs(X.mean()) < 5 * np.sqrt(1 / 100 / X.size)
+
+
+def test_gaussian_is_seeded_and_dtype_is_honoured():
+    a = data.gaussian(5, 3, seed=7)
+    np.testing.assert_array_equal(a, data.gaussian(5, 3, seed=7))
+    assert not np.array_equal(a, data.gaussian(5, 3, seed=8))
+    assert data.gaussian(5, 3, seed=7, dtype="float32").dtype == np.float32
+
+
+def test_sphere_rows_are_unit_and_mean_is_zero():
+    X = data.sphere(4000, 5, seed=2)
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, rtol=1e-12)
+    # each coordinate of a uniform point on S^4 has variance 1/5, so the mean of 4000 has
+    # standard deviation sqrt(1/5/4000) = 0.0071; 0.04 is > 5 sigma.
+    assert np.all(np.abs(X.mean(axis=0)) < 0.04)
+
+
+def test_mixture_components_sit_at_their_centres():
+    X, comp = data.mixture(3000, 20, k=3, seed=0, separation=5.0, scale=0.1)
+    assert X.shape == (3000, 20) and comp.dtype == np.int64
+    centres = np.stack([X[comp == j].mean(axis=0) for j in range(3)])
+    # centres have norm 5 (separation); the within-component noise has norm ~0.1
+    np.testing.assert_allclose(np.linalg.norm(centres, axis=1), 5.0, rtol=0.01)
+    spread = np.linalg.norm(X - centres[comp], axis=1)
+    assert spread.max() < 0.5
+
+
+def test_random_labels_are_signs_and_balanced():
+    y = data.random_labels(10000, seed=3)
+    assert set(np.unique(y).tolist()) == {-1.0, 1.0}
+    assert abs(y.mean()) < 0.05  # sd of the mean is 0.01
+
+
+def test_noisy_labels_add_the_returned_noise():
+    X = data.gaussian(50, 4, seed=0)
+    y, z = data.noisy_labels(X, lambda X: X.sum(axis=1), sigma=0.3, seed=5, return_noise=True)
+    np.testing.assert_allclose(y, X.sum(axis=1) + 0.3 * z, rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(data.noisy_labels(X, sigma=1.0, seed=5), z)
+
+
+def test_teacher_student_matches_its_teacher():
+    ts = data.teacher_student(n=30, d=6, teacher_hidden=(5, 5), sigma=0.5, seed=4)
+    f = np.asarray(ts.teacher.forward(ts.X))[0, :, 0]
+    np.testing.assert_allclose(ts.target, f, rtol=1e-12)
+    np.testing.assert_allclose(ts.y, f + 0.5 * ts.noise, rtol=1e-12)
+    assert ts.teacher.sizes == (6, 5, 5, 1)
+    again = data.teacher_student(n=30, d=6, teacher_hidden=(5, 5), sigma=0.5, seed=4)
+    np.testing.assert_array_equal(again.y, ts.y)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: data.gaussian(0, 3), "n must be an integer >= 1, got 0"),
+        (lambda: data.gaussian(3, 2.5), "d must be an integer >= 1, got 2.5"),
+        (lambda: data.sphere(3, 1), "d must be an integer >= 2, got 1"),
+        (lambda: data.gaussian(3, 2, dtype="int8"), "dtype must be one of"),
+        (lambda: data.mixture(3, 2, k=0), "k must be an integer >= 1, got 0"),
+        (lambda: data.noisy_labels(np.ones(3)), r"X must have 2 axes"),
+        (lambda: data.noisy_labels(np.array([[np.nan]])), "X must not contain NaN or inf"),
+        (lambda: data.noisy_labels(np.ones((3, 2)), sigma=-1), "sigma must be a number >= 0"),
+        (lambda: data.noisy_labels(np.ones((3, 2)), lambda X: X), "target\\(X\\) must give n = 3"),
+    ],
+)
+def test_bad_arguments_are_named(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

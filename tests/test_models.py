@@ -1,0 +1,380 @@
+"""MaskedMLP: forward against a per-network reference, gradients and hvp against finite
+differences, masks, bad input, save/load; every backend and the array-API namespaces."""
+import math
+
+import numpy as np
+import pytest
+
+from noprune_theory.backend import BackendUnavailableError, gpu_status, to_numpy
+from noprune_theory.models import ACTIVATIONS, MaskedMLP, MaskedTwoLayer
+
+
+def _random_masks(model, density, seed):
+    rng = np.random.default_rng(seed)
+    return [model.xp.asarray(rng.random(tuple(w.shape)) < density) for w in model.weights]
+
+
+def _labels(loss, n, B, out, seed):
+    rng = np.random.default_rng(seed)
+    if loss == "cross_entropy":
+        return rng.integers(0, out, size=n)
+    if loss == "logistic":
+        return 2.0 * rng.integers(0, 2, size=(B, n)) - 1.0
+    return rng.standard_normal((n,) if out == 1 else (n, out))
+
+
+def _reference_forward(model, X):
+    """Network by network, point by point, with NumPy: an independent reading of the formula
+    h_{l+1} = phi(c_l h_l W_l + b_l) of the class docstring."""
+    phi = {
+        "relu": lambda z: max(z, 0.0),
+        "leaky_relu": lambda z: z if z > 0 else 0.01 * z,
+        "tanh": math.tanh,
+        "softplus": lambda z: math.log1p(math.exp(z)),
+        "identity": lambda z: z,
+    }[model.activation]
+    W = [to_numpy(w) for w in model.weights]
+    b = None if model.biases is None else [to_numpy(v) for v in model.biases]
+    out = np.zeros((model.B, X.shape[-2], model.sizes[-1]))
+    for k in range(model.B):
+        for i in range(X.shape[-2]):
+            h = list(X[k, i] if X.ndim == 3 else X[i])
+            for l, c in enumerate(model.multipliers):
+                z = [c * sum(h[p] * W[l][k, p, q] for p in range(len(h))) + (b[l][k, q] if b else 0.0)
+                     for q in range(W[l].shape[2])]
+                h = [phi(v) for v in z] if l < model.depth - 1 else z
+            out[k, i] = h
+    return out
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("scaling", ["standard", "ntk", "mean_field"])
+def test_forward_matches_per_network_reference(backend, activation, scaling):
+    model = MaskedMLP(3, (4, 2), 2, B=2, activation=activation, scaling=scaling, seed=3,
+                      backend=backend)
+    model.biases = [b + 0.1 for b in model.biases]  # nonzero biases take part
+    model.set_masks(_random_masks(model, 0.7, 0))
+    X = np.random.default_rng(1).standard_normal((5, 3))
+    np.testing.assert_allclose(to_numpy(model.forward(X)), _reference_forward(model, X),
+                               rtol=1e-12, atol=1e-14)
+    Xb = np.random.default_rng(2).standard_normal((2, 5, 3))
+    np.testing.assert_allclose(to_numpy(model.forward(Xb)), _reference_forward(model, Xb),
+                               rtol=1e-12, atol=1e-14)
+
+
+def test_multipliers_and_initial_scale():
+    d, m = 50, 400
+    std = MaskedMLP(d, (m,), B=20, scaling="standard", seed=0)
+    # He init: Var W_0 = 2/d, Var W_1 = 1/m, multipliers 1
+    assert std.multipliers == (1.0, 1.0)
+    assert abs(std.weights[0].var() * d / 2 - 1) < 0.01  # 4e5 draws: sd of var ratio 0.0022
+    assert abs(std.weights[1].var() * m - 1) < 0.02  # 8e3 draws: sd 0.016
+    ntk = MaskedMLP(d, (m,), B=2, scaling="ntk", seed=0)
+    assert ntk.multipliers == pytest.approx((math.sqrt(2 / d), 1 / math.sqrt(m)), rel=1e-15)
+    mf = MaskedMLP(d, (m,), B=2, scaling="mean_field", activation="tanh", seed=0)
+    assert mf.multipliers == pytest.approx((math.sqrt(1 / d), 1 / m), rel=1e-15)
+    # same seed, same function at init for standard and NTK (the same numbers, rescaled)
+    X = np.random.default_rng(0).standard_normal((4, d))
+    np.testing.assert_allclose(MaskedMLP(d, (m,), B=2, scaling="standard", seed=0).forward(X),
+                               ntk.forward(X), rtol=1e-12)
+
+
+def _fd_grad_check(model, X, y, loss):
+    """Central differences, h = 1e-6: truncation error ~h^2 |f'''| ~ 1e-12 and rounding error
+    ~1e-16 / h = 1e-10 for losses of order one, so 1e-7 absolute + 1e-6 relative is tight."""
+    _, wg, bg = model.gradients(X, y, loss=loss)
+    rng = np.random.default_rng(0)
+    h = 1e-6
+    for l in range(model.depth):
+        shape = tuple(model.weights[l].shape)
+        for _ in range(4):
+            idx = tuple(int(rng.integers(0, s)) for s in shape)
+            if not bool(to_numpy(model.masks[l])[idx]):
+                assert float(to_numpy(wg[l])[idx]) == 0.0
+                continue
+            plus, minus = model.copy(), model.copy()
+            e = np.zeros(shape)
+            e[idx] = h
+            plus.weights[l] = plus.weights[l] + model.xp.asarray(e)
+            minus.weights[l] = minus.weights[l] - model.xp.asarray(e)
+            fd = (to_numpy(plus.loss(X, y, loss))[idx[0]] - to_numpy(minus.loss(X, y, loss))[idx[0]]) / (2 * h)
+            assert abs(fd - to_numpy(wg[l])[idx]) <= 1e-7 + 1e-6 * abs(fd), (l, idx)
+        if bg is not None:
+            k, q = int(rng.integers(0, model.B)), int(rng.integers(0, shape[2]))
+            plus, minus = model.copy(), model.copy()
+            e = np.zeros(tuple(model.biases[l].shape))
+            e[k, q] = h
+            plus.biases[l] = plus.biases[l] + model.xp.asarray(e)
+            minus.biases[l] = minus.biases[l] - model.xp.asarray(e)
+            fd = (to_numpy(plus.loss(X, y, loss))[k] - to_numpy(minus.loss(X, y, loss))[k]) / (2 * h)
+            assert abs(fd - to_numpy(bg[l])[k, q]) <= 1e-7 + 1e-6 * abs(fd)
+
+
+CASES = [
+    # (hidden, out, loss, activation, scaling)
+    ((5,), 1, "mse", "tanh", "standard"),
+    ((5,), 1, "logistic", "softplus", "ntk"),
+    ((4, 3), 3, "cross_entropy", "tanh", "mean_field"),
+    ((4, 3), 2, "mse", "relu", "ntk"),
+    ((3, 3, 3), 1, "logistic", "leaky_relu", "standard"),
+    ((4,), 3, "cross_entropy", "identity", "standard"),
+]
+
+
+@pytest.mark.parametrize("hidden, out, loss, activation, scaling", CASES)
+def test_gradients_match_central_differences(backend, hidden, out, loss, activation, scaling):
+    model = MaskedMLP(3, hidden, out, B=2, activation=activation, scaling=scaling, seed=5,
+                      backend=backend)
+    model.set_masks(_random_masks(model, 0.6, 1))
+    X = np.random.default_rng(2).standard_normal((6, 3))
+    _fd_grad_check(model, X, _labels(loss, 6, 2, out, 3), loss)
+
+
+@pytest.mark.parametrize("hidden, out, loss, activation, scaling", CASES)
+def test_hvp_matches_central_differences_of_gradients(backend, hidden, out, loss, activation,
+                                                      scaling):
+    """H v = d/dr grad(W + r v) at r = 0, by central differences of the analytic gradient with
+    h = 1e-5 (error ~h^2 ~ 1e-10 for smooth activations). For ReLU-type activations no
+    pre-activation crosses zero within +-h for these seeds (a crossing would break the
+    tight tolerance), so the difference is exact there too."""
+    model = MaskedMLP(3, hidden, out, B=2, activation=activation, scaling=scaling, seed=6,
+                      backend=backend)
+    model.set_masks(_random_masks(model, 0.6, 4))
+    X = np.random.default_rng(7).standard_normal((6, 3))
+    y = _labels(loss, 6, 2, out, 8)
+    rng = np.random.default_rng(9)
+    V = [model.xp.asarray(rng.standard_normal(tuple(w.shape))) for w in model.weights]
+    hv = model.hvp(X, y, V, loss=loss)
+    h = 1e-5
+    plus, minus = model.copy(), model.copy()
+    Vm = [model.xp.where(m, v, 0.0) for v, m in zip(V, model.masks)]
+    plus.weights = [w + h * v for w, v in zip(model.weights, Vm)]
+    minus.weights = [w - h * v for w, v in zip(model.weights, Vm)]
+    gp, gm = plus.gradients(X, y, loss)[1], minus.gradients(X, y, loss)[1]
+    for l in range(model.depth):
+        fd = (to_numpy(gp[l]) - to_numpy(gm[l])) / (2 * h)
+        np.testing.assert_allclose(to_numpy(hv[l]), fd, rtol=1e-6, atol=1e-8)
+        assert np.all(to_numpy(hv[l])[~to_numpy(model.masks[l])] == 0.0)
+
+
+def test_hvp_of_quadratic_model_is_exact():
+    """identity activation, MSE, one hidden layer, no bias: f = x W0 W1 (c = 1), so
+    d^2/dr^2 L(W + rV) = (2/n) sum_i (x V0 W1 + x W0 V1)^2 + (4/n) sum_i (f - y)(x V0 V1),
+    and <V, H V> must equal it to rounding."""
+    model = MaskedMLP(3, (4,), B=1, activation="identity", bias=False, seed=0)
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((5, 3)), rng.standard_normal(5)
+    V = [rng.standard_normal(tuple(w.shape)) for w in model.weights]
+    W0, W1 = model.weights[0][0], model.weights[1][0]
+    V0, V1 = V[0][0], V[1][0]
+    f = X @ W0 @ W1
+    second = (2 / 5) * np.sum((X @ V0 @ W1 + X @ W0 @ V1) ** 2) + (4 / 5) * np.sum(
+        (f[:, 0] - y) * (X @ V0 @ V1)[:, 0])
+    hv = model.hvp(X, y, V)
+    quad = sum(float(np.sum(h * v)) for h, v in zip(hv, V))
+    assert quad == pytest.approx(second, rel=1e-12)
+
+
+def test_namespace_generic_code_gives_numpy_results(xp):
+    """The same model on numpy and on the xp namespace (array_api_strict checks that only
+    array-API functions are used) gives the same losses, gradients and hvp."""
+    ref = MaskedMLP(3, (4, 3), 3, B=2, activation="softplus", scaling="ntk", seed=1)
+    ref.set_masks(_random_masks(ref, 0.7, 2))
+    model = ref._as_namespace(xp)
+    X = np.random.default_rng(3).standard_normal((5, 3))
+    y = np.array([0, 2, 1, 1, 0])
+    V = [np.random.default_rng(4).standard_normal(tuple(w.shape)) for w in ref.weights]
+    for loss, yy in (("cross_entropy", y), ("mse", np.ones((5, 3)))):
+        l0, g0, b0 = ref.gradients(X, yy, loss)
+        l1, g1, b1 = model.gradients(xp.asarray(X), xp.asarray(yy), loss)
+        np.testing.assert_allclose(to_numpy(l1), l0, rtol=1e-13)
+        for a, b in zip(g0 + b0, g1 + b1):
+            np.testing.assert_allclose(to_numpy(b), a, rtol=1e-12, atol=1e-15)
+        h0 = ref.hvp(X, yy, V, loss)
+        h1 = model.hvp(xp.asarray(X), xp.asarray(yy), [xp.asarray(v) for v in V], loss)
+        for a, b in zip(h0, h1):
+            np.testing.assert_allclose(to_numpy(b), a, rtol=1e-12, atol=1e-15)
+    acc = model.accuracy(xp.asarray(X), xp.asarray(y), "cross_entropy")
+    np.testing.assert_allclose(to_numpy(acc), ref.accuracy(X, y, "cross_entropy"))
+
+
+def test_losses_have_their_closed_forms():
+    model = MaskedMLP(2, (3,), 1, B=1, seed=0)
+    X = np.array([[0.5, -1.0], [1.0, 2.0]])
+    f = model.forward(X)[0, :, 0]
+    y = np.array([1.0, -1.0])
+    np.testing.assert_allclose(model.per_point_loss(X, y, "mse")[0], (f - y) ** 2, rtol=1e-14)
+    np.testing.assert_allclose(model.per_point_loss(X, y, "logistic")[0],
+                               np.log1p(np.exp(-y * f)), rtol=1e-14)
+    ce = MaskedMLP(2, (3,), 3, B=1, seed=0)
+    F = ce.forward(X)[0]
+    lab = np.array([2, 0])
+    expect = np.log(np.exp(F).sum(axis=1)) - F[[0, 1], lab]
+    np.testing.assert_allclose(ce.per_point_loss(X, lab, "cross_entropy")[0], expect, rtol=1e-13)
+    np.testing.assert_allclose(ce.loss(X, lab, "cross_entropy"), [expect.mean()], rtol=1e-13)
+
+
+def test_logistic_loss_is_finite_for_huge_margins():
+    model = MaskedMLP(1, (1,), B=1, activation="identity", bias=False, seed=0)
+    model.weights = [np.array([[[1.0]]]), np.array([[[1.0]]])]
+    X = np.array([[1e4], [-1e4]])
+    per = model.per_point_loss(X, np.array([1.0, 1.0]), "logistic")
+    # log(1 + e^{-1e4}) = 0 in float64; log(1 + e^{1e4}) = 1e4 to rounding
+    np.testing.assert_allclose(per[0], [0.0, 1e4], rtol=1e-15)
+    _, g, _ = model.gradients(X, np.array([1.0, 1.0]), "logistic")
+    assert all(np.all(np.isfinite(a)) for a in g)
+
+
+def test_masks_zero_weights_and_gradients(backend):
+    model = MaskedMLP(4, (6,), B=3, seed=0, backend=backend)
+    masks = _random_masks(model, 0.5, 0)
+    model.set_masks(masks)
+    for w, m in zip(model.weights, model.masks):
+        assert np.all(to_numpy(w)[~to_numpy(m)] == 0.0)
+    X = np.random.default_rng(0).standard_normal((7, 4))
+    _, g, _ = model.gradients(X, np.ones(7))
+    for a, m in zip(g, model.masks):
+        assert np.all(to_numpy(a)[~to_numpy(m)] == 0.0)
+        assert np.any(to_numpy(a)[to_numpy(m)] != 0.0)
+    expected = sum(to_numpy(m).sum(axis=(1, 2)) for m in masks)
+    np.testing.assert_array_equal(model.kept_count(), expected)
+    assert model.weight_count() == 4 * 6 + 6 and model.param_count() == 4 * 6 + 6 + 6 + 1
+
+
+def test_rewind_restores_initial_kept_weights():
+    model = MaskedMLP(3, (4,), B=2, seed=0)
+    w0 = [w.copy() for w in model.initial_weights]
+    model.weights = [w + 1.0 for w in model.weights]
+    model.set_masks(_random_masks(model, 0.5, 1))
+    model.rewind()
+    for w, w_init, m in zip(model.weights, w0, model.masks):
+        np.testing.assert_array_equal(w, np.where(m, w_init, 0.0))
+
+
+def test_bad_masks_are_named():
+    model = MaskedMLP(3, (4,), B=2, seed=0)
+    good = [np.ones(tuple(w.shape), dtype=bool) for w in model.weights]
+    with pytest.raises(ValueError, match=r"masks must hold 2 arrays"):
+        model.set_masks(good[:1])
+    with pytest.raises(ValueError, match=r"masks\[1\] must have shape \(2, 4, 1\), got \(2, 1, 4\)"):
+        model.set_masks([good[0], np.ones((2, 1, 4), dtype=bool)])
+    with pytest.raises(ValueError, match=r"masks\[0\] must have dtype bool, got float64"):
+        model.set_masks([good[0].astype(float), good[1]])
+    xps = pytest.importorskip("array_api_strict")
+    with pytest.raises(TypeError, match=r"masks\[0\] is a array_api_strict array"):
+        model.set_masks([xps.asarray(good[0]), good[1]])
+
+
+@pytest.mark.parametrize(
+    "X, y, loss, message",
+    [
+        (np.ones((5, 2)), np.ones(5), "mse", r"X must have shape \(n, 3\) or \(2, n, 3\)"),
+        (np.ones((3, 5, 3)), np.ones(5), "mse", r"X must have shape \(n, 3\) or \(2, n, 3\)"),
+        (np.ones(3), np.ones(1), "mse", "X must have 2 or 3 axes"),
+        (np.full((5, 3), np.nan), np.ones(5), "mse", "X must not contain NaN or inf"),
+        (np.ones((5, 3)), np.ones(4), "mse", r"y must have shape \(5,\) or \(2, 5\)"),
+        (np.ones((5, 3)), np.array([1, 0, 1, 1, 1.0]), "logistic", "labels -1 or \\+1"),
+        (np.ones((5, 3)), np.array([1, np.inf, 1, 1, 1.0]), "mse", "y must not contain NaN"),
+        (np.ones((5, 3)), np.zeros(5, dtype=int), "cross_entropy", "needs out = C >= 2"),
+        (np.ones((5, 3)), np.ones(5), "hinge", "loss must be one of 'mse', 'logistic'"),
+    ],
+)
+def test_bad_inputs_are_named(X, y, loss, message):
+    model = MaskedMLP(3, (4,), B=2, seed=0)
+    with pytest.raises(ValueError, match=message):
+        model.gradients(X, y, loss=loss)
+
+
+def test_bad_cross_entropy_labels_and_vectors():
+    model = MaskedMLP(3, (4,), 3, B=2, seed=0)
+    X = np.ones((4, 3))
+    with pytest.raises(ValueError, match=r"class labels in \[0, 2\]"):
+        model.loss(X, np.array([0, 1, 3, 0]), "cross_entropy")
+    with pytest.raises(ValueError, match="integer class labels"):
+        model.loss(X, np.array([0.0, 1, 2, 0]), "cross_entropy")
+    with pytest.raises(ValueError, match=r"vectors\[0\] must have shape"):
+        model.hvp(X, np.array([0, 1, 2, 0]), [np.ones((2, 3, 3)), np.ones((2, 4, 3))], "cross_entropy")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"d": 0}, "d must be an integer >= 1, got 0"),
+        ({"hidden": (4, 0)}, "hidden width must be an integer >= 1, got 0"),
+        ({"hidden": ()}, "hidden must list at least one"),
+        ({"B": 0}, "B must be an integer >= 1, got 0"),
+        ({"activation": "gelu"}, "activation must be one of 'relu'"),
+        ({"scaling": "xavier"}, "scaling must be one of 'standard', 'ntk', 'mean_field'"),
+        ({"dtype": "float16"}, "dtype must be one of 'float32', 'float64'"),
+        ({"backend": "torch"}, "backend must be one of"),
+    ],
+)
+def test_bad_constructor_arguments(kwargs, message):
+    args = {"d": 3, "hidden": (4,)}
+    args.update(kwargs)
+    d, hidden = args.pop("d"), args.pop("hidden")
+    with pytest.raises(ValueError, match=message):
+        MaskedMLP(d, hidden, **args)
+
+
+def test_cupy_without_gpu_raises_the_install_hint():
+    if gpu_status()[0]:
+        pytest.skip("a GPU is usable here")
+    with pytest.raises(BackendUnavailableError, match=r"noprune-theory\[gpu\]"):
+        MaskedMLP(3, (4,), backend="cupy")
+
+
+def test_float32_model_computes_in_float32():
+    model = MaskedMLP(3, (4,), B=2, dtype="float32", seed=0)
+    X = np.ones((5, 3))
+    assert model.forward(X).dtype == np.float32
+    loss, g, b = model.gradients(X, np.ones(5))
+    assert loss.dtype == np.float32 and all(a.dtype == np.float32 for a in g + b)
+
+
+def test_two_layer_alias():
+    net = MaskedTwoLayer(5, 7, out=2, B=3, activation="tanh", seed=4)
+    assert isinstance(net, MaskedMLP) and net.sizes == (5, 7, 2) and net.B == 3
+    ref = MaskedMLP(5, (7,), 2, B=3, activation="tanh", seed=4)
+    np.testing.assert_array_equal(net.weights[0], ref.weights[0])
+
+
+def test_save_load_roundtrip(tmp_path):
+    model = MaskedMLP(3, (4, 2), 2, B=2, activation="tanh", scaling="ntk", seed=3)
+    model.set_masks(_random_masks(model, 0.5, 0))
+    model.weights = [w * 2 for w in model.weights]
+    path = tmp_path / "net.npz"
+    model.save(path)
+    back = MaskedMLP.load(path)
+    assert back.config() == model.config()
+    for a, b in zip(model.weights + model.masks + model.initial_weights + model.biases,
+                    back.weights + back.masks + back.initial_weights + back.biases):
+        np.testing.assert_array_equal(a, b)
+    assert isinstance(MaskedTwoLayer.load(path), MaskedTwoLayer)
+
+
+def test_load_refuses_foreign_and_corrupt_files(tmp_path):
+    other = tmp_path / "other.npz"
+    np.savez(other, a=np.ones(3))
+    with pytest.raises(ValueError, match="is not a saved MaskedMLP"):
+        MaskedMLP.load(other)
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"this is not a zip file")
+    with pytest.raises(ValueError, match="not a readable .npz file"):
+        MaskedMLP.load(junk)
+    model = MaskedMLP(3, (4,), B=1, seed=0)
+    path = tmp_path / "net.npz"
+    model.save(path)
+    with np.load(path) as f:
+        arrays = dict(f)
+    del arrays["weight_1"]
+    broken = tmp_path / "broken.npz"
+    np.savez(broken, **arrays)
+    with pytest.raises(ValueError, match="corrupt MaskedMLP file"):
+        MaskedMLP.load(broken)
+    arrays = dict(np.load(path))
+    arrays["version"] = np.asarray(99)
+    newer = tmp_path / "newer.npz"
+    np.savez(newer, **arrays)
+    with pytest.raises(ValueError, match="format version 99"):
+        MaskedMLP.load(newer)
