@@ -1,0 +1,60 @@
+"""Pruning: scores, exact selection, layer-wise densities, IMP and the ablations of [FDRC].
+
+Where this sits in the data flow: a :class:`~noprune_theory.models.MaskedMLP` (B networks) goes
+in, boolean masks (one per layer, batch axis first) come out; ``model.set_masks(masks)`` applies
+them and :mod:`noprune_theory.training` trains the sparse networks. Data-agnostic masks (random,
+ERK, SynFlow) have ``I(m; D) = 0`` in the sparse law of robustness (THEORY.md sec. 4).
+
+Public names (the implementation lives in private modules):
+
+- :func:`prune` -- the entry point; :func:`available_methods`, :func:`register_method`.
+- :func:`layer_densities` -- uniform, ER, ERK, balanced, pyramidal [GMB].
+- Ablations: :func:`shuffle_masks`, :func:`reinitialize`, :func:`invert_scores`.
+- Scores of plain arrays: :func:`magnitude_scores`, :func:`snip_scores`, :func:`grasp_scores`,
+  :func:`synflow_scores`, :func:`random_scores`; exact selection: :func:`select_masks`.
+
+The formulas and references are in ``docs/pruning.md`` and THEORY.md sec. 5.
+"""
+from ._densities import DENSITY_SCHEMES, layer_densities, layer_shapes
+from ._methods import (
+    DEFAULT_TRAINING,
+    IMPResult,
+    PruningMethod,
+    available_methods,
+    compute_scores,
+    get_method,
+    grasp_hessian_gradient,
+    invert_scores,
+    prune,
+    register_method,
+    reinitialize,
+)
+from ._scores import grasp_scores, magnitude_scores, random_scores, snip_scores, synflow_scores
+from ._selection import apportion_counts, keep_count, mask_counts, select_masks, shuffle_masks
+
+__all__ = [
+    "prune",
+    "available_methods",
+    "register_method",
+    "get_method",
+    "PruningMethod",
+    "compute_scores",
+    "IMPResult",
+    "DEFAULT_TRAINING",
+    "layer_densities",
+    "layer_shapes",
+    "DENSITY_SCHEMES",
+    "shuffle_masks",
+    "reinitialize",
+    "invert_scores",
+    "random_scores",
+    "magnitude_scores",
+    "snip_scores",
+    "grasp_scores",
+    "synflow_scores",
+    "grasp_hessian_gradient",
+    "select_masks",
+    "keep_count",
+    "apportion_counts",
+    "mask_counts",
+]

@@ -1,0 +1,612 @@
+"""The model-facing layer: the method registry, :func:`prune`, IMP and the ablations.
+
+Where this sits in the data flow: a :class:`~noprune_theory.models.MaskedMLP` (fresh, or
+trained by :mod:`noprune_theory.training`) goes in, a list of boolean masks (one per layer,
+batch axis first) comes out; ``model.set_masks(masks)`` applies them. The formulas live in
+:mod:`._scores` (plain arrays) and the exact selection in :mod:`._selection`; this module only
+asks the model for gradients or Hessian-vector products and drives iterative schedules.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from noprune_theory._validation import check_choice, check_scalar
+from noprune_theory.backend import to_numpy
+
+from ._densities import DENSITY_SCHEMES, layer_densities
+from ._scores import grasp_scores, magnitude_scores, random_scores, snip_scores, synflow_scores
+from ._selection import select_masks
+
+__all__ = [
+    "PruningMethod",
+    "register_method",
+    "available_methods",
+    "get_method",
+    "prune",
+    "compute_scores",
+    "IMPResult",
+    "grasp_hessian_gradient",
+    "reinitialize",
+    "invert_scores",
+    "DEFAULT_TRAINING",
+]
+
+#: Training options used between IMP rounds and by ``magnitude_after_training`` unless
+#: ``train_options`` overrides them (passed to :func:`noprune_theory.training.train`).
+DEFAULT_TRAINING = {"optimizer": "adam", "lr": 1e-2, "steps": 300}
+
+_SCOPES = ("global", "layer")
+
+
+@dataclass(frozen=True)
+class PruningMethod:
+    """A registered pruning method.
+
+    Attributes
+    ----------
+    name : str
+    func : callable
+        ``kind="score"``: ``func(model, data, *, rng, **options)`` returns one score array per
+        layer (higher = keep), shapes like ``model.weights``. ``kind="mask"``:
+        ``func(model, data, *, rng, select, **options)`` returns the masks itself, calling
+        ``select(scores, progress=1.0, current=None)`` for every exact selection (iterative
+        methods call it once per step with ``progress`` in (0, 1]: the per-layer or global
+        target densities are raised to the power ``progress``); ``select.density`` is the
+        overall target density.
+    kind : {"score", "mask"}
+    needs_data : bool
+        Whether the method needs ``data=(X, y)``.
+    """
+
+    name: str
+    func: Callable
+    kind: str = "score"
+    needs_data: bool = False
+    options: tuple = field(default=())
+
+
+_REGISTRY: dict = {}
+
+
+def register_method(name, *, kind="score", needs_data=False, overwrite=False):
+    """Decorator adding a pruning method to the registry used by :func:`prune`.
+
+    Parameters
+    ----------
+    name : str
+        The name users pass as ``prune(..., method=name)``.
+    kind : {"score", "mask"}, default "score"
+        ``"score"``: the function returns scores (higher = keep) and :func:`prune` keeps the top
+        ones exactly. ``"mask"``: the function returns masks, using the ``select`` callback it
+        receives (for iterative schedules such as SynFlow and IMP).
+    needs_data : bool, default False
+        If True, :func:`prune` refuses to run the method without ``data=(X, y)``.
+    overwrite : bool, default False
+        Allow replacing an existing method of the same name.
+
+    Returns
+    -------
+    callable
+        The decorator; it returns the function unchanged.
+
+    Examples
+    --------
+    Keep the weights with the largest initial values (not magnitudes):
+
+    >>> from noprune_theory.pruning import register_method, available_methods
+    >>> @register_method("largest_value", overwrite=True)
+    ... def largest_value(model, data, *, rng):
+    ...     return [model.xp.astype(w, model.xp.float64) for w in model.weights]
+    >>> "largest_value" in available_methods()
+    True
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    check_choice(kind, "kind", ("score", "mask"))
+
+    def decorator(func):
+        if not callable(func):
+            raise ValueError(f"register_method({name!r}) must decorate a function")
+        if name in _REGISTRY and not overwrite:
+            raise ValueError(
+                f"a pruning method named {name!r} is already registered; pass overwrite=True "
+                "to replace it"
+            )
+        _REGISTRY[name] = PruningMethod(name, func, kind, bool(needs_data))
+        return func
+
+    return decorator
+
+
+def available_methods():
+    """Names of the registered pruning methods, sorted: a tuple of str.
+
+    Examples
+    --------
+    >>> from noprune_theory.pruning import available_methods
+    >>> {"random", "magnitude", "snip", "grasp", "synflow", "imp"} <= set(available_methods())
+    True
+    """
+    return tuple(sorted(_REGISTRY))
+
+
+def get_method(name):
+    """The :class:`PruningMethod` registered as *name* (ValueError listing the known ones)."""
+    check_choice(name, "method", available_methods())
+    return _REGISTRY[name]
+
+
+# ----------------------------------------------------------------------------- validation
+def _check_model(model):
+    for attr in ("weights", "masks", "sizes", "xp"):
+        if not hasattr(model, attr):
+            raise ValueError(
+                f"model must be a noprune_theory.models.MaskedMLP (it has no {attr!r}), "
+                f"got {type(model).__name__}"
+            )
+
+
+def _check_data(data, method):
+    if data is None:
+        raise ValueError(
+            f"data must be given as (X, y) for method {method!r}, which scores weights on data; "
+            "got None"
+        )
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise ValueError(f"data must be a pair (X, y), got {type(data).__name__}")
+    return tuple(data)
+
+
+def _check_seed(seed):
+    return check_scalar(seed, "seed", integer=True, low=0)
+
+
+def _plan(model, sparsity, scope, densities):
+    """Validate the target and return ``(density, densities_table_or_None, scope)``."""
+    if scope is not None:
+        check_choice(scope, "scope", _SCOPES)
+    depth = len(model.weights)
+    if densities is None:
+        if sparsity is None:
+            raise ValueError("sparsity must be given (a number in [0, 1)) unless densities is")
+        s = check_scalar(sparsity, "sparsity", low=0, high=1, high_inclusive=False)
+        return 1.0 - s, None, scope or "global"
+    if scope == "global":
+        raise ValueError(
+            "densities sets one density per layer, so scope must be 'layer' (or left as None), "
+            "got scope='global'"
+        )
+    if isinstance(densities, str):
+        check_choice(densities, "densities", DENSITY_SCHEMES)
+        if sparsity is None:
+            raise ValueError(
+                f"sparsity must be given with densities={densities!r} (a scheme needs a target)"
+            )
+        s = check_scalar(sparsity, "sparsity", low=0, high=1, high_inclusive=False)
+        table = layer_densities(model.sizes, 1.0 - s, densities)
+        return 1.0 - s, [float(p) for p in table], "layer"
+    try:
+        table = [float(p) for p in densities]
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"densities must be a scheme name ({', '.join(DENSITY_SCHEMES)}) or one number in "
+            f"[0, 1] per layer, got {densities!r}"
+        ) from None
+    if len(table) != depth:
+        raise ValueError(f"densities must hold {depth} numbers (one per layer), got {len(table)}")
+    for i, p in enumerate(table):
+        check_scalar(p, f"densities[{i}]", low=0, high=1)
+    sizes = [math.prod(tuple(w.shape)[1:]) for w in model.weights]
+    density = sum(p * n for p, n in zip(table, sizes)) / sum(sizes)
+    if sparsity is not None:
+        s = check_scalar(sparsity, "sparsity", low=0, high=1, high_inclusive=False)
+        if abs((1.0 - s) - density) > 1.0 / sum(sizes):
+            raise ValueError(
+                f"sparsity={s:g} disagrees with densities (which keep a fraction {density:.6g}); "
+                "give one of them"
+            )
+    if density <= 0:
+        raise ValueError("densities must keep at least one weight, got all zeros")
+    return density, table, "layer"
+
+
+def _make_select(model, density, table, scope, tie_rng, invert, name):
+    xp = model.xp
+
+    def select(scores, progress=1.0, current=None):
+        scores = list(scores)
+        if len(scores) != len(model.weights):
+            raise ValueError(
+                f"method {name!r} returned {len(scores)} score arrays, expected "
+                f"{len(model.weights)} (one per layer)"
+            )
+        for l, (s, w) in enumerate(zip(scores, model.weights)):
+            if tuple(s.shape) != tuple(w.shape):
+                raise ValueError(
+                    f"method {name!r} returned scores[{l}] of shape {tuple(s.shape)}, expected "
+                    f"{tuple(w.shape)}"
+                )
+            if bool(xp.any(xp.isnan(s))):
+                raise ValueError(f"method {name!r} returned NaN scores in layer {l}")
+        if invert:
+            scores = [-s for s in scores]
+        p = float(progress)
+        if table is None:
+            return select_masks(scores, density=density**p, scope=scope, seed=tie_rng,
+                                current=current)
+        return select_masks(scores, densities=[q**p for q in table], seed=tie_rng,
+                            current=current)
+
+    select.density = density
+    return select
+
+
+def prune(model, method="magnitude", sparsity=None, *, data=None, seed=0, scope=None,
+          densities=None, invert=False, **options):
+    """Masks that keep exactly a target number of weights, chosen by a pruning method.
+
+    Parameters
+    ----------
+    model : MaskedMLP
+        The batch of B networks to prune; not modified (training-based methods train a copy).
+        Weights already masked out stay pruned (pruning never revives a weight).
+    method : str, default "magnitude"
+        One of :func:`available_methods`: ``random``, ``magnitude`` (at the current weights,
+        i.e. at initialization for a fresh model), ``snip``, ``grasp``, ``synflow``,
+        ``magnitude_after_training``, ``imp``, or a method added with :func:`register_method`.
+    sparsity : float in [0, 1)
+        Fraction of weights removed. The number kept is ``round((1 - sparsity) * P)`` per
+        network (``P`` weights), exactly.
+    data : tuple (X, y), optional
+        Required by ``snip``, ``grasp``, ``magnitude_after_training`` and ``imp``.
+    seed : int >= 0, default 0
+        Seeds the random tie-breaking keys among equal scores, the random scores of ``random``
+        and the training seeds of training-based methods.
+    scope : {"global", "layer"}, optional
+        One ranking over all the layers of a network (default) or one per layer with the same
+        density in each. Implied ``"layer"`` when *densities* is given.
+    densities : str or sequence of float, optional
+        Per-layer densities: a scheme name of :func:`layer_densities` (``"erk"``, ...) applied to
+        ``1 - sparsity``, or a table with one density per layer.
+    invert : bool, default False
+        Keep the LOWEST scores instead (the inverted-scores ablation of [FDRC]).
+    **options
+        Passed to the method: ``loss`` (snip, grasp, imp, magnitude_after_training; default
+        ``"mse"``), ``temperature`` (grasp, default 200), ``iterations`` (synflow, default 100),
+        ``fraction`` and ``rewind_step`` (imp), ``train_options`` (dict for
+        :func:`noprune_theory.training.train`, see :data:`DEFAULT_TRAINING`).
+
+    Returns
+    -------
+    list of bool arrays
+        One per layer, shapes like ``model.weights`` (batch axis first), in the model's array
+        library. Apply them with ``model.set_masks(masks)``.
+
+    Raises
+    ------
+    ValueError
+        Sparsity outside [0, 1), an unknown method (the message lists the known ones), a
+        data-dependent method without ``data``, an unknown scope or a malformed densities table.
+
+    Notes
+    -----
+    Score conventions (THEORY.md sec. 5; higher = keep): random ``U(0, 1)``; magnitude
+    ``|w|``; SNIP ``|w dL/dw|`` [LAT]; GraSP ``S = -w (H g)`` on the loss of the logits divided
+    by ``temperature``, removing the highest ``S`` [WZG]; SynFlow ``|w dR/dw|`` on the
+    linearised ``|w|`` network with all-ones input, iterated ``iterations = E`` times with
+    density ``p^((e+1)/E)`` after step ``e`` [TKYG]; IMP prunes ``fraction`` (20%) of the
+    remaining weights by magnitude per round, training between rounds and rewinding the
+    survivors [FC]. Selection is by rank (ties broken by a seeded random key), never by a
+    threshold, so the achieved sparsity equals the target exactly.
+
+    References
+    ----------
+    .. [FDRC] J. Frankle, G. K. Dziugaite, D. M. Roy and M. Carbin, "Pruning Neural Networks at
+       Initialization: Why are We Missing the Mark?", ICLR 2021.
+    .. [LAT] N. Lee, T. Ajanthan and P. H. S. Torr, "SNIP", ICLR 2019.
+    .. [WZG] C. Wang, G. Zhang and R. Grosse, "GraSP", ICLR 2020.
+    .. [TKYG] H. Tanaka et al., "SynFlow", NeurIPS 2020.
+    .. [FC] J. Frankle and M. Carbin, "The Lottery Ticket Hypothesis", ICLR 2019; J. Frankle et
+       al., "Linear Mode Connectivity and the Lottery Ticket Hypothesis", ICML 2020 (rewinding).
+
+    Examples
+    --------
+    >>> from noprune_theory.models import MaskedMLP
+    >>> from noprune_theory.pruning import prune
+    >>> net = MaskedMLP(30, (100, 100), B=2, seed=0)
+    >>> masks = prune(net, "synflow", sparsity=0.9, iterations=10)
+    >>> [int(m[0].sum()) for m in masks], int(sum(m[0].sum() for m in masks))
+    ([611, 634, 65], 1310)
+    >>> net.set_masks(masks)
+    """
+    _check_model(model)
+    spec = get_method(method)
+    if not isinstance(invert, (bool, np.bool_)):
+        raise ValueError(f"invert must be True or False, got {invert!r}")
+    density, table, scope = _plan(model, sparsity, scope, densities)
+    seed = _check_seed(seed)
+    if spec.needs_data:
+        data = _check_data(data, method)
+    tie_seq, method_seq = np.random.SeedSequence(seed).spawn(2)
+    select = _make_select(model, density, table, scope, np.random.default_rng(tie_seq),
+                          bool(invert), method)
+    rng = np.random.default_rng(method_seq)
+    if spec.kind == "mask":
+        masks = spec.func(model, data, rng=rng, select=select, **options)
+        if isinstance(masks, IMPResult):  # imp(..., return_result=True)
+            return masks
+    else:
+        scores = spec.func(model, data, rng=rng, **options)
+        masks = select(scores, current=model.masks)
+    return list(masks)
+
+
+def compute_scores(model, method, *, data=None, seed=0, **options):
+    """The raw scores (higher = keep) of a one-shot method, one array per layer.
+
+    Parameters
+    ----------
+    model, method, data, seed, **options
+        As in :func:`prune`; *method* must be a score method (not ``synflow`` or ``imp``, whose
+        scores change between iterations; use :func:`~noprune_theory.pruning.synflow_scores`).
+
+    Returns
+    -------
+    list of float64 arrays, shapes like ``model.weights``.
+    """
+    _check_model(model)
+    spec = get_method(method)
+    if spec.kind != "score":
+        raise ValueError(
+            f"method must be a one-shot score method for compute_scores, got {method!r} "
+            "(iterative: its scores depend on the step)"
+        )
+    seed = _check_seed(seed)
+    if spec.needs_data:
+        data = _check_data(data, method)
+    method_seq = np.random.SeedSequence(seed).spawn(2)[1]
+    return spec.func(model, data, rng=np.random.default_rng(method_seq), **options)
+
+
+# ----------------------------------------------------------------------------- built-ins
+def _check_loss(loss):
+    return check_choice(loss, "loss", ("mse", "logistic", "cross_entropy"))
+
+
+@register_method("random")
+def _random(model, data, *, rng):
+    return random_scores([tuple(w.shape) for w in model.weights], rng, xp=model.xp)
+
+
+@register_method("magnitude")
+def _magnitude(model, data, *, rng):
+    return magnitude_scores(model.weights)
+
+
+@register_method("snip", needs_data=True)
+def _snip(model, data, *, rng, loss="mse"):
+    X, y = data
+    _, grads, _ = model.gradients(X, y, loss=_check_loss(loss))
+    return snip_scores(model.weights, grads)
+
+
+def grasp_hessian_gradient(model, X, y, *, loss="mse", temperature=200.0):
+    """``H g`` of the temperature-scaled loss ``L(theta) = mean loss(f_theta(x) / T, y)``.
+
+    The model's output layer is linear in its weights and bias, so ``f / T`` is the output of a
+    copy whose last layer is divided by ``T``: with ``D = diag(1, ..., 1, 1/T)`` (1/T on the last
+    layer) and ``theta' = D theta``, ``grad L = D g'`` and ``Hess L = D H' D``, hence
+    ``H g = D H' (D^2 g')`` with ``g'``, ``H'`` the gradient and Hessian of the copy.
+    """
+    T = float(temperature)
+    scaled = model.copy()
+    scaled.weights = list(scaled.weights)
+    scaled.weights[-1] = scaled.weights[-1] / T
+    if scaled.biases is not None:
+        scaled.biases = list(scaled.biases)
+        scaled.biases[-1] = scaled.biases[-1] / T
+    _, g_scaled, _ = scaled.gradients(X, y, loss=loss)
+    direction = list(g_scaled[:-1]) + [g_scaled[-1] / T**2]
+    hv = scaled.hvp(X, y, direction, loss=loss)
+    return list(hv[:-1]) + [hv[-1] / T]
+
+
+@register_method("grasp", needs_data=True)
+def _grasp(model, data, *, rng, loss="mse", temperature=200.0):
+    X, y = data
+    T = check_scalar(temperature, "temperature", low=0, low_inclusive=False)
+    hg = grasp_hessian_gradient(model, X, y, loss=_check_loss(loss), temperature=T)
+    # GraSP removes the highest S = -w (H g); as a keep-score that is -S.
+    return [-s for s in grasp_scores(model.weights, hg)]
+
+
+@register_method("synflow", kind="mask")
+def _synflow(model, data, *, rng, select, iterations=100):
+    E = check_scalar(iterations, "iterations", integer=True, low=1)
+    current = list(model.masks)
+    for e in range(E):
+        scores = synflow_scores(model.weights, current)
+        current = select(scores, progress=(e + 1) / E, current=current)
+    return current
+
+
+def _train(model, X, y, loss, train_options, seed):
+    from noprune_theory.training import train
+
+    opts = dict(DEFAULT_TRAINING)
+    opts.update(train_options or {})
+    opts.setdefault("seed", seed)
+    return train(model, X, y, loss=loss, **opts)
+
+
+@register_method("magnitude_after_training", needs_data=True)
+def _magnitude_after_training(model, data, *, rng, loss="mse", train_options=None):
+    X, y = data
+    trained = model.copy()
+    _train(trained, X, y, _check_loss(loss), train_options, int(rng.integers(2**31)))
+    return magnitude_scores(trained.weights)
+
+
+@dataclass
+class IMPResult:
+    """What :func:`imp` returns.
+
+    Attributes
+    ----------
+    masks : list of bool arrays
+        The final masks (batch axis first).
+    rewind_weights, rewind_biases : list of arrays (biases may be None)
+        The point the survivors are rewound to (initialization, or step ``rewind_step``),
+        masked by the final masks: set them on the model to train the winning ticket.
+    densities : list of float
+        Target density of every round (global fraction kept, or the per-layer table's mean).
+    final_losses : list of numpy arrays (B,)
+        Training loss at the end of each round's training, before pruning.
+    """
+
+    masks: list
+    rewind_weights: list
+    rewind_biases: list | None
+    densities: list
+    final_losses: list
+
+
+def _imp_rounds(density, fraction):
+    """Rounds needed to reach *density* removing *fraction* of the survivors per round."""
+    if density >= 1.0:
+        return 0
+    # The tolerance keeps 0.8**2 = 0.64000000000000001 from asking for a third round.
+    return max(1, math.ceil(math.log(density) / math.log(1.0 - fraction) - 1e-9))
+
+
+def _imp(model, data, *, rng, select, fraction=0.2, rewind_step=0, loss="mse",
+        train_options=None, return_result=False):
+    """Iterative magnitude pruning with rewinding [FC]: the ``"imp"`` method of :func:`prune`.
+
+    Round ``r = 1, 2, ...``: set the survivors to the rewind point, train, and keep the largest
+    trained magnitudes among them at density ``p^(r log(1 - fraction) / log p)``, i.e. remove
+    ``fraction`` of the survivors, until the target ``p`` (reached exactly in the last round).
+    The rewind point is the model's current weights (its initialization, for a fresh model) when
+    ``rewind_step = 0``, else the weights after ``rewind_step`` training steps of the dense model.
+
+    Use through ``prune(model, "imp", sparsity, data=(X, y), fraction=..., rewind_step=...,
+    train_options={...})``; pass ``return_result=True`` there to get an :class:`IMPResult`
+    (masks plus the rewind point) instead of the masks alone.
+    """
+    q = check_scalar(fraction, "fraction", low=0, high=1, low_inclusive=False,
+                     high_inclusive=False)
+    t = check_scalar(rewind_step, "rewind_step", integer=True, low=0)
+    loss = _check_loss(loss)
+    X, y = data
+    work = model.copy()
+    if t > 0:
+        opts = dict(train_options or {})
+        opts["steps"] = t
+        _train(work, X, y, loss, opts, int(rng.integers(2**31)))
+    rewind_w = [work.xp.asarray(w, copy=True) for w in work.weights]
+    rewind_b = None if work.biases is None else [work.xp.asarray(b, copy=True)
+                                                  for b in work.biases]
+    target = select.density  # the overall density the plan ends at
+    rounds = _imp_rounds(target, q)
+    current = list(model.masks)
+    densities, losses = [], []
+    for r in range(1, rounds + 1):
+        work.weights = [work.xp.asarray(w, copy=True) for w in rewind_w]
+        if rewind_b is not None:
+            work.biases = [work.xp.asarray(b, copy=True) for b in rewind_b]
+        work.set_masks(current)
+        result = _train(work, X, y, loss, train_options, int(rng.integers(2**31)))
+        losses.append(np.asarray(to_numpy(work.loss(X, y, loss=loss)), dtype=np.float64))
+        del result
+        progress = min(1.0, r * math.log(1.0 - q) / math.log(target))
+        densities.append(target**progress)
+        current = select(magnitude_scores(work.weights), progress=progress, current=current)
+    if not return_result:
+        return current
+    xp = work.xp
+    final_w = [xp.where(m, w, xp.zeros_like(w)) for w, m in zip(rewind_w, current)]
+    return IMPResult(current, final_w, rewind_b, densities, losses)
+
+
+register_method("imp", kind="mask", needs_data=True)(_imp)
+
+
+# ----------------------------------------------------------------------------- ablations
+def reinitialize(model, masks=None, seed=None):
+    """A copy of *model* whose kept weights are redrawn from the initial distribution [FDRC].
+
+    Parameters
+    ----------
+    model : MaskedMLP
+    masks : list of bool arrays, optional
+        The masks to keep (default ``model.masks``).
+    seed : int >= 0, optional
+        Seeds the new weights (drawn exactly as a fresh ``MaskedMLP`` with this seed would be);
+        default ``model.seed + 1``, so the new weights differ from the originals.
+
+    Returns
+    -------
+    MaskedMLP
+        Same shape, backend, scaling and masks; new weights (also its ``initial_weights``),
+        biases reset to zero.
+
+    Notes
+    -----
+    The reinitialization ablation of [FDRC] Sec. 5: if a pruned network trains as well after its
+    kept weights are redrawn, the method's value lies in the mask, not in the particular
+    values at initialization.
+
+    Examples
+    --------
+    >>> from noprune_theory.models import MaskedMLP
+    >>> from noprune_theory.pruning import prune, reinitialize
+    >>> net = MaskedMLP(5, (8,), B=2, seed=0)
+    >>> net.set_masks(prune(net, "magnitude", 0.5))
+    >>> fresh = reinitialize(net, seed=7)
+    >>> [bool((f == m).all()) for f, m in zip(fresh.masks, net.masks)]
+    [True, True]
+    """
+    _check_model(model)
+    from noprune_theory.models import MaskedMLP
+
+    seed = model.seed + 1 if seed is None else _check_seed(seed)
+    cfg = model.config()
+    cfg["seed"] = seed
+    cfg["backend"] = "numpy"  # drawn on the host; moved to the model's library below
+    d, hidden, out = cfg.pop("d"), tuple(cfg.pop("hidden")), cfg.pop("out")
+    fresh = MaskedMLP(d, hidden, out, **cfg)
+    new = model.copy()
+    xp = model.xp
+    new.weights = [xp.asarray(np.asarray(w), dtype=old.dtype)
+                   for w, old in zip(fresh.weights, model.weights)]
+    if new.biases is not None:
+        new.biases = [xp.zeros_like(b) for b in new.biases]
+    new.seed = seed
+    new.set_masks(model.masks if masks is None else masks)
+    new.initial_weights = [xp.asarray(w, copy=True) for w in new.weights]
+    return new
+
+
+def invert_scores(model, method="magnitude", sparsity=None, **kwargs):
+    """Masks keeping the LOWEST-scoring weights of *method* (the [FDRC] inversion ablation).
+
+    Same arguments as :func:`prune`; equal to ``prune(..., invert=True)``. If a method still
+    works with inverted scores, its scores carry no information about which weights matter.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from noprune_theory.models import MaskedMLP
+    >>> from noprune_theory.pruning import prune, invert_scores
+    >>> net = MaskedMLP(4, (6,), B=1, seed=0)
+    >>> low = invert_scores(net, "magnitude", 0.5)
+    >>> high = prune(net, "magnitude", 0.5)
+    >>> bool(np.abs(net.weights[0][low[0]]).max() <= np.abs(net.weights[0][high[0]]).min())
+    True
+    """
+    kwargs.pop("invert", None)
+    return prune(model, method, sparsity, invert=True, **kwargs)

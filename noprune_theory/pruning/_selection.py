@@ -1,0 +1,251 @@
+"""Exact, count-based selection of the weights to keep from scores; mask shuffling.
+
+Where this sits in the data flow: a pruning method produces one score array per layer (batch axis
+first, higher = keep); :func:`select_masks` turns them into boolean masks that keep *exactly*
+the requested number of weights per network (globally or per layer). It never compares with a
+threshold (``score >= t`` keeps every tied weight and misses the target): it ranks the weights
+by score, breaking ties by a seeded random key, and keeps the first ``k``.
+
+All functions are namespace-generic: they take the array namespace from their inputs and use
+only array-API operations (``argsort``, ``take_along_axis``, ``concat``), so the same code runs
+on NumPy, CuPy and ``array_api_strict``. Random keys are drawn on the host by
+:func:`numpy.random.default_rng` and moved to the scores' namespace.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from noprune_theory.backend import array_namespace
+
+__all__ = [
+    "keep_count",
+    "apportion_counts",
+    "topk_mask",
+    "select_masks",
+    "shuffle_masks",
+    "mask_counts",
+]
+
+
+def keep_count(density, size):
+    """The number of weights kept: ``round(density * size)``, halves rounded up.
+
+    ``1 - 0.9`` is ``0.09999999999999998`` in floating point, so a floor would lose a weight;
+    rounding to the nearest integer makes the achieved density the closest achievable one.
+    """
+    return int(math.floor(density * size + 0.5 + 1e-9))
+
+
+def apportion_counts(targets, caps, total):
+    """Integers ``k_l`` in ``[floor(t_l), ceil(t_l)]`` (capped at ``caps[l]``) summing to *total*.
+
+    Largest-remainder rounding: every layer gets the floor of its real target ``t_l``, and the
+    ``total - sum floor`` layers with the largest fractional parts get one more (ties to the
+    earlier layer). Used so that per-layer pruning also hits the global count exactly.
+    """
+    t = np.minimum(np.asarray(targets, dtype=np.float64), np.asarray(caps, dtype=np.float64))
+    base = np.floor(t + 1e-9).astype(np.int64)
+    extra = int(total) - int(base.sum())
+    frac = t - base
+    order = np.argsort(-frac, kind="stable")
+    k = base.copy()
+    for i in order[: max(extra, 0)]:
+        k[i] += 1
+    return [int(min(v, c)) for v, c in zip(k, caps)]
+
+
+def _tie_permutations(rng, batch, size):
+    """One random permutation of ``range(size)`` per network: the tie-breaking keys."""
+    return np.argsort(rng.random((batch, size)), axis=1, kind="stable")
+
+
+def topk_mask(scores, k, *, rng, allowed=None):
+    """Boolean mask keeping exactly the *k* highest scores of each row of *scores*.
+
+    Parameters
+    ----------
+    scores : array, shape (B, P)
+        Finite or ``-inf`` scores (higher = keep); NaN is rejected by the callers.
+    k : int
+        How many entries to keep per row, ``0 <= k <= P``.
+    rng : numpy.random.Generator
+        Source of the tie-breaking keys: among equal scores the order is a uniformly random
+        permutation drawn from *rng*.
+    allowed : bool array, shape (B, P), optional
+        Entries that may be kept; the others rank below every allowed one.
+
+    Returns
+    -------
+    bool array, shape (B, P), in the namespace of *scores*, with exactly *k* True per row.
+    """
+    xp = array_namespace(scores)
+    B, P = scores.shape
+    if allowed is not None:
+        scores = xp.where(allowed, scores, xp.asarray(-math.inf, dtype=scores.dtype))
+    perm_np = _tie_permutations(rng, B, P)
+    perm = xp.asarray(perm_np)
+    inverse = xp.asarray(np.argsort(perm_np, axis=1, kind="stable"))
+    # Rank the permuted scores with a stable descending sort: equal scores keep their random
+    # permuted order, which is the seeded tie-breaking key.
+    permuted = xp.take_along_axis(scores, perm, axis=1)
+    order = xp.argsort(permuted, axis=1, descending=True, stable=True)
+    rank = xp.argsort(order, axis=1, stable=True)  # inverse permutation: position of each entry
+    keep_permuted = rank < k
+    return xp.take_along_axis(keep_permuted, inverse, axis=1)
+
+
+def mask_counts(masks):
+    """Kept weights per network and layer: an integer NumPy array of shape (B, L)."""
+    from noprune_theory.backend import to_numpy
+
+    cols = []
+    for m in masks:
+        xp = array_namespace(m)
+        flat = xp.reshape(xp.astype(m, xp.int64), (m.shape[0], -1))
+        cols.append(np.asarray(to_numpy(xp.sum(flat, axis=1)), dtype=np.int64))
+    return np.stack(cols, axis=1)
+
+
+def _flatten(arrays, xp):
+    return [xp.reshape(a, (a.shape[0], -1)) for a in arrays]
+
+
+def _unflatten(flat, shapes, xp):
+    out, start = [], 0
+    for shape in shapes:
+        size = math.prod(shape[1:])
+        out.append(xp.reshape(flat[:, start : start + size], shape))
+        start += size
+    return out
+
+
+def select_masks(scores, *, density=None, densities=None, scope="global", seed=0,
+                 current=None):
+    """Masks keeping exactly the highest-scoring weights, globally or layer by layer.
+
+    Parameters
+    ----------
+    scores : list of arrays, shapes (B, fan_in, fan_out)
+        One score array per layer, batch axis first; higher = keep.
+    density : float in [0, 1], optional
+        Global fraction kept (``scope="global"``, or per layer for ``scope="layer"`` when
+        *densities* is None).
+    densities : sequence of float in [0, 1], optional
+        Per-layer fractions kept; implies per-layer selection.
+    scope : {"global", "layer"}
+        One ranking over all weights of a network, or one per layer.
+    seed : int or numpy.random.Generator
+        Seeds the random tie-breaking keys.
+    current : list of bool arrays, optional
+        Weights already pruned (False) are never revived; they rank below every live weight.
+
+    Returns
+    -------
+    list of bool arrays, same shapes as *scores*.
+
+    Notes
+    -----
+    Global: ``K = round(density * P)`` weights per network, ``P`` the total number of weights.
+    Per layer: the real targets ``p_l N_l`` are rounded by largest remainders to integers
+    ``k_l`` that sum to ``round(sum_l p_l N_l)``, so both the per-layer and the global counts
+    are the closest achievable.
+    """
+    xp = array_namespace(*scores)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    shapes = [tuple(s.shape) for s in scores]
+    sizes = [math.prod(s[1:]) for s in shapes]
+    flat = _flatten(scores, xp)
+    allowed = _flatten(current, xp) if current is not None else [None] * len(flat)
+    if densities is None and scope == "global":
+        total = sum(sizes)
+        k = keep_count(density, total)
+        cat = xp.concat(flat, axis=1)
+        allow_cat = xp.concat(allowed, axis=1) if current is not None else None
+        _check_enough(allow_cat, k, xp, "the network")
+        keep = topk_mask(cat, k, rng=rng, allowed=allow_cat)
+        return _unflatten(keep, shapes, xp)
+    if densities is None:
+        densities = [density] * len(scores)
+    targets = [float(p) * n for p, n in zip(densities, sizes)]
+    counts = apportion_counts(targets, sizes, keep_count(sum(targets) / sum(sizes), sum(sizes)))
+    masks = []
+    for index, (s, a, k, shape) in enumerate(zip(flat, allowed, counts, shapes)):
+        _check_enough(a, k, xp, f"layer {index}")
+        masks.append(xp.reshape(topk_mask(s, k, rng=rng, allowed=a), shape))
+    return masks
+
+
+def _check_enough(allowed, k, xp, where):
+    if allowed is None:
+        return
+    alive = xp.sum(xp.astype(allowed, xp.int64), axis=1)
+    fewest = int(xp.min(alive))
+    if fewest < k:
+        raise ValueError(
+            f"the target keeps {k} weights in {where} but the current mask keeps only {fewest}: "
+            "pruning never revives weights; lower the density (raise sparsity) or reset the masks"
+        )
+
+
+def shuffle_masks(masks, seed=0):
+    """Shuffle each layer's mask uniformly at random, keeping its number of kept weights.
+
+    Parameters
+    ----------
+    masks : list of bool arrays, shapes (B, fan_in, fan_out)
+        Batch axis first; each network's layer is shuffled independently.
+    seed : int >= 0 or numpy.random.Generator, default 0
+        Seeds the permutations (one per network and layer, drawn in that order).
+
+    Returns
+    -------
+    list of bool arrays, same shapes and namespace, with the same per-network, per-layer counts.
+
+    Notes
+    -----
+    The layer-wise shuffle ablation of [FDRC] Sec. 5: if a method's accuracy survives it, the
+    method's value lies only in the per-layer densities it chooses, not in which weights it keeps.
+
+    References
+    ----------
+    .. [FDRC] J. Frankle, G. K. Dziugaite, D. M. Roy and M. Carbin, "Pruning Neural Networks at
+       Initialization: Why are We Missing the Mark?", ICLR 2021, Sec. 5.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from noprune_theory.pruning import shuffle_masks
+    >>> m = [np.array([[[True, True], [False, False]]])]
+    >>> int(shuffle_masks(m, seed=1)[0].sum())
+    2
+    """
+    from noprune_theory._validation import check_scalar
+
+    if not isinstance(seed, np.random.Generator):
+        seed = check_scalar(seed, "seed", integer=True, low=0)
+    _check_mask_list(masks)
+    xp = array_namespace(*masks)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    out = []
+    for m in masks:
+        B = m.shape[0]
+        flat = xp.reshape(m, (B, -1))
+        perm = xp.asarray(_tie_permutations(rng, B, flat.shape[1]))
+        out.append(xp.reshape(xp.take_along_axis(flat, perm, axis=1), m.shape))
+    return out
+
+
+def _check_mask_list(masks):
+    if isinstance(masks, (str, bytes)) or not hasattr(masks, "__len__") or len(masks) == 0:
+        raise ValueError("masks must be a non-empty list of boolean arrays, one per layer")
+    for i, m in enumerate(masks):
+        xp = array_namespace(m)
+        if m.dtype != xp.bool:
+            raise ValueError(f"masks[{i}] must be a boolean array, got dtype {m.dtype}")
+        if m.ndim < 2:
+            raise ValueError(
+                f"masks[{i}] must have a batch axis first, shape (B, fan_in, fan_out), "
+                f"got shape {tuple(m.shape)}"
+            )
