@@ -1,0 +1,60 @@
+"""Counting masks and parameters: mask entropy [NFP Sec. 4.1], p and J of networks [BS].
+
+References
+----------
+.. [NFP] Kumar, Luo & Sellke, ICML 2024, Section 4.1.
+.. [BS] Bubeck & Sellke, NeurIPS 2021, Section 3 and Lemma 3.1.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from ._symbols import D, Q, R, W, bias, d, gamma, kept, p, width
+
+__all__ = [
+    "mask_entropy_expression",
+    "mask_entropy_numeric_form",
+    "binary_entropy",
+    "mask_entropy_asymptote",
+    "two_layer_params_expression",
+    "lipschitz_param_constant_expression",
+]
+
+
+def mask_entropy_expression():
+    """log2 C(p, kept): the entropy of a uniform mask with ``kept`` of ``p`` weights (bits)."""
+    return sp.log(sp.binomial(p, kept)) / sp.log(2)
+
+
+def mask_entropy_numeric_form():
+    """The same as :func:`mask_entropy_expression` in log-gamma form, for evaluation.
+
+    C(p, kept) overflows doubles for p of a few thousand; log Gamma does not. The rewrite is done
+    by sympy (binomial -> gamma -> expanded logs -> loggamma), so the evaluated formula is the
+    symbolic one.
+    """
+    expr = sp.expand_log(mask_entropy_expression().rewrite(sp.gamma), force=True)
+    return expr.replace(
+        lambda e: isinstance(e, sp.log) and isinstance(e.args[0], sp.gamma),
+        lambda e: sp.loggamma(e.args[0].args[0]),
+    )
+
+
+def binary_entropy(x=gamma):
+    """h2(x) = -x log2 x - (1 - x) log2(1 - x), in bits."""
+    return (-x * sp.log(x) - (1 - x) * sp.log(1 - x)) / sp.log(2)
+
+
+def mask_entropy_asymptote():
+    """p h2(gamma): log2 C(p, (1 - gamma) p) = p h2(gamma) - O(log p) [NFP Sec. 4.1]."""
+    return p * binary_entropy(gamma)
+
+
+def two_layer_params_expression():
+    """p = width (d + 2) + bias for a two-layer network of that width [BS Sec. 3]."""
+    return width * (d + 2) + bias
+
+
+def lipschitz_param_constant_expression():
+    """J = R (W Q p)^D [BS Lemma 3.1] for depth-D nets with 1-Lipschitz activations."""
+    return R * (W * Q * p) ** D

@@ -1,0 +1,651 @@
+"""Numeric evaluation of the bounds: validated, vectorised over NumPy arrays, solvable.
+
+This module sits between the symbolic theory and everything that needs numbers (the ``bound``
+command, the estimators, the simulations). Each public function validates its arguments, then
+calls a function that sympy generated from the expressions in :mod:`._dense`, :mod:`._sparse` or
+:mod:`._masks` (see :mod:`._compiled`): there is no second, hand-written copy of a formula here.
+It does not import sympy when the generated code is cached, except :func:`solve_for`, which
+solves symbolically on demand.
+
+Conventions: logs are natural; information and p_eff are in **bits**, as in [NFP]; pass
+``mi_unit="nats"`` to give mutual information in nats (it is divided by ln 2).
+"""
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+
+from noprune_theory._validation import check_choice, check_scalar, describe_range
+
+from ._compiled import compiled
+
+__all__ = [
+    "DEFAULTS",
+    "SampleSizeWarning",
+    "SampleSizeCondition",
+    "robustness_bound",
+    "sparse_robustness_bound",
+    "effective_params",
+    "required_params",
+    "mask_entropy_bound",
+    "two_layer_params",
+    "lipschitz_param_constant",
+    "sample_size_condition",
+    "dense_finite_class_probability",
+    "sparse_finite_class_probability",
+    "mi_to_bits",
+    "solve_for",
+]
+
+#: Defaults of the optional arguments, shared by the API and ``noprune-theory bound``.
+#: eps = 0.1: the model fits 0.1 below the noise level in mean squared error (labels in [-1, 1],
+#: so sigma^2 <= 1; an exact interpolator has eps up to sigma^2, so 0.1 is conservative).
+#: delta = 0.01: statements hold with probability 99%. c = 1: N(0, I_d / d) satisfies
+#: c-isoperimetry with c = 1 (Gaussian concentration). W = J = 1: a normalised parametrisation;
+#: they enter only through log(60 W J / eps). k = 1: one isoperimetric component.
+DEFAULTS = {"eps": 0.1, "delta": 0.01, "c": 1.0, "W": 1.0, "J": 1.0, "k": 1}
+
+_LN2 = math.log(2.0)
+
+
+class SampleSizeWarning(UserWarning):
+    """A theorem's sample-size condition fails: the bound is printed but not guaranteed."""
+
+
+class SampleSizeCondition(NamedTuple):
+    """Result of :func:`sample_size_condition` (arrays when the inputs are arrays)."""
+
+    theorem: str
+    statement: str
+    holds: object
+    lhs: object
+    rhs: object
+    n_required: object
+
+
+_THEOREMS = {
+    "dense": ("[BS Thm 3]", "8^4 k log(8k/delta) <= n eps^2", "dense"),
+    "sparse": ("[NFP Thm 4]", "8^3 k log(8k/delta) <= n eps^2", "sparse"),
+}
+
+
+def _check(value, name, **kwargs):
+    """check_scalar for scalars; the same checks, element by element, for arrays."""
+    if np.ndim(value) == 0 and not isinstance(value, np.ndarray):
+        return check_scalar(value, name, **kwargs)
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        rng = describe_range(kwargs.get("low"), kwargs.get("high"),
+                             low_inclusive=kwargs.get("low_inclusive", True),
+                             high_inclusive=kwargs.get("high_inclusive", True))
+        raise ValueError(f"{name} must be a number {rng}, got {value!r}") from None
+    for item in arr.ravel():
+        # stops at the first offending element and reports it with check_scalar's message
+        check_scalar(float(item), name, **kwargs)
+    return arr
+
+
+def _pos(value, name):
+    return _check(value, name, low=0, low_inclusive=False)
+
+
+def _unit(value, name):
+    return _check(value, name, low=0, high=1, low_inclusive=False, high_inclusive=False)
+
+
+def _common(n, d, eps, delta, c):
+    return (_check(n, "n", low=1), _check(d, "d", low=1), _unit(eps, "eps"),
+            _unit(delta, "delta"), _pos(c, "c"))
+
+
+def _check_net(W, J, eps):
+    W, J = _pos(W, "W"), _pos(J, "J")
+    # the net has (60 W J / eps)^p points; below one point the log turns negative and the
+    # theorem's formula stops meaning anything
+    bad = np.asarray(60 * np.asarray(W) * np.asarray(J) <= np.asarray(eps))
+    if bad.any():
+        raise ValueError("W*J must be > eps/60 (so that log(60 W J / eps) > 0), got "
+                         f"W*J = {float(np.min(np.asarray(W) * np.asarray(J))):g}")
+    return W, J
+
+
+def _call(name, *args):
+    arrays = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in args))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.asarray(compiled(name)(*arrays), dtype=np.float64)
+    return float(out) if out.ndim == 0 else out
+
+
+def mi_to_bits(mi, mi_unit="bits"):
+    """Mutual information in bits: ``mi`` as is for ``"bits"``, ``mi / ln 2`` for ``"nats"``.
+
+    Examples
+    --------
+    >>> round(mi_to_bits(math.log(2), "nats"), 12)
+    1.0
+    """
+    check_choice(mi_unit, "mi_unit", ("bits", "nats"))
+    mi = _check(mi, "mi", low=0)
+    return mi / _LN2 if mi_unit == "nats" else mi
+
+
+def _warn_condition(cond, check):
+    if check == "ignore":
+        return
+    holds = np.asarray(cond.holds)
+    if holds.all():
+        return
+    needed = float(np.max(cond.n_required))
+    msg = (f"{cond.theorem} sample-size condition {cond.statement} fails "
+           f"({int((~holds).sum())} of {holds.size} cases); the bound is only guaranteed "
+           f"for n >= {needed:.4g}")
+    if check == "raise":
+        raise ValueError(msg)
+    warnings.warn(msg, SampleSizeWarning, stacklevel=3)
+
+
+def sample_size_condition(n, *, eps=DEFAULTS["eps"], delta=DEFAULTS["delta"], k=DEFAULTS["k"],
+                          theorem="dense"):
+    """Check the sample-size condition of the dense or sparse theorem.
+
+    Parameters
+    ----------
+    n : float or array_like
+        Number of samples, >= 1.
+    eps, delta : float or array_like, default 0.1, 0.01
+        Fitting margin and failure probability, in (0, 1).
+    k : int, default 1
+        Number of isoperimetric mixture components.
+    theorem : {"dense", "sparse"}, default "dense"
+        ``"dense"``: [BS Thm 3], 8^4 k log(8k/delta) <= n eps^2.
+        ``"sparse"``: [NFP Thm 4], 8^3 k log(8k/delta) <= n eps^2.
+
+    Returns
+    -------
+    SampleSizeCondition
+        ``holds`` (bool or bool array), ``lhs``, ``rhs`` = n eps^2, and ``n_required``, the n at
+        which the condition holds with equality (solved by sympy).
+
+    References
+    ----------
+    .. [BS] Bubeck & Sellke, NeurIPS 2021, Theorem 3.
+    .. [NFP] Kumar, Luo & Sellke, ICML 2024, Theorem 4.
+
+    Examples
+    --------
+    The issue's example: n = 1e4 and eps = 0.5 are not enough for [BS Thm 3]; 4096 log(800) / 0.25
+    = 109,520.7 samples are.
+
+    >>> cond = sample_size_condition(1e4, eps=0.5, delta=0.01)
+    >>> bool(cond.holds), round(cond.n_required, 1)
+    (False, 109520.7)
+    """
+    check_choice(theorem, "theorem", tuple(_THEOREMS))
+    n = _check(n, "n", low=1)
+    eps, delta = _unit(eps, "eps"), _unit(delta, "delta")
+    k = _check(k, "k", integer=True, low=1)
+    label, statement, prefix = _THEOREMS[theorem]
+    lhs = _call(f"{prefix}_condition_lhs", k, delta)
+    rhs = _call("informal_scale", 1.0, 1.0, 1.0, eps) ** 2 * np.asarray(n, dtype=np.float64)
+    rhs = float(rhs) if np.ndim(rhs) == 0 else rhs
+    n_required = _call(f"{prefix}_required_samples", k, eps, delta)
+    holds = np.asarray(lhs) <= np.asarray(rhs)
+    holds = bool(holds) if holds.ndim == 0 else holds
+    return SampleSizeCondition(label, statement, holds, lhs, rhs, n_required)
+
+
+def robustness_bound(n, d, p, *, eps=DEFAULTS["eps"], delta=DEFAULTS["delta"], c=DEFAULTS["c"],
+                     W=DEFAULTS["W"], J=DEFAULTS["J"], k=DEFAULTS["k"], check="warn"):
+    """Lipschitz lower bound of the dense Law of Robustness [BS, Theorem 3].
+
+    Parameters
+    ----------
+    n : float or array_like
+        Number of samples, >= 1.
+    d : float or array_like
+        Input dimension, >= 1.
+    p : float or array_like
+        Number of parameters, >= 0.
+    eps : float or array_like, default 0.1
+        The model fits below the noise level by eps: (1/n) sum (f(x_i) - y_i)^2 <= sigma^2 - eps.
+    delta : float or array_like, default 0.01
+        Failure probability, in (0, 1).
+    c : float or array_like, default 1
+        Isoperimetry constant of the data law (1 for N(0, I_d / d)).
+    W, J : float or array_like, default 1
+        Diameter of the parameter set and Lipschitz constant of w -> f_w in sup norm; W*J must
+        exceed eps/60.
+    k : int, default 1
+        Number of isoperimetric mixture components (enters the sample-size condition).
+    check : {"warn", "raise", "ignore"}, default "warn"
+        What to do when the sample-size condition 8^4 k log(8k/delta) <= n eps^2 fails:
+        warn with :class:`SampleSizeWarning` (naming the n needed), raise ValueError, or
+        nothing (the caller checks with :func:`sample_size_condition`).
+
+    Returns
+    -------
+    float or ndarray
+        The lower bound on Lip(f) for every f in the class that fits below the noise level,
+        with probability >= 1 - delta; broadcast over the array arguments.
+
+    Notes
+    -----
+    [BS, Theorem 3]:
+
+    .. math:: \\mathrm{Lip}(f) \\ge \\frac{\\varepsilon}{2^9\\sqrt{c}}
+              \\sqrt{\\frac{n d}{p \\log(60 W J/\\varepsilon) + \\log(4/\\delta)}}
+
+    Constants of the NeurIPS version. Evaluated by code that sympy generated from
+    :func:`noprune_theory.theory.dense_lipschitz_bound`.
+
+    References
+    ----------
+    .. [BS] S. Bubeck and M. Sellke, "A Universal Law of Robustness via Isoperimetry",
+       NeurIPS 2021, arXiv:2105.12806, Theorem 3.
+
+    Examples
+    --------
+    n = 1e6, d = 100, p = 1e4, eps = 0.5: 0.5/512 sqrt(1e8 / (1e4 log 120 + log 400)) = 0.04463.
+
+    >>> round(robustness_bound(1e6, 100, 1e4, eps=0.5), 4)
+    0.0446
+    """
+    check_choice(check, "check", ("warn", "raise", "ignore"))
+    n, d, eps, delta, c = _common(n, d, eps, delta, c)
+    p = _check(p, "p", low=0)
+    W, J = _check_net(W, J, eps)
+    _warn_condition(sample_size_condition(n, eps=eps, delta=delta, k=k, theorem="dense"), check)
+    return _call("dense_bound", n, d, p, eps, delta, c, W, J)
+
+
+def sparse_robustness_bound(n, d, p_eff, *, eps=DEFAULTS["eps"], delta=DEFAULTS["delta"],
+                            c=DEFAULTS["c"], k=DEFAULTS["k"], check="warn"):
+    """Lipschitz lower bound of the sparse Law of Robustness [NFP, Theorem 4].
+
+    Parameters
+    ----------
+    n, d : float or array_like
+        Number of samples and input dimension, >= 1.
+    p_eff : float or array_like
+        Effective number of parameters in bits, >= 0 (see :func:`effective_params`).
+    eps, delta : float or array_like, default 0.1, 0.01
+        Fitting margin below the noise level and failure probability, in (0, 1).
+    c : float or array_like, default 1
+        Isoperimetry constant.
+    k : int, default 1
+        Number of mixture components (enters the sample-size condition).
+    check : {"warn", "raise", "ignore"}, default "warn"
+        What to do when 8^3 k log(8k/delta) <= n eps^2 fails (see :func:`robustness_bound`).
+
+    Returns
+    -------
+    float or ndarray
+        Lower bound on Lip(f^W) of the learner's output, when it fits below the noise level,
+        with probability >= 1 - delta.
+
+    Notes
+    -----
+    [NFP, Theorem 4], with a_1^2 = 72 so that 96 a_1 sqrt(2) = 1152:
+
+    .. math:: \\mathrm{Lip}(f^{\\mathcal W}) \\ge \\frac{\\varepsilon}{96 a_1\\sqrt{2c}}
+              \\sqrt{\\frac{n d \\delta}{p_{\\mathrm{eff}} + \\frac{\\delta}{2}\\log(4/\\delta)}}
+
+    The dependence on delta is sqrt(delta) (from [XR]), not log(1/delta). p_eff is in bits as in
+    [NFP]; the [XR] lemma the proof uses is usually stated in nats and the paper does not
+    reconcile the two, so the bits convention is a choice (``mi_unit`` elsewhere).
+
+    References
+    ----------
+    .. [NFP] T. Kumar, K. Luo and M. Sellke, "No Free Prune", ICML 2024, arXiv:2402.01089 (v1),
+       Theorem 4.
+
+    Examples
+    --------
+    n = 1e6, d = 100, p_eff = 100 bits, eps = 0.5, delta = 0.01:
+    0.5/1152 sqrt(1e6 / (100 + 0.005 log 400)) = 0.04340.
+
+    >>> round(sparse_robustness_bound(1e6, 100, 100, eps=0.5), 4)
+    0.0434
+    """
+    check_choice(check, "check", ("warn", "raise", "ignore"))
+    n, d, eps, delta, c = _common(n, d, eps, delta, c)
+    p_eff = _check(p_eff, "p_eff", low=0)
+    _warn_condition(sample_size_condition(n, eps=eps, delta=delta, k=k, theorem="sparse"), check)
+    return _call("sparse_bound", n, d, p_eff, eps, delta, c)
+
+
+def effective_params(kept, mi=0.0, *, eps=DEFAULTS["eps"], W=DEFAULTS["W"], J=DEFAULTS["J"],
+                     mi_unit="bits"):
+    """Effective number of parameters p_eff of a masked class [NFP, Theorem 4], in bits.
+
+    Parameters
+    ----------
+    kept : float or array_like
+        E||m||_1, the (expected) number of weights the mask keeps, >= 0.
+    mi : float or array_like, default 0
+        I(m; D), the mutual information between the mask and the data (or I(m; D | init) when
+        the initialization is fixed), >= 0. Zero for data-agnostic masks (random, ERK, SynFlow).
+    eps : float or array_like, default 0.1
+        Fitting margin; sets the net resolution.
+    W, J : float or array_like, default 1
+        Diameter of the weight set and Lipschitz constant of the parametrization.
+    mi_unit : {"bits", "nats"}, default "bits"
+        Unit of ``mi``. The result is always in bits.
+
+    Returns
+    -------
+    float or ndarray
+        p_eff = I(m; D) + E||m||_1 log2(1 + 60 W J / eps), in bits.
+
+    Notes
+    -----
+    The log2(1 + 60WJ/eps) per kept weight is the log-size of an eps/(8J)-net of each masked
+    weight set, (1 + 60WJ/eps)^{||m||_1} [NFP, proof of Theorem 4].
+
+    References
+    ----------
+    .. [NFP] Kumar, Luo & Sellke, ICML 2024, Theorem 4 and Section 4.1.
+
+    Examples
+    --------
+    1000 kept weights, a data-agnostic mask, eps = 0.1: 1000 log2(601) = 9231.2 bits.
+
+    >>> round(effective_params(1000), 1)
+    9231.2
+    >>> round(effective_params(1000, mi=math.log(2) * 100, mi_unit="nats"), 1)
+    9331.2
+    """
+    kept = _check(kept, "kept", low=0)
+    mi_bits = mi_to_bits(mi, mi_unit)
+    eps = _unit(eps, "eps")
+    W, J = _pos(W, "W"), _pos(J, "J")
+    return _call("effective_params", mi_bits, kept, eps, W, J)
+
+
+def required_params(n, d, *, lip=1.0, sparse=True, eps=DEFAULTS["eps"], delta=DEFAULTS["delta"],
+                    c=DEFAULTS["c"], W=DEFAULTS["W"], J=DEFAULTS["J"]):
+    """The (effective) number of parameters needed for an interpolator with Lip(f) <= ``lip``.
+
+    Parameters
+    ----------
+    n, d : float or array_like
+        Number of samples and input dimension, >= 1.
+    lip : float or array_like, default 1
+        Target Lipschitz constant, > 0 (1: an O(1)-Lipschitz interpolator).
+    sparse : bool, default True
+        True: the p_eff (bits) at which [NFP Thm 4] equals ``lip``. False: the p at which
+        [BS Thm 3] equals ``lip`` (uses W and J).
+    eps, delta, c, W, J : float or array_like
+        As in :func:`robustness_bound`.
+
+    Returns
+    -------
+    float or ndarray
+        The solution of bound = lip for p_eff (or p), solved by sympy; 0 where the bound is
+        below ``lip`` already at p_eff = 0, i.e. the theorem rules out no Lipschitz constant
+        >= lip for any size.
+
+    Examples
+    --------
+    n = 1e6, d = 100, eps = 0.5, delta = 0.01, lip = 0.25:
+    p_eff = 0.25 * 1e8 * 0.01 / (1152^2 * 0.0625) - 0.005 log 400 = 2.984 bits.
+
+    >>> round(required_params(1e6, 100, lip=0.25, eps=0.5), 2)
+    2.98
+    """
+    n, d, eps, delta, c = _common(n, d, eps, delta, c)
+    lip = _pos(lip, "lip")
+    if sparse:
+        out = _call("sparse_required_params", n, d, lip, eps, delta, c)
+    else:
+        W, J = _check_net(W, J, eps)
+        out = _call("dense_required_params", n, d, lip, eps, delta, c, W, J)
+    out = np.maximum(out, 0.0)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def mask_entropy_bound(p, kept=None, *, sparsity=None, asymptotic=False):
+    """Upper bound on I(m; D) for masks keeping ``kept`` of ``p`` weights, in bits [NFP Sec. 4.1].
+
+    Parameters
+    ----------
+    p : int or array_like
+        Number of prunable weights, >= 1.
+    kept : int or array_like, optional
+        Number of weights kept, in [0, p]. Give exactly one of ``kept`` and ``sparsity``.
+    sparsity : float or array_like, optional
+        gamma, the fraction removed, in [0, 1); kept = (1 - gamma) p.
+    asymptotic : bool, default False
+        False: log2 C(p, kept) (evaluated through log-Gamma). True: p h2(gamma), which exceeds
+        log2 C(p, kept) by O(log p).
+
+    Returns
+    -------
+    float or ndarray
+        Bits. I(m; D) <= H(m) <= log2 C(p, kept).
+
+    Examples
+    --------
+    log2 C(10, 5) = log2 252 = 7.977; 10 h2(0.5) = 10.
+
+    >>> round(mask_entropy_bound(10, 5), 3), mask_entropy_bound(10, sparsity=0.5, asymptotic=True)
+    (7.977, 10.0)
+    """
+    if (kept is None) == (sparsity is None):
+        raise ValueError("give exactly one of kept and sparsity")
+    p = _check(p, "p", low=1)
+    if kept is None:
+        gamma = _check(sparsity, "sparsity", low=0, high=1, high_inclusive=False)
+        kept = (1 - np.asarray(gamma)) * np.asarray(p)
+    else:
+        kept = _check(kept, "kept", low=0)
+        if np.any(np.asarray(kept) > np.asarray(p)):
+            raise ValueError(f"kept must be a number in [0, p], got {kept!r} > p = {p!r}")
+        gamma = 1 - np.asarray(kept) / np.asarray(p)
+    if not asymptotic:
+        return _call("mask_entropy", p, kept)
+    # h2(0) = 0 is the limit the symbolic 0 log 0 leaves undefined
+    out = np.where(np.asarray(gamma) > 0, _call("mask_entropy_asymptote", p, gamma), 0.0)
+    return float(out) if out.ndim == 0 else out
+
+
+def two_layer_params(d, width, *, output_bias=False):
+    """Number of parameters p = width (d + 2) (+1 with an output bias) of a two-layer net [BS].
+
+    Examples
+    --------
+    >>> two_layer_params(100, 50), two_layer_params(100, 50, output_bias=True)
+    (5100, 5101)
+    """
+    d = _check(d, "d", integer=True, low=1)
+    width = _check(width, "width", integer=True, low=1)
+    out = _call("two_layer_params", d, width, 1.0 if output_bias else 0.0)
+    return int(round(out)) if np.ndim(out) == 0 else np.rint(out).astype(np.int64)
+
+
+def lipschitz_param_constant(p, *, R=1.0, W=1.0, Q=1.0, depth=2):
+    """J = R (W Q p)^D of [BS, Lemma 3.1] for depth-D nets with 1-Lipschitz activations.
+
+    Parameters
+    ----------
+    p : float or array_like
+        Number of parameters, >= 1.
+    R : float, default 1
+        Radius of the ball holding the inputs (N(0, I_d/d) points have norm close to 1).
+    W : float, default 1
+        Weights lie in [-W, W]^p.
+    Q : float, default 1
+        Weight sharing (the largest number of times a parameter is used), >= 1.
+    depth : int, default 2
+        D, the number of layers.
+
+    Examples
+    --------
+    >>> lipschitz_param_constant(100, W=0.5, depth=2)
+    2500.0
+    """
+    p = _check(p, "p", low=1)
+    R, W = _pos(R, "R"), _pos(W, "W")
+    Q = _check(Q, "Q", low=1)
+    depth = _check(depth, "depth", integer=True, low=1)
+    return _call("lipschitz_param_constant", p, R, W, Q, depth)
+
+
+def dense_finite_class_probability(n, d, lip, log_card, *, eps=DEFAULTS["eps"], c=DEFAULTS["c"],
+                                   k=DEFAULTS["k"]):
+    """[BS, Theorem 2]: bound on P(some f in F fits below sigma^2 - eps with Lip(f) <= lip).
+
+    Parameters
+    ----------
+    n, d : float or array_like
+        Number of samples and dimension, >= 1.
+    lip : float or array_like
+        L, > 0.
+    log_card : float or array_like
+        log |F| (natural log) of the finite class, >= 0.
+    eps, c, k
+        As in :func:`robustness_bound`.
+
+    Returns
+    -------
+    float or ndarray
+        4k exp(-n eps^2 / (8^3 k)) + 2 exp(log|F| - eps^2 n d / (8^4 c L^2)); may exceed 1.
+
+    Examples
+    --------
+    n = 1e5, d = 100, L = 1, |F| = 1, eps = 0.5: 4 exp(-48.83) + 2 exp(-610.35) = 2.49e-21.
+
+    >>> f"{dense_finite_class_probability(1e5, 100, 1.0, 0.0, eps=0.5):.2g}"
+    '2.5e-21'
+    """
+    n, d = _check(n, "n", low=1), _check(d, "d", low=1)
+    lip, log_card = _pos(lip, "lip"), _check(log_card, "log_card", low=0)
+    eps, c = _unit(eps, "eps"), _pos(c, "c")
+    k = _check(k, "k", integer=True, low=1)
+    return _call("dense_finite_probability", n, d, lip, log_card, eps, c, k)
+
+
+def sparse_finite_class_probability(n, d, lip, mi, *, eps=DEFAULTS["eps"], c=DEFAULTS["c"],
+                                    k=DEFAULTS["k"], mi_unit="bits"):
+    """[NFP, Theorem 3]: bound on P(fit below sigma^2 - eps) for a learner with Lip <= lip.
+
+    Parameters
+    ----------
+    n, d : float or array_like
+        Number of samples and dimension, >= 1.
+    lip : float or array_like
+        L, > 0.
+    mi : float or array_like
+        I, the information between the learner's output and the data, >= 0.
+    eps, c, k
+        As in :func:`sparse_robustness_bound`.
+    mi_unit : {"bits", "nats"}, default "bits"
+
+    Returns
+    -------
+    float or ndarray
+        (2k+2) exp(-n eps^2/(8^3 k)) + max{2^7 a1^2 C0 I / eps^2, 2 exp(-eps^2/(2^7 a1^2 C0))},
+        C0 = 144 c L^2 / (n d), a1^2 = 72.
+
+    Examples
+    --------
+    n = 1e6, d = 100, L = 0.1, I = 10 bits, eps = 0.5: C0 = 1.44e-8; the information term
+    2^7 * 72 * 1.44e-8 * 10 / 0.25 = 5.3084e-3 dominates.
+
+    >>> round(sparse_finite_class_probability(1e6, 100, 0.1, 10, eps=0.5), 7)
+    0.0053084
+    """
+    n, d = _check(n, "n", low=1), _check(d, "d", low=1)
+    lip = _pos(lip, "lip")
+    mi_bits = mi_to_bits(mi, mi_unit)
+    eps, c = _unit(eps, "eps"), _pos(c, "c")
+    k = _check(k, "k", integer=True, low=1)
+    return _call("sparse_finite_probability", n, d, lip, mi_bits, eps, c, k)
+
+
+_SOLVABLE = {
+    "dense": ("_dense", "dense_lipschitz_bound"),
+    "sparse": ("_sparse", "sparse_lipschitz_bound"),
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _solved(theorem, unknown):
+    import importlib
+
+    import sympy as sp
+
+    from ._symbols import SYMBOLS, L, solve_unique
+
+    module, builder = _SOLVABLE[theorem]
+    expr = getattr(importlib.import_module(f"{__package__}.{module}"), builder)()
+    names = sorted(s.name for s in expr.free_symbols) + ["L"]
+    if unknown not in names:
+        raise ValueError(f"unknown must be one of {', '.join(repr(s) for s in names)}, "
+                         f"got {unknown!r}")
+    if unknown == "L":
+        solution = expr
+    else:
+        try:
+            solution = solve_unique(sp.Eq(expr, L), SYMBOLS[unknown], square=True)
+        except (NotImplementedError, RuntimeError) as exc:
+            raise ValueError(f"no closed-form solution of {theorem} bound = L for {unknown}: "
+                             f"{exc}") from None
+    args = [a for a in names if a != unknown]
+    func = sp.lambdify([SYMBOLS[a] for a in args], solution, modules="numpy")
+    return args, func, solution
+
+
+def solve_for(theorem, unknown, **values):
+    """Solve ``bound(theorem) = L`` for any one variable, given the others (sympy, cached).
+
+    Parameters
+    ----------
+    theorem : {"dense", "sparse"}
+        [BS Thm 3] (variables n, d, p, epsilon, delta, c, W, J, L) or [NFP Thm 4]
+        (n, d, p_eff, epsilon, delta, c, L).
+    unknown : str
+        The variable to solve for (``"L"`` evaluates the bound itself).
+    **values
+        Every other variable, by its symbol name, as numbers or arrays.
+
+    Returns
+    -------
+    float or ndarray
+        The solution. Raises ValueError when sympy finds no closed form (e.g. for delta, which
+        appears both in sqrt(delta) and log(4/delta)).
+
+    Notes
+    -----
+    This imports sympy (the first call per (theorem, unknown) solves symbolically); the
+    specialised :func:`required_params` and :func:`sample_size_condition` do not.
+
+    Examples
+    --------
+    The n at which the sparse bound reaches L = 1 for d = 100, p_eff = 1e4 bits, eps = 0.5:
+    n = 1152^2 (1e4 + 0.005 log 400) / (0.25 * 100 * 0.01) = 5.3084e10.
+
+    >>> f"{solve_for('sparse', 'n', d=100, p_eff=1e4, epsilon=0.5, delta=0.01, c=1, L=1):.5g}"
+    '5.3084e+10'
+    """
+    check_choice(theorem, "theorem", tuple(_SOLVABLE))
+    args, func, _ = _solved(theorem, unknown)
+    missing = [a for a in args if a not in values]
+    extra = sorted(set(values) - set(args))
+    if missing or extra:
+        raise ValueError(f"solve_for({theorem!r}, {unknown!r}) needs exactly {', '.join(args)}; "
+                         f"missing {missing}, unexpected {extra}")
+    ranges = {"epsilon": dict(low=0, high=1, low_inclusive=False, high_inclusive=False),
+              "delta": dict(low=0, high=1, low_inclusive=False, high_inclusive=False),
+              "n": dict(low=1), "d": dict(low=1), "p": dict(low=0), "p_eff": dict(low=0)}
+    checked = [_check(values[a], a, **ranges.get(a, dict(low=0, low_inclusive=False)))
+               for a in args]
+    arrays = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in checked))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.asarray(func(*arrays), dtype=np.float64)
+    return float(out) if out.ndim == 0 else out
