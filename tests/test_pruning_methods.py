@@ -1,0 +1,274 @@
+"""prune(): exact sparsity for every method, the registry, validation, IMP and the ablations."""
+import numpy as np
+import pytest
+
+from noprune_theory.backend import to_numpy
+from noprune_theory.data import teacher_student
+from noprune_theory.models import MaskedMLP
+from noprune_theory.pruning import (
+    IMPResult,
+    apportion_counts,
+    available_methods,
+    invert_scores,
+    keep_count,
+    layer_densities,
+    mask_counts,
+    prune,
+    register_method,
+    reinitialize,
+    shuffle_masks,
+)
+from noprune_theory.pruning._methods import _REGISTRY
+
+BUILTIN = ("grasp", "imp", "magnitude", "magnitude_after_training", "random", "snip", "synflow")
+DATA_METHODS = ("grasp", "imp", "magnitude_after_training", "snip")
+TINY_TRAINING = {"optimizer": "adam", "lr": 1e-2, "steps": 5}
+
+
+def _net(backend="numpy", B=2, seed=0):
+    # 6 -> 12 -> 8 -> 1: N_l = 72, 96, 8; P = 176
+    return MaskedMLP(6, (12, 8), B=B, backend=backend, seed=seed)
+
+
+def _data(n=10, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, 6)), rng.standard_normal(n)
+
+
+def _options(method):
+    opts = {}
+    if method in ("imp", "magnitude_after_training"):
+        opts["train_options"] = TINY_TRAINING
+    if method == "synflow":
+        opts["iterations"] = 5
+    return opts
+
+
+def test_builtins_registered():
+    assert set(BUILTIN) <= set(available_methods())
+
+
+@pytest.mark.parametrize("method", BUILTIN)
+@pytest.mark.parametrize("scope", ["global", "layer"])
+@pytest.mark.parametrize("sparsity", [0.0, 0.5, 0.93])
+def test_achieved_sparsity_is_exact(backend, method, scope, sparsity):
+    net = _net(backend)
+    masks = prune(net, method, sparsity, data=_data(), scope=scope, seed=1, **_options(method))
+    assert len(masks) == 3
+    assert all(tuple(m.shape) == tuple(w.shape) for m, w in zip(masks, net.weights))
+    counts = mask_counts(masks)
+    # global count: round((1 - s) * 176): 176, 88, round(12.32) = 12
+    kept = keep_count(1 - sparsity, 176)
+    np.testing.assert_array_equal(counts.sum(axis=1), [kept] * 2)
+    if scope == "layer":
+        sizes = [72, 96, 8]
+        expected = apportion_counts([(1 - sparsity) * n for n in sizes], sizes, kept)
+        np.testing.assert_array_equal(counts, [expected] * 2)
+    net.set_masks(masks)  # the model accepts them (shape, dtype, library)
+
+
+@pytest.mark.parametrize("method", ["random", "magnitude", "snip", "grasp", "synflow"])
+def test_density_table_and_scheme(method):
+    net, data = _net(), _data()
+    # ERK on widths (6, 12, 8, 1) at density 0.25 (budget 44 of 176):
+    # raw = 18/72 = 0.25, 20/96, 9/8 -> eps = 44 / (18 + 20 + 9) = 44/47, p_3 = 1.05 > 1:
+    # dense; re-solve eps = (44 - 8) / (18 + 20) = 36/38 -> p_1 = 9/38, p_2 = 7.5/38;
+    # counts 72 * 9/38 = 17.05, 96 * 7.5/38 = 18.95, 8 -> 17, 19, 8 (sum 44).
+    table = layer_densities(net.sizes, 0.25, "erk")
+    np.testing.assert_allclose(table, [9 / 38, 7.5 / 38, 1.0], rtol=1e-13)
+    by_name = prune(net, method, 0.75, densities="erk", data=data, **_options(method))
+    by_table = prune(net, method, densities=table, data=data, **_options(method))
+    np.testing.assert_array_equal(mask_counts(by_name), [[17, 19, 8]] * 2)
+    np.testing.assert_array_equal(mask_counts(by_table), [[17, 19, 8]] * 2)
+
+
+def test_same_seed_same_masks_and_seed_matters():
+    net = _net()
+    a = prune(net, "random", 0.5, seed=3)
+    b = prune(net, "random", 0.5, seed=3)
+    c = prune(net, "random", 0.5, seed=4)
+    assert all((x == y).all() for x, y in zip(a, b))
+    assert any((x != y).any() for x, y in zip(a, c))
+
+
+def test_magnitude_keeps_the_largest_weights():
+    net = _net(B=1)
+    masks = prune(net, "magnitude", 0.8)
+    w = np.concatenate([np.abs(x).ravel() for x in net.weights])
+    m = np.concatenate([x.ravel() for x in masks])
+    assert w[m].min() > w[~m].max()
+
+
+def test_existing_masks_are_never_revived():
+    net = _net()
+    net.set_masks(prune(net, "random", 0.5, seed=0))
+    masks = prune(net, "magnitude", 0.8)
+    assert all(not (m & ~old).any() for m, old in zip(masks, net.masks))
+    with pytest.raises(ValueError, match="never revives"):
+        prune(net, "magnitude", 0.2)
+
+
+def test_array_api_strict_model():
+    # the namespace-generic path: a model whose arrays are array_api_strict arrays
+    xps = pytest.importorskip("array_api_strict")
+    net = _net()._as_namespace(xps)
+    data = _data()
+    for method in ("random", "magnitude", "snip", "grasp", "synflow"):
+        masks = prune(net, method, 0.7, data=(xps.asarray(data[0]), xps.asarray(data[1])),
+                      **_options(method))
+        assert type(masks[0]).__module__.startswith("array_api_strict")
+        np.testing.assert_array_equal(mask_counts(masks).sum(axis=1), [keep_count(0.3, 176)] * 2)
+    shuffled = shuffle_masks(masks, seed=0)
+    np.testing.assert_array_equal(mask_counts(shuffled), mask_counts(masks))
+
+
+# ----------------------------------------------------------------------------- registry
+def test_register_custom_method():
+    @register_method("test_first_rows")
+    def first_rows(model, data, *, rng, offset=0.0):
+        # keep weights leaving the first input units: score = -row index
+        xp = model.xp
+        return [xp.broadcast_to(-xp.astype(xp.arange(w.shape[1]), xp.float64)[None, :, None]
+                                + offset, w.shape) for w in model.weights]
+
+    try:
+        assert "test_first_rows" in available_methods()
+        net = _net()
+        masks = prune(net, "test_first_rows", 0.5, scope="layer", offset=1.0)
+        # layer 0 (6 x 12) keeps 36 = the first 3 rows exactly (distinct row scores)
+        assert masks[0][:, :3, :].all() and not masks[0][:, 3:, :].any()
+        with pytest.raises(ValueError, match="already registered"):
+            register_method("test_first_rows")(first_rows)
+    finally:
+        _REGISTRY.pop("test_first_rows", None)
+
+
+def test_custom_method_bad_scores():
+    @register_method("test_nan")
+    def nan_scores(model, data, *, rng):
+        return [model.xp.full(w.shape, float("nan")) for w in model.weights]
+
+    try:
+        with pytest.raises(ValueError, match="method 'test_nan' returned NaN scores in layer 0"):
+            prune(_net(), "test_nan", 0.5)
+    finally:
+        _REGISTRY.pop("test_nan", None)
+
+
+# ----------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("sparsity", [-0.1, 1.0, 1.5, float("nan"), "much"])
+def test_bad_sparsity(sparsity):
+    with pytest.raises(ValueError, match="sparsity must be a number in \\[0, 1\\)"):
+        prune(_net(), "random", sparsity)
+
+
+def test_unknown_method_lists_known_ones():
+    with pytest.raises(ValueError, match="method must be one of .*'magnitude'.*'synflow'"):
+        prune(_net(), "obd", 0.5)
+
+
+@pytest.mark.parametrize("method", DATA_METHODS)
+def test_data_methods_need_data(method):
+    with pytest.raises(ValueError, match=f"data must be given as \\(X, y\\) for method '{method}'"):
+        prune(_net(), method, 0.5)
+
+
+def test_other_bad_arguments():
+    net = _net()
+    with pytest.raises(ValueError, match="scope must be one of 'global', 'layer'"):
+        prune(net, "random", 0.5, scope="net")
+    with pytest.raises(ValueError, match="densities must hold 3 numbers"):
+        prune(net, "random", densities=[0.5, 0.5])
+    with pytest.raises(ValueError, match="densities\\[1\\] must be a number in \\[0, 1\\]"):
+        prune(net, "random", densities=[0.5, 1.5, 0.5])
+    with pytest.raises(ValueError, match="scope must be 'layer'"):
+        prune(net, "random", 0.5, densities="erk", scope="global")
+    with pytest.raises(ValueError, match="densities must be one of"):
+        prune(net, "random", 0.5, densities="rigl")
+    with pytest.raises(ValueError, match="disagrees with densities"):
+        prune(net, "random", 0.5, densities=[0.1, 0.1, 0.1])
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+        prune(net, "random", 0.5, seed=-1)
+    with pytest.raises(ValueError, match="data must be a pair"):
+        prune(net, "snip", 0.5, data=np.ones((3, 6)))
+    with pytest.raises(ValueError, match="temperature must be a number > 0"):
+        prune(net, "grasp", 0.5, data=_data(), temperature=0)
+    with pytest.raises(ValueError, match="iterations must be an integer >= 1"):
+        prune(net, "synflow", 0.5, iterations=0)
+    with pytest.raises(ValueError, match="fraction must be a number in \\(0, 1\\)"):
+        prune(net, "imp", 0.5, data=_data(), fraction=1.0)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        prune(net, "snip", 0.5, data=_data(), loss="hinge")
+    with pytest.raises(ValueError, match="model must be a noprune_theory.models.MaskedMLP"):
+        prune([np.ones((1, 2, 2))], "random", 0.5)
+
+
+# ----------------------------------------------------------------------------- ablations
+def test_invert_scores_keeps_the_lowest():
+    net = _net(B=1)
+    low = invert_scores(net, "magnitude", 0.7)
+    high = prune(net, "magnitude", 0.7)
+    w = np.concatenate([np.abs(x).ravel() for x in net.weights])
+    lo = np.concatenate([x.ravel() for x in low])
+    hi = np.concatenate([x.ravel() for x in high])
+    assert lo.sum() == hi.sum() == keep_count(0.3, 176)
+    assert w[lo].max() < w[~lo].min()  # the smallest magnitudes
+
+
+def test_reinitialize_keeps_masks_and_redraws_kept_weights(backend):
+    net = _net(backend)
+    net.set_masks(prune(net, "magnitude", 0.6))
+    new = reinitialize(net, seed=11)
+    for m_old, m_new, w_old, w_new in zip(net.masks, new.masks, net.weights, new.weights):
+        m_old, m_new = to_numpy(m_old), to_numpy(m_new)
+        w_old, w_new = to_numpy(w_old), to_numpy(w_new)
+        np.testing.assert_array_equal(m_old, m_new)
+        assert np.all(w_new[~m_new] == 0)
+        assert not np.any(w_new[m_new] == w_old[m_new])
+    # drawn exactly as a fresh model with that seed draws them
+    fresh = MaskedMLP(6, (12, 8), B=2, seed=11)
+    np.testing.assert_array_equal(to_numpy(new.weights[1]),
+                                  np.where(to_numpy(new.masks[1]), fresh.weights[1], 0.0))
+    assert new.backend == net.backend
+
+
+# ----------------------------------------------------------------------------- IMP
+def test_imp_schedule_and_rewind_point():
+    net, data = _net(), _data()
+    res = prune(net, "imp", 0.7, data=data, train_options=TINY_TRAINING, return_result=True)
+    assert isinstance(res, IMPResult)
+    # 0.8^5 = 0.328 > 0.3 >= 0.8^6: six rounds, the last one lands on 0.3 exactly
+    np.testing.assert_allclose(res.densities, [0.8, 0.64, 0.512, 0.4096, 0.32768, 0.3])
+    np.testing.assert_array_equal(mask_counts(res.masks).sum(axis=1), [53] * 2)  # 52.8 -> 53
+    for w0, w, m in zip(net.weights, res.rewind_weights, res.masks):
+        np.testing.assert_array_equal(w, np.where(m, w0, 0.0))  # rewound to initialization
+    late = prune(net, "imp", 0.7, data=data, train_options=TINY_TRAINING, rewind_step=3,
+                 return_result=True)
+    assert not np.allclose(late.rewind_weights[0][late.masks[0]], net.weights[0][late.masks[0]])
+
+
+@pytest.mark.slow
+def test_imp_beats_random_mask_on_teacher_student():
+    # Teacher-student regression (teacher 10 -> 20 -> 1, noiseless), student 10 -> 40 -> 1,
+    # sparsity 0.9 per layer (40 of 400 and 4 of 40 weights). IMP (11 rounds of 20%) finds
+    # masks whose rewound networks train to a lower loss than random masks of the same
+    # per-layer counts, trained identically. Measured: IMP 0.021 vs random 0.054 (mean of 4;
+    # the label variance, i.e. the loss of a constant predictor, is 0.062).
+    from noprune_theory.training import train
+
+    ds = teacher_student(n=60, d=10, teacher_hidden=(20,), sigma=0.0, seed=0)
+    X, y = ds.X, ds.y
+    opts = {"optimizer": "adam", "lr": 1e-2, "steps": 300}
+    net = MaskedMLP(10, (40,), B=4, seed=1)
+    res = prune(net, "imp", 0.9, data=(X, y), scope="layer", train_options=opts,
+                return_result=True)
+    ticket = net.copy()
+    ticket.weights = res.rewind_weights
+    ticket.set_masks(res.masks)
+    train(ticket, X, y, **opts)
+    rand = net.copy()
+    rand.set_masks(prune(net, "random", 0.9, scope="layer", seed=3))
+    np.testing.assert_array_equal(mask_counts(rand.masks), mask_counts(res.masks))
+    train(rand, X, y, **opts)
+    imp_loss, rand_loss = ticket.loss(X, y), rand.loss(X, y)
+    assert imp_loss.mean() < 0.6 * rand_loss.mean(), (imp_loss, rand_loss)
