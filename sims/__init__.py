@@ -1,1 +1,50 @@
-"""The experiments (installed as ``noprune_theory.sims``): one module per simulation."""
+"""The experiments (installed as ``noprune_theory.sims``): one module per simulation, plus the
+machinery they run on.
+
+A simulation declares typed ``FIELDS`` (with defaults, ranges and ``PRESETS``) and one pure
+function ``cell(config, seed) -> dict``; the runner expands the sweep grid, maps the cells over
+a Dask cluster or runs them in-process, writes each record atomically as it finishes and skips
+the finished ones on a rerun. ``load_results`` reads a folder into a table;
+``noprune-theory plot`` hands it to the simulation's ``plot``. See ``docs/simulations.md``.
+
+Importing this package imports neither Dask nor matplotlib.
+"""
+from noprune_theory.sims._config import Field, Preset, RunConfig, preset, resolve_config
+from noprune_theory.sims._plotting import (
+    LogLogFit,
+    draw_loglog_fit,
+    errorbar_lines,
+    loglog_fit,
+    mean_sem,
+    new_figure,
+    save_figures,
+)
+from noprune_theory.sims._registry import (
+    Simulation,
+    get_simulation,
+    list_simulations,
+    register_simulation,
+)
+from noprune_theory.sims._runner import CellError, RunSummary, run_simulation
+from noprune_theory.sims._store import ResultStore, ResultTable, load_results
+
+__all__ = [
+    "Field", "Preset", "preset", "RunConfig", "resolve_config",
+    "Simulation", "register_simulation", "get_simulation", "list_simulations",
+    "run_simulation", "RunSummary", "CellError",
+    "ResultStore", "ResultTable", "load_results",
+    "mean_sem", "errorbar_lines", "loglog_fit", "LogLogFit", "draw_loglog_fit", "new_figure",
+    "save_figures", "script_main",
+]
+
+
+def script_main(name, argv=None):
+    """Run simulation *name* from its own file: ``python sims/<name>.py --preset quick``.
+
+    Parses the options exactly as ``noprune-theory sim <name>`` does (it *is* that command).
+    """
+    import sys
+
+    from noprune_theory.cli import main
+
+    main(["sim", name, *(sys.argv[1:] if argv is None else argv)])

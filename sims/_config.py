@@ -1,0 +1,330 @@
+"""Typed simulation configs: fields, presets, sweep axes, the canonical hash.
+
+Where this sits in the data flow: a simulation module declares its :class:`Field` s and
+:func:`preset` s; :func:`resolve_config` merges field defaults < preset < TOML file < ``--set``
+overrides into a :class:`RunConfig`, validating every value before any work starts. A field given
+a *list* of values is a sweep axis; the runner expands the grid (grid points x seeds) and names
+the results folder by :attr:`RunConfig.hash`.
+
+Two settings are part of every config but are *not* hashed, because they say how to run, not
+what to compute: ``seeds`` (how many seeds, ``0 .. seeds-1``; raising it later adds cells to the
+same folder) and ``backend`` (resolved on the machine that runs each cell and recorded per cell).
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import dataclass, field as dc_field
+from typing import Any
+
+from noprune_theory._validation import check_choice, check_scalar, describe_range
+
+__all__ = ["Field", "Preset", "preset", "RunConfig", "resolve_config", "canonical_json",
+           "RESERVED_FIELDS", "BACKEND_CHOICES"]
+
+#: Settings every simulation has; neither enters the folder hash.
+RESERVED_FIELDS = ("seeds", "backend")
+BACKEND_CHOICES = ("auto", "numpy", "numba", "cupy")
+_KINDS = (int, float, str, bool)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One typed configuration value of a simulation.
+
+    Parameters
+    ----------
+    default : int, float, str, bool or list
+        The value when nothing else sets it. A list makes the field a sweep axis by default.
+    help : str
+        One line for ``--list`` and the docs; give the unit in it ("learning rate (1/step)").
+    kind : {int, float, str, bool}, optional
+        The type of one value; inferred from *default* when omitted.
+    low, high : float, optional
+        Allowed range of numeric values (inclusive unless ``low_inclusive``/``high_inclusive``
+        say otherwise).
+    choices : tuple of str, optional
+        Allowed values of a ``str`` field.
+    """
+
+    default: Any
+    help: str = ""
+    kind: type | None = None
+    low: float | None = None
+    high: float | None = None
+    low_inclusive: bool = True
+    high_inclusive: bool = True
+    choices: tuple | None = None
+
+    def __post_init__(self):
+        kind = self.kind
+        if kind is None:
+            sample = self.default[0] if isinstance(self.default, (list, tuple)) else self.default
+            kind = type(sample)
+            object.__setattr__(self, "kind", kind)
+        if kind not in _KINDS:
+            raise TypeError(f"Field kind must be one of int, float, str, bool, got {kind!r}")
+        if self.choices is not None:
+            object.__setattr__(self, "choices", tuple(self.choices))
+
+    def describe(self):
+        """Words for the allowed values: ``"an integer >= 1"``, ``"one of 'a', 'b'"``."""
+        if self.kind is bool:
+            return "true or false"
+        if self.kind is str:
+            if self.choices:
+                return "one of " + ", ".join(repr(c) for c in self.choices)
+            return "a string"
+        word = "an integer" if self.kind is int else "a number"
+        rng = describe_range(self.low, self.high, low_inclusive=self.low_inclusive,
+                             high_inclusive=self.high_inclusive)
+        return f"{word} {rng}"
+
+    def convert(self, value, name):
+        """Return one value checked and converted to :attr:`kind`; raise ValueError naming *name*."""
+        if self.kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("true", "1", "yes", "on"):
+                return True
+            if text in ("false", "0", "no", "off"):
+                return False
+            raise ValueError(f"{name} must be true or false, got {value!r}")
+        if self.kind is str:
+            if not isinstance(value, str):
+                raise ValueError(f"{name} must be a string, got {value!r}")
+            if self.choices is not None:
+                check_choice(value, name, self.choices)
+            return value
+        number = check_scalar(value, name, integer=self.kind is int, low=self.low, high=self.high,
+                              low_inclusive=self.low_inclusive,
+                              high_inclusive=self.high_inclusive)
+        # 1 and 1.0 must hash alike for a float field, and 1e4 is the integer 10000
+        return int(number) if self.kind is int else float(number)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named set of field values with a one-line description (see :func:`preset`)."""
+
+    description: str
+    values: dict = dc_field(default_factory=dict)
+
+
+def preset(description, **values):
+    """A preset: ``preset("CI-sized, 20 s on 2 cores", seeds=3, n=[10, 100])``."""
+    return Preset(description, dict(values))
+
+
+def canonical_json(obj):
+    """The canonical JSON text of *obj*: sorted keys, no spaces, floats by ``repr``."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                      allow_nan=False)
+
+
+def _short_hash(obj, length=12):
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:length]
+
+
+def _parse_text(text):
+    """A ``--set`` value: ``[1, 2]`` (TOML/JSON list) or ``a,b,c`` is a list, else one item."""
+    text = text.strip()
+    if text.startswith("["):
+        import tomllib
+
+        try:
+            return tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                raise ValueError(f"cannot read the list {text!r}; write e.g. [1, 2, 3]") from None
+    if "," in text:
+        return [part.strip() for part in text.split(",")]
+    return text
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A validated configuration of one simulation: what to compute, and how many seeds.
+
+    Attributes
+    ----------
+    sim : str
+        The simulation's name.
+    values : dict
+        Field name -> one value, or a list of values (a sweep axis), in the declared order.
+    seeds : int
+        Seeds ``0 .. seeds - 1`` are run for every grid point.
+    backend : str
+        The requested backend (``auto`` is resolved per cell, on the machine that runs it).
+    cell_version : int or str or None
+        Bumped by a simulation whose ``cell`` changed meaning; part of the hash.
+    """
+
+    sim: str
+    values: dict
+    seeds: int = 1
+    backend: str = "auto"
+    cell_version: Any = None
+
+    @property
+    def axes(self):
+        """Names of the fields swept over (their value is a list), in declared order."""
+        return [k for k, v in self.values.items() if isinstance(v, list)]
+
+    def identity(self):
+        """What the results folder is named after: sim, hashed values, cell version."""
+        ident = {"sim": self.sim, "config": self.values}
+        if self.cell_version is not None:
+            ident["cell_version"] = self.cell_version
+        return ident
+
+    @property
+    def hash(self):
+        """12 hex digits of SHA-256 of the canonical JSON of :meth:`identity`."""
+        return _short_hash(self.identity())
+
+    def points(self):
+        """Every grid point as a dict of scalar values (Cartesian product of the axes)."""
+        axes = self.axes
+        lists = [self.values[a] for a in axes]
+        for combo in itertools.product(*lists):
+            point = dict(self.values)
+            point.update(zip(axes, combo))
+            yield point
+
+    @property
+    def n_points(self):
+        return math.prod(len(self.values[a]) for a in self.axes)
+
+    def cells(self):
+        """``(key, point, seed)`` for every cell; *key* names the cell's file uniquely."""
+        for point in self.points():
+            ph = _short_hash(point, 16)
+            for seed in range(self.seeds):
+                yield f"{ph}-seed{seed:05d}", point, seed
+
+    def to_dict(self):
+        """The JSON written as ``config.json`` beside the results."""
+        out = {"sim": self.sim, "hash": self.hash, "config": self.values, "axes": self.axes,
+               "seeds": self.seeds, "backend": self.backend}
+        if self.cell_version is not None:
+            out["cell_version"] = self.cell_version
+        return out
+
+
+def _convert_value(fields, sim_name, key, value, *, from_text):
+    if key not in fields:
+        valid = ", ".join(list(fields) + list(RESERVED_FIELDS))
+        raise ValueError(f"unknown config key {key!r} for simulation {sim_name!r}; "
+                         f"valid keys: {valid}")
+    f = fields[key]
+    if from_text and isinstance(value, str):
+        value = _parse_text(value)
+    if isinstance(value, (list, tuple)):
+        if len(value) == 0:
+            raise ValueError(f"{key} must be {f.describe()} or a non-empty list of them, got []")
+        items = [f.convert(v, key) for v in value]
+        if len(set(items)) != len(items):
+            # a repeated value would run (and store) the same cells twice
+            raise ValueError(f"{key} lists a value more than once: {list(value)!r}")
+        return items if len(items) > 1 else items[0]
+    return f.convert(value, key)
+
+
+def _convert_reserved(key, value):
+    if key == "seeds":
+        if isinstance(value, list):
+            raise ValueError(f"seeds must be an integer >= 1 (a count), got {value!r}")
+        return check_scalar(value, "seeds", integer=True, low=1)
+    if not isinstance(value, str):
+        raise ValueError(f"backend must be one of {BACKEND_CHOICES}, got {value!r}")
+    return check_choice(value, "backend", BACKEND_CHOICES)
+
+
+def resolve_config(sim, *, preset=None, file=None, sets=(), seeds=None, backend=None):
+    """Merge and validate a simulation's configuration.
+
+    Parameters
+    ----------
+    sim : Simulation
+        From :func:`noprune_theory.sims.get_simulation`.
+    preset : str, optional
+        Name of one of ``sim.presets``.
+    file : str or path, optional
+        A TOML file of ``key = value`` lines (a list value is a sweep axis).
+    sets : iterable of str
+        ``"key=value"`` overrides, applied last; ``key=1,2,3`` or ``key=[1, 2, 3]`` sweeps.
+    seeds : int, optional
+        Number of seeds (overrides everything else).
+    backend : {"auto", "numpy", "numba", "cupy"}, optional
+        Overrides everything else.
+
+    Returns
+    -------
+    RunConfig
+
+    Raises
+    ------
+    ValueError
+        Unknown preset (listing them), unknown key (listing the valid ones), a value of the
+        wrong type or out of range (naming the key and the range), an unreadable file.
+
+    Examples
+    --------
+    >>> from noprune_theory.sims import get_simulation, resolve_config
+    >>> cfg = resolve_config(get_simulation("lipschitz_floor"), sets=["n=10,20", "d=3"], seeds=2)
+    >>> cfg.axes, cfg.n_points, len(list(cfg.cells()))
+    (['n'], 2, 4)
+    """
+    fields = sim.fields
+    values = {}
+    for k, f in fields.items():
+        values[k] = _convert_value(fields, sim.name, k, f.default, from_text=False)
+    run = {"seeds": 1, "backend": "auto"}
+
+    def apply(mapping, from_text):
+        for k, v in mapping.items():
+            if k in RESERVED_FIELDS:
+                run[k] = _convert_reserved(k, v)
+            else:
+                values[k] = _convert_value(fields, sim.name, k, v, from_text=from_text)
+
+    if preset is not None:
+        if preset not in sim.presets:
+            known = ", ".join(sim.presets) or "(none)"
+            raise ValueError(f"unknown preset {preset!r} for simulation {sim.name!r}; "
+                             f"presets: {known}")
+        apply(sim.presets[preset].values, False)
+    if file is not None:
+        import tomllib
+
+        try:
+            with open(file, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise ValueError(f"cannot read config file {file}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"config file {file} is not valid TOML: {exc}") from None
+        for k, v in data.items():
+            if isinstance(v, dict):
+                raise ValueError(f"config file {file}: {k!r} is a table; write plain "
+                                 f"'key = value' lines (a list sweeps)")
+        apply(data, False)
+    parsed = {}
+    for item in sets:
+        if "=" not in item:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        parsed[k.strip()] = v
+    apply(parsed, True)
+    if seeds is not None:
+        run["seeds"] = _convert_reserved("seeds", seeds)
+    if backend is not None:
+        run["backend"] = _convert_reserved("backend", backend)
+    return RunConfig(sim=sim.name, values=values, seeds=run["seeds"], backend=run["backend"],
+                     cell_version=sim.cell_version)

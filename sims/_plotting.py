@@ -1,0 +1,247 @@
+"""Shared plotting helpers: means and standard errors over seeds, error-bar lines, log-log fits.
+
+Where this sits in the data flow: a simulation's ``plot(table, config, outdir)`` receives the
+:class:`~noprune_theory.sims.ResultTable` of its folder and returns matplotlib figures;
+``noprune-theory plot`` saves them as PNG and PDF with the config beside them
+(:func:`save_figures`). Figures are made with :func:`new_figure` (``matplotlib.figure.Figure``
+with the Agg canvas, no pyplot state), and matplotlib is imported only inside these functions.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from noprune_theory.sims._store import ResultTable
+
+__all__ = ["mean_sem", "errorbar_lines", "loglog_fit", "LogLogFit", "draw_loglog_fit",
+           "new_figure", "save_figures", "FORMATS"]
+
+FORMATS = ("png", "pdf", "svg")
+
+
+def mean_sem(table, value, by=()):
+    """Mean and standard error of the mean of *value* over the rows of each group.
+
+    Parameters
+    ----------
+    table : ResultTable or list of dict
+    value : str
+        A numeric column.
+    by : sequence of str
+        Columns that define a group (typically the swept config fields); the rows of a group
+        are its seeds.
+
+    Returns
+    -------
+    ResultTable
+        One row per group, sorted by the *by* values: the *by* columns, ``mean``, ``sem`` and
+        ``count`` (rows in the group).
+
+    Raises
+    ------
+    ValueError
+        If a value is missing or not a finite number (the message names the group).
+
+    Notes
+    -----
+    ``sem = s / sqrt(n)`` with ``s`` the sample standard deviation (``ddof=1``). With a single
+    row the standard error is undefined and reported as NaN (matplotlib then draws no bar).
+
+    Examples
+    --------
+    >>> rows = [{"k": 1, "y": 1.0}, {"k": 1, "y": 3.0}, {"k": 2, "y": 5.0}]
+    >>> g = mean_sem(rows, "y", by=["k"])
+    >>> g.rows[0]
+    {'k': 1, 'mean': 2.0, 'sem': 1.0, 'count': 2}
+    """
+    rows = table.rows if isinstance(table, ResultTable) else list(table)
+    by = [by] if isinstance(by, str) else list(by)
+    groups = {}
+    for r in rows:
+        key = tuple(r.get(b) for b in by)
+        v = r.get(value)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            where = ", ".join(f"{b}={k!r}" for b, k in zip(by, key)) or "the table"
+            raise ValueError(f"{value} must be a finite number in every row; got {v!r} in "
+                             f"{where} (seed {r.get('seed')!r})")
+        groups.setdefault(key, []).append(float(v))
+    out = []
+    for key in sorted(groups, key=lambda t: tuple((x is None, x) for x in t)):
+        vals = np.asarray(groups[key])
+        n = vals.size
+        sem = float(vals.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+        out.append({**dict(zip(by, key)), "mean": float(vals.mean()), "sem": sem, "count": n})
+    return ResultTable(out, by + ["mean", "sem", "count"])
+
+
+def errorbar_lines(ax, table, x, y, group=None, *, label="{group}={value}", **kwargs):
+    """One line with standard-error bars per group: mean of *y* over seeds against *x*.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    table : ResultTable or list of dict
+    x, y : str
+        Columns for the horizontal axis and the measured value.
+    group : str, optional
+        One line per distinct value of this column (else a single line).
+    label : str
+        Legend entry, formatted with ``group`` and ``value``.
+    **kwargs
+        Passed to ``ax.errorbar`` (e.g. ``marker``, ``capsize``).
+
+    Returns
+    -------
+    dict
+        group value (or None) -> :class:`ResultTable` of *x*, ``mean``, ``sem``, ``count``.
+    """
+    by = [group, x] if group is not None else [x]
+    stats = mean_sem(table, y, by=by)
+    kwargs.setdefault("marker", "o")
+    kwargs.setdefault("capsize", 3)
+    lines = {}
+    gvals = stats.unique(group) if group is not None else [None]
+    for g in gvals:
+        sub = stats.where(**{group: g}) if group is not None else stats
+        lab = label.format(group=group, value=g) if group is not None else kwargs.pop("label",
+                                                                                    None)
+        ax.errorbar(sub[x].astype(float), sub["mean"], yerr=sub["sem"], label=lab, **kwargs)
+        lines[g] = ResultTable([{x: r[x], "mean": r["mean"], "sem": r["sem"],
+                                 "count": r["count"]} for r in sub])
+    return lines
+
+
+@dataclass(frozen=True)
+class LogLogFit:
+    """Least-squares line through ``(log x, log y)``: ``y ~ exp(intercept) * x ** slope``.
+
+    Attributes
+    ----------
+    slope, intercept : float
+    slope_se : float
+        Standard error of the slope (NaN with two points).
+    r2 : float
+        Coefficient of determination in log space.
+    n : int
+        Points used.
+    """
+
+    slope: float
+    intercept: float
+    slope_se: float
+    r2: float
+    n: int
+
+    def predict(self, x):
+        return np.exp(self.intercept) * np.asarray(x, dtype=float) ** self.slope
+
+
+def loglog_fit(x, y):
+    """Fit a power law ``y = C x**slope`` by least squares on logarithms.
+
+    Parameters
+    ----------
+    x, y : array_like, shape (m,)
+        Positive finite numbers; at least two distinct *x*.
+
+    Returns
+    -------
+    LogLogFit
+
+    Notes
+    -----
+    With ``u = log x``, ``v = log y``: ``slope = cov(u, v) / var(u)``,
+    ``intercept = mean(v) - slope mean(u)``, ``slope_se = sqrt(SSE / (m - 2) / sum (u -
+    mean u)^2)``.
+
+    Examples
+    --------
+    >>> fit = loglog_fit([1, 2, 4, 8], [3, 12, 48, 192])   # y = 3 x^2 exactly
+    >>> round(fit.slope, 12), round(float(np.exp(fit.intercept)), 12), round(fit.r2, 12)
+    (2.0, 3.0, 1.0)
+    """
+    x = np.asarray(x, dtype=float).ravel()
+    y = np.asarray(y, dtype=float).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same length, got {x.size} and {y.size}")
+    for name, a in (("x", x), ("y", y)):
+        if not np.all(np.isfinite(a)) or np.any(a <= 0):
+            raise ValueError(f"{name} must hold positive finite numbers for a log-log fit")
+    if np.unique(x).size < 2:
+        raise ValueError("a log-log fit needs at least two distinct x values")
+    u, v = np.log(x), np.log(y)
+    du = u - u.mean()
+    slope = float(du @ (v - v.mean()) / (du @ du))
+    intercept = float(v.mean() - slope * u.mean())
+    resid = v - (intercept + slope * u)
+    sse = float(resid @ resid)
+    sst = float((v - v.mean()) @ (v - v.mean()))
+    m = x.size
+    slope_se = math.sqrt(sse / (m - 2) / float(du @ du)) if m > 2 else float("nan")
+    r2 = 1.0 - sse / sst if sst > 0 else 1.0
+    return LogLogFit(slope, intercept, slope_se, r2, m)
+
+
+def draw_loglog_fit(ax, fit, x, **kwargs):
+    """Draw *fit* over the range of *x* as a dashed line labelled with its slope."""
+    x = np.asarray(x, dtype=float)
+    grid = np.geomspace(x.min(), x.max(), 50)
+    se = "" if math.isnan(fit.slope_se) else f" ± {fit.slope_se:.2f}"
+    kwargs.setdefault("linestyle", "--")
+    kwargs.setdefault("label", f"fit: slope {fit.slope:.2f}{se}")
+    return ax.plot(grid, fit.predict(grid), **kwargs)
+
+
+def new_figure(nrows=1, ncols=1, *, width=5.0, height=3.8, **kwargs):
+    """A figure and its axes, without pyplot (so no GUI backend and no global state).
+
+    Returns
+    -------
+    (matplotlib.figure.Figure, Axes or array of Axes)
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, **kwargs)
+    return fig, axes
+
+
+def save_figures(figures, outdir, *, formats=("png", "pdf"), config=None, default_stem="figure"):
+    """Save figures in every format, with the config that made them beside them.
+
+    Parameters
+    ----------
+    figures : Figure or dict of str -> Figure
+        What a simulation's ``plot`` returned; a single figure is saved as *default_stem*.
+    outdir : str or path
+    formats : sequence of {"png", "pdf", "svg"}
+    config : dict, optional
+        Written as ``config.json`` in *outdir*.
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not isinstance(figures, dict):
+        figures = {default_stem: figures}
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for stem, fig in figures.items():
+        if fig.canvas is None or type(fig.canvas).__name__ == "FigureCanvasBase":
+            FigureCanvasAgg(fig)
+        for fmt in formats:
+            path = outdir / f"{stem}.{fmt}"
+            fig.savefig(path, format=fmt, dpi=150 if fmt == "png" else None)
+            paths.append(path)
+    if config is not None:
+        path = outdir / "config.json"
+        path.write_text(json.dumps(config, indent=1, sort_keys=True))
+        paths.append(path)
+    return paths

@@ -1,0 +1,114 @@
+"""Smallest Lipschitz constant of ANY function interpolating random +-1 labels on Gaussian data.
+
+Where this sits: the laws of robustness ([BS] Theorem 3, [NFP] Theorem 4) bound the Lipschitz
+constant of interpolators with p (or p_eff) parameters from below by ~ sqrt(n d / p). This cheap
+simulation measures the floor that no parameter count can beat: the best Lipschitz constant
+over *all* functions that interpolate. For real-valued functions it is exact and closed form
+(McShane / Kirszbraun extension):
+
+    L*(D) = max_{i, j : y_i != y_j} |y_i - y_j| / ||x_i - x_j|| = 2 / min_{y_i != y_j} ||x_i - x_j||.
+
+With x ~ N(0, I_d / d) (the c-isoperimetric law of THEORY.md sec. 1) pairwise distances
+concentrate at sqrt(2), so L* is O(1) for d >> log n: a smooth interpolator exists, and the
+sqrt(n d / p) barrier is about parameters, not about the data. For small d the closest of the
+~n^2/4 opposite-label pairs sets L*: P(||x_i - x_j|| < r) ~ C r^d as r -> 0, so the minimum of
+m ~ n^2 / 4 distances scales as m^(-1/d) and L* grows as n^(2/d) (log-log slope 2/d).
+
+Values per cell: ``lip_floor`` (L*, units of label / input distance), ``log_lip_floor`` (ln L*),
+``min_opposite_distance``, ``mean_distance`` (mean over all pairs), ``n_positive``.
+The plot averages ln L* over seeds, not L*: for d = 1 the mean of L* = 2 / min distance is
+infinite (the minimum has a positive density at 0) and for d = 2 its variance is.
+
+References
+----------
+[BS] Bubeck & Sellke, NeurIPS 2021, Theorem 3. McShane, "Extension of range of functions",
+Bull. AMS 40 (1934).
+"""
+from __future__ import annotations
+
+from noprune_theory.sims._config import Field, preset
+
+DESCRIPTION = "Best Lipschitz constant of any interpolator of random labels (McShane; ~n^(2/d))."
+CELL_VERSION = 1
+
+FIELDS = {
+    "n": Field([16, 64, 256], "number of data points", low=2),
+    "d": Field([1, 2, 30], "input dimension", low=1),
+}
+
+PRESETS = {
+    "quick": preset("a few seconds: n up to 1024, d in {1, 2, 4, 30}, 8 seeds",
+                    n=[16, 64, 256, 1024], d=[1, 2, 4, 30], seeds=8),
+    "paper": preset("minutes: n up to 4096, d in {1, 2, 4, 8, 30, 100}, 50 seeds",
+                    n=[16, 32, 64, 128, 256, 512, 1024, 2048, 4096], d=[1, 2, 4, 8, 30, 100],
+                    seeds=50),
+}
+
+
+def _draw(config, seed):
+    import numpy as np
+
+    # the data of a cell depend on (seed, n, d) only: independent draws across the grid
+    rng = np.random.default_rng([seed, config["n"], config["d"]])
+    n, d = config["n"], config["d"]
+    x = rng.standard_normal((n, d)) / np.sqrt(d)
+    y = rng.choice(np.array([-1.0, 1.0]), size=n)
+    return x, y
+
+
+def _sq_dists(a, b):
+    import numpy as np
+
+    sq = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
+    return np.maximum(sq, 0.0)
+
+
+def cell(config, seed):
+    """One dataset of ``n`` points: the McShane floor L* and the distances that set it."""
+    import numpy as np
+
+    x, y = _draw(config, seed)
+    pos, neg = x[y > 0], x[y < 0]
+    n = len(x)
+    mean_d = float(np.sqrt(_sq_dists(x, x))[np.triu_indices(n, 1)].mean())
+    if len(pos) == 0 or len(neg) == 0:
+        # one label only: the constant function interpolates, L* = 0
+        return {"lip_floor": 0.0, "log_lip_floor": None, "min_opposite_distance": None,
+                "mean_distance": mean_d, "n_positive": int(len(pos))}
+    dmin = float(np.sqrt(_sq_dists(pos, neg).min()))
+    return {"lip_floor": 2.0 / dmin, "log_lip_floor": float(np.log(2.0 / dmin)),
+            "min_opposite_distance": dmin, "mean_distance": mean_d, "n_positive": int(len(pos))}
+
+
+def plot(table, config, outdir):
+    """Mean ln L* against n, one line per d, with fitted slopes against the predicted 2/d."""
+    import numpy as np
+
+    from noprune_theory.sims._plotting import errorbar_lines, loglog_fit, new_figure
+
+    rows = [r for r in table if r["lip_floor"] > 0]
+    fig, ax = new_figure(width=5.5, height=4.2)
+    lines = errorbar_lines(ax, rows, "n", "log_lip_floor", group="d", label="d = {value}")
+    for d, stats in lines.items():
+        if len(stats) >= 2:
+            # a power law L* = C n^s is a straight line of slope s in (ln n, mean ln L*)
+            fit = loglog_fit(stats["n"], np.exp(stats["mean"]))
+            grid = np.geomspace(stats["n"].min(), stats["n"].max(), 30)
+            ax.plot(grid, np.log(fit.predict(grid)), color="gray", linestyle="--", linewidth=0.8,
+                    label=f"d = {d}: slope {fit.slope:.2f} (theory 2/d = {2 / d:.2f})")
+    ax.axhline(np.log(np.sqrt(2.0)), color="k", linestyle=":", linewidth=1,
+               label=r"$\ln\sqrt{2}$ (2 / typical distance)")
+    ax.set_xscale("log")
+    ax.set_xlabel("n (data points)")
+    ax.set_ylabel("ln L*  (L* in label units per unit input distance)")
+    ax.set_title("Smallest Lipschitz constant of any interpolator\n"
+                 r"$x \sim N(0, I_d/d)$, random $\pm 1$ labels; mean $\pm$ s.e. over seeds",
+                 fontsize=9)
+    ax.legend(fontsize=7)
+    return {"lipschitz_floor": fig}
+
+
+if __name__ == "__main__":
+    from noprune_theory.sims import script_main
+
+    script_main("lipschitz_floor")

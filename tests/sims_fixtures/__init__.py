@@ -1,0 +1,1 @@
+"""Helper modules for tests/test_sims*.py (importable by Dask workers and subprocesses)."""
