@@ -1,0 +1,36 @@
+"""Information estimators: mutual information, entropy (and, from other modules, Lipschitz
+bounds and mask-data information).
+
+Where this sits: measured quantities of the No Free Prune bound (``I(m; D)`` of a mask and the
+data) and general-purpose estimators others can check their numbers against. Units are nats
+unless ``base=`` says otherwise. See ``docs/estimators.md`` for formulas, bias and variance,
+and when to use which.
+
+This file only re-exports names from private modules: one line per module.
+"""
+from noprune_theory.estimators._discrete import CORRECTIONS, plugin_entropy, plugin_mi
+from noprune_theory.estimators._gaussian import gaussian_entropy, gaussian_mi, gaussian_mi_fit
+from noprune_theory.estimators._knn import (
+    conditional_mi,
+    knn_entropy,
+    ksg_mi,
+    ksg_mi_batch,
+    mixed_mi,
+)
+from noprune_theory.estimators._permutation import PermutationResult, permutation_null
+
+__all__ = [
+    "CORRECTIONS",
+    "PermutationResult",
+    "conditional_mi",
+    "gaussian_entropy",
+    "gaussian_mi",
+    "gaussian_mi_fit",
+    "knn_entropy",
+    "ksg_mi",
+    "ksg_mi_batch",
+    "mixed_mi",
+    "permutation_null",
+    "plugin_entropy",
+    "plugin_mi",
+]

@@ -1,0 +1,638 @@
+"""k-nearest-neighbour estimators: KSG mutual information (algorithms 1 and 2, single and
+batched), Kozachenko-Leonenko entropy, Frenzel-Pompe conditional MI, and the mixed estimator
+of Gao, Kannan, Oh & Viswanath.
+
+Where this sits: the public functions validate, preprocess (:mod:`._preprocess`), call the
+kernels of :mod:`noprune_theory.kernels.cpu_knn` (CPU) or :mod:`noprune_theory.kernels.cuda_knn`
+(GPU, batched), and turn neighbour counts into nats with namespace-generic code
+(:func:`._special.digamma_int`), so every backend shares the last step.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from noprune_theory._validation import check_choice
+from noprune_theory.estimators._preprocess import (
+    as_batch,
+    as_samples,
+    check_base,
+    check_jitter,
+    check_k,
+    check_seed,
+    check_standardize,
+    draw_noise,
+    prepare,
+    same_length,
+)
+from noprune_theory.estimators._special import digamma_int, digamma_scalar
+
+__all__ = ["ksg_mi", "ksg_mi_batch", "knn_entropy", "conditional_mi", "mixed_mi"]
+
+_TIES_HINT = (
+    "k-NN estimators for continuous data need distinct points: pass jitter > 0 (tie-breaking "
+    "noise scaled to each column's spread, drawn from seed), or use mixed_mi for data with "
+    "discrete parts"
+)
+
+
+def _check_workers(workers):
+    if workers is None:
+        return None
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or (
+        workers < 1 and workers != -1
+    ):
+        raise ValueError(f"workers must be None, -1 or an integer >= 1, got {workers!r}")
+    return int(workers)
+
+
+def _cpu_method(backend):
+    """Which CPU counting path a resolved backend uses."""
+    return "numba" if backend == "numba" else "tree"
+
+
+def _finish(local, divisor, return_local):
+    """Convert units; return a Python float (mean) or the local values."""
+    if return_local:
+        return local / divisor if divisor != 1.0 else local
+    return float(np.mean(local)) / divisor
+
+
+# ----------------------------------------------------------------------------- KSG core
+
+
+def _ksg_counts_cpu(xs, ys, k, algorithm, method, workers):
+    """Neighbour counts (n_x, n_y) and joint k-NN distances for one prepared problem."""
+    from noprune_theory.kernels import cpu_knn
+
+    joint = np.concatenate([xs, ys], axis=1)
+    if algorithm == 1:
+        eps = cpu_knn.knn_distances(joint, k, workers=workers)[:, k - 1]
+        if np.any(eps == 0):
+            return None, None, eps
+        nx = cpu_knn.count_within(xs, eps, strict=True, method=method, workers=workers)
+        ny = cpu_knn.count_within(ys, eps, strict=True, method=method, workers=workers)
+        return nx, ny, eps
+    dist, idx = cpu_knn.knn_distances(joint, k, workers=workers, return_indices=True)
+    eps = dist[:, k - 1]
+    if np.any(eps == 0):
+        return None, None, eps
+    # largest marginal distance among the k neighbours, in chunks to bound memory
+    n = len(xs)
+    rx = np.empty(n)
+    ry = np.empty(n)
+    step = 1 << 16
+    for lo in range(0, n, step):
+        sl = slice(lo, min(n, lo + step))
+        rx[sl] = np.abs(xs[idx[sl]] - xs[sl, None, :]).max(axis=(1, 2))
+        ry[sl] = np.abs(ys[idx[sl]] - ys[sl, None, :]).max(axis=(1, 2))
+    nx = cpu_knn.count_within(xs, rx, strict=False, method=method, workers=workers)
+    ny = cpu_knn.count_within(ys, ry, strict=False, method=method, workers=workers)
+    return nx, ny, eps
+
+
+def _ksg_local(nx, ny, k, n, algorithm, xp):
+    """Per-point KSG terms from the counts (namespace-generic).
+
+    Algorithm 1: psi(k) + psi(n) - psi(n_x + 1) - psi(n_y + 1)   [KSG eq. (8)]
+    Algorithm 2: psi(k) - 1/k + psi(n) - psi(n_x) - psi(n_y)     [KSG eq. (9)]
+    """
+    const = digamma_scalar(k) + digamma_scalar(n)
+    if algorithm == 1:
+        return const - digamma_int(nx + 1, xp) - digamma_int(ny + 1, xp)
+    return (const - 1.0 / k) - digamma_int(nx, xp) - digamma_int(ny, xp)
+
+
+def _common_checks(k, n, algorithm, standardize, jitter, seed, base):
+    k = check_k(k, n)
+    algorithm = check_choice(algorithm, "algorithm", (1, 2))
+    standardize = check_standardize(standardize)
+    jitter = check_jitter(jitter)
+    seed = check_seed(seed)
+    divisor = check_base(base)
+    return k, algorithm, standardize, jitter, seed, divisor
+
+
+def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, base=None,
+           return_local=False, backend="auto", workers=None):
+    r"""Mutual information I(X; Y) of continuous variables by the KSG k-NN estimator.
+
+    Parameters
+    ----------
+    x : array_like, shape (n,) or (n, dx)
+        Samples of X (real, finite). A 1-D array is one column.
+    y : array_like, shape (n,) or (n, dy)
+        Samples of Y, paired row by row with *x*.
+    k : int, default 3
+        Number of neighbours, ``1 <= k < n``. Larger k: lower variance, more bias.
+    algorithm : {1, 2}, default 1
+        KSG algorithm 1 (eq. 8 of the paper) or 2 (eq. 9).
+    standardize : {"std", "rank", "none"}, default "std"
+        Per-column scaling before the neighbour search (the max norm mixes columns, so the
+        estimate depends on it): divide by the standard deviation, replace by standardized
+        average ranks (makes the estimate exactly invariant under increasing maps of each
+        column), or keep the scale. Columns are always centred (this changes no distance).
+    jitter : float, default 1e-10
+        Tie-breaking noise: ``jitter * spread * N(0, 1)`` is added to each column, ``spread``
+        being the column's standard deviation after scaling. Constant columns get none.
+        ``0`` disables it (then repeated points raise ValueError).
+    seed : int, numpy.random.Generator or None, default 0
+        Seeds the jitter, the only randomness: ``default_rng(seed).standard_normal`` draws
+        x's noise (shape of x) then y's. ``None`` draws fresh entropy.
+    base : float or None, default None
+        Logarithm base of the result: None (nats), 2 (bits), 10 ...
+    return_local : bool, default False
+        Return the per-point terms (ndarray of shape (n,)); their mean is the estimate.
+    backend : {"auto", "numpy", "numba", "cupy"}, default "auto"
+        ``numpy``: cKDTree for every count; ``numba``: cKDTree for the joint search and a numba
+        kernel for 1-D marginal counts; ``cupy``: the batched CUDA kernel (P = 1, brute force).
+        ``auto`` means ``numba`` (else ``numpy``) here: for one problem the O(n log n) CPU
+        path beats an O(n^2) GPU kernel.
+    workers : int or None
+        Threads for the tree queries (None: all usable cores).
+
+    Returns
+    -------
+    float or ndarray
+        The estimate in nats (or in *base*), or the local values with ``return_local``.
+
+    Raises
+    ------
+    ValueError
+        For bad arguments (naming them), and for repeated points when ``jitter == 0``.
+
+    Notes
+    -----
+    With the max norm :math:`\|(x, y)\| = \max(\|x\|_\infty, \|y\|_\infty)`, let
+    :math:`\epsilon_i` be the distance from point i to its k-th neighbour in the joint space.
+    Algorithm 1 (Kraskov, Stoegbauer & Grassberger 2004, eq. 8):
+
+    .. math:: \hat I = \psi(k) + \psi(n) - \langle \psi(n_x(i) + 1) + \psi(n_y(i) + 1)\rangle,
+
+    :math:`n_x(i) = \#\{j \ne i : \|x_j - x_i\| < \epsilon_i\}`, likewise :math:`n_y`.
+    Algorithm 2 (eq. 9): :math:`\hat I = \psi(k) - 1/k + \psi(n) - \langle \psi(n_x) +
+    \psi(n_y)\rangle` with :math:`n_x(i) = \#\{j \ne i: \|x_j - x_i\| \le \epsilon_x(i)\}`,
+    :math:`\epsilon_x(i)` the largest x-distance among the k neighbours.
+
+    The estimate is *not* clipped at 0: for independent variables it scatters around 0 (both
+    signs); clipping would bias averages and hide the noise level. If every column of x (or
+    of y) is constant the result is exactly 0 (a constant carries no information); constant
+    columns next to varying ones are kept (they add nothing to max-norm distances).
+
+    References
+    ----------
+    A. Kraskov, H. Stoegbauer, P. Grassberger, "Estimating mutual information", Phys. Rev. E
+    69, 066138 (2004).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from noprune_theory.estimators import ksg_mi, gaussian_mi
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal(4000)
+    >>> y = 0.6 * x + 0.8 * rng.standard_normal(4000)
+    >>> exact = gaussian_mi(corr=0.6)          # -log(1 - 0.36) / 2
+    >>> round(exact, 4)
+    0.2231
+    >>> abs(ksg_mi(x, y) - exact) < 0.04        # about 4 standard errors at n = 4000
+    True
+    >>> ksg_mi(np.ones(4000), y)                # a constant gives exactly 0
+    0.0
+    """
+    from noprune_theory.backend import resolve_backend
+
+    xs = as_samples(x, "x")
+    ys = as_samples(y, "y")
+    n = same_length(x=xs, y=ys)
+    k, algorithm, standardize, jitter, seed, divisor = _common_checks(
+        k, n, algorithm, standardize, jitter, seed, base)
+    workers = _check_workers(workers)
+    # one problem: the O(n log n) CPU path unless the GPU is asked for by name
+    backend = resolve_backend(backend) if backend != "auto" else (
+        "numba" if _numba_ok() else "numpy")
+    if backend == "cupy":
+        import cupy
+
+        local = ksg_mi_batch(cupy.asarray(xs[None]), cupy.asarray(ys[None]), k=k,
+                             algorithm=algorithm, standardize=standardize, jitter=jitter,
+                             seed=seed, return_local=True, backend="cupy")
+        local = cupy.asnumpy(local[0])
+        return _finish(local, divisor, return_local)
+    noise_x, noise_y = draw_noise(seed, [xs.shape, ys.shape], jitter)
+    px, cx = prepare(xs, standardize=standardize, jitter=jitter, noise=noise_x, xp=np)
+    py, cy = prepare(ys, standardize=standardize, jitter=jitter, noise=noise_y, xp=np)
+    if cx.all() or cy.all():
+        return _finish(np.zeros(n), divisor, return_local)
+    nx, ny, eps = _ksg_counts_cpu(px, py, k, algorithm, _cpu_method(backend), workers)
+    if nx is None:
+        raise ValueError(
+            f"x and y hold repeated points: {int(np.sum(eps == 0))} of {n} points have their "
+            f"k-th neighbour at distance 0; {_TIES_HINT}")
+    return _finish(_ksg_local(nx, ny, k, n, algorithm, np), divisor, return_local)
+
+
+def ksg_mi_batch(X, Y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0,
+                 base=None, return_local=False, backend="auto", workers=None):
+    r"""KSG mutual information for a batch of P problems of equal size, in one call.
+
+    The batch axis comes first (masks times seeds, say). On ``backend="cupy"`` the P problems
+    run in a single CUDA kernel launch (:mod:`noprune_theory.kernels.cuda_knn`); on the CPU
+    backends they run one after the other through the path of :func:`ksg_mi`.
+
+    Parameters
+    ----------
+    X : array (P, n, dx) or (P, n)
+        NumPy or CuPy array (any array-API array); the result is in the same namespace.
+    Y : array (P, n, dy) or (P, n)
+        Same library as *X*.
+    k, algorithm, standardize, jitter, base, workers
+        As in :func:`ksg_mi`; standardization is per problem and column.
+    seed : int, numpy.random.Generator or None, default 0
+        The jitter is drawn on the host as ``default_rng(seed).standard_normal(X.shape)``,
+        then ``(Y.shape)``, and moved to the device: CPU and GPU see the same noise, and
+        problem p of a batch of one equals :func:`ksg_mi` with the same seed.
+    return_local : bool, default False
+        Return the per-point terms, shape (P, n).
+    backend : {"auto", "numpy", "numba", "cupy"}, default "auto"
+        ``auto`` uses ``cupy`` for CuPy inputs and the best CPU path otherwise.
+
+    Returns
+    -------
+    array (P,) or (P, n)
+        Estimates in nats (or *base*), in the namespace of the inputs.
+
+    Notes
+    -----
+    The formulas are those of :func:`ksg_mi` (KSG 2004, eqs. 8 and 9). The GPU kernel is brute
+    force, O(P n^2 (dx + dy)) work and O(P n) memory; the CPU path is O(P n log n) in low
+    dimension.
+
+    References
+    ----------
+    A. Kraskov, H. Stoegbauer, P. Grassberger, Phys. Rev. E 69, 066138 (2004).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from noprune_theory.estimators import ksg_mi, ksg_mi_batch
+    >>> rng = np.random.default_rng(1)
+    >>> X = rng.standard_normal((3, 500, 1))
+    >>> Y = X + rng.standard_normal((3, 500, 1))
+    >>> est = ksg_mi_batch(X, Y, backend="numpy")
+    >>> est.shape
+    (3,)
+    >>> bool(np.isclose(est[0], ksg_mi(X[0], Y[0], seed=0), rtol=0, atol=0.05))
+    True
+    """
+    from noprune_theory.backend import array_namespace, resolve_backend
+
+    xp = array_namespace(X, Y)
+    is_cupy = type(X).__module__.split(".")[0] == "cupy"
+    if backend == "auto":
+        backend = "cupy" if is_cupy else resolve_backend("auto")
+        if backend == "cupy":  # a GPU exists but the data is on the host: stay on the CPU
+            backend = "numba" if _numba_ok() else "numpy"
+    else:
+        backend = resolve_backend(backend)
+    if backend == "cupy" and not is_cupy:
+        raise ValueError("backend='cupy' needs CuPy arrays X and Y (cupy.asarray(X)); mixing "
+                         "array libraries is not done silently")
+    return _ksg_mi_batch(X, Y, k=k, algorithm=algorithm, standardize=standardize,
+                         jitter=jitter, seed=seed, base=base, return_local=return_local,
+                         workers=workers, xp=xp, device="cuda" if backend == "cupy" else backend)
+
+
+def _ksg_mi_batch(X, Y, *, k, algorithm, standardize, jitter, seed, base, return_local,
+                  workers, xp, device):
+    """Body of :func:`ksg_mi_batch`; *device* is "cuda" (the kernel on the arrays as given:
+    CuPy, or NumPy under the CUDA simulator, which the tests use), "numba" or "numpy"."""
+    from noprune_theory.backend import to_numpy
+
+    Xb = as_batch(X, "X", xp)
+    Yb = as_batch(Y, "Y", xp)
+    if Xb.shape[0] != Yb.shape[0]:
+        raise ValueError(f"X and Y must have the same number of problems P (axis 0), got "
+                         f"{Xb.shape[0]} and {Yb.shape[0]}")
+    n = same_length(X=Xb, Y=Yb)
+    k, algorithm, standardize, jitter, seed, divisor = _common_checks(
+        k, n, algorithm, standardize, jitter, seed, base)
+    workers = _check_workers(workers)
+    noise_x, noise_y = draw_noise(seed, [tuple(Xb.shape), tuple(Yb.shape)], jitter)
+    px, cx = prepare(Xb, standardize=standardize, jitter=jitter, noise=noise_x, xp=xp)
+    py, cy = prepare(Yb, standardize=standardize, jitter=jitter, noise=noise_y, xp=xp)
+    # problems where all of x or all of y is constant have exactly zero information
+    degenerate = xp.logical_or(xp.all(cx, axis=(1, 2)), xp.all(cy, axis=(1, 2)))
+    P = Xb.shape[0]
+    if device == "cuda":
+        from noprune_theory.kernels import cuda_knn
+
+        if k > cuda_knn.MAX_K:
+            raise ValueError(f"k must be an integer <= {cuda_knn.MAX_K} on the cupy backend, "
+                             f"got {k}")
+        nx, ny, eps = cuda_knn.ksg_counts_batch(px, py, k, algorithm)
+        zero_eps = xp.logical_and(xp.any(eps == 0.0, axis=1), xp.logical_not(degenerate))
+        if bool(xp.any(zero_eps)):
+            raise ValueError(f"some problems hold repeated points (k-th neighbour at distance "
+                             f"0); {_TIES_HINT}")
+        local = _ksg_local(nx, ny, k, n, algorithm, xp)
+    else:
+        pxn, pyn = to_numpy(px), to_numpy(py)
+        degen = to_numpy(degenerate)
+        local_np = np.zeros((P, n))
+        method = _cpu_method(device)
+        for p in range(P):
+            if degen[p]:
+                continue
+            nx, ny, eps = _ksg_counts_cpu(pxn[p], pyn[p], k, algorithm, method, workers)
+            if nx is None:
+                raise ValueError(f"problem {p} holds repeated points (k-th neighbour at "
+                                 f"distance 0); {_TIES_HINT}")
+            local_np[p] = _ksg_local(nx, ny, k, n, algorithm, np)
+        local = xp.asarray(local_np)
+    local = xp.where(degenerate[:, None], xp.zeros_like(local), local)
+    if divisor != 1.0:
+        local = local / divisor
+    if return_local:
+        return local
+    return xp.mean(local, axis=1)
+
+
+def _numba_ok():
+    from noprune_theory.backend import numba_status
+
+    return numba_status()[0]
+
+
+# ------------------------------------------------------------------------ entropy (KL)
+
+
+def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10, seed=0,
+                base=None, return_local=False, workers=None):
+    r"""Differential entropy h(X) by the Kozachenko-Leonenko k-NN estimator.
+
+    Parameters
+    ----------
+    x : array_like, shape (n,) or (n, d)
+        Samples of X (real, finite, no constant column).
+    k : int, default 3
+        Neighbour order, ``1 <= k < n``.
+    metric : {"chebyshev", "euclidean"}, default "chebyshev"
+        Norm of the neighbour search (max norm, as in KSG; or Euclidean).
+    standardize : {"none", "std"}, default "none"
+        ``"std"`` searches neighbours on columns divided by their standard deviations s_j and
+        adds back :math:`\sum_j \log s_j` (the Jacobian), so the result is always the entropy
+        of *x* in its own units.
+    jitter, seed
+        Tie-breaking noise, as in :func:`ksg_mi` (the only randomness).
+    base : float or None
+        None: nats; 2: bits.
+    return_local : bool
+        Return the per-point terms, shape (n,), whose mean is the estimate.
+    workers : int or None
+        Threads for the tree query.
+
+    Returns
+    -------
+    float or ndarray
+
+    Notes
+    -----
+    With :math:`\rho_i` the distance from point i to its k-th neighbour (Kozachenko &
+    Leonenko 1987; KSG 2004 eq. 20),
+
+    .. math:: \hat h = \psi(n) - \psi(k) + \log c_d + \frac{d}{n} \sum_i \log \rho_i,
+
+    :math:`c_d = 2^d` (volume of the unit max-norm ball) or :math:`\pi^{d/2} / \Gamma(1 + d/2)`
+    (Euclidean). A constant column has entropy :math:`-\infty`: it is rejected with a
+    ValueError rather than returned as a finite number.
+
+    References
+    ----------
+    L. F. Kozachenko, N. N. Leonenko, "Sample estimate of the entropy of a random vector",
+    Probl. Inf. Transm. 23, 95-101 (1987). A. Kraskov et al., Phys. Rev. E 69, 066138 (2004).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from noprune_theory.estimators import knn_entropy
+    >>> x = np.random.default_rng(0).standard_normal(4000)
+    >>> exact = 0.5 * np.log(2 * np.pi * np.e)   # 1.4189 nats
+    >>> bool(abs(knn_entropy(x) - exact) < 0.05)
+    True
+    """
+    from noprune_theory.kernels import cpu_knn
+
+    xs = as_samples(x, "x")
+    n, d = xs.shape
+    k = check_k(k, n)
+    metric = check_choice(metric, "metric", ("chebyshev", "euclidean"))
+    standardize = check_standardize(standardize)
+    if standardize == "rank":
+        raise ValueError("standardize must be 'none' or 'std' for knn_entropy (ranks would "
+                         "estimate the entropy of the ranks), got 'rank'")
+    jitter = check_jitter(jitter)
+    seed = check_seed(seed)
+    divisor = check_base(base)
+    workers = _check_workers(workers)
+    spread = xs.std(axis=0)
+    constant = xs.max(axis=0) == xs.min(axis=0)
+    if constant.any():
+        raise ValueError(f"x has constant column(s) {np.flatnonzero(constant).tolist()}: the "
+                         f"differential entropy of a constant is -inf")
+    (noise,) = draw_noise(seed, [xs.shape], jitter)
+    px, _ = prepare(xs, standardize=standardize, jitter=jitter, noise=noise, xp=np)
+    if metric == "chebyshev":
+        rho = cpu_knn.knn_distances(px, k, workers=workers)[:, k - 1]
+        log_cd = d * math.log(2.0)
+    else:
+        from scipy.spatial import cKDTree
+
+        tree = cKDTree(px)
+        dist, _ = tree.query(px, k=[k + 1], p=2,
+                             workers=-1 if workers is None else workers)
+        rho = dist[:, 0]
+        log_cd = (d / 2) * math.log(math.pi) - math.lgamma(1 + d / 2)
+    if np.any(rho == 0):
+        raise ValueError(f"x holds repeated points ({int(np.sum(rho == 0))} of {n} have their "
+                         f"k-th neighbour at distance 0); {_TIES_HINT}")
+    jacobian = float(np.sum(np.log(spread))) if standardize == "std" else 0.0
+    local = (digamma_scalar(n) - digamma_scalar(k) + log_cd + jacobian) + d * np.log(rho)
+    return _finish(local, divisor, return_local)
+
+
+# ------------------------------------------------------------- conditional MI (FP 2007)
+
+
+def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, base=None,
+                   return_local=False, backend="auto", workers=None):
+    r"""Conditional mutual information I(X; Y | Z) by the Frenzel-Pompe k-NN estimator.
+
+    Parameters
+    ----------
+    x, y, z : array_like, shapes (n,) or (n, dx), (n, dy), (n, dz)
+        Paired samples (real, finite).
+    k, standardize, jitter, base, return_local, backend, workers
+        As in :func:`ksg_mi`.
+    seed : int, numpy.random.Generator or None, default 0
+        Seeds the jitter: noise for x, then y, then z, from ``default_rng(seed)``.
+
+    Returns
+    -------
+    float or ndarray
+
+    Notes
+    -----
+    With :math:`\epsilon_i` the max-norm distance to the k-th neighbour in the joint
+    (x, y, z) space (Frenzel & Pompe 2007, eq. 4; Vejmelka & Palus 2008):
+
+    .. math:: \hat I(X;Y|Z) = \psi(k) - \langle \psi(n_{xz}(i) + 1) + \psi(n_{yz}(i) + 1)
+              - \psi(n_z(i) + 1) \rangle,
+
+    each n counting the points j != i strictly closer than :math:`\epsilon_i` in that subspace.
+    If every column of z is constant this is the KSG estimate of I(X; Y); if every column of x
+    or of y is constant the result is exactly 0.
+
+    References
+    ----------
+    S. Frenzel, B. Pompe, "Partial mutual information for coupling analysis of multivariate
+    time series", Phys. Rev. Lett. 99, 204101 (2007).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from noprune_theory.estimators import conditional_mi
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.standard_normal(3000)
+    >>> x = z + rng.standard_normal(3000)
+    >>> y = z + rng.standard_normal(3000)
+    >>> abs(conditional_mi(x, y, z)) < 0.03      # X and Y are independent given Z
+    True
+    """
+    from noprune_theory.backend import resolve_backend
+    from noprune_theory.kernels import cpu_knn
+
+    xs = as_samples(x, "x")
+    ys = as_samples(y, "y")
+    zs = as_samples(z, "z")
+    n = same_length(x=xs, y=ys, z=zs)
+    k, _, standardize, jitter, seed, divisor = _common_checks(
+        k, n, 1, standardize, jitter, seed, base)
+    workers = _check_workers(workers)
+    backend = resolve_backend(backend)
+    method = _cpu_method("numba" if backend == "cupy" else backend)
+    nx_, ny_, nz_ = draw_noise(seed, [xs.shape, ys.shape, zs.shape], jitter)
+    px, cx = prepare(xs, standardize=standardize, jitter=jitter, noise=nx_, xp=np)
+    py, cy = prepare(ys, standardize=standardize, jitter=jitter, noise=ny_, xp=np)
+    pz, cz = prepare(zs, standardize=standardize, jitter=jitter, noise=nz_, xp=np)
+    if cx.all() or cy.all():
+        return _finish(np.zeros(n), divisor, return_local)
+    joint = np.concatenate([px, py, pz], axis=1)
+    eps = cpu_knn.knn_distances(joint, k, workers=workers)[:, k - 1]
+    if np.any(eps == 0):
+        raise ValueError(f"x, y and z hold repeated points; {_TIES_HINT}")
+    xz = np.concatenate([px, pz], axis=1)
+    yz = np.concatenate([py, pz], axis=1)
+    nxz = cpu_knn.count_within(xz, eps, strict=True, method=method, workers=workers)
+    nyz = cpu_knn.count_within(yz, eps, strict=True, method=method, workers=workers)
+    nz = cpu_knn.count_within(pz, eps, strict=True, method=method, workers=workers)
+    local = (digamma_scalar(k) - digamma_int(nxz + 1, np) - digamma_int(nyz + 1, np)
+             + digamma_int(nz + 1, np))
+    return _finish(local, divisor, return_local)
+
+
+# ------------------------------------------------------------- mixed (Gao et al. 2017)
+
+
+def mixed_mi(x, y, *, k=3, standardize="std", jitter=0.0, seed=0, base=None,
+             return_local=False, workers=None):
+    r"""I(X; Y) for discrete, continuous or mixed variables (Gao, Kannan, Oh & Viswanath 2017).
+
+    Ties are part of the model here, not an accident: points of a discrete variable repeat,
+    and the estimator counts them instead of breaking them, so no jitter is added by default.
+
+    Parameters
+    ----------
+    x : array_like, shape (n,) or (n, dx)
+        Samples of X; columns may be discrete (repeated values), continuous, or a mixture.
+    y : array_like, shape (n,) or (n, dy)
+    k : int, default 3
+        Neighbour order, ``1 <= k < n``.
+    standardize : {"std", "rank", "none"}, default "std"
+        As in :func:`ksg_mi` (scaling keeps repeated values repeated).
+    jitter : float, default 0
+        Optional noise as in :func:`ksg_mi`; 0 keeps ties, which this estimator needs.
+    seed : int, numpy.random.Generator or None, default 0
+        Seeds the jitter only (unused when ``jitter == 0``).
+    base, return_local, workers
+        As in :func:`ksg_mi`.
+
+    Returns
+    -------
+    float or ndarray
+
+    Notes
+    -----
+    For each i let :math:`\rho_i` be the max-norm distance to the k-th neighbour in the joint
+    space. Counts below include the point i itself.
+
+    - If :math:`\rho_i > 0`: :math:`\tilde k_i = k`, :math:`m_x(i) = \#\{j : \|x_j - x_i\|
+      < \rho_i\}`, likewise :math:`m_y(i)`.
+    - If :math:`\rho_i = 0` (point i has at least k exact copies): :math:`\tilde k_i`,
+      :math:`m_x(i)`, :math:`m_y(i)` count the exact copies of :math:`(x_i, y_i)`, of
+      :math:`x_i` and of :math:`y_i`.
+
+    .. math:: \hat I = \frac1n \sum_i \left[\psi(\tilde k_i) + \log n - \psi(m_x(i))
+              - \psi(m_y(i))\right].
+
+    This is the digamma form used by the authors' reference implementation. The paper's
+    Algorithm 1 writes :math:`\log(n_x(i) + 1)` with inclusive counts instead of
+    :math:`\psi(m_x(i))`; both are consistent (Theorem 1 of the paper, k growing with n), but
+    the logarithm form is biased by about :math:`\psi(k) - \log(k + 1)` (-0.46 nats at
+    k = 3) where a marginal count stays near k. On continuous data this is KSG algorithm 1
+    (with :math:`\log n` for :math:`\psi(n)`); on purely discrete data it is
+    :math:`\psi(c_{xy}) + \log n - \psi(c_x) - \psi(c_y)` averaged over the samples, close
+    to the plug-in estimate. Not clipped at 0.
+
+    References
+    ----------
+    W. Gao, S. Kannan, S. Oh, P. Viswanath, "Estimating mutual information for
+    discrete-continuous mixtures", NeurIPS 2017.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from noprune_theory.estimators import mixed_mi
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.integers(0, 4, size=5000)          # X uniform on {0, 1, 2, 3}
+    >>> y = x + 2 * rng.random(5000)               # Y | X uniform on [X, X + 2]
+    >>> exact = np.log(4) - 3 / 4 * np.log(2)      # log m - (m - 1)/m log 2
+    >>> bool(abs(mixed_mi(x, y) - exact) < 0.05)
+    True
+    """
+    from noprune_theory.kernels import cpu_knn
+
+    xs = as_samples(x, "x")
+    ys = as_samples(y, "y")
+    n = same_length(x=xs, y=ys)
+    k, _, standardize, jitter, seed, divisor = _common_checks(
+        k, n, 1, standardize, jitter, seed, base)
+    workers = _check_workers(workers)
+    noise_x, noise_y = draw_noise(seed, [xs.shape, ys.shape], jitter)
+    px, cx = prepare(xs, standardize=standardize, jitter=jitter, noise=noise_x, xp=np)
+    py, cy = prepare(ys, standardize=standardize, jitter=jitter, noise=noise_y, xp=np)
+    if cx.all() or cy.all():
+        return _finish(np.zeros(n), divisor, return_local)
+    joint = np.concatenate([px, py], axis=1)
+    rho = cpu_knn.knn_distances(joint, k, workers=workers)[:, k - 1]
+    zero = rho == 0
+    # counts include the point itself; strict (< rho) where rho > 0, exact ties where rho = 0
+    k_tilde = np.full(n, k, dtype=np.int64)
+    mx = cpu_knn.count_within(px, rho, strict=True, workers=workers) + 1
+    my = cpu_knn.count_within(py, rho, strict=True, workers=workers) + 1
+    if zero.any():
+        k_tilde[zero] = cpu_knn.count_zero_distance(joint, workers=workers)[zero] + 1
+        mx[zero] = cpu_knn.count_zero_distance(px, workers=workers)[zero] + 1
+        my[zero] = cpu_knn.count_zero_distance(py, workers=workers)[zero] + 1
+    local = (digamma_int(k_tilde, np) + math.log(n)) - digamma_int(mx, np) - digamma_int(my, np)
+    return _finish(local, divisor, return_local)
