@@ -71,6 +71,10 @@ def solve_unique(equation, symbol, *, square=False):
     if square:
         equation = sp.Eq(equation.lhs**2, equation.rhs**2)
     solutions = sp.solve(equation, symbol)
+    if len(solutions) == 2 and sp.simplify(solutions[0] + solutions[1]) == 0:
+        # +-sqrt(...) of a positive symbol: sympy cannot always see that the radicand is
+        # positive; the negative root is the one with an extractable minus sign
+        solutions = [s for s in solutions if not s.could_extract_minus_sign()]
     if len(solutions) != 1:
         raise RuntimeError(f"expected one solution for {symbol}, sympy found {solutions}")
     return sp.expand_log(solutions[0], force=True)

@@ -1,0 +1,312 @@
+"""What ``noprune-theory bound`` and ``derive`` print: one report, three formats.
+
+:func:`bound_report` computes every number (through the public numeric API, so the command line
+and the API cannot disagree) into a dict with stable keys; :func:`format_bound_text` and
+:func:`format_bound_latex` only lay it out, and ``--json`` prints the dict itself. This module
+does not import sympy; the derivation formatters receive a built :class:`Derivation`.
+"""
+from __future__ import annotations
+
+import math
+import textwrap
+
+import numpy as np
+
+from ._numeric import (
+    DEFAULTS,
+    effective_params,
+    lipschitz_param_constant,
+    mask_entropy_bound,
+    mi_to_bits,
+    required_params,
+    robustness_bound,
+    sample_size_condition,
+    sparse_robustness_bound,
+    two_layer_params,
+)
+
+__all__ = ["DEFAULT_REASONS", "bound_report", "format_bound_text", "format_bound_latex",
+           "format_derivation_text", "format_derivation_latex", "SOURCE_CAVEAT"]
+
+#: Why each default was chosen (printed by ``bound`` and its --help).
+DEFAULT_REASONS = {
+    "eps": "fits 0.1 below the noise level (labels in [-1,1]; an exact interpolator of labels "
+           "with noise variance sigma^2 has eps up to sigma^2, so 0.1 is conservative)",
+    "delta": "statements hold with probability 99%",
+    "c": "N(0, I_d/d) is c-isoperimetric with c = 1",
+    "W": "normalised parameter set; enters only through log(60 W J / eps)",
+    "J": "normalised parametrisation; enters only through log(60 W J / eps)",
+    "k": "one isoperimetric component (no mixture)",
+}
+
+SOURCE_CAVEAT = (
+    "Theorem statements and constants: [BS] NeurIPS 2021 version (the JACM 2023 version may "
+    "differ in constants: unverified), [NFP] arXiv v1. The split of the constants among the "
+    "proof steps is a reconstruction consistent with the stated theorems and could not be "
+    "checked against the sources.")
+
+_SIZE_GRID = (("n", lambda n, d: n), ("nd/100", lambda n, d: n * d / 100),
+              ("nd/10", lambda n, d: n * d / 10), ("nd", lambda n, d: n * d),
+              ("10 nd", lambda n, d: 10 * n * d))
+
+
+def _size_rows(n, d):
+    rows = {}
+    for label, fn in _SIZE_GRID:
+        value = float(fn(n, d))
+        key = float(f"{value:.12g}")
+        rows.setdefault(key, []).append(label)
+    return [(" = ".join(labels), value) for value, labels in sorted(rows.items())]
+
+
+def _condition(n, eps, delta, k, theorem):
+    cond = sample_size_condition(n, eps=eps, delta=delta, k=k, theorem=theorem)
+    return {"theorem": cond.theorem, "statement": cond.statement, "lhs": cond.lhs,
+            "rhs": cond.rhs, "holds": cond.holds, "n_required": cond.n_required}
+
+
+def bound_report(n, d, *, p=None, sparsity=None, kept=None, mi=None, mi_unit="bits", eps=None,
+                 delta=None, c=None, W=None, J=None, k=None, width=None, lip=1.0):
+    """All numbers of ``noprune-theory bound`` as a dict with stable keys.
+
+    Arguments left as None take :data:`DEFAULTS`; the report lists which ones (``assumed``).
+    """
+    given = {"eps": eps, "delta": delta, "c": c, "W": W, "J": J, "k": k}
+    assumed = {name: {"value": DEFAULTS[name], "why": DEFAULT_REASONS[name]}
+               for name, value in given.items() if value is None}
+    eps, delta, c, W, k = (DEFAULTS[x] if v is None else v for x, v in
+                           (("eps", eps), ("delta", delta), ("c", c), ("W", W), ("k", k)))
+    if p is not None and width is not None:
+        raise ValueError("give at most one of --p and --width")
+    if sparsity is not None and kept is not None:
+        raise ValueError("give at most one of --sparsity and --kept")
+    model_given = p is not None or width is not None
+    for name, value in (("--kept", kept), ("--sparsity", sparsity), ("--mi", mi)):
+        if value is not None and not model_given:
+            raise ValueError(f"{name} needs the model's size: give --p or --width")
+
+    J_source = "given" if J is not None else "default"
+    model = None
+    if model_given:
+        if width is not None:
+            p = two_layer_params(d, width)
+            if J is None:
+                # [BS Lemma 3.1] with inputs in the unit ball (R = 1), no sharing, depth 2
+                J = lipschitz_param_constant(p, R=1.0, W=W, Q=1.0, depth=2)
+                J_source = "derived: J = R (W Q p)^D, R = 1, Q = 1, D = 2 [BS Lemma 3.1]"
+                assumed.pop("J", None)
+        if J is None:
+            J = DEFAULTS["J"]
+        if kept is not None and kept > p:
+            raise ValueError(f"--kept must be a number in [0, p], got {kept:g} > p = {p:g}")
+        if kept is None:
+            kept = p if sparsity is None else (1.0 - sparsity) * p
+        mask_bits = mask_entropy_bound(p, kept) if kept < p else 0.0
+        p_eff_agnostic = effective_params(kept, 0.0, eps=eps, W=W, J=J)
+        p_eff_max = effective_params(kept, mask_bits, eps=eps, W=W, J=J)
+        opts = dict(eps=eps, delta=delta, c=c, check="ignore")
+        model = {
+            "p": float(p), "width": width, "J": float(J), "J_source": J_source,
+            "kept": float(kept), "sparsity": 1.0 - kept / p,
+            "dense_lip_lower": robustness_bound(n, d, p, W=W, J=J, k=k, **opts),
+            "mask_entropy_bits": float(mask_bits),
+            "p_eff_data_agnostic": p_eff_agnostic,
+            "p_eff_max_informative": p_eff_max,
+            "sparse_lip_lower_data_agnostic": sparse_robustness_bound(n, d, p_eff_agnostic,
+                                                                      k=k, **opts),
+            "sparse_lip_lower_max_informative": sparse_robustness_bound(n, d, p_eff_max, k=k,
+                                                                        **opts),
+            "mi_bits": None, "p_eff_given_mi": None, "sparse_lip_lower_given_mi": None,
+        }
+        if mi is not None:
+            mi_bits = mi_to_bits(mi, mi_unit)
+            p_eff_mi = effective_params(kept, mi_bits, eps=eps, W=W, J=J)
+            model.update(mi_bits=float(mi_bits), p_eff_given_mi=p_eff_mi,
+                         sparse_lip_lower_given_mi=sparse_robustness_bound(n, d, p_eff_mi, k=k,
+                                                                           **opts))
+    if J is None:
+        J = DEFAULTS["J"]
+
+    opts = dict(eps=eps, delta=delta, c=c, check="ignore")
+    rows = []
+    for label, value in _size_rows(n, d):
+        rows.append({
+            "label": label, "size": value,
+            "dense_lip_lower": robustness_bound(n, d, value, W=W, J=J, k=k, **opts),
+            "sparse_lip_lower": sparse_robustness_bound(n, d, value, k=k, **opts),
+            "informal_scale": eps * math.sqrt(n * d / value),
+        })
+    required = {
+        "lip": lip,
+        "p_eff_bits": required_params(n, d, lip=lip, eps=eps, delta=delta, c=c),
+        "p": required_params(n, d, lip=lip, sparse=False, eps=eps, delta=delta, c=c, W=W, J=J),
+        "sparse_lip_lower_at_p_eff_0": sparse_robustness_bound(n, d, 0.0, k=k, **opts),
+        "dense_lip_lower_at_p_0": robustness_bound(n, d, 0.0, W=W, J=J, k=k, **opts),
+        "informal_p_eff": eps**2 * n * d / lip**2,
+    }
+    return {
+        "inputs": {"n": n, "d": d, "eps": eps, "delta": delta, "c": c, "W": W, "J": float(J),
+                   "k": k, "p": None if p is None else float(p), "width": width,
+                   "kept": None if kept is None else float(kept), "sparsity": sparsity,
+                   "mi": mi, "mi_unit": mi_unit},
+        "assumed": assumed,
+        "units": {"p_eff": "bits", "mutual_information": "bits", "log": "natural"},
+        "conditions": {"dense": _condition(n, eps, delta, k, "dense"),
+                       "sparse": _condition(n, eps, delta, k, "sparse")},
+        "table": rows,
+        "required": required,
+        "model": model,
+        "sources": SOURCE_CAVEAT,
+    }
+
+
+def _g(x, digits=4):
+    return f"{x:.{digits}g}"
+
+
+def _cond_line(cd):
+    verdict = "holds" if cd["holds"] else f"FAILS: needs n >= {_g(cd['n_required'])}"
+    return (f"  {cd['theorem']:<12} {cd['statement']}:  {_g(cd['lhs'])} <= {_g(cd['rhs'])}  "
+            f"{verdict}")
+
+
+def format_bound_text(rep):
+    """The readable table of ``noprune-theory bound``."""
+    inp, out = rep["inputs"], []
+    out.append(f"Law of Robustness: Lipschitz lower bounds for n = {_g(inp['n'], 6)} samples in "
+               f"d = {_g(inp['d'], 6)} dimensions")
+    out.append("(any model fitting below the noise level by eps; probability >= 1 - delta)")
+    used = ", ".join(f"{name} = {_g(inp[name])}" for name in ("eps", "delta", "c", "W", "J", "k"))
+    out.append(f"parameters: {used}")
+    if rep["assumed"]:
+        out.append("defaults assumed (override with the option of the same name):")
+        for name, info in rep["assumed"].items():
+            out.extend(textwrap.wrap(f"{name} = {_g(info['value'])}: {info['why']}", 98,
+                                     initial_indent="  ", subsequent_indent="      "))
+    out.append("")
+    out.append("validity (sample-size conditions)")
+    conds = rep["conditions"]
+    out.extend(_cond_line(conds[key]) for key in ("dense", "sparse"))
+    if not (conds["dense"]["holds"] and conds["sparse"]["holds"]):
+        out.append("  a failing condition means the value below is the theorem's formula, not a "
+                   "guaranteed bound")
+    out.append("")
+    head = ("size", "value", "dense Lip >=", "sparse Lip >=", "informal")
+    sub = ("", "", "[BS Thm 3], p", "[NFP Thm 4], p_eff", "eps sqrt(nd/size)")
+    sub2 = ("", "", "= value", "= value bits", "(no constants)")
+    widths = (max(14, *(len(r["label"]) + 2 for r in rep["table"])), 10, 16, 20, 18)
+    for line in (head, sub, sub2):
+        out.append("  " + "".join(f"{x:<{w}}" for x, w in zip(line, widths)).rstrip())
+    for r in rep["table"]:
+        cells = (r["label"], _g(r["size"]), _g(r["dense_lip_lower"]),
+                 _g(r["sparse_lip_lower"]), _g(r["informal_scale"]))
+        out.append("  " + "".join(f"{x:<{w}}" for x, w in zip(cells, widths)).rstrip())
+    out.append("")
+    req = rep["required"]
+    out.append(f"an interpolator with Lip <= {_g(req['lip'])} (O(1)-Lipschitz) needs")
+    if req["p_eff_bits"] > 0:
+        out.append(f"  p_eff >= {_g(req['p_eff_bits'])} bits  [NFP Thm 4]")
+    else:
+        out.append(f"  any p_eff  [NFP Thm 4]: the bound stays below {_g(req['lip'])} for every "
+                   f"p_eff (at most {_g(req['sparse_lip_lower_at_p_eff_0'])}, at p_eff = 0)")
+    if req["p"] > 0:
+        out.append(f"  p >= {_g(req['p'])}  [BS Thm 3]")
+    else:
+        out.append(f"  any p  [BS Thm 3]: the bound stays below {_g(req['lip'])} for every p "
+                   f"(at most {_g(req['dense_lip_lower_at_p_0'])}, at p = 0)")
+    out.append(f"  informally p_eff ~ eps^2 n d / Lip^2 = {_g(req['informal_p_eff'])} "
+               "(constants and logs dropped)")
+    m = rep["model"]
+    if m is not None:
+        out.append("")
+        size = (f"two-layer net of width {m['width']}: p = width (d + 2) = {_g(m['p'], 8)}"
+                if m["width"] is not None else f"p = {_g(m['p'], 8)}")
+        out.append(f"your model: {size}, J = {_g(m['J'])} ({m['J_source']})")
+        out.append(f"  kept weights ||m||_1 = {_g(m['kept'], 8)} (sparsity {_g(m['sparsity'])})")
+        out.append(f"  dense Lip >= {_g(m['dense_lip_lower'])}  [BS Thm 3, p = {_g(m['p'])}]")
+        out.append(f"  sparse, data-agnostic mask (I = 0): p_eff = "
+                   f"{_g(m['p_eff_data_agnostic'])} bits, Lip >= "
+                   f"{_g(m['sparse_lip_lower_data_agnostic'])}")
+        out.append(f"  sparse, most informative mask (I <= log2 C(p, kept) = "
+                   f"{_g(m['mask_entropy_bits'])} bits): p_eff <= "
+                   f"{_g(m['p_eff_max_informative'])} bits, Lip >= "
+                   f"{_g(m['sparse_lip_lower_max_informative'])}")
+        if m["mi_bits"] is not None:
+            out.append(f"  sparse, your I(m; D) = {_g(m['mi_bits'])} bits: p_eff = "
+                       f"{_g(m['p_eff_given_mi'])} bits, Lip >= "
+                       f"{_g(m['sparse_lip_lower_given_mi'])}")
+    out.append("")
+    out.append("units: p_eff and I(m; D) in bits (--mi-unit nats converts); logs natural.")
+    out.extend(textwrap.wrap(f"sources: {rep['sources']}", 100, subsequent_indent="  "))
+    return "\n".join(out)
+
+
+def _tex(x):
+    if x is None:
+        return "--"
+    if isinstance(x, (bool, np.bool_)):
+        return "yes" if x else "no"
+    mant, _, exp = f"{x:.4g}".partition("e")
+    return f"${mant}\\times 10^{{{int(exp)}}}$" if exp else f"${mant}$"
+
+
+def format_bound_latex(rep):
+    """A LaTeX table (booktabs) of the same numbers, with the assumptions in the caption."""
+    inp, conds = rep["inputs"], rep["conditions"]
+    tex_names = {"eps": r"\varepsilon", "delta": r"\delta"}
+    params = ", ".join(f"${tex_names.get(name, name)}={inp[name]:g}$"
+                       for name in ("eps", "delta", "c", "W", "J", "k"))
+    lines = [
+        r"\begin{table}[ht]", r"\centering",
+        r"\begin{tabular}{lrrrr}", r"\toprule",
+        r"size & value & dense $\mathrm{Lip}\ge$ [BS Thm 3] & sparse $\mathrm{Lip}\ge$ "
+        r"[NFP Thm 4] & $\varepsilon\sqrt{nd/\text{size}}$ \\",
+        r"\midrule",
+    ]
+    for r in rep["table"]:
+        lines.append(f"${r['label']}$ & {_tex(r['size'])} & {_tex(r['dense_lip_lower'])} & "
+                     f"{_tex(r['sparse_lip_lower'])} & {_tex(r['informal_scale'])} \\\\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    validity = "; ".join(
+        f"{cd['theorem']} condition {'holds' if cd['holds'] else 'fails'} "
+        f"($n \\ge {cd['n_required']:.4g}$ needed)" for cd in (conds["dense"], conds["sparse"]))
+    lines.append(f"\\caption{{Lipschitz lower bounds for $n={inp['n']:g}$, $d={inp['d']:g}$, "
+                 f"{params}; dense rows use $p=$ value, sparse rows $p_{{\\mathrm{{eff}}}}=$ "
+                 f"value bits. {validity}.}}")
+    lines.append(r"\end{table}")
+    return "\n".join(lines)
+
+
+def format_derivation_text(D):
+    """Steps, checks and notes of a :class:`Derivation`, numbered, one expression per step."""
+    out = [f"{D.title}: derivation of {D.theorem}", ""]
+    for i, st in enumerate(D.steps, 1):
+        out.append(f"({i}) {st.title}  [{st.source}]")
+        out.append(f"    {st.text()}")
+        if st.note:
+            out.append(f"    note: {st.note}")
+    out.append("")
+    out.append("symbolic checks (sympy; each difference must simplify to 0)")
+    for ch in D.checks:
+        out.append(f"  [{'ok' if ch.passed else 'FAILED'}] {ch.name}: {ch.description}")
+    for note in D.notes:
+        out.append("")
+        out.extend(textwrap.wrap(f"note: {note}", 100, subsequent_indent="  "))
+    out.append("")
+    out.extend(textwrap.wrap(f"sources: {SOURCE_CAVEAT}", 100, subsequent_indent="  "))
+    return "\n".join(out)
+
+
+def format_derivation_latex(D):
+    """The derivation as MyST/LaTeX display math, one ``$$`` block per step."""
+    out = [f"% {D.title}: derivation of {D.theorem}"]
+    for i, st in enumerate(D.steps, 1):
+        out.append(f"% ({i}) {st.title} [{st.source}]")
+        out.append("$$")
+        out.append(st.latex())
+        out.append("$$")
+    for ch in D.checks:
+        out.append(f"% check {ch.name}: {'ok' if ch.passed else 'FAILED'} -- {ch.description}")
+    for note in D.notes:
+        out.append(f"% note: {note}")
+    return "\n".join(out)
