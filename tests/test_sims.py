@@ -224,6 +224,27 @@ def test_local_cluster_with_two_workers_matches_in_process(tmp_path):
         (key(r), r["y"]) for r in sorted(local, key=key)]
 
 
+def test_running_scheduler_and_given_client_paths(tmp_path):
+    # a threads-only cluster in this process: starts in well under a second
+    from distributed import Client, LocalCluster
+
+    sim = get_simulation("toy")
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                      dashboard_address=None) as cluster:
+        two = resolve_config(sim, sets=["x=1,2"], seeds=2)
+        s1 = run_simulation(two, out=tmp_path, scheduler=cluster.scheduler_address,
+                            progress=False)
+        assert s1.computed == 4
+        with Client(cluster, set_as_default=False) as client:
+            three = resolve_config(sim, sets=["x=1,2"], seeds=3)
+            s2 = run_simulation(three, out=tmp_path, client=client, progress=False)
+            assert (s2.skipped, s2.computed) == (4, 2)
+            assert client.status == "running"  # a client we were given is not closed
+    table = load_results(s2.folder)
+    np.testing.assert_array_equal(table["y"], table["x"] ** 2 + table["seed"])
+    assert len(table) == 6
+
+
 @pytest.mark.slow
 def test_sigkill_midway_loses_no_cell_doubles_none_and_recomputes_none(tmp_path):
     # 5 x-values x 4 seeds = 20 cells of 0.2 s: about 4 s in all
