@@ -1,0 +1,428 @@
+"""Batched trainers that drive masked networks to (near) interpolation.
+
+Where this sits in the data flow: :mod:`noprune_theory.data` makes ``(X, y)``,
+:mod:`noprune_theory.pruning` sets the masks of a :class:`~noprune_theory.models.MaskedMLP`, and
+:func:`train` fits all B networks at once, in place, stopping each network on its own when it
+reaches its target. The simulations then measure the trained functions (Lipschitz constants,
+memorization, correlation with the label noise).
+
+Which kernels run depends on the model's backend: ``numpy`` updates with array expressions (the
+reference), ``numba`` with the fused in-place kernels of ``noprune_theory.kernels.cpu``, ``cupy``
+with the numba.cuda kernels of ``noprune_theory.kernels.cuda``. The forward and backward passes
+are the model's batched matrix products on every backend.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from noprune_theory._validation import check_choice, check_scalar
+from noprune_theory.backend import to_numpy
+from noprune_theory.models import LOSSES, MaskedMLP, _correct
+
+__all__ = ["train", "TrainResult", "Trajectory", "OPTIMIZERS", "DEFAULT_LR"]
+
+OPTIMIZERS = ("gd", "sgd", "adam")
+#: Step size used when ``lr=None``.
+DEFAULT_LR = {"gd": 0.1, "sgd": 0.1, "adam": 1e-3}
+#: Memorization threshold of [NFP] Sec. 5: a point whose loss is below log(2)/10.
+MEMORIZE_THRESHOLD = math.log(2) / 10
+
+
+@dataclass
+class Trajectory:
+    """Measurements taken during training, at the steps in ``steps``.
+
+    Attributes
+    ----------
+    steps : ndarray of int (T,)
+        Global step count at each record (0 is before the first update).
+    loss : ndarray (T, B)
+        Mean training loss of every network (full batch).
+    accuracy : ndarray (T, B)
+        Training accuracy of every network (sign or argmax, see ``MaskedMLP.accuracy``).
+    callback : list
+        What ``callback(model, step)`` returned at each record (empty without a callback).
+    """
+
+    steps: np.ndarray
+    loss: np.ndarray
+    accuracy: np.ndarray
+    callback: list = field(default_factory=list)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns (the model itself is trained in place).
+
+    Attributes
+    ----------
+    final_loss : ndarray (B,)
+        Mean training loss of every network after training.
+    final_accuracy : ndarray (B,)
+    memorized : ndarray (B,)
+        Fraction of points whose loss is below ``memorize_threshold``.
+    steps : ndarray of int (B,)
+        Updates applied to each network (a network stops updating once it reaches its target).
+    converged : ndarray of bool (B,)
+        Whether each network reached its target (False for all when no target was set).
+    diverged : ndarray of bool (B,)
+        Networks whose loss became NaN or inf; they stopped there (a RuntimeWarning says so).
+    trajectory : Trajectory
+    """
+
+    final_loss: np.ndarray
+    final_accuracy: np.ndarray
+    memorized: np.ndarray
+    steps: np.ndarray
+    converged: np.ndarray
+    diverged: np.ndarray
+    trajectory: Trajectory
+
+
+# ----------------------------------------------------------------------------- updaters
+class _Updater:
+    """One optimizer step on every parameter array; ``lr_eff`` (B,) is 0 for stopped nets."""
+
+    def __init__(self, model, optimizer, kernels, beta1, beta2, eps):
+        self.model = model
+        self.xp = model.xp
+        self.optimizer = optimizer
+        self.kernels = kernels
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.t = 0
+        params = model.weights + (model.biases or [])
+        if optimizer == "adam":
+            self.M = [self.xp.zeros_like(p) for p in params]
+            self.V = [self.xp.zeros_like(p) for p in params]
+        if kernels == "cpu":
+            from noprune_theory.kernels import cpu as mod
+        elif kernels == "cuda":
+            from noprune_theory.kernels import cuda as mod
+        else:
+            mod = None
+        self.mod = mod
+
+    def step(self, wgrads, bgrads, lr_eff):
+        model = self.model
+        self.t += 1
+        n_w = len(model.weights)
+        grads = list(wgrads) + list(bgrads or [])
+        masks = list(model.masks) + [None] * (len(grads) - n_w)
+        params = model.weights + (model.biases or [])
+        if self.mod is not None:
+            new = []
+            for i, (p, g, m) in enumerate(zip(params, grads, masks)):
+                p = _contiguous(p, self.xp)
+                g = _contiguous(g, self.xp)
+                if self.optimizer == "adam":
+                    self.mod.masked_adam_update(p, g, self.M[i], self.V[i], m, lr_eff,
+                                                self.beta1, self.beta2, self.eps, self.t)
+                else:
+                    self.mod.masked_sgd_update(p, g, m, lr_eff)
+                new.append(p)
+        else:
+            new = [self._xp_step(i, p, g, m, lr_eff)
+                   for i, (p, g, m) in enumerate(zip(params, grads, masks))]
+        model.weights = new[:n_w]
+        if model.biases is not None:
+            model.biases = new[n_w:]
+
+    def _xp_step(self, i, p, g, m, lr_eff):
+        xp = self.xp
+        shape = (lr_eff.shape[0],) + (1,) * (p.ndim - 1)
+        s = xp.reshape(lr_eff, shape)
+        active = s != 0
+        if self.optimizer == "adam":
+            b1, b2 = self.beta1, self.beta2
+            M = xp.where(active, b1 * self.M[i] + (1 - b1) * g, self.M[i])
+            V = xp.where(active, b2 * self.V[i] + (1 - b2) * g * g, self.V[i])
+            self.M[i], self.V[i] = M, V
+            upd = (M / (1 - b1 ** self.t)) / (xp.sqrt(V / (1 - b2 ** self.t)) + self.eps)
+        else:
+            upd = g
+        new = xp.where(active, p - s * upd, p)
+        if m is not None:
+            new = xp.where(m, new, 0.0)  # exactly zero, whatever the update did
+        return new
+
+
+def _contiguous(a, xp):
+    if isinstance(a, np.ndarray):
+        return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+    flags = getattr(a, "flags", None)
+    if flags is not None and not flags.c_contiguous:
+        import cupy
+
+        return cupy.ascontiguousarray(a)
+    return a
+
+
+# ----------------------------------------------------------------------------- train
+def train(
+    model,
+    X,
+    y,
+    *,
+    loss="mse",
+    optimizer="gd",
+    lr=None,
+    steps=1000,
+    batch_size=None,
+    grad_noise=0.0,
+    target_loss=None,
+    stop_when_memorized=False,
+    memorize_threshold=MEMORIZE_THRESHOLD,
+    record_every=None,
+    callback=None,
+    seed=0,
+    beta1=0.9,
+    beta2=0.999,
+    eps=1e-8,
+    check_every=None,
+    kernels=None,
+):
+    """Train every network of *model* in place, each stopping on its own at its target.
+
+    Parameters
+    ----------
+    model : MaskedMLP
+        Trained in place (weights and biases; masks are kept, masked weights stay exactly 0).
+    X : array (n, d) or (B, n, d)
+        Training inputs, finite; NumPy arrays are accepted by every backend.
+    y : array
+        Labels as for :meth:`MaskedMLP.loss` with this *loss*.
+    loss : {"mse", "logistic", "cross_entropy"}, default "mse"
+    optimizer : {"gd", "sgd", "adam"}, default "gd"
+        ``gd``: full-batch gradient descent; ``sgd``: minibatch SGD (``batch_size`` points, all
+        networks see the same minibatches); ``adam``: Adam (Kingma & Ba 2015), full batch
+        unless ``batch_size`` is given.
+    lr : float > 0 or None
+        Step size; ``None`` means 0.1 for gd and sgd, 1e-3 for adam.
+    steps : int >= 0, default 1000
+        Maximum number of updates.
+    batch_size : int in [1, n] or None
+        Minibatch size (sgd requires it < n or uses n // 10 when None).
+    grad_noise : float >= 0, default 0.0
+        Standard deviation of isotropic Gaussian noise added to every gradient entry (kept
+        weights and biases) before the optimizer: Langevin-style noisy gradient descent.
+    target_loss : float >= 0 or None
+        A network stops once its full-batch mean loss is <= target_loss.
+    stop_when_memorized : bool, default False
+        A network stops once every point's loss is below *memorize_threshold*.
+    memorize_threshold : float > 0, default log(2)/10
+        The memorization threshold of [NFP] Sec. 5.
+    record_every : int >= 1 or None
+        Record loss and accuracy (and call *callback*) every this many steps; always at step 0
+        and at the end. ``None`` records only at step 0 and at the end.
+    callback : callable or None
+        ``callback(model, step)``, called at every record; its return values are kept in
+        ``result.trajectory.callback`` (for measurements such as the noise correlation).
+    seed : int >= 0, default 0
+        Seeds the minibatch order and the gradient noise (NumPy generator on the host, so every
+        backend draws the same numbers). The initialization is the model's own seed.
+    beta1, beta2 : float in [0, 1), defaults 0.9, 0.999
+        Adam's moment decay rates.
+    eps : float > 0, default 1e-8
+        Adam's denominator offset.
+    check_every : int >= 1 or None
+        How often the stopping criteria are checked: every step for full batch (free: the loss
+        comes with the gradient); once per epoch (``ceil(n / batch_size)`` steps, one extra
+        forward pass) for minibatches when None.
+    kernels : {None, "xp", "cpu", "cuda"}
+        Which update kernels to use; None picks by backend (numpy: "xp", numba: "cpu", cupy:
+        "cuda"). "cuda" on NumPy arrays runs under the CUDA simulator (tests only).
+
+    Returns
+    -------
+    TrainResult
+
+    Notes
+    -----
+    Each step computes the mean loss ``L_b(W) = (1/n) sum_i loss(f_b(x_i), y_i)`` (over the
+    minibatch for sgd) and its gradient for every network b, then updates the networks still
+    active: ``W_b <- W_b - lr (g_b + grad_noise xi)`` for gd and sgd, Adam's update for adam.
+    Stopping is per network and final: once network b reaches its target it is never updated
+    again (its optimizer state freezes too), so ``steps[b]`` counts the updates it received.
+    Gradients are zero on masked weights and the updates are applied only to kept weights, so
+    masked weights stay exactly zero (also under noise and Adam).
+
+    References
+    ----------
+    .. [NFP] T. Kumar, K. Luo and M. Sellke, "No Free Prune", ICML 2024, Sec. 5 (memorization
+       threshold log(2)/10, Adam for the noise-correlation experiment).
+    .. [KB] D. P. Kingma and J. Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from noprune_theory.models import MaskedMLP
+    >>> X = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+    >>> y = np.array([1.0, 1.0, -1.0, -1.0])
+    >>> net = MaskedMLP(2, (8,), B=3, seed=0)
+    >>> res = train(net, X, y, loss="logistic", lr=0.5, steps=500, stop_when_memorized=True)
+    >>> bool(res.converged.all()), res.final_accuracy.tolist()
+    (True, [1.0, 1.0, 1.0])
+    """
+    if not isinstance(model, MaskedMLP):
+        raise TypeError(f"model must be a MaskedMLP, got {type(model).__name__}")
+    check_choice(loss, "loss", LOSSES)
+    check_choice(optimizer, "optimizer", OPTIMIZERS)
+    lr = DEFAULT_LR[optimizer] if lr is None else check_scalar(lr, "lr", low=0, low_inclusive=False)
+    steps = check_scalar(steps, "steps", integer=True, low=0)
+    grad_noise = check_scalar(grad_noise, "grad_noise", low=0)
+    if target_loss is not None:
+        target_loss = check_scalar(target_loss, "target_loss", low=0)
+    if not isinstance(stop_when_memorized, (bool, np.bool_)):
+        raise ValueError(f"stop_when_memorized must be True or False, got {stop_when_memorized!r}")
+    memorize_threshold = check_scalar(memorize_threshold, "memorize_threshold", low=0,
+                                      low_inclusive=False)
+    if record_every is not None:
+        record_every = check_scalar(record_every, "record_every", integer=True, low=1)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
+    seed = check_scalar(seed, "seed", integer=True, low=0)
+    beta1 = check_scalar(beta1, "beta1", low=0, high=1, high_inclusive=False)
+    beta2 = check_scalar(beta2, "beta2", low=0, high=1, high_inclusive=False)
+    eps = check_scalar(eps, "eps", low=0, low_inclusive=False)
+    check_choice(kernels, "kernels", (None, "xp", "cpu", "cuda"))
+    if kernels is None:
+        kernels = {"numpy": "xp", "numba": "cpu", "cupy": "cuda"}[model.backend]
+    if kernels == "cpu" and not isinstance(model.weights[0], np.ndarray):
+        raise ValueError("kernels='cpu' needs a model with NumPy arrays (backend numpy or numba)")
+
+    xp = model.xp
+    Xa = model._prepare_X(X)
+    n = Xa.shape[-2]
+    t = model._prepare_y(y, n, loss)
+    if optimizer == "sgd" and batch_size is None:
+        batch_size = max(1, n // 10)
+    if batch_size is not None:
+        batch_size = check_scalar(batch_size, "batch_size", integer=True, low=1, high=n)
+    minibatch = batch_size is not None and batch_size < n
+    if check_every is None:
+        check_every = math.ceil(n / batch_size) if minibatch else 1
+    else:
+        check_every = check_scalar(check_every, "check_every", integer=True, low=1)
+
+    B = model.B
+    rng = np.random.default_rng(seed)
+    updater = _Updater(model, optimizer, kernels, beta1, beta2, eps)
+    active = np.ones(B, dtype=bool)
+    converged = np.zeros(B, dtype=bool)
+    diverged = np.zeros(B, dtype=bool)
+    taken = np.zeros(B, dtype=np.int64)
+    has_target = target_loss is not None or stop_when_memorized
+    rec_steps, rec_loss, rec_acc, rec_cb = [], [], [], []
+
+    def full_eval():
+        f = model._forward_cache(Xa)[1][-1]
+        per = _loss_terms_per(loss, f, t, xp)
+        return per, f
+
+    def record(step, per, f):
+        rec_steps.append(step)
+        rec_loss.append(to_numpy(xp.mean(per, axis=-1)).astype(np.float64))
+        acc = xp.mean(xp.astype(_correct(loss, f, t, xp), model._dt), axis=-1)
+        rec_acc.append(to_numpy(acc).astype(np.float64))
+        if callback is not None:
+            rec_cb.append(callback(model, step))
+
+    def reached(per):
+        ok = np.zeros(B, dtype=bool) if not has_target else np.ones(B, dtype=bool)
+        if target_loss is not None:
+            ok &= to_numpy(xp.mean(per, axis=-1)) <= target_loss
+        if stop_when_memorized:
+            ok &= to_numpy(xp.all(per < memorize_threshold, axis=-1))
+        return ok
+
+    def lr_vector():
+        return xp.asarray(np.where(active, lr, 0.0), dtype=model._dt)
+
+    order = None
+    pos = 0
+    step = 0
+    while True:
+        check = has_target and step % check_every == 0
+        want_record = step == 0 or (record_every is not None and step % record_every == 0)
+        if minibatch:
+            if order is None or pos + batch_size > n:
+                order = rng.permutation(n)
+                pos = 0
+            idx = xp.asarray(order[pos:pos + batch_size])
+            pos += batch_size
+            Xb = xp.take(Xa, idx, axis=Xa.ndim - 2)
+            tb = xp.take(t, idx, axis=1)
+        else:
+            Xb, tb = Xa, t
+        if step < steps and active.any():
+            per_b, f_b, wg, bg = model._loss_grad(Xb, tb, loss)
+            if not minibatch:
+                per, f = per_b, f_b
+            elif check or want_record:
+                per, f = full_eval()
+        else:
+            per, f = full_eval()
+            per_b = per
+        if want_record:
+            record(step, per, f)
+        if check:
+            hit = reached(per) & active
+            converged |= hit
+            active &= ~hit
+        finite = to_numpy(xp.all(xp.isfinite(per_b), axis=-1))
+        bad = active & ~finite
+        if bad.any():
+            # a diverged network stops (its loss stays visible as inf/nan in the result);
+            # the others go on
+            diverged |= bad
+            active &= ~bad
+            warnings.warn(
+                f"training diverged for network(s) {np.nonzero(bad)[0][:10].tolist()} at step "
+                f"{step} (the loss is not finite; lr = {lr:g} is probably too large); they stop "
+                "and are flagged in TrainResult.diverged",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        if step >= steps or not active.any():
+            break
+        if grad_noise > 0:
+            wg = [g + xp.where(m, xp.asarray(grad_noise * rng.standard_normal(tuple(g.shape)),
+                                             dtype=model._dt), 0.0)
+                  for g, m in zip(wg, model.masks)]
+            if bg is not None:
+                bg = [g + xp.asarray(grad_noise * rng.standard_normal(tuple(g.shape)),
+                                     dtype=model._dt) for g in bg]
+        updater.step(wg, bg, lr_vector())
+        taken += active
+        step += 1
+
+    per, f = full_eval()
+    if rec_steps[-1] != step:
+        record(step, per, f)
+    final_loss = to_numpy(xp.mean(per, axis=-1)).astype(np.float64)
+    final_acc = to_numpy(xp.mean(xp.astype(_correct(loss, f, t, xp), model._dt), axis=-1))
+    memorized = to_numpy(xp.mean(xp.astype(per < memorize_threshold, model._dt), axis=-1))
+    return TrainResult(
+        final_loss=final_loss,
+        final_accuracy=np.asarray(final_acc, dtype=np.float64),
+        memorized=np.asarray(memorized, dtype=np.float64),
+        steps=taken,
+        converged=converged,
+        diverged=diverged,
+        trajectory=Trajectory(
+            steps=np.asarray(rec_steps, dtype=np.int64),
+            loss=np.stack(rec_loss),
+            accuracy=np.stack(rec_acc),
+            callback=rec_cb,
+        ),
+    )
+
+
+def _loss_terms_per(loss, f, t, xp):
+    from noprune_theory.models import _loss_terms
+
+    return _loss_terms(loss, f, t, xp)[0]

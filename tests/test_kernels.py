@@ -1,0 +1,120 @@
+"""The numba CPU kernels and the numba.cuda kernels (under the CUDA simulator, on NumPy arrays,
+tiny shapes) against plain NumPy references, in float32 and float64."""
+import numpy as np
+import pytest
+
+from noprune_theory.kernels import cpu, cuda as gpu
+
+TARGETS = [pytest.param(cpu, id="cpu"), pytest.param(gpu, id="cuda")]
+DTYPES = [np.float32, np.float64]
+# float32: one update is a handful of roundings of numbers of order one, so 1e-6 relative;
+# float64: 1e-14.
+RTOL = {np.float32: 1e-6, np.float64: 1e-14}
+
+
+def _params(dtype, seed=0, shape=(3, 2, 5)):
+    rng = np.random.default_rng(seed)
+    mask = rng.random(shape) < 0.5
+    W = np.where(mask, rng.standard_normal(shape), 0.0).astype(dtype)
+    G = np.where(mask, rng.standard_normal(shape), 0.0).astype(dtype)
+    return W, G, mask
+
+
+@pytest.mark.parametrize("mod", TARGETS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_masked_sgd_update(mod, dtype):
+    W, G, mask = _params(dtype)
+    # unmasked G entries are nonzero too: the kernel must skip them by the mask alone
+    G = G + np.asarray(~mask, dtype=dtype)
+    lr = np.array([0.1, 0.0, 0.5], dtype=dtype)  # network 1 has stopped
+    expect = np.where(mask, W - lr[:, None, None] * G, W)
+    mod.masked_sgd_update(W, G, mask, lr)
+    np.testing.assert_allclose(W, expect, rtol=RTOL[dtype], atol=0)
+    assert np.all(W[~mask] == 0.0)
+    assert W.dtype == dtype
+
+
+@pytest.mark.parametrize("mod", TARGETS)
+def test_sgd_without_mask_updates_every_entry(mod):
+    b = np.ones((2, 3))
+    g = np.arange(6.0).reshape(2, 3)
+    mod.masked_sgd_update(b, g, None, np.array([1.0, 0.5]))
+    np.testing.assert_array_equal(b, [[1.0, 0.0, -1.0], [-0.5, -1.0, -1.5]])
+
+
+@pytest.mark.parametrize("mod", TARGETS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("use_mask", [True, False])
+def test_masked_adam_update_over_three_steps(mod, dtype, use_mask):
+    W, _, mask = _params(dtype, seed=1)
+    if not use_mask:
+        mask = None
+    M, V = np.zeros_like(W), np.zeros_like(W)
+    Wr, Mr, Vr = W.astype(np.float64), np.zeros(W.shape), np.zeros(W.shape)
+    lr = np.array([0.01, 0.02, 0.0], dtype=dtype)
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    rng = np.random.default_rng(2)
+    for t in (1, 2, 3):
+        G = rng.standard_normal(W.shape).astype(dtype)
+        # reference (Kingma & Ba 2015, Algorithm 1), applied only where kept and active
+        keep = (lr != 0)[:, None, None] & (mask if mask is not None else True)
+        Mn = b1 * Mr + (1 - b1) * G
+        Vn = b2 * Vr + (1 - b2) * G.astype(np.float64) ** 2
+        step = lr.astype(np.float64)[:, None, None] * (Mn / (1 - b1**t)) / (np.sqrt(Vn / (1 - b2**t)) + eps)
+        Wr = np.where(keep, Wr - step, Wr)
+        Mr, Vr = np.where(keep, Mn, Mr), np.where(keep, Vn, Vr)
+        mod.masked_adam_update(W, G, M, V, mask, lr, b1, b2, eps, t)
+    np.testing.assert_allclose(W, Wr, rtol=RTOL[dtype], atol=RTOL[dtype] * 1e-2)
+    np.testing.assert_allclose(M, Mr, rtol=RTOL[dtype], atol=RTOL[dtype] * 1e-2)
+    if mask is not None:
+        assert np.all(W[~mask] == 0.0) and np.all(M[~mask] == 0.0)
+    np.testing.assert_array_equal(W[2], _params(dtype, seed=1)[0][2])  # stopped network
+
+
+@pytest.mark.parametrize("mod", TARGETS)
+def test_update_checks_dtypes_and_shapes(mod):
+    W, G, mask = _params(np.float64)
+    lr = np.ones(3)
+    with pytest.raises(TypeError, match="G must have dtype float64, got float32"):
+        mod.masked_sgd_update(W, G.astype(np.float32), mask, lr)
+    with pytest.raises(TypeError, match="mask must have dtype bool, got float64"):
+        mod.masked_sgd_update(W, G, mask.astype(np.float64), lr)
+    with pytest.raises(ValueError, match=r"lr_eff must have shape \(3,\)"):
+        mod.masked_sgd_update(W, G, mask, np.ones(2))
+    with pytest.raises(TypeError, match="W must be float32 or float64, got int64"):
+        mod.masked_sgd_update(W.astype(np.int64), G, mask, lr)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        mod.masked_sgd_update(W.transpose(0, 2, 1), G, mask, lr)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cuda_per_network_mean(dtype):
+    # n = 70 > 32 threads: every thread strides over several points before the tree reduction
+    x = np.random.default_rng(3).standard_normal((2, 70)).astype(dtype)
+    out = gpu.per_network_mean(x)
+    assert out.dtype == dtype and out.shape == (2,)
+    np.testing.assert_allclose(out, x.astype(np.float64).mean(axis=1), rtol=RTOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shared", [True, False])
+def test_cuda_mse_loss_and_grad(dtype, shared):
+    rng = np.random.default_rng(4)
+    f = rng.standard_normal((3, 40)).astype(dtype)
+    y = rng.standard_normal(40 if shared else (3, 40)).astype(dtype)
+    loss, df = gpu.mse_loss_and_grad(f, y)
+    r = f.astype(np.float64) - y
+    np.testing.assert_allclose(loss, (r**2).mean(axis=1), rtol=RTOL[dtype])
+    np.testing.assert_allclose(df, 2 * r / 40, rtol=RTOL[dtype])
+    assert loss.dtype == dtype and df.dtype == dtype
+
+
+def test_cuda_reductions_check_their_input():
+    with pytest.raises(ValueError, match=r"values must have 2 axes \(B, n\)"):
+        gpu.per_network_mean(np.ones(3))
+    with pytest.raises(TypeError, match="y must have dtype float64, got float32"):
+        gpu.mse_loss_and_grad(np.ones((2, 3)), np.ones(3, dtype=np.float32))
+    with pytest.raises(ValueError, match=r"y must have shape \(3,\), \(1, 3\) or \(2, 3\)"):
+        gpu.mse_loss_and_grad(np.ones((2, 3)), np.ones(4))
+    with pytest.raises(TypeError, match="the cuda kernels take CuPy"):
+        gpu.per_network_mean([[1.0, 2.0]])

@@ -1,0 +1,197 @@
+"""train(): interpolation on separable data, exact zeros under masks, per-network stopping,
+determinism, agreement of the numpy, numba and cuda (simulator) update paths."""
+import math
+
+import numpy as np
+import pytest
+
+from noprune_theory.backend import to_numpy
+from noprune_theory.models import MaskedMLP
+from noprune_theory.training import MEMORIZE_THRESHOLD, train
+
+
+def _separable(n=24, d=5, seed=0):
+    # labels from a fixed hyperplane: linearly separable, so a ReLU net reaches 100 % accuracy
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = np.sign(X @ rng.standard_normal(d))
+    return X, y
+
+
+def _half_masks(model, seed=0):
+    rng = np.random.default_rng(seed)
+    return [model.xp.asarray(rng.random(tuple(w.shape)) < 0.5) for w in model.weights]
+
+
+@pytest.mark.parametrize(
+    "optimizer, loss, lr, extra",
+    [
+        ("gd", "logistic", 0.5, {}),
+        ("sgd", "mse", 0.05, {"batch_size": 6}),
+        ("adam", "logistic", 0.02, {"grad_noise": 1e-3}),
+        ("gd", "cross_entropy", 0.5, {}),
+    ],
+)
+def test_separable_task_is_interpolated_and_masked_weights_stay_zero(backend, optimizer, loss,
+                                                                     lr, extra):
+    X, y = _separable()
+    out = 2 if loss == "cross_entropy" else 1
+    labels = ((y > 0).astype(np.int64)) if loss == "cross_entropy" else y
+    model = MaskedMLP(5, (32,), out, B=3, seed=1, backend=backend)
+    model.set_masks(_half_masks(model))
+    res = train(model, X, labels, loss=loss, optimizer=optimizer, lr=lr, steps=3000,
+                stop_when_memorized=True, seed=2, **extra)
+    assert res.converged.all(), res.final_loss
+    np.testing.assert_array_equal(res.final_accuracy, 1.0)
+    np.testing.assert_array_equal(res.memorized, 1.0)
+    assert np.all(res.final_loss < MEMORIZE_THRESHOLD)
+    for w, m in zip(model.weights, model.masks):
+        w, m = to_numpy(w), to_numpy(m)
+        assert np.all(w[~m] == 0.0)  # exactly zero, not merely small
+        assert np.all(w[m] != 0.0)
+
+
+def test_one_gd_step_is_w_minus_lr_grad():
+    X, y = _separable(8, 3)
+    model = MaskedMLP(3, (4,), B=2, seed=0)
+    model.set_masks(_half_masks(model))
+    _, g, bg = model.gradients(X, y)
+    before = [w.copy() for w in model.weights]
+    train(model, X, y, optimizer="gd", lr=0.3, steps=1)
+    for w, w0, gw in zip(model.weights, before, g):
+        np.testing.assert_array_equal(w, w0 - 0.3 * gw)
+
+
+def test_first_adam_step_is_lr_times_normalized_gradient():
+    # after one step m_hat = g and v_hat = g^2, so the update is lr * g / (|g| + eps)
+    X, y = _separable(8, 3)
+    model = MaskedMLP(3, (4,), B=2, seed=0, bias=False)
+    model.set_masks(_half_masks(model))
+    _, g, _ = model.gradients(X, y)
+    before = [w.copy() for w in model.weights]
+    train(model, X, y, optimizer="adam", lr=0.01, steps=1, eps=1e-8)
+    for w, w0, gw in zip(model.weights, before, g):
+        np.testing.assert_allclose(w, w0 - 0.01 * gw / (np.abs(gw) + 1e-8), rtol=1e-14, atol=1e-17)
+
+
+def test_per_network_stopping_equals_training_each_network_alone():
+    """Network b stopped after steps[b] updates must hold exactly the weights it would have after
+    steps[b] full-batch steps on its own (the others' stopping does not touch it)."""
+    X, y = _separable(16, 4, seed=3)
+    model = MaskedMLP(4, (8,), B=4, seed=5)
+    single = [model.copy() for _ in range(4)]
+    res = train(model, X, y, loss="logistic", lr=0.3, steps=2000, target_loss=0.05)
+    assert res.converged.all() and len(set(res.steps.tolist())) > 1  # they stop at different steps
+    for b in range(4):
+        alone = single[b]
+        train(alone, X, y, loss="logistic", lr=0.3, steps=int(res.steps[b]))
+        for w, wa in zip(model.weights, alone.weights):
+            np.testing.assert_array_equal(w[b], wa[b])
+        assert res.final_loss[b] <= 0.05
+        assert to_numpy(alone.loss(X, y, "logistic"))[b] <= 0.05
+
+
+def test_training_is_deterministic_for_a_seed():
+    X, y = _separable()
+    runs = []
+    for seed in (7, 7, 8):
+        model = MaskedMLP(5, (8,), B=2, seed=0)
+        train(model, X, y, optimizer="sgd", batch_size=5, lr=0.1, steps=30, grad_noise=0.01,
+              seed=seed)
+        runs.append(model.weights[0])
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], runs[2])
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("kernels", ["cpu", "cuda"])
+def test_kernel_update_paths_match_numpy_reference(optimizer, kernels):
+    """numba CPU kernels, and numba.cuda kernels under the simulator on NumPy arrays, follow the
+    numpy reference to rounding over a few steps (tiny shapes: the simulator is slow)."""
+    X, y = _separable(6, 3)
+    ref = MaskedMLP(3, (4,), B=2, seed=0)
+    ref.set_masks(_half_masks(ref))
+    other = ref.copy()
+    kw = dict(optimizer=optimizer, lr=0.05, steps=3, batch_size=3, grad_noise=0.1, seed=4,
+              target_loss=0.0)
+    train(ref, X, y, kernels="xp", **kw)
+    train(other, X, y, kernels=kernels, **kw)
+    for a, b in zip(ref.weights + ref.biases, other.weights + other.biases):
+        np.testing.assert_allclose(b, a, rtol=1e-13, atol=1e-15)
+    for w, m in zip(other.weights, other.masks):
+        assert np.all(w[~m] == 0.0)
+
+
+def test_namespace_generic_training(xp):
+    X, y = _separable(10, 3)
+    ref = MaskedMLP(3, (4,), B=2, seed=0)
+    ref.set_masks(_half_masks(ref))
+    model = ref._as_namespace(xp)
+    kw = dict(optimizer="adam", lr=0.05, steps=5, batch_size=4, seed=1, loss="logistic")
+    r0 = train(ref, X, y, **kw)
+    r1 = train(model, xp.asarray(X), xp.asarray(y), kernels="xp", **kw)
+    np.testing.assert_allclose(r1.final_loss, r0.final_loss, rtol=1e-13)
+    for a, b in zip(ref.weights, model.weights):
+        np.testing.assert_allclose(to_numpy(b), a, rtol=1e-13)
+
+
+def test_trajectory_records_and_callback():
+    X, y = _separable(10, 3)
+    model = MaskedMLP(3, (4,), B=2, seed=0)
+    seen = []
+
+    def cb(m, step):
+        seen.append(step)
+        return float(np.abs(m.weights[0]).sum())
+
+    res = train(model, X, y, lr=0.1, steps=10, record_every=4, callback=cb)
+    np.testing.assert_array_equal(res.trajectory.steps, [0, 4, 8, 10])
+    assert res.trajectory.loss.shape == (4, 2) and res.trajectory.accuracy.shape == (4, 2)
+    assert seen == [0, 4, 8, 10] and len(res.trajectory.callback) == 4
+    np.testing.assert_allclose(res.trajectory.loss[-1], res.final_loss, rtol=1e-14)
+    assert res.trajectory.loss[-1].mean() < res.trajectory.loss[0].mean()
+    np.testing.assert_array_equal(res.steps, [10, 10])
+    assert not res.converged.any()
+
+
+@pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")  # numpy on the way to inf
+def test_divergence_stops_the_network_and_is_flagged():
+    X, y = _separable(10, 3)
+    model = MaskedMLP(3, (4,), B=2, seed=0, activation="identity")
+    with pytest.warns(RuntimeWarning, match="training diverged"):
+        res = train(model, X, y * 1e3, lr=1e3, steps=200)
+    assert res.diverged.all() and not res.converged.any()
+    assert np.all(res.steps < 200)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"lr": 0}, "lr must be a number > 0, got 0"),
+        ({"optimizer": "rmsprop"}, "optimizer must be one of 'gd', 'sgd', 'adam'"),
+        ({"steps": -1}, "steps must be an integer >= 0, got -1"),
+        ({"batch_size": 11}, r"batch_size must be an integer in \[1, 10\], got 11"),
+        ({"grad_noise": -0.1}, "grad_noise must be a number >= 0"),
+        ({"loss": "hinge"}, "loss must be one of"),
+        ({"record_every": 0}, "record_every must be an integer >= 1, got 0"),
+        ({"beta1": 1.0}, r"beta1 must be a number in \[0, 1\)"),
+        ({"memorize_threshold": 0}, "memorize_threshold must be a number > 0"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs, message):
+    X, y = _separable(10, 3)
+    with pytest.raises(ValueError, match=message):
+        train(MaskedMLP(3, (4,)), X, y, **kwargs)
+
+
+def test_bad_data_and_model_are_named():
+    X, y = _separable(10, 3)
+    X[2, 1] = np.nan
+    with pytest.raises(ValueError, match="X must not contain NaN or inf"):
+        train(MaskedMLP(3, (4,)), X, y)
+    with pytest.raises(TypeError, match="model must be a MaskedMLP"):
+        train("net", X, y)
+
+
+def test_memorization_threshold_is_log2_over_10():
+    assert MEMORIZE_THRESHOLD == math.log(2) / 10
