@@ -145,7 +145,8 @@ def _numba_kernel():
                 else:
                     lo_m = mid + 1
             lower = lo_m
-            count = upper - lower
+            # an empty window (r <= 0 with "<") gives upper <= lower
+            count = upper - lower if upper > lower else 0
             # remove the point itself when it satisfies its own predicate (0 < r or 0 <= r)
             if (strict and r > 0.0) or ((not strict) and r >= 0.0):
                 count -= 1

@@ -20,8 +20,20 @@ Under ``NUMBA_ENABLE_CUDASIM=1`` the same kernel runs on NumPy arrays (slowly: k
 from __future__ import annotations
 
 import math
+import sys
 
-from numba import cuda, float64
+from noprune_theory.backend import cuda_simulator_enabled
+
+if cuda_simulator_enabled() and "numba.cuda" not in sys.modules:
+    # numba reads NUMBA_ENABLE_CUDASIM when numba.core.config is first imported; a pytest
+    # plugin may import numba before tests/conftest.py sets it, so read it again before
+    # numba.cuda chooses between the driver and the simulator.
+    from numba.core import config as _numba_config
+
+    if not _numba_config.ENABLE_CUDASIM:
+        _numba_config.reload_config()
+
+from numba import cuda, float64  # noqa: E402
 
 #: Threads per block (points per tile).
 TPB = 32

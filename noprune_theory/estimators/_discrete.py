@@ -33,7 +33,7 @@ def _as_discrete(x, name):
         frac = arr[arr != np.round(arr)]
         if frac.size:
             raise ValueError(
-                f"{name} holds non-integer floats (e.g. {frac.flat[0]!r}): plugin estimators "
+                f"{name} holds non-integer floats (e.g. {float(frac.flat[0])!r}): plugin estimators "
                 f"are for discrete data (integer, bool or string labels); use ksg_mi for "
                 f"continuous data or mixed_mi for a mixture"
             )
