@@ -1,0 +1,357 @@
+"""The numeric API of noprune_theory.theory against independent computations.
+
+Expected values are recomputed here with mpmath at 30 digits from the theorem statements of
+THEORY.md, written out again by hand (not through the package's sympy expressions), or are
+hard-coded with the mpmath line that produced them in a comment. Float64 results must agree to
+rtol 1e-12 (a few ulps of the ~10 operations involved).
+"""
+import math
+import warnings
+
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from noprune_theory.theory import (
+    DEFAULTS,
+    SampleSizeWarning,
+    dense_finite_class_probability,
+    effective_params,
+    lipschitz_param_constant,
+    mask_entropy_bound,
+    mi_to_bits,
+    required_params,
+    robustness_bound,
+    sample_size_condition,
+    solve_for,
+    sparse_finite_class_probability,
+    sparse_robustness_bound,
+    two_layer_params,
+)
+
+mpmath.mp.dps = 30
+RTOL = 1e-12
+M = mpmath.mpf
+
+
+def mp_dense(n, d, p, eps, delta, c, W, J):
+    # [BS Thm 3]: eps / (2^9 sqrt c) sqrt(n d / (p log(60 W J / eps) + log(4 / delta)))
+    n, d, p, eps, delta, c, W, J = map(M, (n, d, p, eps, delta, c, W, J))
+    return eps / (512 * mpmath.sqrt(c)) * mpmath.sqrt(
+        n * d / (p * mpmath.log(60 * W * J / eps) + mpmath.log(4 / delta)))
+
+
+def mp_sparse(n, d, p_eff, eps, delta, c):
+    # [NFP Thm 4]: eps / (96 sqrt(72) sqrt(2c)) sqrt(n d delta / (p_eff + delta/2 log(4/delta)))
+    n, d, p_eff, eps, delta, c = map(M, (n, d, p_eff, eps, delta, c))
+    return eps / (96 * mpmath.sqrt(72) * mpmath.sqrt(2 * c)) * mpmath.sqrt(
+        n * d * delta / (p_eff + delta / 2 * mpmath.log(4 / delta)))
+
+
+@pytest.fixture(autouse=True)
+def _quiet_conditions():
+    # most cases here sit outside the sample-size conditions on purpose; those tests that check
+    # the warning turn it back on
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SampleSizeWarning)
+        yield
+
+
+# ---------------------------------------------------------------- dense [BS Thm 3]
+
+def test_dense_bound_hand_value():
+    # mpmath: 0.5/(512) * sqrt(1e6*100 / (1e4*log(120) + log(400))) = 0.0446291741569203141256...
+    assert robustness_bound(1e6, 100, 1e4, eps=0.5) == pytest.approx(0.0446291741569203141, rel=RTOL)
+
+
+@pytest.mark.parametrize("case", [
+    # n, d, p, eps, delta, c, W, J
+    (1e6, 100, 1e4, 0.5, 0.01, 1, 1, 1),
+    # mpmath: 0.25/(512 sqrt 2) sqrt(2e5*784/(5e5 log(7200) + log(80))) = 0.00205159428325289324
+    (2e5, 784, 5e5, 0.25, 0.05, 2, 3, 10),
+    (10, 1, 0, 0.9, 0.5, 0.1, 1, 1),
+    (1e9, 3072, 1e12, 0.01, 1e-6, 5, 0.1, 1e3),
+])
+def test_dense_bound_matches_mpmath(case):
+    n, d, p, eps, delta, c, W, J = case
+    got = robustness_bound(n, d, p, eps=eps, delta=delta, c=c, W=W, J=J)
+    assert got == pytest.approx(float(mp_dense(*case)), rel=RTOL)
+
+
+def test_dense_bound_second_case_hard_coded():
+    got = robustness_bound(2e5, 784, 5e5, eps=0.25, delta=0.05, c=2, W=3, J=10)
+    assert got == pytest.approx(0.00205159428325289324, rel=RTOL)
+
+
+def test_dense_bound_vectorised_broadcasts():
+    n = np.array([1e4, 1e5, 1e6])[:, None]
+    p = np.array([1e3, 1e4])[None, :]
+    got = robustness_bound(n, 100, p, eps=0.5)
+    assert got.shape == (3, 2)
+    for i in range(3):
+        for j in range(2):
+            expected = float(mp_dense(n[i, 0], 100, p[0, j], 0.5, 0.01, 1, 1, 1))
+            assert got[i, j] == pytest.approx(expected, rel=RTOL)
+
+
+# ---------------------------------------------------------------- sparse [NFP Thm 4]
+
+def test_sparse_bound_hand_value():
+    # mpmath: 0.5/1152 * sqrt(1e6*100*0.01 / (100 + 0.005 log 400)) = 0.04339627808298469684...
+    assert sparse_robustness_bound(1e6, 100, 100, eps=0.5) == pytest.approx(
+        0.0433962780829846968, rel=RTOL)
+
+
+@pytest.mark.parametrize("case", [
+    # n, d, p_eff, eps, delta, c
+    (1e6, 100, 100, 0.5, 0.01, 1),
+    # mpmath: 0.3/(1152 sqrt(0.5)) sqrt(5e4*30*0.1/(1234.5 + 0.05 log 40)) = 0.004059302486459230
+    (5e4, 30, 1234.5, 0.3, 0.1, 0.5),
+    (1, 1, 0, 0.999, 0.999, 1e-3),
+    (1e8, 1000, 1e9, 0.05, 1e-4, 3),
+])
+def test_sparse_bound_matches_mpmath(case):
+    n, d, p_eff, eps, delta, c = case
+    got = sparse_robustness_bound(n, d, p_eff, eps=eps, delta=delta, c=c)
+    assert got == pytest.approx(float(mp_sparse(*case)), rel=RTOL)
+
+
+def test_sparse_bound_second_case_hard_coded():
+    got = sparse_robustness_bound(5e4, 30, 1234.5, eps=0.3, delta=0.1, c=0.5)
+    assert got == pytest.approx(0.0040593024864592302, rel=RTOL)
+
+
+def test_sparse_bound_depends_on_sqrt_delta_not_log():
+    # with p_eff >> (delta/2) log(4/delta), halving delta divides the bound by ~sqrt(2)
+    a = sparse_robustness_bound(1e6, 100, 1e6, delta=0.02)
+    b = sparse_robustness_bound(1e6, 100, 1e6, delta=0.01)
+    assert a / b == pytest.approx(math.sqrt(2), rel=1e-7)
+
+
+# ---------------------------------------------------------------- p_eff, masks, sizes
+
+def test_effective_params_hand_values():
+    # 1000 log2(1 + 60/0.1) = 1000 log2(601) = 9231.22118071118543530805 (mpmath)
+    assert effective_params(1000) == pytest.approx(9231.22118071118543530805, rel=RTOL)
+    # 2 nats = 2/ln 2 bits; 250 log2(1 + 60*2*0.5/0.2) = 250 log2(301)
+    # mpmath: 2/log(2) + 250*log(301)/log(2) = 2060.8688...
+    expected = float(2 / mpmath.log(2) + 250 * mpmath.log(301) / mpmath.log(2))
+    got = effective_params(250, 2.0, eps=0.2, W=2, J=0.5, mi_unit="nats")
+    assert got == pytest.approx(expected, rel=RTOL)
+
+
+def test_effective_params_is_additive_in_information():
+    # data-agnostic masks: I = 0; each bit of I(m; D) adds one bit to p_eff
+    base = effective_params(500)
+    assert effective_params(500, 7.0) - base == pytest.approx(7.0, rel=1e-12)
+    assert effective_params(0, 3.0) == pytest.approx(3.0, rel=RTOL)
+
+
+def test_mi_units():
+    assert mi_to_bits(1.0, "bits") == 1.0
+    assert mi_to_bits(math.log(8), "nats") == pytest.approx(3.0, rel=RTOL)
+
+
+def test_mask_entropy_hand_values():
+    # C(10, 5) = 252; log2 252 = 7.97727992349992
+    assert mask_entropy_bound(10, 5) == pytest.approx(math.log2(252), rel=RTOL)
+    # mpmath: log(binomial(1000, 100))/log(2) = 464.422703376234262875
+    assert mask_entropy_bound(1000, 100) == pytest.approx(464.422703376234262875, rel=1e-11)
+    assert mask_entropy_bound(1000, sparsity=0.9) == pytest.approx(464.422703376234262875,
+                                                                    rel=1e-11)
+    # 1000 h2(0.9) = 1000 (-0.9 log2 0.9 - 0.1 log2 0.1) = 468.995593589281221 (mpmath)
+    assert mask_entropy_bound(1000, sparsity=0.9, asymptotic=True) == pytest.approx(
+        468.995593589281221, rel=RTOL)
+    assert mask_entropy_bound(1000, sparsity=0.0, asymptotic=True) == 0.0
+    assert mask_entropy_bound(1000, 1000) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_mask_entropy_asymptote_gap_is_order_log_p():
+    # p h2(gamma) - log2 C(p, (1-gamma) p) = (1/2) log2(2 pi p gamma (1-gamma)) + o(1) (Stirling)
+    for p in (1e3, 1e5, 1e7):
+        gap = (mask_entropy_bound(p, sparsity=0.75, asymptotic=True)
+               - mask_entropy_bound(p, sparsity=0.75))
+        assert gap == pytest.approx(0.5 * math.log2(2 * math.pi * p * 0.75 * 0.25), abs=1e-3)
+
+
+def test_two_layer_params_and_J():
+    assert two_layer_params(100, 50) == 5100  # 50 * (100 + 2)
+    assert two_layer_params(100, 50, output_bias=True) == 5101
+    # J = R (W Q p)^D = 2 * (0.5 * 1 * 100)^3 = 250000
+    assert lipschitz_param_constant(100, R=2, W=0.5, Q=1, depth=3) == pytest.approx(250000.0)
+
+
+# ---------------------------------------------------------------- finite classes
+
+def test_dense_finite_class_hand_value():
+    # [BS Thm 2], n=1e5, d=100, L=1.5, log|F|=50, eps=0.2, c=1, k=2:
+    # mpmath: 4*2*exp(-1e5*0.04/(512*2)) + 2*exp(50 - 0.04*1e5*100/(4096*1*2.25))
+    expected = float(8 * mpmath.exp(-M(1e5) * M("0.04") / 1024)
+                     + 2 * mpmath.exp(50 - M("0.04") * M(1e7) / (4096 * M("2.25"))))
+    got = dense_finite_class_probability(1e5, 100, 1.5, 50.0, eps=0.2, c=1, k=2)
+    assert got == pytest.approx(expected, rel=RTOL)
+
+
+def test_sparse_finite_class_information_branch():
+    # [NFP Thm 3], n=2e5, d=50, L=0.3, I=20 bits, eps=0.4, c=2, k=3:
+    # C0 = 144*2*0.09/(2e5*50) = 2.592e-6; A = 2^7*72*C0/0.16 = 0.1492992; A*I = 2.985984
+    # mean term 8 exp(-2e5*0.16/1536) ~ 7e-9; total = 2.98598400716618937 (mpmath)
+    got = sparse_finite_class_probability(2e5, 50, 0.3, 20.0, eps=0.4, c=2, k=3)
+    assert got == pytest.approx(2.98598400716618937, rel=RTOL)
+
+
+def test_sparse_finite_class_exponential_branch():
+    # I = 0 leaves 2 exp(-1/A): n=1e4, d=10, L=1, eps=0.9, c=1, k=1
+    C0 = 144 * M(1) / (M(1e4) * 10)
+    A = 2**7 * 72 * C0 / M("0.81")
+    expected = float(4 * mpmath.exp(-M(1e4) * M("0.81") / 512) + 2 * mpmath.exp(-1 / A))
+    got = sparse_finite_class_probability(1e4, 10, 1.0, 0.0, eps=0.9, c=1, k=1)
+    assert got == pytest.approx(expected, rel=RTOL)
+
+
+# ---------------------------------------------------------------- conditions
+
+def test_issue_example_condition_fails_and_names_n():
+    # 8^4 log(8/0.01) = 27,379.3 > 1e4 * 0.25 = 2500; needs n >= 4096 log(800)/0.25 = 109520.68
+    cond = sample_size_condition(1e4, eps=0.5, delta=0.01)
+    assert cond.holds is False
+    assert cond.lhs == pytest.approx(4096 * math.log(800), rel=RTOL)
+    assert cond.rhs == pytest.approx(2500.0, rel=RTOL)
+    assert cond.n_required == pytest.approx(109520.678546111320822, rel=RTOL)
+    assert sample_size_condition(109521, eps=0.5, delta=0.01).holds is True
+    assert sample_size_condition(109520, eps=0.5, delta=0.01).holds is False
+
+
+def test_sparse_condition_uses_8_cubed():
+    # 512 * 3 * log(24/0.05) / 0.04 = 237073.386389834 (mpmath)
+    cond = sample_size_condition(1e5, eps=0.2, delta=0.05, k=3, theorem="sparse")
+    assert cond.n_required == pytest.approx(237073.386389834365942, rel=RTOL)
+    assert cond.holds is False
+
+
+def test_failing_condition_warns_with_needed_n():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SampleSizeWarning)
+        with pytest.raises(SampleSizeWarning, match=r"n >= 1\.095e\+05"):
+            robustness_bound(1e4, 100, 1e3, eps=0.5)
+        # inside the condition there is no warning
+        robustness_bound(2e5, 100, 1e3, eps=0.5)
+    with pytest.raises(ValueError, match=r"\[NFP Thm 4\] sample-size condition"):
+        sparse_robustness_bound(1e4, 100, 1e3, eps=0.5, check="raise")
+
+
+# ---------------------------------------------------------------- monotonicity (hypothesis)
+
+sizes = st.floats(1.0, 1e9)
+dims = st.floats(1.0, 1e5)
+counts = st.floats(0.0, 1e12)
+unit = st.floats(1e-3, 0.999)
+factor = st.floats(1.01, 100.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=sizes, d=dims, p=counts, eps=unit, delta=unit, f=factor)
+def test_dense_bound_monotone(n, d, p, eps, delta, f):
+    b = robustness_bound(n, d, p, eps=eps, delta=delta, check="ignore")
+    assert robustness_bound(n * f, d, p, eps=eps, delta=delta, check="ignore") > b
+    assert robustness_bound(n, d * f, p, eps=eps, delta=delta, check="ignore") > b
+    assert robustness_bound(n, d, p * f + 1, eps=eps, delta=delta, check="ignore") < b
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=sizes, d=dims, p_eff=counts, eps=unit, delta=unit, f=factor)
+def test_sparse_bound_monotone(n, d, p_eff, eps, delta, f):
+    b = sparse_robustness_bound(n, d, p_eff, eps=eps, delta=delta, check="ignore")
+    assert sparse_robustness_bound(n * f, d, p_eff, eps=eps, delta=delta, check="ignore") > b
+    assert sparse_robustness_bound(n, d * f, p_eff, eps=eps, delta=delta, check="ignore") > b
+    assert sparse_robustness_bound(n, d, p_eff * f + 1, eps=eps, delta=delta,
+                                   check="ignore") < b
+
+
+# ---------------------------------------------------------------- solving inverts evaluating
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.floats(1e3, 1e9), d=st.floats(1, 1e4), p_eff=st.floats(1.0, 1e8), eps=unit,
+       delta=unit)
+def test_required_params_inverts_sparse_bound(n, d, p_eff, eps, delta):
+    lip = sparse_robustness_bound(n, d, p_eff, eps=eps, delta=delta, check="ignore")
+    got = required_params(n, d, lip=lip, eps=eps, delta=delta)
+    assert got == pytest.approx(p_eff, rel=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.floats(1e3, 1e9), d=st.floats(1, 1e4), p=st.floats(1.0, 1e8), eps=unit,
+       delta=unit)
+def test_required_params_inverts_dense_bound(n, d, p, eps, delta):
+    lip = robustness_bound(n, d, p, eps=eps, delta=delta, check="ignore")
+    got = required_params(n, d, lip=lip, sparse=False, eps=eps, delta=delta)
+    assert got == pytest.approx(p, rel=1e-8)
+
+
+def test_required_params_is_zero_when_no_size_reaches_the_target():
+    # at n = 1e4, d = 100 the sparse bound is at most 0.1/1152 sqrt(2e6/log 400) = 0.0502 < 1
+    assert required_params(1e4, 100, lip=1.0) == 0.0
+    assert required_params(1e4, 100, lip=1.0, sparse=False) == 0.0
+
+
+@pytest.mark.parametrize("unknown", ["n", "d", "c", "p_eff"])
+def test_solve_for_sparse_inverts(unknown):
+    values = dict(n=3e6, d=200.0, p_eff=5e3, epsilon=0.3, delta=0.05, c=1.5)
+    lip = sparse_robustness_bound(values["n"], values["d"], values["p_eff"], eps=0.3, delta=0.05,
+                                  c=1.5)
+    given_values = {k: v for k, v in values.items() if k != unknown}
+    assert solve_for("sparse", unknown, L=lip, **given_values) == pytest.approx(
+        values[unknown], rel=1e-10)
+
+
+@pytest.mark.parametrize("unknown", ["n", "d", "c", "p"])
+def test_solve_for_dense_inverts(unknown):
+    values = dict(n=3e6, d=200.0, p=5e3, epsilon=0.3, delta=0.05, c=1.5, W=2.0, J=4.0)
+    lip = robustness_bound(values["n"], values["d"], values["p"], eps=0.3, delta=0.05, c=1.5,
+                           W=2.0, J=4.0)
+    given_values = {k: v for k, v in values.items() if k != unknown}
+    assert solve_for("dense", unknown, L=lip, **given_values) == pytest.approx(
+        values[unknown], rel=1e-10)
+
+
+def test_solve_for_reports_missing_and_unsolvable():
+    with pytest.raises(ValueError, match="needs exactly"):
+        solve_for("sparse", "n", d=100)
+    with pytest.raises(ValueError, match="unknown must be one of"):
+        solve_for("sparse", "p", d=100)
+
+
+def test_defaults_are_the_documented_ones():
+    assert DEFAULTS == {"eps": 0.1, "delta": 0.01, "c": 1.0, "W": 1.0, "J": 1.0, "k": 1}
+
+
+# ---------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: robustness_bound(0, 100, 10), "n must be a number >= 1, got 0"),
+    (lambda: robustness_bound(10, 0.5, 10), "d must be a number >= 1, got 0.5"),
+    (lambda: robustness_bound(10, 10, 10, eps=1.0), "eps must be a number in (0, 1), got 1.0"),
+    (lambda: robustness_bound(10, 10, 10, eps=0), "eps must be a number in (0, 1), got 0"),
+    (lambda: sparse_robustness_bound(10, 10, 10, delta=1.5),
+     "delta must be a number in (0, 1), got 1.5"),
+    (lambda: sparse_robustness_bound(float("nan"), 10, 10), "n must be a number >= 1, got nan"),
+    (lambda: sparse_robustness_bound(10, float("inf"), 10), "d must be a number >= 1, got inf"),
+    (lambda: sparse_robustness_bound("ten", 10, 10), "n must be a number >= 1, got 'ten'"),
+    (lambda: sparse_robustness_bound(10, 10, -1), "p_eff must be a number >= 0, got -1"),
+    (lambda: sparse_robustness_bound([10, 0], 10, 10), "n must be a number >= 1, got 0.0"),
+    (lambda: effective_params(10, -0.5), "mi must be a number >= 0, got -0.5"),
+    (lambda: effective_params(10, 1, mi_unit="bans"), "mi_unit must be one of 'bits', 'nats'"),
+    (lambda: mask_entropy_bound(100, sparsity=1.0), "sparsity must be a number in [0, 1)"),
+    (lambda: mask_entropy_bound(100, sparsity=-0.1), "sparsity must be a number in [0, 1)"),
+    (lambda: mask_entropy_bound(100, 101), "kept must be a number in [0, p]"),
+    (lambda: robustness_bound(10, 10, 10, k=0), "k must be an integer >= 1, got 0"),
+    (lambda: robustness_bound(10, 10, 10, W=1e-3, J=1e-3), "W*J must be > eps/60"),
+    (lambda: robustness_bound(10, 10, 10, check="maybe"), "check must be one of"),
+])
+def test_bad_input_raises_value_error_naming_argument(call, message):
+    with pytest.raises(ValueError) as info:
+        call()
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
