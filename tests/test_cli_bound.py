@@ -1,0 +1,172 @@
+"""``noprune-theory bound``: output formats, agreement with the API, and bad input."""
+import json
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+from noprune_theory.cli import main
+from noprune_theory.theory import (
+    SampleSizeWarning,
+    effective_params,
+    lipschitz_param_constant,
+    mask_entropy_bound,
+    required_params,
+    robustness_bound,
+    sample_size_condition,
+    sparse_robustness_bound,
+)
+
+
+def run(capsys, *args):
+    """Run the CLI in-process; return (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+    out = capsys.readouterr()
+    return info.value.code, out.out, out.err
+
+
+def bound_json(capsys, *args):
+    code, out, err = run(capsys, "bound", *args, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_default_table_states_defaults_validity_and_requirement(capsys):
+    code, out, err = run(capsys, "bound", "--n", "1e4", "--d", "100")
+    assert code == 0, err
+    for default in ("eps = 0.1", "delta = 0.01", "c = 1", "W = 1", "J = 1", "k = 1"):
+        assert default in out
+    assert "defaults assumed" in out
+    # both conditions fail at n = 1e4, eps = 0.1 and the needed n is named
+    assert out.count("FAILS: needs n >=") == 2
+    assert "[BS Thm 3]" in out and "[NFP Thm 4]" in out
+    assert "nd/10" in out and "10 nd" in out
+    assert "O(1)-Lipschitz" in out and "bits" in out
+
+
+def test_issue_example_condition_fails_and_names_n(capsys):
+    # 8^4 log(800) = 27379.3 > n eps^2 = 2500: needs n >= 109520.7 (printed to 4 digits)
+    code, out, _ = run(capsys, "bound", "--n", "1e4", "--d", "100", "--eps", "0.5")
+    assert code == 0
+    assert "FAILS: needs n >= 1.095e+05" in out
+
+
+def test_json_equals_api(capsys):
+    rep = bound_json(capsys, "--n", "1e5", "--d", "50", "--eps", "0.3", "--delta", "0.05",
+                     "--c", "2", "--W", "3", "--J", "5", "--k", "2")
+    opts = dict(eps=0.3, delta=0.05, c=2.0)
+    assert rep["inputs"]["n"] == 1e5 and rep["assumed"] == {}
+    sizes = [r["size"] for r in rep["table"]]
+    # nd/100 = 5e4, n = 1e5, nd/10 = 5e5, nd = 5e6, 10 nd = 5e7, sorted by size
+    assert sizes == [5e4, 1e5, 5e5, 5e6, 5e7]
+    assert [r["label"] for r in rep["table"]] == ["nd/100", "n", "nd/10", "nd", "10 nd"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SampleSizeWarning)
+        for row in rep["table"]:
+            assert row["dense_lip_lower"] == robustness_bound(1e5, 50, row["size"], W=3, J=5, k=2,
+                                                              **opts)
+            assert row["sparse_lip_lower"] == sparse_robustness_bound(1e5, 50, row["size"], k=2,
+                                                                      **opts)
+    for key, theorem in (("dense", "dense"), ("sparse", "sparse")):
+        cond = sample_size_condition(1e5, eps=0.3, delta=0.05, k=2, theorem=theorem)
+        assert rep["conditions"][key]["n_required"] == cond.n_required
+        assert rep["conditions"][key]["holds"] == cond.holds
+    assert rep["required"]["p_eff_bits"] == required_params(1e5, 50, **opts)
+    assert rep["required"]["p"] == required_params(1e5, 50, sparse=False, W=3, J=5, **opts)
+    assert rep["units"]["p_eff"] == "bits"
+
+
+def test_json_keys_are_stable(capsys):
+    rep = bound_json(capsys, "--n", "1e4", "--d", "100")
+    assert set(rep) == {"inputs", "assumed", "units", "conditions", "table", "required",
+                        "model", "sources"}
+    assert set(rep["table"][0]) == {"label", "size", "dense_lip_lower", "sparse_lip_lower",
+                                    "informal_scale"}
+    assert set(rep["assumed"]) == {"eps", "delta", "c", "W", "J", "k"}
+    assert all(info["why"] for info in rep["assumed"].values())
+    assert rep["model"] is None
+
+
+def test_width_derives_p_and_J_and_mask_section(capsys):
+    rep = bound_json(capsys, "--n", "1e6", "--d", "100", "--width", "50", "--sparsity", "0.9",
+                     "--mi", "3", "--mi-unit", "nats", "--eps", "0.5")
+    m = rep["model"]
+    assert m["p"] == 5100.0  # 50 * (100 + 2)
+    # J = R (W Q p)^D = 5100^2 [BS Lemma 3.1], R = Q = W = 1, D = 2
+    assert m["J"] == lipschitz_param_constant(5100, depth=2) == pytest.approx(5100.0**2)
+    assert "J" not in rep["assumed"]
+    assert m["kept"] == pytest.approx(510.0)
+    assert m["mask_entropy_bits"] == mask_entropy_bound(5100, m["kept"])
+    assert m["mi_bits"] == pytest.approx(3 / 0.6931471805599453, rel=1e-12)
+    assert m["p_eff_given_mi"] == effective_params(m["kept"], 3.0, eps=0.5, J=m["J"],
+                                                   mi_unit="nats")
+    # a more informative mask can only lower the bound
+    assert m["sparse_lip_lower_max_informative"] < m["sparse_lip_lower_data_agnostic"]
+
+
+def test_kept_and_text_output_of_model(capsys):
+    code, out, err = run(capsys, "bound", "--n", "1e6", "--d", "100", "--p", "1e4", "--kept",
+                         "100")
+    assert code == 0, err
+    assert "your model: p = 10000" in out
+    assert "most informative mask" in out and "data-agnostic" in out
+
+
+def test_latex_output(capsys):
+    code, out, _ = run(capsys, "bound", "--n", "1e4", "--d", "100", "--latex")
+    assert code == 0
+    assert out.startswith(r"\begin{table}") and r"\toprule" in out and r"\end{tabular}" in out
+    assert out.count(r"\\") >= 5  # header and four rows
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--n", "0", "--d", "100"], "--n"),
+    (["--n", "-5", "--d", "100"], "--n"),
+    (["--n", "nan", "--d", "100"], "--n"),
+    (["--n", "inf", "--d", "100"], "--n"),
+    (["--n", "ten", "--d", "100"], "--n"),
+    (["--n", "1e4", "--d", "0"], "--d"),
+    (["--n", "1e4", "--d", "100", "--eps", "0"], "--eps"),
+    (["--n", "1e4", "--d", "100", "--eps", "1"], "--eps"),
+    (["--n", "1e4", "--d", "100", "--delta", "1.5"], "--delta"),
+    (["--n", "1e4", "--d", "100", "--delta", "0"], "--delta"),
+    (["--n", "1e4", "--d", "100", "--p", "100", "--mi", "-1"], "--mi"),
+    (["--n", "1e4", "--d", "100", "--p", "100", "--sparsity", "1"], "--sparsity"),
+    (["--n", "1e4", "--d", "100", "--p", "100", "--sparsity", "-0.1"], "--sparsity"),
+    (["--n", "1e4", "--d", "100", "--p", "100", "--kept", "101"], "--kept"),
+    (["--n", "1e4", "--d", "100", "--p", "100", "--kept", "5", "--sparsity", "0.5"],
+     "--sparsity"),
+    (["--n", "1e4", "--d", "100", "--kept", "5"], "--kept"),
+    (["--n", "1e4", "--d", "100", "--c", "0"], "--c"),
+    (["--n", "1e4", "--d", "100", "--k", "0"], "--k"),
+    (["--n", "1e4", "--d", "100", "--k", "1.5"], "--k"),
+    (["--n", "1e4", "--d", "100", "--width", "0"], "--width"),
+    (["--n", "1e4", "--d", "100", "--p", "10", "--mi", "1", "--mi-unit", "bans"], "--mi-unit"),
+    (["--n", "1e4", "--d", "100", "--W", "inf"], "--W"),
+    (["--d", "100"], "--n"),
+])
+def test_bad_input_exits_2_with_one_line(capsys, args, option):
+    code, out, err = run(capsys, "bound", *args)
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("Error:") and option in lines[0]
+    assert "Traceback" not in err
+
+
+def test_out_of_range_message_states_the_range(capsys):
+    _, _, err = run(capsys, "bound", "--n", "1e4", "--d", "100", "--eps", "2")
+    assert "--eps must be a number in (0, 1), got '2'" in err
+
+
+def test_help_needs_no_sympy_and_names_sources():
+    code = ("import sys\nfrom noprune_theory.cli import main\n"
+            "try:\n    main(['bound', '--help'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
+            "assert 'sympy' not in sys.modules\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert "could not be checked" in out.stdout
+    assert "Defaults and why" in out.stdout and "bits" in out.stdout
