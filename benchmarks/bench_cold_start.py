@@ -1,0 +1,104 @@
+"""Cold-start cost of the command line against a bare ``import sympy``.
+
+Each repetition runs, in fresh subprocesses and in a rotating order (so that no command always
+follows the same one), the reference ``python -c "import sympy"``, ``noprune-theory --help``,
+``noprune-theory bound --n 1e4 --d 100`` with the generated code cached (every run after the
+first on a machine), and the same ``bound`` with an empty cache (the very first run: sympy
+generates the code). Medians and ratios to the reference are printed; the last line is one JSON
+object.
+
+Targets (issue 2): ``--help`` imports no sympy; a warm ``bound`` costs at most 1.5x a bare
+``import sympy``.
+
+    python benchmarks/bench_cold_start.py [--reps 15]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _cli():
+    script = Path(sys.executable).with_name("noprune-theory")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "noprune_theory"]
+
+
+def _timed(cmd, env):
+    start = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def _imports_sympy(argv, env):
+    code = ("import sys\nfrom noprune_theory.cli import main\n"
+            f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+            "sys.stderr.write(str('sympy' in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    return out.stderr.strip().endswith("True")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=15)
+    args = parser.parse_args()
+
+    cli = _cli()
+    warm_dir = tempfile.mkdtemp(prefix="noprune-bench-warm-")
+    warm_env = dict(os.environ, NOPRUNE_THEORY_CACHE_DIR=warm_dir)
+    bound = ["bound", "--n", "1e4", "--d", "100"]
+    subprocess.run(cli + bound, env=warm_env, check=True, stdout=subprocess.DEVNULL)  # fill cache
+
+    cases = {
+        "import_sympy": ([sys.executable, "-c", "import sympy"], None),
+        "help": (cli + ["--help"], None),
+        "bound_warm": (cli + bound, warm_env),
+        "bound_cold_cache": (cli + bound, "cold"),
+    }
+    times = {name: [] for name in cases}
+    names = list(cases)
+    try:
+        for rep in range(args.reps):
+            order = names[rep % len(names):] + names[:rep % len(names)]
+            for name in order:
+                cmd, env = cases[name]
+                if env == "cold":
+                    cold_dir = tempfile.mkdtemp(prefix="noprune-bench-cold-")
+                    env = dict(os.environ, NOPRUNE_THEORY_CACHE_DIR=cold_dir)
+                    times[name].append(_timed(cmd, env))
+                    shutil.rmtree(cold_dir, ignore_errors=True)
+                else:
+                    times[name].append(_timed(cmd, env or dict(os.environ)))
+        help_sympy = _imports_sympy(["--help"], warm_env)
+        bound_sympy = _imports_sympy(bound, warm_env)
+    finally:
+        shutil.rmtree(warm_dir, ignore_errors=True)
+
+    med = {name: statistics.median(v) for name, v in times.items()}
+    ratio = {name: med[name] / med["import_sympy"] for name in med}
+    print(f"cold start, median of {args.reps} alternating runs ({' '.join(cli)}):")
+    for name in names:
+        print(f"  {name:<18} {med[name] * 1e3:8.1f} ms   {ratio[name]:5.2f}x import sympy")
+    print(f"  --help imports sympy: {help_sympy};  warm bound imports sympy: {bound_sympy}")
+    meets = ratio["bound_warm"] <= 1.5 and not help_sympy
+    print(f"  target (warm bound <= 1.5x import sympy, --help without sympy): "
+          f"{'met' if meets else 'NOT met'}")
+    print(json.dumps({
+        "benchmark": "cold_start", "reps": args.reps,
+        "median_ms": {k: round(v * 1e3, 1) for k, v in med.items()},
+        "ratio_vs_import_sympy": {k: round(v, 3) for k, v in ratio.items()},
+        "help_imports_sympy": help_sympy, "warm_bound_imports_sympy": bound_sympy,
+        "target_bound_ratio": 1.5, "meets_target": meets,
+    }))
+
+
+if __name__ == "__main__":
+    main()
