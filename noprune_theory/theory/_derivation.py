@@ -39,6 +39,8 @@ from ._sparse import (
 )
 from ._symbols import (
     A1_SQUARED,
+    A,
+    C,
     I,
     J,
     L,
@@ -53,8 +55,9 @@ from ._symbols import (
     logF,
     n,
     p_eff,
-    t,
+    sigma2,
     solve_unique,
+    t,
 )
 
 __all__ = ["Step", "Check", "Derivation", "derivation", "verify_derivation",
@@ -147,7 +150,6 @@ def _check(name, description, a, b):
 def _dense(const):
     z, K, thr, acc, mean = (const["noise_bound"], const["sum_lemma"], const["threshold"],
                             const["net_accuracy"], const["mean_term"])
-    C = sp.Symbol("C", positive=True)
     D = Derivation("Dense Law of Robustness", "[BS Thm 2] and [BS Thm 3]")
     tail_iso = 2 * sp.exp(-d * t**2 / (2 * c * L**2))
     D.steps.append(Step(
@@ -178,7 +180,7 @@ def _dense(const):
         "union_bound", "Union bound over a finite class F, plus the mixture-mean event",
         "P(exists f in F fitting with Lip <= L)",
         r"\Pr(\exists f\in\mathcal F\text{ fitting},\ \mathrm{Lip}(f)\le L)", "<=", finite,
-        "[BS Thm 2]", note="exp(log|F|) |F|; the first term is Thm 2's, not rederived here"))
+        "[BS Thm 2]", note="exp(log|F|) = |F|; the first term is Thm 2's, not rederived here"))
     D.checks.append(_check(
         "finite_class", "the union bound reproduces [BS Thm 2] as stated",
         sp.expand(sp.powsimp(sp.expand(finite), combine="exp")),
@@ -220,8 +222,6 @@ def _dense(const):
 
 def _sparse(const):
     thr, budget = const["threshold"], const["info_budget"]
-    sigma2 = sp.Symbol("sigma2", positive=True)
-    A = sp.Symbol("A", positive=True)
     D = Derivation("Sparse Law of Robustness", "[NFP Thm 3] and [NFP Thm 4]")
     D.steps.append(Step(
         "isoperimetry", "Isoperimetric tail (c-isoperimetry, for every L-Lipschitz f)",

@@ -281,7 +281,7 @@ def format_derivation_text(D):
     """Steps, checks and notes of a :class:`Derivation`, numbered, one expression per step."""
     out = [f"{D.title}: derivation of {D.theorem}", ""]
     for i, st in enumerate(D.steps, 1):
-        out.append(f"({i}) {st.title}  [{st.source}]")
+        out.append(f"({i}) {st.title}  ({st.source})")
         out.append(f"    {st.text()}")
         if st.note:
             out.append(f"    note: {st.note}")
@@ -301,7 +301,7 @@ def format_derivation_latex(D):
     """The derivation as MyST/LaTeX display math, one ``$$`` block per step."""
     out = [f"% {D.title}: derivation of {D.theorem}"]
     for i, st in enumerate(D.steps, 1):
-        out.append(f"% ({i}) {st.title} [{st.source}]")
+        out.append(f"% ({i}) {st.title} ({st.source})")
         out.append("$$")
         out.append(st.latex())
         out.append("$$")

@@ -34,9 +34,12 @@ Q = sp.Symbol("Q", **_pos)  # weight sharing factor
 D = sp.Symbol("D", **_pos)  # depth
 width = sp.Symbol("width", **_pos)  # hidden width of a two-layer net
 bias = sp.Symbol("bias", nonnegative=True, real=True)  # 1 with an output bias, else 0
+sigma2 = sp.Symbol("sigma2", **_pos)  # variance proxy of a subgaussian variable
+C = sp.Symbol("C", **_pos)  # subgaussian constant in the tail form 2 exp(-t^2 / C)
+A = sp.Symbol("A", **_pos)  # the information term's factor in [NFP Thm 3]
 
 SYMBOLS = {s.name: s for s in (n, d, p, p_eff, epsilon, delta, c, W, J, k, L, I, kept, gamma, t,
-                               logF, R, Q, D, width, bias)}
+                               logF, R, Q, D, width, bias, sigma2, C, A)}
 
 #: [NFP Thm 4]: a_1^2 = 72, so 96 a_1 sqrt(2) = 1152.
 A1_SQUARED = sp.Integer(72)
@@ -46,7 +49,7 @@ LATEX_NAMES = {
     epsilon: r"\varepsilon",
     delta: r"\delta",
     logF: r"\log|\mathcal{F}|",
-    I: r"I(m^{\mathcal{W}};\mathcal{D})",
+    sigma2: r"\sigma^{2}",
     kept: r"\|m\|_1",
     width: r"\mathrm{width}",
     bias: r"b",
