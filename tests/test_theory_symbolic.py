@@ -162,3 +162,31 @@ def test_docstring_examples_run(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+# ---------------------------------------------------------------- docs/theory.md stays true
+
+DOC = __import__("pathlib").Path(__file__).resolve().parents[1] / "docs" / "theory.md"
+
+
+def test_docs_python_examples_run():
+    result = doctest.testfile(str(DOC), module_relative=False,
+                              optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 8 and result.failed == 0
+
+
+def _doc_command_blocks():
+    import re
+
+    text = DOC.read_text()
+    return re.findall(r"```\n\$ noprune-theory ([^\n]*)\n(.*?)\n```", text, flags=re.S)
+
+
+@pytest.mark.parametrize("args, shown", _doc_command_blocks(), ids=lambda x: str(x)[:40])
+def test_docs_show_the_real_output(args, shown, capsys):
+    from noprune_theory.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(args.split())
+    assert info.value.code == 0
+    assert capsys.readouterr().out.rstrip() == shown

@@ -269,7 +269,7 @@ def format_bound_latex(rep):
     lines += [r"\bottomrule", r"\end{tabular}"]
     validity = "; ".join(
         f"{cd['theorem']} condition {'holds' if cd['holds'] else 'fails'} "
-        f"($n \\ge {cd['n_required']:.4g}$ needed)" for cd in (conds["dense"], conds["sparse"]))
+        f"($n \\ge$ {_tex(cd['n_required'])} needed)" for cd in (conds["dense"], conds["sparse"]))
     lines.append(f"\\caption{{Lipschitz lower bounds for $n={inp['n']:g}$, $d={inp['d']:g}$, "
                  f"{params}; dense rows use $p=$ value, sparse rows $p_{{\\mathrm{{eff}}}}=$ "
                  f"value bits. {validity}.}}")
