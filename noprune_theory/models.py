@@ -582,12 +582,43 @@ class MaskedMLP:
 
     def _loss_grad(self, Xa, t, loss):
         """(per-point loss (B, n), f, weight grads, bias grads) from prepared inputs."""
+        if self._fused_ok(Xa, loss):
+            return self._fused_loss_grad(Xa, t, loss)
         a, z = self._forward_cache(Xa)
         f = z[-1]
         per, df = _loss_terms(loss, f, t, self.xp)
         n = f.shape[-2]
         wg, bg = self._backward(a, z, df / n)
         return per, f, wg, bg
+
+    def _fused_ok(self, Xa, loss):
+        # the numba backend's fused two-layer step: one hidden layer, scalar output, shared X
+        return (
+            self.backend == "numba"
+            and self.depth == 2
+            and self.sizes[-1] == 1
+            and loss in ("mse", "logistic")
+            and Xa.ndim == 2
+            and isinstance(Xa, np.ndarray)
+        )
+
+    def _fused_loss_grad(self, Xa, t, loss):
+        from noprune_theory.kernels import cpu
+
+        work = self.__dict__.setdefault("_work", {})
+        y = np.ascontiguousarray(t[..., 0])
+        b0 = b1 = None
+        if self.biases is not None:
+            b0, b1 = self.biases
+        per, f, gW0, gb0, gW1, gb1 = cpu.two_layer_loss_grad(
+            np.ascontiguousarray(Xa), self.weights[0], b0, self.weights[1], b1,
+            self.multipliers[0], self.multipliers[1], y, self.activation, loss,
+            slope=LEAKY_SLOPE, work=work,
+        )
+        np.multiply(gW0, self.masks[0], out=gW0)
+        np.multiply(gW1, self.masks[1], out=gW1)
+        bg = [gb0, gb1] if self.biases is not None else None
+        return per, f[:, :, None], [gW0, gW1], bg
 
     # ------------------------------------------------------------------ public API
     def forward(self, X):
@@ -753,6 +784,7 @@ class MaskedMLP:
         new.biases = None if self.biases is None else [self._clone(b) for b in self.biases]
         new.masks = [self._clone(m) for m in self.masks]
         new.initial_weights = [self._clone(w) for w in self.initial_weights]
+        new._work = {}  # scratch buffers of the fused kernels are never shared
         return new
 
     def save(self, path):

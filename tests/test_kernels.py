@@ -118,3 +118,43 @@ def test_cuda_reductions_check_their_input():
         gpu.mse_loss_and_grad(np.ones((2, 3)), np.ones(4))
     with pytest.raises(TypeError, match="the cuda kernels take CuPy"):
         gpu.per_network_mean([[1.0, 2.0]])
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh", "softplus", "identity"])
+@pytest.mark.parametrize("loss", ["mse", "logistic"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_fused_two_layer_step_matches_generic_backprop(activation, loss, dtype):
+    """kernels.cpu.two_layer_loss_grad (the numba backend's step for one hidden layer, scalar
+    output, shared X) against the model's namespace-generic backprop on the same parameters.
+    float32: sums of ~10 products of order one in a different order, so 1e-5 relative."""
+    from noprune_theory.models import MaskedMLP
+
+    model = MaskedMLP(4, (6,), B=3, activation=activation, scaling="ntk", dtype=dtype, seed=2)
+    model.biases = [b + 0.1 for b in model.biases]
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((9, 4)).astype(dtype)
+    y = np.sign(rng.standard_normal((3, 9))).astype(dtype)
+    Xa, t = model._prepare_X(X), model._prepare_y(y, 9, loss)
+    per, f, wg, bg = model._loss_grad(Xa, t, loss)  # numpy backend: generic path
+    got = cpu.two_layer_loss_grad(X, model.weights[0], model.biases[0], model.weights[1],
+                                  model.biases[1], *model.multipliers, y, activation, loss)
+    rtol = 1e-13 if dtype == "float64" else 1e-5
+    for a, b in zip([per, f[..., 0], wg[0], bg[0], wg[1], bg[1]], got):
+        assert b.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(b, a, rtol=rtol, atol=rtol * 1e-2)
+
+
+def test_numba_backend_trains_like_numpy():
+    from noprune_theory.models import MaskedMLP
+    from noprune_theory.training import train
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((12, 3))
+    y = np.sign(X[:, 0])
+    a = MaskedMLP(3, (5,), B=2, seed=1)
+    b = a.to_backend("numba")
+    kw = dict(optimizer="adam", lr=0.05, steps=20, loss="logistic")
+    ra, rb = train(a, X, y, **kw), train(b, X, y, **kw)
+    np.testing.assert_allclose(rb.final_loss, ra.final_loss, rtol=1e-12)
+    for wa, wb in zip(a.weights, b.weights):
+        np.testing.assert_allclose(wb, wa, rtol=1e-11, atol=1e-14)
