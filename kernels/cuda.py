@@ -112,8 +112,8 @@ def _mean_kernel(values, out, inv_n):
 
 
 @cuda.jit
-def _mse_kernel(f, y, loss, df, inv_n):
-    # f (B, n); y (Y, n) with Y = 1 (shared labels) or B; writes df and the mean loss
+def _mse_kernel(f, y, loss, per, df, inv_n):
+    # f (B, n); y (Y, n) with Y = 1 (shared labels) or B; writes per, df and the mean loss
     b = cuda.blockIdx.x
     t = cuda.threadIdx.x
     nt = cuda.blockDim.x
@@ -123,6 +123,7 @@ def _mse_kernel(f, y, loss, df, inv_n):
     for i in range(t, f.shape[1], nt):
         r = f[b, i] - y[yb, i]
         df[b, i] = 2 * r * inv_n
+        per[b, i] = r * r
         acc += r * r
     buf[t] = acc
     cuda.syncthreads()
@@ -251,7 +252,7 @@ def per_network_mean(values):
 
 
 def mse_loss_and_grad(f, y):
-    """Mean squared error per network and its gradient in ``f``, in one pass.
+    """Mean squared error per network, its gradient in ``f`` and the per-point loss, one pass.
 
     Parameters
     ----------
@@ -265,6 +266,8 @@ def mse_loss_and_grad(f, y):
         ``(1/n) sum_i (f_bi - y_bi)^2``.
     df : array (B, n)
         ``2 (f - y) / n``.
+    per : array (B, n)
+        ``(f - y)^2``, the per-point loss (for the memorization check).
     """
     mod = _check(f, "f", floating=True)
     if f.ndim != 2:
@@ -279,5 +282,7 @@ def mse_loss_and_grad(f, y):
         raise TypeError("y and f are arrays of different libraries")
     loss = mod.zeros(B, dtype=f.dtype)
     df = mod.empty_like(f)
-    _mse_kernel[B, _reduce_threads()](_device(f), _device(y), _device(loss), _device(df), 1.0 / n)
-    return loss, df
+    per = mod.empty_like(f)
+    _mse_kernel[B, _reduce_threads()](_device(f), _device(y), _device(loss), _device(per),
+                                       _device(df), 1.0 / n)
+    return loss, df, per

@@ -102,11 +102,12 @@ def test_cuda_mse_loss_and_grad(dtype, shared):
     rng = np.random.default_rng(4)
     f = rng.standard_normal((3, 40)).astype(dtype)
     y = rng.standard_normal(40 if shared else (3, 40)).astype(dtype)
-    loss, df = gpu.mse_loss_and_grad(f, y)
+    loss, df, per = gpu.mse_loss_and_grad(f, y)
     r = f.astype(np.float64) - y
     np.testing.assert_allclose(loss, (r**2).mean(axis=1), rtol=RTOL[dtype])
     np.testing.assert_allclose(df, 2 * r / 40, rtol=RTOL[dtype])
-    assert loss.dtype == dtype and df.dtype == dtype
+    np.testing.assert_allclose(per, r**2, rtol=RTOL[dtype])
+    assert loss.dtype == dtype and df.dtype == dtype and per.dtype == dtype
 
 
 def test_cuda_reductions_check_their_input():

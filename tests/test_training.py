@@ -106,12 +106,15 @@ def test_training_is_deterministic_for_a_seed():
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 @pytest.mark.parametrize("kernels", ["cpu", "cuda"])
 def test_kernel_update_paths_match_numpy_reference(optimizer, kernels):
-    """numba CPU kernels, and numba.cuda kernels under the simulator on NumPy arrays, follow the
-    numpy reference to rounding over a few steps (tiny shapes: the simulator is slow)."""
+    """numba CPU kernels, and numba.cuda kernels (updates and the fused MSE loss) under the
+    simulator on NumPy arrays, follow the numpy reference to rounding over a few steps (tiny
+    shapes: the simulator is slow)."""
     X, y = _separable(6, 3)
     ref = MaskedMLP(3, (4,), B=2, seed=0)
     ref.set_masks(_half_masks(ref))
     other = ref.copy()
+    if kernels == "cuda":
+        other._use_cuda_kernels = True  # the MSE loss/gradient kernel too, as on the cupy backend
     kw = dict(optimizer=optimizer, lr=0.05, steps=3, batch_size=3, grad_noise=0.1, seed=4,
               target_loss=0.0)
     train(ref, X, y, kernels="xp", **kw)
