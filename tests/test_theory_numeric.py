@@ -355,3 +355,31 @@ def test_bad_input_raises_value_error_naming_argument(call, message):
         call()
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("unknown", ["epsilon", "delta", "W", "J"])
+def test_solve_for_dense_without_simple_closed_form(unknown):
+    # eps and delta by bisection on the bound, W and J through exp of expanded logs
+    values = dict(n=3e6, d=200.0, p=5e3, epsilon=0.3, delta=0.05, c=1.5, W=2.0, J=4.0)
+    lip = robustness_bound(values["n"], values["d"], values["p"], eps=0.3, delta=0.05, c=1.5,
+                           W=2.0, J=4.0)
+    given_values = {k: v for k, v in values.items() if k != unknown}
+    assert solve_for("dense", unknown, L=lip, **given_values) == pytest.approx(
+        values[unknown], rel=1e-9)
+
+
+@pytest.mark.parametrize("unknown", ["epsilon", "delta"])
+def test_solve_for_sparse_eps_and_delta(unknown):
+    values = dict(n=3e6, d=200.0, p_eff=5e3, epsilon=0.3, delta=0.05, c=1.5)
+    lips = sparse_robustness_bound(3e6, 200.0, np.array([5e3, 7e3]), eps=0.3, delta=0.05, c=1.5)
+    given_values = {k: v for k, v in values.items() if k not in (unknown, "p_eff")}
+    got = solve_for("sparse", unknown, L=lips, p_eff=np.array([5e3, 7e3]), **given_values)
+    np.testing.assert_allclose(got, [values[unknown]] * 2, rtol=1e-9)
+
+
+def test_solve_for_without_solution_in_range_raises():
+    # the sparse bound at eps -> 1 is below L = 1e6: no eps in (0, 1) reaches it
+    with pytest.raises(ValueError, match="no solution in the range of epsilon"):
+        solve_for("sparse", "epsilon", n=10, d=10, p_eff=10, delta=0.5, c=1, L=1e6)
+    with pytest.raises(ValueError, match="no solution in the range of delta"):
+        solve_for("dense", "delta", n=10, d=10, p=10, epsilon=0.5, c=1, W=1, J=1, L=1e6)

@@ -574,8 +574,14 @@ _SOLVABLE = {
 }
 
 
+#: unknowns that sympy cannot isolate (eps sits in a prefactor and under a log; delta under a
+#: square root and a log): solved numerically, by bisection on the generated bound
+_NO_CLOSED_FORM = {("dense", "epsilon"), ("dense", "delta"), ("sparse", "delta")}
+
+
 @functools.lru_cache(maxsize=None)
 def _solved(theorem, unknown):
+    """(argument names, vectorised function, sympy solution or None) for bound(theorem) = L."""
     import importlib
 
     import sympy as sp
@@ -588,17 +594,49 @@ def _solved(theorem, unknown):
     if unknown not in names:
         raise ValueError(f"unknown must be one of {', '.join(repr(s) for s in names)}, "
                          f"got {unknown!r}")
+    args = [a for a in names if a != unknown]
+    if (theorem, unknown) in _NO_CLOSED_FORM:
+        bound = sp.lambdify([SYMBOLS[a] for a in names if a != "L"], expr, modules="numpy")
+        return args, functools.partial(_bisect_unit, bound, names, unknown), None
     if unknown == "L":
         solution = expr
     else:
-        try:
-            solution = solve_unique(sp.Eq(expr, L), SYMBOLS[unknown], square=True)
-        except (NotImplementedError, RuntimeError) as exc:
-            raise ValueError(f"no closed-form solution of {theorem} bound = L for {unknown}: "
-                             f"{exc}") from None
-    args = [a for a in names if a != unknown]
+        solution = solve_unique(sp.Eq(expr, L), SYMBOLS[unknown], square=True)
+        if any(isinstance(e, sp.Pow) and not e.exp.is_number
+               for e in sp.preorder_traversal(solution)):
+            # delta**(1/p) exp(n d eps^2 / (... p)): one exp of the summed logs does not
+            # overflow where the factors do
+            solution = sp.exp(sp.expand_log(sp.log(solution), force=True))
     func = sp.lambdify([SYMBOLS[a] for a in args], solution, modules="numpy")
     return args, func, solution
+
+
+def _bisect_unit(bound, names, unknown, *values):
+    """Solve bound(..., unknown, ...) = L for an unknown in (0, 1), elementwise.
+
+    The bounds are monotone in eps and in delta, so bisection on u = log(unknown) in
+    [log 1e-300, log(1 - 1e-16)] converges; 200 halvings take the bracket below 1e-50 in u.
+    Where no root lies in (0, 1) the result is NaN (solve_for turns it into an error).
+    """
+    given = dict(zip([a for a in names if a != unknown], values))
+    target = given.pop("L")
+    order = [a for a in names if a != "L"]
+
+    def f(u):
+        given[unknown] = np.exp(u)
+        return bound(*(given[a] for a in order)) - target
+
+    lo = np.full(np.shape(target), math.log(1e-300))
+    hi = np.full(np.shape(target), math.log1p(-1e-16))
+    f_lo, f_hi = f(lo), f(hi)
+    ok = np.sign(f_lo) * np.sign(f_hi) <= 0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        f_mid = f(mid)
+        left = np.sign(f_mid) == np.sign(f_lo)
+        lo, f_lo = np.where(left, mid, lo), np.where(left, f_mid, f_lo)
+        hi = np.where(left, hi, mid)
+    return np.where(ok, np.exp((lo + hi) / 2), np.nan)
 
 
 def solve_for(theorem, unknown, **values):
@@ -617,13 +655,15 @@ def solve_for(theorem, unknown, **values):
     Returns
     -------
     float or ndarray
-        The solution. Raises ValueError when sympy finds no closed form (e.g. for delta, which
-        appears both in sqrt(delta) and log(4/delta)).
+        The solution. Raises ValueError where none exists in the variable's range.
 
     Notes
     -----
-    This imports sympy (the first call per (theorem, unknown) solves symbolically); the
-    specialised :func:`required_params` and :func:`sample_size_condition` do not.
+    This imports sympy: the first call per (theorem, unknown) solves symbolically with
+    :func:`sympy.solve` and lambdifies the result (cached for the process). eps (dense) and
+    delta (both) have no closed form; they are found by bisection on the lambdified bound, which
+    is monotone in each, to the last few ulps. The specialised :func:`required_params` and
+    :func:`sample_size_condition` do not import sympy.
 
     Examples
     --------
@@ -646,6 +686,12 @@ def solve_for(theorem, unknown, **values):
     checked = [_check(values[a], a, **ranges.get(a, dict(low=0, low_inclusive=False)))
                for a in args]
     arrays = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in checked))
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = np.asarray(func(*arrays), dtype=np.float64)
+    if unknown != "L":
+        try:
+            _check(out, unknown, **ranges.get(unknown, dict(low=0, low_inclusive=False)))
+        except ValueError as exc:
+            raise ValueError(f"solve_for({theorem!r}, {unknown!r}): no solution in the range of "
+                             f"{unknown} for these values ({exc})") from None
     return float(out) if out.ndim == 0 else out
