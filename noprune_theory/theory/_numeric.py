@@ -124,6 +124,18 @@ def _call(name, *args):
 def mi_to_bits(mi, mi_unit="bits"):
     """Mutual information in bits: ``mi`` as is for ``"bits"``, ``mi / ln 2`` for ``"nats"``.
 
+    Parameters
+    ----------
+    mi : float or array_like
+        Mutual information, >= 0.
+    mi_unit : {"bits", "nats"}, default "bits"
+        The unit of ``mi``.
+
+    Returns
+    -------
+    float or ndarray
+        ``mi`` in bits, the unit of p_eff in [NFP Thm 4].
+
     Examples
     --------
     >>> round(mi_to_bits(math.log(2), "nats"), 12)
@@ -457,6 +469,24 @@ def mask_entropy_bound(p, kept=None, *, sparsity=None, asymptotic=False):
 def two_layer_params(d, width, *, output_bias=False):
     """Number of parameters p = width (d + 2) (+1 with an output bias) of a two-layer net [BS].
 
+    Parameters
+    ----------
+    d : int or array_like
+        Input dimension, >= 1.
+    width : int or array_like
+        Hidden width, >= 1.
+    output_bias : bool, default False
+        Count a bias of the output unit.
+
+    Returns
+    -------
+    int or ndarray of int64
+        width * d input weights, width hidden biases and width output weights (+1).
+
+    References
+    ----------
+    .. [BS] Bubeck & Sellke, NeurIPS 2021, Section 3 (two-layer networks).
+
     Examples
     --------
     >>> two_layer_params(100, 50), two_layer_params(100, 50, output_bias=True)
@@ -483,6 +513,15 @@ def lipschitz_param_constant(p, *, R=1.0, W=1.0, Q=1.0, depth=2):
         Weight sharing (the largest number of times a parameter is used), >= 1.
     depth : int, default 2
         D, the number of layers.
+
+    Returns
+    -------
+    float or ndarray
+        J, the Lipschitz constant of w -> f_w in sup norm over the input ball.
+
+    References
+    ----------
+    .. [BS] Bubeck & Sellke, NeurIPS 2021, Lemma 3.1.
 
     Examples
     --------
