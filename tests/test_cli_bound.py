@@ -69,6 +69,9 @@ def test_json_equals_api(capsys):
                                                               **opts)
             assert row["sparse_lip_lower"] == sparse_robustness_bound(1e5, 50, row["size"], k=2,
                                                                       **opts)
+            # the informal scale eps sqrt(n d / size), constants dropped
+            assert row["informal_scale"] == pytest.approx(0.3 * (1e5 * 50 / row["size"]) ** 0.5,
+                                                          rel=1e-12)
     for key, theorem in (("dense", "dense"), ("sparse", "sparse")):
         cond = sample_size_condition(1e5, eps=0.3, delta=0.05, k=2, theorem=theorem)
         assert rep["conditions"][key]["n_required"] == cond.n_required
@@ -76,6 +79,8 @@ def test_json_equals_api(capsys):
     assert rep["required"]["p_eff_bits"] == required_params(1e5, 50, **opts)
     assert rep["required"]["p"] == required_params(1e5, 50, sparse=False, W=3, J=5, **opts)
     assert rep["units"]["p_eff"] == "bits"
+    # informally p_eff ~ eps^2 n d / Lip^2 = 0.09 * 5e6 / 1 = 4.5e5
+    assert rep["required"]["informal_p_eff"] == pytest.approx(4.5e5, rel=1e-12)
 
 
 def test_json_keys_are_stable(capsys):

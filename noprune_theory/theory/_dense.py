@@ -21,6 +21,7 @@ __all__ = [
     "dense_finite_class_probability",
     "dense_sample_condition",
     "dense_condition_lhs",
+    "condition_rhs",
     "dense_required_params",
     "dense_required_samples",
 ]
@@ -64,3 +65,8 @@ def dense_required_samples():
 def dense_condition_lhs():
     """The left side 8^4 k log(8k/delta) of the [BS Thm 3] sample-size condition."""
     return dense_sample_condition()[0]
+
+
+def condition_rhs():
+    """The right side n eps^2 of both sample-size conditions ([BS Thm 3], [NFP Thm 4])."""
+    return dense_sample_condition()[1]

@@ -203,8 +203,7 @@ def sample_size_condition(n, *, eps=DEFAULTS["eps"], delta=DEFAULTS["delta"], k=
     k = _check(k, "k", integer=True, low=1)
     label, statement, prefix = _THEOREMS[theorem]
     lhs = _call(f"{prefix}_condition_lhs", k, delta)
-    rhs = _call("informal_scale", 1.0, 1.0, 1.0, eps) ** 2 * np.asarray(n, dtype=np.float64)
-    rhs = float(rhs) if np.ndim(rhs) == 0 else rhs
+    rhs = _call("condition_rhs", n, eps)
     n_required = _call(f"{prefix}_required_samples", k, eps, delta)
     holds = np.asarray(lhs) <= np.asarray(rhs)
     holds = bool(holds) if holds.ndim == 0 else holds

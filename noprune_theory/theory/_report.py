@@ -7,13 +7,13 @@ does not import sympy; the derivation formatters receive a built :class:`Derivat
 """
 from __future__ import annotations
 
-import math
 import textwrap
 
 import numpy as np
 
 from ._numeric import (
     DEFAULTS,
+    _call,
     effective_params,
     lipschitz_param_constant,
     mask_entropy_bound,
@@ -134,7 +134,7 @@ def bound_report(n, d, *, p=None, sparsity=None, kept=None, mi=None, mi_unit="bi
             "label": label, "size": value,
             "dense_lip_lower": robustness_bound(n, d, value, W=W, J=J, k=k, **opts),
             "sparse_lip_lower": sparse_robustness_bound(n, d, value, k=k, **opts),
-            "informal_scale": eps * math.sqrt(n * d / value),
+            "informal_scale": _call("informal_scale", n, d, value, eps),
         })
     required = {
         "lip": lip,
@@ -142,7 +142,7 @@ def bound_report(n, d, *, p=None, sparsity=None, kept=None, mi=None, mi_unit="bi
         "p": required_params(n, d, lip=lip, sparse=False, eps=eps, delta=delta, c=c, W=W, J=J),
         "sparse_lip_lower_at_p_eff_0": sparse_robustness_bound(n, d, 0.0, k=k, **opts),
         "dense_lip_lower_at_p_0": robustness_bound(n, d, 0.0, W=W, J=J, k=k, **opts),
-        "informal_p_eff": eps**2 * n * d / lip**2,
+        "informal_p_eff": _call("informal_required_params", n, d, lip, eps),
     }
     return {
         "inputs": {"n": n, "d": d, "eps": eps, "delta": delta, "c": c, "W": W, "J": float(J),

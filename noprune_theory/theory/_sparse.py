@@ -26,6 +26,7 @@ __all__ = [
     "isoperimetric_variance_constant",
     "sparse_condition_lhs",
     "informal_scale",
+    "informal_required_params",
     "sparse_required_params",
     "sparse_required_samples",
 ]
@@ -83,3 +84,8 @@ def informal_scale():
     Constants and logarithms dropped; the scale a theorist compares models with, not a bound.
     """
     return epsilon * sp.sqrt(n * d / p_eff)
+
+
+def informal_required_params():
+    """The p_eff at which the informal scale eps sqrt(n d / p_eff) equals L: eps^2 n d / L^2."""
+    return solve_unique(sp.Eq(informal_scale(), L), p_eff, square=True)
