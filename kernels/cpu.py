@@ -4,8 +4,9 @@ Where this sits: :mod:`noprune_theory.training` calls these for the parameter up
 model's backend is ``numba``; the forward and backward matrix products stay with NumPy's BLAS,
 which numba cannot beat. What NumPy does badly is the chain of elementwise passes of an update
 (``m = b1 m + (1 - b1) g``, ``v = ...``, ``W -= ...``, each a full pass over memory with a
-temporary): the kernels here do the whole update in one pass, in place, and honour the mask and the per-network ``active`` flag so that masked weights
-stay exactly zero and stopped networks do not move.
+temporary): the kernels here do the whole update in one pass, in place, and honour the mask
+and the per-network ``active`` flag so that masked weights stay exactly zero and stopped
+networks do not move.
 
 For a two-layer network with a shared input (the common simulation case),
 :func:`two_layer_loss_grad` goes further: the two products with X become single large BLAS
@@ -22,14 +23,15 @@ compiled with ``cache=True``. The wrappers check shapes and dtypes: numba would 
 a new specialization silently, or (under the CUDA simulator, for the sibling ``cuda.py``) accept
 anything.
 """
+
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
 __all__ = [
-    "masked_sgd_update",
     "masked_adam_update",
+    "masked_sgd_update",
 ]
 
 
@@ -91,7 +93,9 @@ def _adam_kernel_nomask(W, G, M, V, lr_eff, beta1, beta2, eps, bc1, bc2):
 
 def _as_rows(a, B, name, dtype=None):
     if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name} must be a NumPy array for the numba kernels, got {type(a).__name__}")
+        raise TypeError(
+            f"{name} must be a NumPy array for the numba kernels, got {type(a).__name__}"
+        )
     if a.shape[0] != B:
         raise ValueError(f"{name} must have {B} networks on axis 0, got shape {a.shape}")
     if not a.flags.c_contiguous:
@@ -151,8 +155,8 @@ def masked_adam_update(W, G, M, V, mask, lr_eff, beta1, beta2, eps, step):
     w, g, m, lr = _check_common(W, G, mask, lr_eff)
     mm = _as_rows(M, W.shape[0], "M", W.dtype)
     vv = _as_rows(V, W.shape[0], "V", W.dtype)
-    bc1 = 1.0 - beta1 ** step
-    bc2 = 1.0 - beta2 ** step
+    bc1 = 1.0 - beta1**step
+    bc2 = 1.0 - beta2**step
     if m is None:
         _adam_kernel_nomask(w, g, mm, vv, lr, beta1, beta2, eps, bc1, bc2)
     else:
@@ -171,8 +175,7 @@ LOSS_CODES = {"mse": 0, "logistic": 1}
 
 
 @njit(cache=True, fastmath=_FAST)
-def _two_layer_middle(Z, b0, w1, b1, c0, c1, y, act, loss, slope, nchunk,
-                      per, fout, Pw1, Pb0, Pb1):
+def _two_layer_middle(Z, b0, w1, b1, c0, c1, y, act, loss, slope, nchunk, per, fout, Pw1, Pb0, Pb1):
     """Everything between the two big matrix products of a two-layer step, in one pass.
 
     Z (n, B, h) holds x W0 (no multiplier, no bias) and is overwritten by
@@ -309,9 +312,24 @@ def two_layer_loss_grad(X, W0, b0, W1, b1, c0, c1, y, activation, loss, slope=0.
     Pb1 = np.zeros((B, nchunk), dtype=dt)
     zb0 = b0 if b0 is not None else np.zeros((B, h), dtype=dt)
     zb1 = b1[:, 0] if b1 is not None else np.zeros(B, dtype=dt)
-    _two_layer_middle(Z.reshape(n, B, h), zb0, np.ascontiguousarray(W1[:, :, 0]), zb1,
-                      float(c0), float(c1), y, ACT_CODES[activation], LOSS_CODES[loss],
-                      float(slope), nchunk, per, f, Pw1, Pb0, Pb1)
+    _two_layer_middle(
+        Z.reshape(n, B, h),
+        zb0,
+        np.ascontiguousarray(W1[:, :, 0]),
+        zb1,
+        float(c0),
+        float(c1),
+        y,
+        ACT_CODES[activation],
+        LOSS_CODES[loss],
+        float(slope),
+        nchunk,
+        per,
+        f,
+        Pw1,
+        Pb0,
+        Pb1,
+    )
     np.matmul(X.T, Z, out=G)
     gW0 = np.empty((B, d, h), dtype=dt)
     np.multiply(G.reshape(d, B, h).transpose(1, 0, 2), dt.type(c0), out=gW0)

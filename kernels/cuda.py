@@ -15,6 +15,7 @@ simulator (``NUMBA_ENABLE_CUDASIM=1``, as in the tests), NumPy arrays. The simul
 types, so every wrapper checks dtypes, shapes and contiguity itself before launching; no kernel
 uses warp-level operations (the simulator has none).
 """
+
 from __future__ import annotations
 
 import math
@@ -33,9 +34,9 @@ if cuda_simulator_enabled() and "numba.cuda" not in sys.modules:
     if not _numba_config.ENABLE_CUDASIM:
         _numba_config.reload_config()
 
-from numba import cuda  # noqa: E402
+from numba import cuda
 
-__all__ = ["masked_sgd_update", "masked_adam_update", "per_network_mean", "mse_loss_and_grad"]
+__all__ = ["masked_adam_update", "masked_sgd_update", "mse_loss_and_grad", "per_network_mean"]
 
 #: Threads per block for the reductions (a power of two; the shared arrays have this size).
 REDUCE_THREADS = 128
@@ -145,8 +146,10 @@ def _module_of(a):
         return cupy
     if isinstance(a, np.ndarray):
         return np
-    raise TypeError(f"the cuda kernels take CuPy (or, under the simulator, NumPy) arrays, got "
-                    f"{type(a).__module__}.{type(a).__name__}")
+    raise TypeError(
+        f"the cuda kernels take CuPy (or, under the simulator, NumPy) arrays, got "
+        f"{type(a).__module__}.{type(a).__name__}"
+    )
 
 
 def _device(a):
@@ -221,7 +224,7 @@ def masked_adam_update(W, G, M, V, mask, lr_eff, beta1, beta2, eps, step):
         return
     tpb = _threads(size)
     blocks = (size + tpb - 1) // tpb
-    bc1, bc2 = 1.0 - beta1 ** step, 1.0 - beta2 ** step
+    bc1, bc2 = 1.0 - beta1**step, 1.0 - beta2**step
     consts = (K, float(beta1), float(beta2), float(eps), float(bc1), float(bc2))
     w, g = _device(W.reshape(-1)), _device(G.reshape(-1))
     m, v = _device(M.reshape(-1)), _device(V.reshape(-1))
@@ -283,6 +286,7 @@ def mse_loss_and_grad(f, y):
     loss = mod.zeros(B, dtype=f.dtype)
     df = mod.empty_like(f)
     per = mod.empty_like(f)
-    _mse_kernel[B, _reduce_threads()](_device(f), _device(y), _device(loss), _device(per),
-                                       _device(df), 1.0 / n)
+    _mse_kernel[B, _reduce_threads()](
+        _device(f), _device(y), _device(loss), _device(per), _device(df), 1.0 / n
+    )
     return loss, df, per

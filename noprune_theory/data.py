@@ -17,6 +17,7 @@ References
 .. [NFP] T. Kumar, K. Luo and M. Sellke, "No Free Prune: Information-Theoretic Barriers to
    Pruning at Initialization", ICML 2024, Sec. 5.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,13 +27,13 @@ import numpy as np
 from noprune_theory._validation import check_choice, check_scalar
 
 __all__ = [
-    "gaussian",
-    "sphere",
-    "mixture",
-    "random_labels",
-    "noisy_labels",
-    "teacher_student",
     "TeacherStudent",
+    "gaussian",
+    "mixture",
+    "noisy_labels",
+    "random_labels",
+    "sphere",
+    "teacher_student",
 ]
 
 _DTYPES = ("float32", "float64")
@@ -360,6 +361,10 @@ def teacher_student(
     z = np.random.default_rng(s_z).standard_normal(n)
     y = f + sigma * z
     return TeacherStudent(
-        X=X.astype(dtype), y=y.astype(dtype), target=f.astype(dtype), noise=z.astype(dtype),
-        sigma=sigma, teacher=teacher,
+        X=X.astype(dtype),
+        y=y.astype(dtype),
+        target=f.astype(dtype),
+        noise=z.astype(dtype),
+        sigma=sigma,
+        teacher=teacher,
     )

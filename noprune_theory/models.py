@@ -27,6 +27,7 @@ References
 .. [MMN] S. Mei, A. Montanari and P.-M. Nguyen, "A mean field view of the landscape of two-layer
    neural networks", PNAS 2018 (mean-field scaling).
 """
+
 from __future__ import annotations
 
 import json
@@ -38,7 +39,7 @@ import numpy as np
 from noprune_theory._validation import check_choice, check_scalar
 from noprune_theory.backend import array_namespace, namespace_for, resolve_backend, to_numpy
 
-__all__ = ["MaskedMLP", "MaskedTwoLayer", "ACTIVATIONS", "SCALINGS", "LOSSES"]
+__all__ = ["ACTIVATIONS", "LOSSES", "SCALINGS", "MaskedMLP", "MaskedTwoLayer"]
 
 #: Activations: all 1-Lipschitz, so the Lipschitz bounds of [BS] Lemma 3.1 apply.
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "softplus", "identity")
@@ -404,7 +405,9 @@ class MaskedMLP:
         """
         masks = list(masks)
         if len(masks) != self.depth:
-            raise ValueError(f"masks must hold {self.depth} arrays (one per layer), got {len(masks)}")
+            raise ValueError(
+                f"masks must hold {self.depth} arrays (one per layer), got {len(masks)}"
+            )
         checked = []
         for l, (m, w) in enumerate(zip(masks, self.weights)):
             self._check_same_library(m, f"masks[{l}]")
@@ -454,12 +457,18 @@ class MaskedMLP:
         d = self.sizes[0]
         if X.ndim == 2:
             if X.shape[1] != d:
-                raise ValueError(f"X must have shape (n, {d}) or ({self.B}, n, {d}), got {tuple(X.shape)}")
+                raise ValueError(
+                    f"X must have shape (n, {d}) or ({self.B}, n, {d}), got {tuple(X.shape)}"
+                )
         elif X.ndim == 3:
             if X.shape[0] != self.B or X.shape[2] != d:
-                raise ValueError(f"X must have shape (n, {d}) or ({self.B}, n, {d}), got {tuple(X.shape)}")
+                raise ValueError(
+                    f"X must have shape (n, {d}) or ({self.B}, n, {d}), got {tuple(X.shape)}"
+                )
         else:
-            raise ValueError(f"X must have 2 or 3 axes, (n, d) or (B, n, d), got shape {tuple(X.shape)}")
+            raise ValueError(
+                f"X must have 2 or 3 axes, (n, d) or (B, n, d), got shape {tuple(X.shape)}"
+            )
         if X.shape[-2] < 1:
             raise ValueError("X must hold at least one point, got n = 0")
         if isinstance(X, np.ndarray) and not np.issubdtype(X.dtype, np.number):
@@ -484,12 +493,18 @@ class MaskedMLP:
         shape = tuple(y.shape)
         if loss == "cross_entropy":
             if out < 2:
-                raise ValueError(f"loss='cross_entropy' needs out = C >= 2 outputs, got out = {out}")
+                raise ValueError(
+                    f"loss='cross_entropy' needs out = C >= 2 outputs, got out = {out}"
+                )
             if shape not in ((n,), (B, n)):
-                raise ValueError(f"y must have shape ({n},) or ({B}, {n}) for cross_entropy, got {shape}")
+                raise ValueError(
+                    f"y must have shape ({n},) or ({B}, {n}) for cross_entropy, got {shape}"
+                )
             ya = self._from_host_int(y) if host else y
             if not xp.isdtype(ya.dtype, "integral"):
-                raise ValueError(f"y must hold integer class labels for cross_entropy, got dtype {ya.dtype}")
+                raise ValueError(
+                    f"y must hold integer class labels for cross_entropy, got dtype {ya.dtype}"
+                )
             if bool(xp.any(ya < 0)) or bool(xp.any(ya >= out)):
                 raise ValueError(f"y must hold class labels in [0, {out - 1}] for cross_entropy")
             classes = xp.arange(out, dtype=ya.dtype)
@@ -502,7 +517,9 @@ class MaskedMLP:
             if out != 1:
                 raise ValueError(f"loss='logistic' needs out = 1, got out = {out}")
             if shape not in ((n,), (B, n)):
-                raise ValueError(f"y must have shape ({n},) or ({B}, {n}) for logistic, got {shape}")
+                raise ValueError(
+                    f"y must have shape ({n},) or ({B}, {n}) for logistic, got {shape}"
+                )
             if not bool(xp.all((ya == 1.0) | (ya == -1.0))):
                 raise ValueError("y must hold labels -1 or +1 for loss='logistic'")
             t = ya[..., None]
@@ -513,27 +530,35 @@ class MaskedMLP:
             t = ya[..., None]
         else:
             if shape not in ((n, out), (B, n, out)):
-                raise ValueError(f"y must have shape ({n}, {out}) or ({B}, {n}, {out}), got {shape}")
+                raise ValueError(
+                    f"y must have shape ({n}, {out}) or ({B}, {n}, {out}), got {shape}"
+                )
             t = ya
         return t if t.ndim == 3 else t[None, ...]
 
     def _from_host_int(self, y):
         y = np.asarray(y)
         if not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"y must hold integer class labels for cross_entropy, got dtype {y.dtype}")
+            raise ValueError(
+                f"y must hold integer class labels for cross_entropy, got dtype {y.dtype}"
+            )
         return self.xp.asarray(y.astype(np.int64))
 
     def _check_vectors(self, vectors):
         vectors = list(vectors)
         if len(vectors) != self.depth:
-            raise ValueError(f"vectors must hold {self.depth} arrays (one per layer), got {len(vectors)}")
+            raise ValueError(
+                f"vectors must hold {self.depth} arrays (one per layer), got {len(vectors)}"
+            )
         out = []
         for l, (v, w) in enumerate(zip(vectors, self.weights)):
             if isinstance(v, np.ndarray) and not isinstance(w, np.ndarray):
                 v = self._from_host(v)
             self._check_same_library(v, f"vectors[{l}]")
             if tuple(v.shape) != tuple(w.shape):
-                raise ValueError(f"vectors[{l}] must have shape {tuple(w.shape)}, got {tuple(v.shape)}")
+                raise ValueError(
+                    f"vectors[{l}] must have shape {tuple(w.shape)}, got {tuple(v.shape)}"
+                )
             v = self.xp.astype(v, self._dt)
             if not bool(self.xp.all(self.xp.isfinite(v))):
                 raise ValueError(f"vectors[{l}] must not contain NaN or inf")
@@ -652,9 +677,18 @@ class MaskedMLP:
         if self.biases is not None:
             b0, b1 = self.biases
         per, f, gW0, gb0, gW1, gb1 = cpu.two_layer_loss_grad(
-            np.ascontiguousarray(Xa), self.weights[0], b0, self.weights[1], b1,
-            self.multipliers[0], self.multipliers[1], y, self.activation, loss,
-            slope=LEAKY_SLOPE, work=work,
+            np.ascontiguousarray(Xa),
+            self.weights[0],
+            b0,
+            self.weights[1],
+            b1,
+            self.multipliers[0],
+            self.multipliers[1],
+            y,
+            self.activation,
+            loss,
+            slope=LEAKY_SLOPE,
+            work=work,
         )
         np.multiply(gW0, self.masks[0], out=gW0)
         np.multiply(gW1, self.masks[1], out=gW1)
@@ -870,7 +904,9 @@ class MaskedMLP:
                 raise
             raise ValueError(f"{path} is not a readable .npz file of a MaskedMLP: {exc}") from None
         if "format" not in data or str(data["format"]) != FORMAT_MARKER:
-            raise ValueError(f"{path} is not a saved MaskedMLP (no '{FORMAT_MARKER}' format marker)")
+            raise ValueError(
+                f"{path} is not a saved MaskedMLP (no '{FORMAT_MARKER}' format marker)"
+            )
         version = int(data["version"])
         if version > FORMAT_VERSION:
             raise ValueError(
@@ -882,20 +918,32 @@ class MaskedMLP:
             if backend is not None:
                 cfg["backend"] = backend
             model = MaskedMLP(
-                cfg["d"], tuple(cfg["hidden"]), cfg["out"], B=cfg["B"],
-                activation=cfg["activation"], bias=cfg["bias"], scaling=cfg["scaling"],
-                dtype=cfg["dtype"], backend=cfg["backend"], seed=cfg["seed"],
+                cfg["d"],
+                tuple(cfg["hidden"]),
+                cfg["out"],
+                B=cfg["B"],
+                activation=cfg["activation"],
+                bias=cfg["bias"],
+                scaling=cfg["scaling"],
+                dtype=cfg["dtype"],
+                backend=cfg["backend"],
+                seed=cfg["seed"],
             )
             if cls is not MaskedMLP and issubclass(cls, MaskedMLP):
                 model.__class__ = cls
             L = model.depth
             model.weights = [model._from_host(data[f"weight_{l}"]) for l in range(L)]
-            model.initial_weights = [model._from_host(data[f"initial_weight_{l}"]) for l in range(L)]
+            model.initial_weights = [
+                model._from_host(data[f"initial_weight_{l}"]) for l in range(L)
+            ]
             masks = [model.xp.asarray(data[f"mask_{l}"]) for l in range(L)]
             if model.bias:
                 model.biases = [model._from_host(data[f"bias_{l}"]) for l in range(L)]
             for l in range(L):
-                for name, arr in (("weight", model.weights[l]), ("initial_weight", model.initial_weights[l])):
+                for name, arr in (
+                    ("weight", model.weights[l]),
+                    ("initial_weight", model.initial_weights[l]),
+                ):
                     if tuple(arr.shape) != (model.B, model.sizes[l], model.sizes[l + 1]):
                         raise ValueError(f"{name}_{l} has shape {tuple(arr.shape)}")
             model.set_masks(masks)

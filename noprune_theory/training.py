@@ -11,6 +11,7 @@ reference), ``numba`` with the fused in-place kernels of ``noprune_theory.kernel
 with the numba.cuda kernels of ``noprune_theory.kernels.cuda``. The forward and backward passes
 are the model's batched matrix products on every backend.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,7 +24,7 @@ from noprune_theory._validation import check_choice, check_scalar
 from noprune_theory.backend import to_numpy
 from noprune_theory.models import LOSSES, MaskedMLP, _correct
 
-__all__ = ["train", "TrainResult", "Trajectory", "OPTIMIZERS", "DEFAULT_LR"]
+__all__ = ["DEFAULT_LR", "OPTIMIZERS", "TrainResult", "Trajectory", "train"]
 
 OPTIMIZERS = ("gd", "sgd", "adam")
 #: Step size used when ``lr=None``.
@@ -119,14 +120,26 @@ class _Updater:
                 p = _contiguous(p, self.xp)
                 g = _contiguous(g, self.xp)
                 if self.optimizer == "adam":
-                    self.mod.masked_adam_update(p, g, self.M[i], self.V[i], m, lr_eff,
-                                                self.beta1, self.beta2, self.eps, self.t)
+                    self.mod.masked_adam_update(
+                        p,
+                        g,
+                        self.M[i],
+                        self.V[i],
+                        m,
+                        lr_eff,
+                        self.beta1,
+                        self.beta2,
+                        self.eps,
+                        self.t,
+                    )
                 else:
                     self.mod.masked_sgd_update(p, g, m, lr_eff)
                 new.append(p)
         else:
-            new = [self._xp_step(i, p, g, m, lr_eff)
-                   for i, (p, g, m) in enumerate(zip(params, grads, masks))]
+            new = [
+                self._xp_step(i, p, g, m, lr_eff)
+                for i, (p, g, m) in enumerate(zip(params, grads, masks))
+            ]
         model.weights = new[:n_w]
         if model.biases is not None:
             model.biases = new[n_w:]
@@ -141,7 +154,7 @@ class _Updater:
             M = xp.where(active, b1 * self.M[i] + (1 - b1) * g, self.M[i])
             V = xp.where(active, b2 * self.V[i] + (1 - b2) * g * g, self.V[i])
             self.M[i], self.V[i] = M, V
-            upd = (M / (1 - b1 ** self.t)) / (xp.sqrt(V / (1 - b2 ** self.t)) + self.eps)
+            upd = (M / (1 - b1**self.t)) / (xp.sqrt(V / (1 - b2**self.t)) + self.eps)
         else:
             upd = g
         new = xp.where(active, p - s * upd, p)
@@ -278,8 +291,9 @@ def train(
         target_loss = check_scalar(target_loss, "target_loss", low=0)
     if not isinstance(stop_when_memorized, (bool, np.bool_)):
         raise ValueError(f"stop_when_memorized must be True or False, got {stop_when_memorized!r}")
-    memorize_threshold = check_scalar(memorize_threshold, "memorize_threshold", low=0,
-                                      low_inclusive=False)
+    memorize_threshold = check_scalar(
+        memorize_threshold, "memorize_threshold", low=0, low_inclusive=False
+    )
     if record_every is not None:
         record_every = check_scalar(record_every, "record_every", integer=True, low=1)
     if callback is not None and not callable(callback):
@@ -353,7 +367,7 @@ def train(
                 if order is None or pos + batch_size > n:
                     order = rng.permutation(n)
                     pos = 0
-                idx = xp.asarray(order[pos:pos + batch_size])
+                idx = xp.asarray(order[pos : pos + batch_size])
                 pos += batch_size
                 Xb = xp.take(Xa, idx, axis=Xa.ndim - 2)
                 tb = xp.take(t, idx, axis=1)
@@ -382,21 +396,34 @@ def train(
                 diverged |= bad
                 active &= ~bad
                 warnings.warn(
-                    f"training diverged for network(s) {np.nonzero(bad)[0][:10].tolist()} at step "
-                    f"{step} (the loss is not finite; lr = {lr:g} is probably too large); they stop "
-                    "and are flagged in TrainResult.diverged",
+                    f"training diverged for network(s) {np.nonzero(bad)[0][:10].tolist()} at "
+                    f"step {step} (the loss is not finite; lr = {lr:g} is probably too large); "
+                    "they stop and are flagged in TrainResult.diverged",
                     RuntimeWarning,
                     stacklevel=2,
                 )
             if step >= steps or not active.any():
                 break
             if grad_noise > 0:
-                wg = [g + xp.where(m, xp.asarray(grad_noise * rng.standard_normal(tuple(g.shape)),
-                                                 dtype=model._dt), 0.0)
-                      for g, m in zip(wg, model.masks)]
+                wg = [
+                    g
+                    + xp.where(
+                        m,
+                        xp.asarray(
+                            grad_noise * rng.standard_normal(tuple(g.shape)), dtype=model._dt
+                        ),
+                        0.0,
+                    )
+                    for g, m in zip(wg, model.masks)
+                ]
                 if bg is not None:
-                    bg = [g + xp.asarray(grad_noise * rng.standard_normal(tuple(g.shape)),
-                                         dtype=model._dt) for g in bg]
+                    bg = [
+                        g
+                        + xp.asarray(
+                            grad_noise * rng.standard_normal(tuple(g.shape)), dtype=model._dt
+                        )
+                        for g in bg
+                    ]
             updater.step(wg, bg, lr_vector())
             taken += active
             step += 1

@@ -1,4 +1,5 @@
 """Synthetic data: shapes, laws, seeding and argument checks."""
+
 import numpy as np
 import pytest
 

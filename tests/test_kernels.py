@@ -1,9 +1,10 @@
 """The numba CPU kernels and the numba.cuda kernels (under the CUDA simulator, on NumPy arrays,
 tiny shapes) against plain NumPy references, in float32 and float64."""
+
 import numpy as np
 import pytest
-
-from noprune_theory.kernels import cpu, cuda as gpu
+from noprune_theory.kernels import cpu
+from noprune_theory.kernels import cuda as gpu
 
 TARGETS = [pytest.param(cpu, id="cpu"), pytest.param(gpu, id="cuda")]
 DTYPES = [np.float32, np.float64]
@@ -60,7 +61,11 @@ def test_masked_adam_update_over_three_steps(mod, dtype, use_mask):
         keep = (lr != 0)[:, None, None] & (mask if mask is not None else True)
         Mn = b1 * Mr + (1 - b1) * G
         Vn = b2 * Vr + (1 - b2) * G.astype(np.float64) ** 2
-        step = lr.astype(np.float64)[:, None, None] * (Mn / (1 - b1**t)) / (np.sqrt(Vn / (1 - b2**t)) + eps)
+        step = (
+            lr.astype(np.float64)[:, None, None]
+            * (Mn / (1 - b1**t))
+            / (np.sqrt(Vn / (1 - b2**t)) + eps)
+        )
         Wr = np.where(keep, Wr - step, Wr)
         Mr, Vr = np.where(keep, Mn, Mr), np.where(keep, Vn, Vr)
         mod.masked_adam_update(W, G, M, V, mask, lr, b1, b2, eps, t)
@@ -137,8 +142,17 @@ def test_fused_two_layer_step_matches_generic_backprop(activation, loss, dtype):
     y = np.sign(rng.standard_normal((3, 9))).astype(dtype)
     Xa, t = model._prepare_X(X), model._prepare_y(y, 9, loss)
     per, f, wg, bg = model._loss_grad(Xa, t, loss)  # numpy backend: generic path
-    got = cpu.two_layer_loss_grad(X, model.weights[0], model.biases[0], model.weights[1],
-                                  model.biases[1], *model.multipliers, y, activation, loss)
+    got = cpu.two_layer_loss_grad(
+        X,
+        model.weights[0],
+        model.biases[0],
+        model.weights[1],
+        model.biases[1],
+        *model.multipliers,
+        y,
+        activation,
+        loss,
+    )
     rtol = 1e-13 if dtype == "float64" else 1e-5
     for a, b in zip([per, f[..., 0], wg[0], bg[0], wg[1], bg[1]], got):
         assert b.dtype == np.dtype(dtype)

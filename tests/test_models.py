@@ -1,5 +1,6 @@
 """MaskedMLP: forward against a per-network reference, gradients and hvp against finite
 differences, masks, bad input, save/load; every backend and the array-API namespaces."""
+
 import math
 
 import numpy as np
@@ -40,8 +41,11 @@ def _reference_forward(model, X):
         for i in range(X.shape[-2]):
             h = list(X[k, i] if X.ndim == 3 else X[i])
             for l, c in enumerate(model.multipliers):
-                z = [c * sum(h[p] * W[l][k, p, q] for p in range(len(h))) + (b[l][k, q] if b else 0.0)
-                     for q in range(W[l].shape[2])]
+                z = [
+                    c * sum(h[p] * W[l][k, p, q] for p in range(len(h)))
+                    + (b[l][k, q] if b else 0.0)
+                    for q in range(W[l].shape[2])
+                ]
                 h = [phi(v) for v in z] if l < model.depth - 1 else z
             out[k, i] = h
     return out
@@ -50,16 +54,19 @@ def _reference_forward(model, X):
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("scaling", ["standard", "ntk", "mean_field"])
 def test_forward_matches_per_network_reference(backend, activation, scaling):
-    model = MaskedMLP(3, (4, 2), 2, B=2, activation=activation, scaling=scaling, seed=3,
-                      backend=backend)
+    model = MaskedMLP(
+        3, (4, 2), 2, B=2, activation=activation, scaling=scaling, seed=3, backend=backend
+    )
     model.biases = [b + 0.1 for b in model.biases]  # nonzero biases take part
     model.set_masks(_random_masks(model, 0.7, 0))
     X = np.random.default_rng(1).standard_normal((5, 3))
-    np.testing.assert_allclose(to_numpy(model.forward(X)), _reference_forward(model, X),
-                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        to_numpy(model.forward(X)), _reference_forward(model, X), rtol=1e-12, atol=1e-14
+    )
     Xb = np.random.default_rng(2).standard_normal((2, 5, 3))
-    np.testing.assert_allclose(to_numpy(model.forward(Xb)), _reference_forward(model, Xb),
-                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        to_numpy(model.forward(Xb)), _reference_forward(model, Xb), rtol=1e-12, atol=1e-14
+    )
 
 
 def test_multipliers_and_initial_scale():
@@ -75,8 +82,9 @@ def test_multipliers_and_initial_scale():
     assert mf.multipliers == pytest.approx((math.sqrt(1 / d), 1 / m), rel=1e-15)
     # same seed, same function at init for standard and NTK (the same numbers, rescaled)
     X = np.random.default_rng(0).standard_normal((4, d))
-    np.testing.assert_allclose(MaskedMLP(d, (m,), B=2, scaling="standard", seed=0).forward(X),
-                               ntk.forward(X), rtol=1e-12)
+    np.testing.assert_allclose(
+        MaskedMLP(d, (m,), B=2, scaling="standard", seed=0).forward(X), ntk.forward(X), rtol=1e-12
+    )
 
 
 def _fd_grad_check(model, X, y, loss):
@@ -97,7 +105,9 @@ def _fd_grad_check(model, X, y, loss):
             e[idx] = h
             plus.weights[l] = plus.weights[l] + model.xp.asarray(e)
             minus.weights[l] = minus.weights[l] - model.xp.asarray(e)
-            fd = (to_numpy(plus.loss(X, y, loss))[idx[0]] - to_numpy(minus.loss(X, y, loss))[idx[0]]) / (2 * h)
+            fd = (
+                to_numpy(plus.loss(X, y, loss))[idx[0]] - to_numpy(minus.loss(X, y, loss))[idx[0]]
+            ) / (2 * h)
             assert abs(fd - to_numpy(wg[l])[idx]) <= 1e-7 + 1e-6 * abs(fd), (l, idx)
         if bg is not None:
             k, q = int(rng.integers(0, model.B)), int(rng.integers(0, shape[2]))
@@ -106,7 +116,9 @@ def _fd_grad_check(model, X, y, loss):
             e[k, q] = h
             plus.biases[l] = plus.biases[l] + model.xp.asarray(e)
             minus.biases[l] = minus.biases[l] - model.xp.asarray(e)
-            fd = (to_numpy(plus.loss(X, y, loss))[k] - to_numpy(minus.loss(X, y, loss))[k]) / (2 * h)
+            fd = (to_numpy(plus.loss(X, y, loss))[k] - to_numpy(minus.loss(X, y, loss))[k]) / (
+                2 * h
+            )
             assert abs(fd - to_numpy(bg[l])[k, q]) <= 1e-7 + 1e-6 * abs(fd)
 
 
@@ -123,22 +135,25 @@ CASES = [
 
 @pytest.mark.parametrize("hidden, out, loss, activation, scaling", CASES)
 def test_gradients_match_central_differences(backend, hidden, out, loss, activation, scaling):
-    model = MaskedMLP(3, hidden, out, B=2, activation=activation, scaling=scaling, seed=5,
-                      backend=backend)
+    model = MaskedMLP(
+        3, hidden, out, B=2, activation=activation, scaling=scaling, seed=5, backend=backend
+    )
     model.set_masks(_random_masks(model, 0.6, 1))
     X = np.random.default_rng(2).standard_normal((6, 3))
     _fd_grad_check(model, X, _labels(loss, 6, 2, out, 3), loss)
 
 
 @pytest.mark.parametrize("hidden, out, loss, activation, scaling", CASES)
-def test_hvp_matches_central_differences_of_gradients(backend, hidden, out, loss, activation,
-                                                      scaling):
+def test_hvp_matches_central_differences_of_gradients(
+    backend, hidden, out, loss, activation, scaling
+):
     """H v = d/dr grad(W + r v) at r = 0, by central differences of the analytic gradient with
     h = 1e-5 (error ~h^2 ~ 1e-10 for smooth activations). For ReLU-type activations no
     pre-activation crosses zero within +-h for these seeds (a crossing would break the
     tight tolerance), so the difference is exact there too."""
-    model = MaskedMLP(3, hidden, out, B=2, activation=activation, scaling=scaling, seed=6,
-                      backend=backend)
+    model = MaskedMLP(
+        3, hidden, out, B=2, activation=activation, scaling=scaling, seed=6, backend=backend
+    )
     model.set_masks(_random_masks(model, 0.6, 4))
     X = np.random.default_rng(7).standard_normal((6, 3))
     y = _labels(loss, 6, 2, out, 8)
@@ -169,7 +184,8 @@ def test_hvp_of_quadratic_model_is_exact():
     V0, V1 = V[0][0], V[1][0]
     f = X @ W0 @ W1
     second = (2 / 5) * np.sum((X @ V0 @ W1 + X @ W0 @ V1) ** 2) + (4 / 5) * np.sum(
-        (f[:, 0] - y) * (X @ V0 @ V1)[:, 0])
+        (f[:, 0] - y) * (X @ V0 @ V1)[:, 0]
+    )
     hv = model.hvp(X, y, V)
     quad = sum(float(np.sum(h * v)) for h, v in zip(hv, V))
     assert quad == pytest.approx(second, rel=1e-12)
@@ -204,8 +220,9 @@ def test_losses_have_their_closed_forms():
     f = model.forward(X)[0, :, 0]
     y = np.array([1.0, -1.0])
     np.testing.assert_allclose(model.per_point_loss(X, y, "mse")[0], (f - y) ** 2, rtol=1e-14)
-    np.testing.assert_allclose(model.per_point_loss(X, y, "logistic")[0],
-                               np.log1p(np.exp(-y * f)), rtol=1e-14)
+    np.testing.assert_allclose(
+        model.per_point_loss(X, y, "logistic")[0], np.log1p(np.exp(-y * f)), rtol=1e-14
+    )
     ce = MaskedMLP(2, (3,), 3, B=1, seed=0)
     F = ce.forward(X)[0]
     lab = np.array([2, 0])
@@ -256,7 +273,9 @@ def test_bad_masks_are_named():
     good = [np.ones(tuple(w.shape), dtype=bool) for w in model.weights]
     with pytest.raises(ValueError, match=r"masks must hold 2 arrays"):
         model.set_masks(good[:1])
-    with pytest.raises(ValueError, match=r"masks\[1\] must have shape \(2, 4, 1\), got \(2, 1, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"masks\[1\] must have shape \(2, 4, 1\), got \(2, 1, 4\)"
+    ):
         model.set_masks([good[0], np.ones((2, 1, 4), dtype=bool)])
     with pytest.raises(ValueError, match=r"masks\[0\] must have dtype bool, got float64"):
         model.set_masks([good[0].astype(float), good[1]])
@@ -293,7 +312,9 @@ def test_bad_cross_entropy_labels_and_vectors():
     with pytest.raises(ValueError, match="integer class labels"):
         model.loss(X, np.array([0.0, 1, 2, 0]), "cross_entropy")
     with pytest.raises(ValueError, match=r"vectors\[0\] must have shape"):
-        model.hvp(X, np.array([0, 1, 2, 0]), [np.ones((2, 3, 3)), np.ones((2, 4, 3))], "cross_entropy")
+        model.hvp(
+            X, np.array([0, 1, 2, 0]), [np.ones((2, 3, 3)), np.ones((2, 4, 3))], "cross_entropy"
+        )
 
 
 @pytest.mark.parametrize(
@@ -347,8 +368,10 @@ def test_save_load_roundtrip(tmp_path):
     model.save(path)
     back = MaskedMLP.load(path)
     assert back.config() == model.config()
-    for a, b in zip(model.weights + model.masks + model.initial_weights + model.biases,
-                    back.weights + back.masks + back.initial_weights + back.biases):
+    for a, b in zip(
+        model.weights + model.masks + model.initial_weights + model.biases,
+        back.weights + back.masks + back.initial_weights + back.biases,
+    ):
         np.testing.assert_array_equal(a, b)
     assert isinstance(MaskedTwoLayer.load(path), MaskedTwoLayer)
 

@@ -1,5 +1,6 @@
 """train(): interpolation on separable data, exact zeros under masks, per-network stopping,
 determinism, agreement of the numpy, numba and cuda (simulator) update paths."""
+
 import math
 
 import numpy as np
@@ -32,15 +33,26 @@ def _half_masks(model, seed=0):
         ("gd", "cross_entropy", 0.5, {}),
     ],
 )
-def test_separable_task_is_interpolated_and_masked_weights_stay_zero(backend, optimizer, loss,
-                                                                     lr, extra):
+def test_separable_task_is_interpolated_and_masked_weights_stay_zero(
+    backend, optimizer, loss, lr, extra
+):
     X, y = _separable()
     out = 2 if loss == "cross_entropy" else 1
     labels = ((y > 0).astype(np.int64)) if loss == "cross_entropy" else y
     model = MaskedMLP(5, (32,), out, B=3, seed=1, backend=backend)
     model.set_masks(_half_masks(model))
-    res = train(model, X, labels, loss=loss, optimizer=optimizer, lr=lr, steps=3000,
-                stop_when_memorized=True, seed=2, **extra)
+    res = train(
+        model,
+        X,
+        labels,
+        loss=loss,
+        optimizer=optimizer,
+        lr=lr,
+        steps=3000,
+        stop_when_memorized=True,
+        seed=2,
+        **extra,
+    )
     assert res.converged.all(), res.final_loss
     np.testing.assert_array_equal(res.final_accuracy, 1.0)
     np.testing.assert_array_equal(res.memorized, 1.0)
@@ -55,7 +67,7 @@ def test_one_gd_step_is_w_minus_lr_grad():
     X, y = _separable(8, 3)
     model = MaskedMLP(3, (4,), B=2, seed=0)
     model.set_masks(_half_masks(model))
-    _, g, bg = model.gradients(X, y)
+    _, g, _ = model.gradients(X, y)
     before = [w.copy() for w in model.weights]
     train(model, X, y, optimizer="gd", lr=0.3, steps=1)
     for w, w0, gw in zip(model.weights, before, g):
@@ -96,8 +108,9 @@ def test_training_is_deterministic_for_a_seed():
     runs = []
     for seed in (7, 7, 8):
         model = MaskedMLP(5, (8,), B=2, seed=0)
-        train(model, X, y, optimizer="sgd", batch_size=5, lr=0.1, steps=30, grad_noise=0.01,
-              seed=seed)
+        train(
+            model, X, y, optimizer="sgd", batch_size=5, lr=0.1, steps=30, grad_noise=0.01, seed=seed
+        )
         runs.append(model.weights[0])
     np.testing.assert_array_equal(runs[0], runs[1])
     assert not np.array_equal(runs[0], runs[2])
@@ -115,8 +128,9 @@ def test_kernel_update_paths_match_numpy_reference(optimizer, kernels):
     other = ref.copy()
     if kernels == "cuda":
         other._use_cuda_kernels = True  # the MSE loss/gradient kernel too, as on the cupy backend
-    kw = dict(optimizer=optimizer, lr=0.05, steps=3, batch_size=3, grad_noise=0.1, seed=4,
-              target_loss=0.0)
+    kw = dict(
+        optimizer=optimizer, lr=0.05, steps=3, batch_size=3, grad_noise=0.1, seed=4, target_loss=0.0
+    )
     train(ref, X, y, kernels="xp", **kw)
     train(other, X, y, kernels=kernels, **kw)
     for a, b in zip(ref.weights + ref.biases, other.weights + other.biases):
