@@ -18,6 +18,25 @@ from noprune_theory.estimators._knn import (
     mixed_mi,
 )
 from noprune_theory.estimators._permutation import PermutationResult, permutation_null
+from noprune_theory.estimators._lipschitz import (
+    LipschitzLowerResult,
+    LipschitzUpperResult,
+    input_gradients,
+    lipschitz_lower,
+    lipschitz_upper,
+)
+from noprune_theory.estimators._mask_information import (
+    MaskInformation,
+    enumerate_datasets,
+    mask_data_information,
+    mask_information_exact,
+)
+from noprune_theory.estimators._noise import (
+    LawCheck,
+    law_of_robustness_check,
+    measured_effective_params,
+    noise_correlation,
+)
 
 __all__ = [
     "CORRECTIONS",
@@ -33,4 +52,17 @@ __all__ = [
     "permutation_null",
     "plugin_entropy",
     "plugin_mi",
+    "LipschitzLowerResult",
+    "LipschitzUpperResult",
+    "input_gradients",
+    "lipschitz_lower",
+    "lipschitz_upper",
+    "MaskInformation",
+    "enumerate_datasets",
+    "mask_data_information",
+    "mask_information_exact",
+    "LawCheck",
+    "law_of_robustness_check",
+    "measured_effective_params",
+    "noise_correlation",
 ]

@@ -1,0 +1,99 @@
+"""``noprune-theory lipschitz MODEL.npz``: Lipschitz lower and upper bounds of a saved model.
+
+Where this sits: a thin shell over :func:`noprune_theory.estimators.lipschitz_lower` and
+:func:`~noprune_theory.estimators.lipschitz_upper`; every check is the API's, so a bad argument
+or a file that is not a saved model gives one line ``Error: ...`` and exit code 2.
+"""
+from __future__ import annotations
+
+import json
+
+import click
+
+from noprune_theory.commands._types import Number
+
+UPPER = ("auto", "spectral", "sum_norms", "patterns", "branch_and_bound")
+LOWER = ("data", "random", "ascent", "pairs")
+
+
+@click.command("lipschitz")
+@click.argument("model_file", metavar="MODEL.npz")
+@click.option("--data", "data_file", default=None, metavar="X",
+              help="Data points (n, d): .npy, .csv or FILE.npz:KEY. Without data, random "
+                   "points from N(0, I_d/d) stand in (no 'data' or 'pairs' bounds).")
+@click.option("--method", type=click.Choice(UPPER), default="auto", show_default=True,
+              help="Upper bound: spectral (product of spectral norms, any depth), sum_norms "
+                   "(sum |a_j| ||w_j||), patterns (max over activation patterns, exact for "
+                   "ReLU when every pattern is realizable), branch_and_bound, or auto (the "
+                   "smallest that applies).")
+@click.option("--lower", "lower", default="data,random,ascent,pairs", show_default=True,
+              help="Comma-separated lower-bound methods.")
+@click.option("--starts", type=Number(integer=True, low=1), default=64, show_default=True,
+              help="Starts of the gradient ascent per network.")
+@click.option("--steps", type=Number(integer=True, low=0), default=30, show_default=True,
+              help="Gradient-ascent steps.")
+@click.option("--seed", type=Number(integer=True, low=0), default=0, show_default=True,
+              help="Seeds the random points and the jitter of repeated starts.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def command(model_file, data_file, method, lower, starts, steps, seed, as_json):
+    """Certified lower and upper bounds of the Lipschitz constant of every network in
+    MODEL.npz (a file written by MaskedMLP.save).
+
+    Lower bounds are gradient norms and difference quotients actually attained by the network
+    (at the data, at random points, after gradient ascent on the gradient norm, over pairs of
+    data points); upper bounds come from the weights. Networks with one output.
+    """
+    import os
+
+    import numpy as np
+
+    from noprune_theory.backend import to_numpy
+    from noprune_theory.commands.mi import load_array
+    from noprune_theory.estimators import lipschitz_lower, lipschitz_upper
+    from noprune_theory.models import MaskedMLP
+
+    methods = tuple(m.strip() for m in lower.split(",") if m.strip())
+    for m in methods:
+        if m not in LOWER:
+            raise ValueError(f"--lower must list methods among {', '.join(LOWER)}, got {m!r}")
+    if not os.path.isfile(model_file):
+        raise ValueError(f"MODEL: no such file {model_file!r}")
+    model = MaskedMLP.load(model_file, backend="numpy")
+    X = None
+    if data_file is not None:
+        X = np.asarray(load_array(data_file, "--data"), dtype=np.float64)
+        if X.ndim == 1 and model.sizes[0] == 1:
+            X = X[:, None]
+    if X is None:
+        methods = tuple(m for m in methods if m not in ("data", "pairs")) or ("random",)
+    lo = lipschitz_lower(model, X, methods=methods, starts=starts, steps=steps, seed=seed)
+    up = lipschitz_upper(model, method)
+    lo_v = to_numpy(lo.value).astype(float)
+    up_v = to_numpy(up.value).astype(float)
+    up_m = up.method if isinstance(up.method, tuple) else (up.method,) * model.B
+    rows = []
+    for b in range(model.B):
+        rows.append({
+            "network": b,
+            "lower": float(lo_v[b]),
+            "lower_method": lo.method[b],
+            "upper": float(up_v[b]),
+            "upper_method": up_m[b],
+            "exact": bool(up.exact[b]),
+        })
+    if as_json:
+        click.echo(json.dumps({
+            "model": model_file,
+            "sizes": list(model.sizes),
+            "activation": model.activation,
+            "scaling": model.scaling,
+            "data": data_file,
+            "networks": rows,
+        }))
+        return
+    click.echo(f"{model_file}: {model.B} network(s), sizes {model.sizes}, {model.activation}, "
+               f"{model.scaling} scaling")
+    click.echo(f"{'net':>4}  {'lower':>12}  {'by':<7}  {'upper':>12}  {'by':<17} exact")
+    for r in rows:
+        click.echo(f"{r['network']:>4}  {r['lower']:>12.6g}  {r['lower_method']:<7}  "
+                   f"{r['upper']:>12.6g}  {r['upper_method']:<17} {'yes' if r['exact'] else 'no'}")
