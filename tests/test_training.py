@@ -212,3 +212,29 @@ def test_bad_data_and_model_are_named():
 
 def test_memorization_threshold_is_log2_over_10():
     assert MEMORIZE_THRESHOLD == math.log(2) / 10
+
+
+def test_per_network_data_sets(backend):
+    """X of shape (B, n, d) and labels (B, n): network b sees only its own data, so training
+    the batch equals training each network alone on its data set (minibatches included)."""
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((2, 10, 3))
+    y = np.sign(rng.standard_normal((2, 10)))
+    model = MaskedMLP(3, (4,), B=2, seed=0, backend=backend)
+    single = model.copy()
+    kw = {"optimizer": "sgd", "batch_size": 5, "lr": 0.1, "steps": 6, "seed": 3}
+    train(model, X, y, **kw)
+    for b in range(2):
+        alone = single.copy()
+        # network b of `alone` trained with every network given data set b
+        train(alone, np.stack([X[b], X[b]]), np.stack([y[b], y[b]]), **kw)
+        for w, wa in zip(model.weights, alone.weights):
+            np.testing.assert_allclose(to_numpy(w)[b], to_numpy(wa)[b], rtol=1e-13)
+
+
+def test_float32_training_stays_float32(backend):
+    X, y = _separable(12, 3)
+    model = MaskedMLP(3, (8,), B=2, dtype="float32", seed=0, backend=backend)
+    res = train(model, X, y, loss="logistic", lr=0.5, steps=50)
+    assert all(to_numpy(w).dtype == np.float32 for w in model.weights + model.biases)
+    assert res.trajectory.loss[-1].mean() < res.trajectory.loss[0].mean()
