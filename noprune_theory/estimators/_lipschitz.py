@@ -876,18 +876,16 @@ def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_no
         vals, exact, names, pattern = _pattern_bounds(
             model, method == "branch_and_bound", max_enumerate, max_nodes)
         by["patterns"] = vals
-    if method == "auto":
+    if method == "auto" and "patterns" in by:
+        # max_s ||W diag(s) a|| <= ||W||_2 ||a|| and <= sum_j |a_j| ||w_j||: the pattern bound
+        # is the smallest by construction (ties in the last digit must not hide `exact`)
+        value = by["patterns"]
+        meth = tuple(names)
+    elif method == "auto":
         keys = list(by)
         table = np.stack([by[k] for k in keys])
-        which = np.argmin(table, axis=0)
         value = table.min(axis=0)
-        label = []
-        for b, w in enumerate(which):
-            k = keys[int(w)]
-            label.append(names[b] if k == "patterns" else k)
-        # exact only if the pattern bound is the one reported (it always is the smallest)
-        exact = exact & np.array([keys[int(w)] == "patterns" for w in which])
-        meth = tuple(label)
+        meth = tuple(keys[int(w)] for w in np.argmin(table, axis=0))
     elif method in ("patterns", "branch_and_bound"):
         value = by["patterns"]
         meth = tuple(names)

@@ -1,0 +1,240 @@
+"""Lipschitz bounds: gradients against finite differences, lower <= exact <= upper on tiny nets
+with the exact constant from realized activation patterns, branch and bound against
+enumeration, pairs against a direct n x n computation, and clear errors."""
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from noprune_theory.backend import to_numpy
+from noprune_theory.estimators import input_gradients, lipschitz_lower, lipschitz_upper
+from noprune_theory.models import MaskedMLP
+
+
+def _fd_grad(net, X, h=1e-6):
+    """Central differences of the forward pass (float64), (B, n, d)."""
+    X = np.asarray(X, dtype=np.float64)
+    out = np.empty((net.B, X.shape[0], X.shape[1]))
+    for k in range(X.shape[1]):
+        e = np.zeros(X.shape[1])
+        e[k] = h
+        fp = to_numpy(net.forward(X + e))[..., 0]
+        fm = to_numpy(net.forward(X - e))[..., 0]
+        out[..., k] = (fp - fm) / (2 * h)
+    return out
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh", "softplus", "identity"])
+@pytest.mark.parametrize("scaling", ["standard", "ntk", "mean_field"])
+@pytest.mark.parametrize("hidden", [(5,), (4, 3)])
+def test_input_gradients_match_finite_differences(activation, scaling, hidden, rng):
+    net = MaskedMLP(3, hidden, B=2, activation=activation, scaling=scaling, seed=3)
+    net.biases = [rng.standard_normal(b.shape) for b in net.biases]
+    X = rng.standard_normal((7, 3))
+    g = input_gradients(net, X)
+    # central differences are exact for piecewise-linear nets away from kinks (h = 1e-6 and
+    # random points keep every pre-activation away from 0) and O(h^2) ~ 1e-12 for smooth ones;
+    # rounding of f ~ 1e-16 / 1e-6 = 1e-10
+    np.testing.assert_allclose(g, _fd_grad(net, X), rtol=0, atol=1e-8)
+
+
+def test_input_gradients_namespace_generic(xp, rng):
+    net = MaskedMLP(3, (4, 2), B=2, activation="tanh", seed=1)
+    X = rng.standard_normal((5, 3))
+    ref = to_numpy(input_gradients(net, X))
+    other = net._as_namespace(xp)
+    got = input_gradients(other, xp.asarray(X))
+    np.testing.assert_allclose(to_numpy(got), ref, rtol=1e-13, atol=1e-14)
+    lo = lipschitz_lower(other, xp.asarray(X), steps=3, starts=4, n_random=8)
+    lo_ref = lipschitz_lower(net, X, steps=3, starts=4, n_random=8)
+    np.testing.assert_allclose(to_numpy(lo.value), to_numpy(lo_ref.value), rtol=1e-12)
+    up = lipschitz_upper(other)
+    np.testing.assert_allclose(to_numpy(up.value), to_numpy(lipschitz_upper(net).value),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("scaling", ["standard", "ntk", "mean_field"])
+def test_single_neuron_both_sides(scaling):
+    # f(x) = c1 a relu(c0 w.x + b): Lip = |c0 c1 a| ||w|| (the ray where w.x > -b/c0 exists)
+    net = MaskedMLP(4, (1,), B=3, scaling=scaling, seed=7)
+    w = to_numpy(net.weights[0])[:, :, 0]
+    a = to_numpy(net.weights[1])[:, 0, 0]
+    c0, c1 = net.multipliers
+    exact = np.abs(c0 * c1 * a) * np.linalg.norm(w, axis=1)
+    lo = lipschitz_lower(net, seed=2)
+    up = lipschitz_upper(net)
+    np.testing.assert_allclose(to_numpy(lo.value), exact, rtol=1e-13)
+    np.testing.assert_allclose(to_numpy(up.value), exact, rtol=1e-13)
+    for m in ("spectral", "sum_norms", "patterns"):
+        np.testing.assert_allclose(up.by_method[m], exact, rtol=1e-13)
+    assert up.exact.all()
+
+
+def _exact_by_realized_patterns(net, b):
+    """max over all 2^h activation patterns of ||grad f|| at a point realizing the pattern.
+
+    Needs the hidden weight vectors linearly independent (h <= d): then c0 W^T x + bias = t has
+    a solution for any target t; t_j = +1 / -1 switches unit j on / off. The gradient at that
+    point is measured by central differences of the forward pass (independent of the code
+    under test), and the maximum over patterns is Lip(f) exactly (f is piecewise linear and
+    every linear piece is one of these).
+    """
+    W = to_numpy(net.weights[0])[b]  # (d, h)
+    bias = to_numpy(net.biases[0])[b]
+    c0 = net.multipliers[0]
+    d, h = W.shape
+    assert np.linalg.matrix_rank(W) == h
+    single = net.copy()
+    best = 0.0
+    for signs in itertools.product([-1.0, 1.0], repeat=h):
+        t = np.array(signs)
+        x, *_ = np.linalg.lstsq(c0 * W.T, t - bias, rcond=None)
+        g = _fd_grad(single, x[None, :])[b, 0]
+        best = max(best, float(np.linalg.norm(g)))
+    return best
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
+@pytest.mark.parametrize("d,h", [(3, 2), (4, 4), (6, 3)])
+def test_lower_exact_upper_on_tiny_nets(activation, d, h, rng):
+    net = MaskedMLP(d, (h,), B=3, activation=activation, scaling="ntk", seed=d * 10 + h)
+    net.biases[0] = 0.3 * rng.standard_normal(net.biases[0].shape)
+    X = rng.standard_normal((40, d)) / math.sqrt(d)
+    lo = lipschitz_lower(net, X, seed=1)
+    up = lipschitz_upper(net)
+    assert up.exact.all()
+    for b in range(net.B):
+        exact = _exact_by_realized_patterns(net, b)
+        # central differences inside a linear piece: exact up to rounding 1e-16/1e-6
+        assert abs(float(up.value[b]) - exact) <= 1e-8 * exact
+        # (the finite-difference 'exact' carries the same 1e-8 relative rounding)
+        assert float(lo.value[b]) <= exact * (1 + 1e-8)
+        assert float(lo.value[b]) <= float(up.value[b]) * (1 + 1e-12)
+        assert up.by_method["spectral"][b] >= exact * (1 - 1e-8)
+        assert up.by_method["sum_norms"][b] >= exact * (1 - 1e-8)
+    if h == 2:
+        # 4 regions, each of Gaussian measure bounded below: 256 random points hit them all
+        np.testing.assert_allclose(to_numpy(lo.value), to_numpy(up.value), rtol=1e-12)
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh", "softplus"])
+@pytest.mark.parametrize("hidden", [(12,), (6, 5)])
+def test_lower_never_exceeds_upper(activation, hidden, rng):
+    net = MaskedMLP(5, hidden, B=4, activation=activation, scaling="mean_field", seed=11)
+    masks = [rng.random(w.shape) < 0.6 for w in net.weights]
+    net.set_masks(masks)
+    X = rng.standard_normal((60, 5)) / math.sqrt(5)
+    lo = lipschitz_lower(net, X, steps=20, seed=3)
+    up = lipschitz_upper(net)
+    assert np.all(to_numpy(lo.value) <= to_numpy(up.value) * (1 + 1e-12))
+    for m, v in lo.by_method.items():
+        assert np.all(v <= to_numpy(lo.value)), m
+    # the secant along the best gradient is a difference quotient: a bound with no smoothness
+    assert np.all(lo.secant <= to_numpy(up.value) * (1 + 1e-9))
+    if activation in ("relu", "leaky_relu"):
+        best_grad = np.max([lo.by_method[m] for m in lo.by_method if m != "pairs"], axis=0)
+        # inside a linear piece the secant equals the gradient norm; step 1e-7 stays inside
+        np.testing.assert_allclose(lo.secant, best_grad, rtol=1e-6)
+
+
+def test_ascent_improves_on_its_starts(rng):
+    net = MaskedMLP(8, (24,), B=3, activation="tanh", seed=5)
+    X = rng.standard_normal((16, 8)) / math.sqrt(8)
+    start = lipschitz_lower(net, X, methods=("ascent",), steps=0, starts=16)
+    climbed = lipschitz_lower(net, X, methods=("ascent",), steps=40, starts=16)
+    # the ascent keeps the best iterate, so it can only improve, and it should strictly here
+    assert np.all(to_numpy(climbed.value) >= to_numpy(start.value))
+    assert np.any(to_numpy(climbed.value) > to_numpy(start.value) * 1.01)
+    assert np.all(to_numpy(start.value) == to_numpy(
+        lipschitz_lower(net, X, methods=("data",)).value))
+
+
+def test_pairs_against_direct_computation(rng):
+    net = MaskedMLP(3, (6,), B=2, seed=2)
+    X = rng.standard_normal((37, 3))
+    X[5] = X[9]  # a duplicate point must be skipped, not divide by zero
+    f = to_numpy(net.forward(X))[..., 0]
+    D = np.linalg.norm(X[:, None] - X[None], axis=2)
+    Q = np.abs(f[:, :, None] - f[:, None, :]) / np.where(D > 0, D, np.inf)
+    expect = Q.max(axis=(1, 2))
+    # a tiny memory forces 7-point tiles (sqrt(100 / 2)), exercising the tiling
+    lo = lipschitz_lower(net, X, methods=("pairs",), memory=100)
+    np.testing.assert_allclose(to_numpy(lo.value), expect, rtol=1e-12)
+    for b in range(2):
+        wi, wj = lo.witness[b], lo.witness_pair[b]
+        fi, fj = to_numpy(net.forward(np.stack([wi, wj])))[b, :, 0]
+        assert abs(abs(fi - fj) / np.linalg.norm(wi - wj) - expect[b]) <= 1e-12 * expect[b]
+
+
+def test_branch_and_bound_matches_enumeration(rng):
+    # 18 active units in d = 5: not every pattern is realizable, the bound is not exact, but
+    # the maximum over {0,1}^18 is a finite problem both methods must solve identically
+    net = MaskedMLP(5, (18,), B=3, seed=9)
+    enum = lipschitz_upper(net, "patterns")
+    bb = lipschitz_upper(net, "branch_and_bound")
+    np.testing.assert_allclose(to_numpy(bb.value), to_numpy(enum.value), rtol=1e-12)
+    assert bb.method == ("branch_and_bound",) * 3 and enum.method == ("patterns",) * 3
+    assert not enum.exact.any()  # 18 > d: not all patterns realizable
+    # a tiny node budget still returns an upper bound, flagged not exact
+    tiny = lipschitz_upper(net, "branch_and_bound", max_nodes=1)
+    assert np.all(to_numpy(tiny.value) >= to_numpy(enum.value) * (1 - 1e-12))
+
+
+def test_pattern_bound_brute_force_and_masks(rng):
+    net = MaskedMLP(3, (7,), B=2, seed=4)
+    masks = [np.ones(w.shape, dtype=bool) for w in net.weights]
+    masks[1][0, 2, 0] = False  # unit 2 of network 0 is cut from the output
+    masks[0][1, :, 4] = False  # unit 4 of network 1 sees no input
+    net.set_masks(masks)
+    W = to_numpy(net.weights[0])
+    a = to_numpy(net.weights[1])[:, :, 0]
+    up = lipschitz_upper(net, "patterns")
+    for b in range(2):
+        # max over every s in {0,1}^7 of ||W diag(s) a|| (standard scaling: c0 = c1 = 1)
+        best = max(np.linalg.norm(W[b] @ (np.array(s) * a[b]))
+                   for s in itertools.product([0, 1], repeat=7))
+        assert abs(float(up.value[b]) - best) <= 1e-12 * best
+
+
+def test_spectral_is_exact_for_linear_nets():
+    net = MaskedMLP(4, (3, 5), B=2, activation="identity", scaling="ntk", seed=1)
+    c = np.prod(net.multipliers)
+    P = to_numpy(net.weights[0]) @ to_numpy(net.weights[1]) @ to_numpy(net.weights[2])
+    exact = c * np.linalg.norm(P[:, :, 0], axis=1)
+    up = lipschitz_upper(net, "spectral")
+    np.testing.assert_allclose(to_numpy(up.value), exact, rtol=1e-12)
+    lo = lipschitz_lower(net, seed=0)
+    np.testing.assert_allclose(to_numpy(lo.value), exact, rtol=1e-12)
+
+
+def test_spectral_for_vector_outputs():
+    net = MaskedMLP(4, (6,), out=3, B=2, seed=1)
+    s = [np.linalg.norm(to_numpy(w), ord=2, axis=(1, 2)) for w in net.weights]
+    up = lipschitz_upper(net)
+    np.testing.assert_allclose(to_numpy(up.value), s[0] * s[1], rtol=1e-12)
+    assert up.method == ("spectral", "spectral")
+
+
+def test_bad_inputs_give_clear_errors(rng):
+    net = MaskedMLP(3, (4,), B=1)
+    with pytest.raises(TypeError, match="model must be a MaskedMLP"):
+        lipschitz_lower(np.zeros(3))
+    with pytest.raises(ValueError, match="methods must be one of"):
+        lipschitz_lower(net, methods=("gradient",))
+    with pytest.raises(ValueError, match="need X"):
+        lipschitz_lower(net, methods=("pairs",))
+    with pytest.raises(ValueError, match=r"X must have shape \(n, 3\)"):
+        lipschitz_lower(net, rng.standard_normal((5, 2)))
+    with pytest.raises(ValueError, match="X must not contain NaN"):
+        lipschitz_lower(net, np.full((2, 3), np.nan))
+    with pytest.raises(ValueError, match="steps must be an integer >= 0"):
+        lipschitz_lower(net, steps=-1)
+    with pytest.raises(ValueError, match="radius must be a number > 0"):
+        lipschitz_lower(net, radius=0)
+    with pytest.raises(ValueError, match="method must be one of"):
+        lipschitz_upper(net, "svd")
+    with pytest.raises(ValueError, match="one hidden layer and one output"):
+        lipschitz_upper(MaskedMLP(3, (4, 4)), "patterns")
+    with pytest.raises(ValueError, match=r"one output \(out = 1\)"):
+        lipschitz_lower(MaskedMLP(3, (4,), out=2))
