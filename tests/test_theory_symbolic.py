@@ -104,8 +104,22 @@ def test_generated_function_matches_sympy_evalf(name, rng):
         assert got == pytest.approx(expected, rel=1e-11)
 
 
+def test_shipped_generated_module_is_current():
+    # stale after a formula edit: regenerate with
+    # python -c "from noprune_theory.theory._compiled import write_shipped; write_shipped()"
+    assert _compiled._read_shipped() is not None, "noprune_theory/theory/_generated.py is stale"
+
+
+def test_shipped_generated_module_is_what_sympy_prints_now(monkeypatch, tmp_path):
+    text = _compiled.SHIPPED.read_text()
+    if f'SYMPY_VERSION = "{sp.__version__}"' not in text:
+        pytest.skip("shipped module printed by another sympy version (checked numerically)")
+    assert text == _compiled._generate()
+
+
 def test_cache_file_written_reused_and_regenerated(tmp_path, monkeypatch):
     monkeypatch.setenv("NOPRUNE_THEORY_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(_compiled, "USE_SHIPPED", False)
     _compiled.clear_memory_cache()
     try:
         first = _compiled.generated_source()
@@ -128,6 +142,7 @@ def test_unwritable_cache_dir_still_works(tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     monkeypatch.setenv("NOPRUNE_THEORY_CACHE_DIR", str(blocker / "sub"))
+    monkeypatch.setattr(_compiled, "USE_SHIPPED", False)
     _compiled.clear_memory_cache()
     try:
         assert _numeric.sparse_robustness_bound(1e6, 100, 100, eps=0.5) == pytest.approx(
@@ -136,16 +151,23 @@ def test_unwritable_cache_dir_still_works(tmp_path, monkeypatch):
         _compiled.clear_memory_cache()
 
 
-def test_warm_bound_does_not_import_sympy(tmp_path):
-    env = dict(os.environ, NOPRUNE_THEORY_CACHE_DIR=str(tmp_path))
+def test_bound_does_not_import_sympy_even_on_a_first_run(tmp_path):
+    # the shipped module serves a first run (empty cache); with it switched off, the first run
+    # generates and caches the code with sympy and the second reads the cache without sympy
     code = ("import sys\nfrom noprune_theory.theory import robustness_bound\n"
             "robustness_bound(1e6, 100, 1e4, eps=0.5)\nprint('sympy' in sys.modules)\n")
-    cold = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          check=True)
-    assert cold.stdout.strip() == "True"  # first run generates the code with sympy
-    warm = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          check=True)
-    assert warm.stdout.strip() == "False"
+
+    def run(mode):
+        env = dict(os.environ, NOPRUNE_THEORY_CACHE_DIR=str(tmp_path),
+                   NOPRUNE_THEORY_SHIPPED="1" if mode == "shipped" else "0")
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, check=True).stdout.strip()
+
+    assert run("shipped") == "False"
+    assert list(tmp_path.iterdir()) == []
+    assert run("cache") == "True"
+    assert len(list(tmp_path.glob("compiled-*.py"))) == 1
+    assert run("cache") == "False"
 
 
 def test_importing_theory_does_not_import_sympy():
