@@ -48,7 +48,8 @@ entropy of the mask's distribution over datasets, in bits.
 Values per cell: ``info_bits`` (I(m; D | init) = H(m | init), bits), ``info_se`` (0 when exact,
 bootstrap SE when sampled), ``info_x_bits`` (I(m; input set | init): what the mask learns from
 which inputs were drawn) and ``info_y_bits`` (I(m; labels | input set, init)), both plug-in when
-sampled; ``distinct_masks``; ``ceiling_bits`` (log2 C(P, kept)); ``data_ceiling_bits``
+sampled; ``per_weight_bits`` (sum_i H(m_i), another upper bound on H(m));
+``distinct_masks``; ``ceiling_bits`` (log2 C(P, kept)); ``data_ceiling_bits``
 (H(D), the entropy of the dataset law: no mask can carry more); ``sparsity`` (1 - kept / P);
 ``prunable`` (P); ``n_datasets`` (datasets evaluated); ``tie_fraction`` (score methods: datasets
 whose k-th and (k+1)-th scores were equal, broken by the common priority order);
@@ -65,7 +66,7 @@ from __future__ import annotations
 from noprune_theory.sims._config import Field, preset
 
 DESCRIPTION = "Exact I(mask; data | init) in bits on the 6-point cube toy model, per pruning method."
-CELL_VERSION = 1
+CELL_VERSION = 2
 
 #: Data-agnostic controls first, then the data-dependent methods of [NFP] Sec. 5.
 METHODS = ("random", "synflow", "magnitude", "snip", "grasp", "magnitude_after_training", "imp")
@@ -194,6 +195,20 @@ def sample_datasets(d, n, law, count, rng):
     y = rng.choice(np.array([-1.0, 1.0]), size=(count, n))
     _, xset = np.unique(idx, axis=0, return_inverse=True)
     return cube[idx], y, np.full(count, 1.0 / count), np.asarray(xset).reshape(-1)
+
+
+def law_entropy_bits(d, n, law):
+    """H(D) in bits: ``log2(C(2^d, n) 2^n)`` (subset); the multiset law's entropy (iid),
+    enumerated when there are at most 200,000 multisets, else its upper bound ``n (d + 1)``
+    (the entropy of the ordered draws)."""
+    import math
+
+    if law == "subset":
+        return math.log2(math.comb(2**d, n)) + n
+    if math.comb(2 ** (d + 1) + n - 1, n) > 200_000:
+        return float(n * (d + 1))
+    _, _, prob, _ = enumerate_datasets(d, n, law)
+    return weighted_entropy_bits(range(len(prob)), prob)
 
 
 # ----------------------------------------------------------------------------- entropies
@@ -479,19 +494,37 @@ def cell(config, seed):
     h_mx = weighted_entropy_bits(_joint_codes(codes, xset), prob)
     info_x = h_m + h_x - h_mx
     if config["datasets"] == 0:
-        info, se = h_m, 0.0
+        # the estimators' exact routine on the same masks (looked up per dataset: the batched
+        # pipeline already ran); it must agree with the weighted entropy above
+        from noprune_theory.estimators import mask_information_exact
+
+        flat = np.concatenate([m.reshape(m.shape[0], -1) for m in masks], axis=1)
+        table = {(X[i].tobytes(), y[i].tobytes()): flat[i] for i in range(len(flat))}
+        exact = mask_information_exact(lambda Xi, yi, s: table[(Xi.tobytes(), yi.tobytes())],
+                                       [(X[i], y[i]) for i in range(len(flat))], prob,
+                                       seeds=(seed,))
+        info, se = float(exact.mi_conditional), 0.0
+        per_weight = float(exact.per_weight_entropy)
+        if abs(info - h_m) > 1e-9:
+            raise RuntimeError(f"exact entropies disagree: {info} vs {h_m} bits")
     else:
         info = _miller_madow_bits(np.unique(codes, return_inverse=True)[1].reshape(-1))
         se = bootstrap_entropy_se(codes, config["bootstrap"],
                                   np.random.default_rng([seed, config["datasets"], 13]))
+        q = np.concatenate([m.reshape(m.shape[0], -1) for m in masks], axis=1).mean(axis=0)
+        qc = np.clip(q, 1e-300, 1.0)
+        pc = np.clip(1.0 - q, 1e-300, 1.0)
+        per_weight = float(np.sum(-q * np.log2(qc) - (1.0 - q) * np.log2(pc)))
     return {
         "info_bits": info,
         "info_se": se,
         "info_x_bits": max(0.0, info_x),
         "info_y_bits": max(0.0, h_m - info_x),
+        "per_weight_bits": per_weight,
         "distinct_masks": int(len(np.unique(codes))),
         "ceiling_bits": math.log2(math.comb(P, kept)),
-        "data_ceiling_bits": weighted_entropy_bits(dcode, prob),
+        "data_ceiling_bits": (weighted_entropy_bits(dcode, prob) if config["datasets"] == 0
+                              else law_entropy_bits(config["d"], config["n"], law)),
         "sparsity": 1.0 - kept / P,
         "prunable": P,
         "n_datasets": int(len(codes)),

@@ -55,6 +55,21 @@ def test_iid_multisets_carry_the_multinomial_probabilities():
     assert len(np.unique(xset)) == math.comb(13, 6)
 
 
+def test_iid_enumeration_matches_the_estimators_enumeration():
+    # the estimators' enumerate_datasets lists the same multisets of the 16 (x, y) pairs in
+    # the same order (combinations with replacement), with exact integer multinomials
+    from noprune_theory.estimators import enumerate_datasets as lib_enumerate
+
+    idx, w = lib_enumerate(16, 6)
+    X, y, prob, _ = mi.enumerate_datasets(3, 6, "iid")
+    assert np.allclose(prob, w, rtol=1e-12, atol=0)
+    cube = mi.cube_points(3)
+    assert np.array_equal(X, cube[idx // 2]) and np.array_equal(y, np.where(idx % 2, 1.0, -1.0))
+    # H(D) of the multiset law, below the 6 * 4 = 24 bits of the ordered draws
+    h = mi.law_entropy_bits(3, 6, "iid")
+    assert 15.0 < h < 24.0 and abs(mi.law_entropy_bits(3, 6, "subset") - math.log2(1792)) < 1e-12
+
+
 def test_weighted_entropy_equals_the_plugin_entropy_for_equal_weights():
     codes = np.random.default_rng(0).integers(0, 7, size=500)
     assert abs(mi.weighted_entropy_bits(codes, np.ones(500))
