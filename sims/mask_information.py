@@ -143,7 +143,7 @@ def enumerate_datasets(d, n, law):
     Examples
     --------
     >>> X, y, prob, xset = enumerate_datasets(3, 6, "subset")
-    >>> X.shape, float(prob.sum())
+    >>> X.shape, round(float(prob.sum()), 12)
     ((1792, 6, 3), 1.0)
     >>> X, y, prob, xset = enumerate_datasets(3, 6, "iid")
     >>> len(prob), round(float(prob.sum()), 12)
