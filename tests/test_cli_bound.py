@@ -175,3 +175,12 @@ def test_help_needs_no_sympy_and_names_sources():
                          check=True)
     assert "could not be checked" in out.stdout
     assert "Defaults and why" in out.stdout and "bits" in out.stdout
+
+
+def test_help_states_the_defaults_the_api_uses():
+    # the epilog is plain text (no numpy import for --help); keep it true to DEFAULTS
+    from noprune_theory.commands.bound import EPILOG
+    from noprune_theory.theory import DEFAULTS
+
+    for name, value in DEFAULTS.items():
+        assert f"--{name} {value:g}" in EPILOG
