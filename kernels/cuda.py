@@ -290,3 +290,176 @@ def mse_loss_and_grad(f, y):
         _device(f), _device(y), _device(loss), _device(per), _device(df), 1.0 / n
     )
     return loss, df, per
+
+
+# ----------------------------------------------------------------------------- two-layer step
+#: Activation and loss codes, the same as kernels.cpu's.
+ACT_CODES = {"relu": 0, "leaky_relu": 1, "tanh": 2, "softplus": 3, "identity": 4}
+LOSS_CODES = {"mse": 0, "logistic": 1}
+#: Most hidden units one thread handles (width <= MAX_PER_THREAD * threads per block).
+MAX_PER_THREAD = 8
+#: Points (rows) handled by one block of the fused two-layer kernel.
+ROWS_PER_BLOCK = 16
+
+
+@cuda.jit
+def _two_layer_middle_kernel(
+    Z, b0, w1, b1, c0, c1, y, act, loss, slope, rows, per, fout, Pw1, Pb0, Pb1
+):
+    # grid (chunks, B); block: threads over the hidden units of one network, looping over a
+    # chunk of `rows` points. Z (n, B, h): x W0 in, delta_1 out. Partial gradient sums go to
+    # Pw1/Pb0 (B, chunks, h) and Pb1 (B, chunks): every block writes its own slice, no atomics.
+    c = cuda.blockIdx.x
+    b = cuda.blockIdx.y
+    t = cuda.threadIdx.x
+    nt = cuda.blockDim.x
+    n = Z.shape[0]
+    h = Z.shape[2]
+    buf = cuda.shared.array(REDUCE_THREADS, dtype=np.float64)
+    la = cuda.local.array(MAX_PER_THREAD, dtype=np.float64)
+    ld = cuda.local.array(MAX_PER_THREAD, dtype=np.float64)
+    accw = cuda.local.array(MAX_PER_THREAD, dtype=np.float64)
+    accb = cuda.local.array(MAX_PER_THREAD, dtype=np.float64)
+    for k in range(MAX_PER_THREAD):
+        accw[k] = 0.0
+        accb[k] = 0.0
+    accg = 0.0
+    inv_n = 1.0 / n
+    yb = b if y.shape[0] > 1 else 0
+    lo = c * rows
+    hi = min(n, lo + rows)
+    for i in range(lo, hi):
+        part = 0.0
+        k = 0
+        for j in range(t, h, nt):
+            z = c0 * Z[i, b, j] + b0[b, j]
+            if act == 0:
+                av = z if z > 0 else 0.0
+                dv = 1.0 if z > 0 else 0.0
+            elif act == 1:
+                av = z if z > 0 else slope * z
+                dv = 1.0 if z > 0 else slope
+            elif act == 2:
+                av = math.tanh(z)
+                dv = 1.0 - av * av
+            elif act == 3:
+                e = math.exp(-abs(z))
+                if z > 0:
+                    av = z + math.log1p(e)
+                    dv = 1.0 / (1.0 + e)
+                else:
+                    av = math.log1p(e)
+                    dv = e / (1.0 + e)
+            else:
+                av = z
+                dv = 1.0
+            la[k] = av
+            ld[k] = dv
+            part += av * w1[b, j]
+            k += 1
+        buf[t] = part
+        cuda.syncthreads()
+        s = nt // 2
+        while s > 0:
+            if t < s:
+                buf[t] += buf[t + s]
+            cuda.syncthreads()
+            s //= 2
+        f = c1 * buf[0] + b1[b]
+        cuda.syncthreads()  # buf is reused by the next row
+        yi = y[yb, i]
+        if loss == 0:
+            r = f - yi
+            pl = r * r
+            g = 2.0 * r * inv_n
+        else:
+            u = -yi * f
+            e = math.exp(-abs(u))
+            if u > 0:
+                pl = u + math.log1p(e)
+                sg = 1.0 / (1.0 + e)
+            else:
+                pl = math.log1p(e)
+                sg = e / (1.0 + e)
+            g = -yi * sg * inv_n
+        if t == 0:
+            per[b, i] = pl
+            fout[b, i] = f
+            accg += g
+        gc = g * c1
+        k = 0
+        for j in range(t, h, nt):
+            dz = gc * w1[b, j] * ld[k]
+            Z[i, b, j] = dz
+            accw[k] += gc * la[k]
+            accb[k] += dz
+            k += 1
+    k = 0
+    for j in range(t, h, nt):
+        Pw1[b, c, j] = accw[k]
+        Pb0[b, c, j] = accb[k]
+        k += 1
+    if t == 0:
+        Pb1[b, c] = accg
+
+
+def two_layer_loss_grad(X, W0, b0, W1, b1, c0, c1, y, activation, loss, slope=0.01):
+    """Loss and gradients of B two-layer networks with a shared input, fused for the GPU.
+
+    The GPU counterpart of ``kernels.cpu.two_layer_loss_grad`` (same arguments and results,
+    except that no work buffers are kept): the two products with X are single cuBLAS calls over
+    all networks (``X @ [W0_1 ... W0_B]``, ``X^T @ [delta_1 ... delta_B]``) and everything in
+    between is one kernel pass over the ``(n, B, h)`` buffer, instead of the ~10 passes of the
+    namespace-generic code. Arrays are CuPy arrays, or NumPy arrays under the simulator.
+
+    Returns
+    -------
+    per (B, n), f (B, n), gW0 (B, d, h), gb0 (B, h), gW1 (B, h, 1), gb1 (B, 1)
+        Gradients of the mean loss, NOT masked (the update kernels apply the masks).
+    """
+    mod = _check(X, "X", floating=True)
+    if X.ndim != 2:
+        raise ValueError(f"X must have 2 axes (n, d), got shape {tuple(X.shape)}")
+    n, d = X.shape
+    B, _, h = W0.shape
+    dt = X.dtype
+    _check(W0, "W0", (B, d, h), dt)
+    _check(W1, "W1", (B, h, 1), dt)
+    _check(y, "y", dtype=dt)
+    if tuple(y.shape) not in ((1, n), (B, n)):
+        raise ValueError(f"y must have shape (1, {n}) or ({B}, {n}), got {tuple(y.shape)}")
+    tpb = 8 if cuda_simulator_enabled() else min(REDUCE_THREADS, 1 << max(0, (h - 1).bit_length()))
+    if h > MAX_PER_THREAD * tpb:
+        raise ValueError(f"width {h} exceeds the fused kernel's limit {MAX_PER_THREAD * tpb}")
+    wcat = mod.ascontiguousarray(W0.transpose(1, 0, 2)).reshape(d, B * h)
+    Z = mod.matmul(X, wcat).reshape(n, B, h)
+    chunks = (n + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK
+    per = mod.empty((B, n), dtype=dt)
+    f = mod.empty((B, n), dtype=dt)
+    Pw1 = mod.zeros((B, chunks, h), dtype=dt)
+    Pb0 = mod.zeros((B, chunks, h), dtype=dt)
+    Pb1 = mod.zeros((B, chunks), dtype=dt)
+    zb0 = b0 if b0 is not None else mod.zeros((B, h), dtype=dt)
+    zb1 = b1.reshape(B) if b1 is not None else mod.zeros(B, dtype=dt)
+    w1 = mod.ascontiguousarray(W1.reshape(B, h))
+    _two_layer_middle_kernel[(chunks, B), tpb](
+        _device(Z),
+        _device(mod.ascontiguousarray(zb0)),
+        _device(w1),
+        _device(mod.ascontiguousarray(zb1)),
+        float(c0),
+        float(c1),
+        _device(y),
+        ACT_CODES[activation],
+        LOSS_CODES[loss],
+        float(slope),
+        ROWS_PER_BLOCK,
+        _device(per),
+        _device(f),
+        _device(Pw1),
+        _device(Pb0),
+        _device(Pb1),
+    )
+    G = mod.matmul(X.T, Z.reshape(n, B * h))
+    gW0 = mod.ascontiguousarray(G.reshape(d, B, h).transpose(1, 0, 2)) * dt.type(c0)
+    return (per, f, gW0, Pb0.sum(axis=1), Pw1.sum(axis=1)[:, :, None], Pb1.sum(axis=1)[:, None])

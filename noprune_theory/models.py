@@ -658,40 +658,40 @@ class MaskedMLP:
         return self.__dict__.get("_use_cuda_kernels", self.backend == "cupy")
 
     def _fused_ok(self, Xa, loss):
-        # the numba backend's fused two-layer step: one hidden layer, scalar output, shared X
+        # the fused two-layer step: one hidden layer, scalar output, shared X, mse or logistic;
+        # numba kernels on the numba backend, numba.cuda kernels on the cupy backend
         return (
-            self.backend == "numba"
+            (self.backend == "numba" or self._cuda_reductions())
             and self.depth == 2
             and self.sizes[-1] == 1
             and loss in ("mse", "logistic")
             and Xa.ndim == 2
-            and isinstance(Xa, np.ndarray)
         )
 
     def _fused_loss_grad(self, Xa, t, loss):
-        from noprune_theory.kernels import cpu
-
-        work = self.__dict__.setdefault("_work", {})
-        y = np.ascontiguousarray(t[..., 0])
+        xp = self.xp
+        y = xp.reshape(t, (t.shape[0], t.shape[1]))
         b0 = b1 = None
         if self.biases is not None:
             b0, b1 = self.biases
-        per, f, gW0, gb0, gW1, gb1 = cpu.two_layer_loss_grad(
-            np.ascontiguousarray(Xa),
-            self.weights[0],
-            b0,
-            self.weights[1],
-            b1,
-            self.multipliers[0],
-            self.multipliers[1],
-            y,
-            self.activation,
-            loss,
-            slope=LEAKY_SLOPE,
-            work=work,
-        )
-        np.multiply(gW0, self.masks[0], out=gW0)
-        np.multiply(gW1, self.masks[1], out=gW1)
+        args = (
+            Xa, self.weights[0], b0, self.weights[1], b1, self.multipliers[0],
+            self.multipliers[1], y, self.activation, loss,
+        )  # fmt: skip
+        if self._cuda_reductions():
+            from noprune_theory.kernels import cuda as kernels
+
+            per, f, gW0, gb0, gW1, gb1 = kernels.two_layer_loss_grad(*args, slope=LEAKY_SLOPE)
+        else:
+            from noprune_theory.kernels import cpu as kernels
+
+            work = self.__dict__.setdefault("_work", {})
+            args = (np.ascontiguousarray(Xa), *args[1:7], np.ascontiguousarray(y), *args[8:])
+            per, f, gW0, gb0, gW1, gb1 = kernels.two_layer_loss_grad(
+                *args, slope=LEAKY_SLOPE, work=work
+            )
+        gW0 = xp.where(self.masks[0], gW0, 0.0)
+        gW1 = xp.where(self.masks[1], gW1, 0.0)
         bg = [gb0, gb1] if self.biases is not None else None
         return per, f[:, :, None], [gW0, gW1], bg
 

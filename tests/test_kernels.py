@@ -173,3 +173,33 @@ def test_numba_backend_trains_like_numpy():
     np.testing.assert_allclose(rb.final_loss, ra.final_loss, rtol=1e-12)
     for wa, wb in zip(a.weights, b.weights):
         np.testing.assert_allclose(wb, wa, rtol=1e-11, atol=1e-14)
+
+
+@pytest.mark.parametrize(
+    "activation, loss", [("relu", "mse"), ("tanh", "logistic"), ("softplus", "mse")]
+)
+def test_cuda_fused_two_layer_step_matches_generic_backprop(activation, loss):
+    """kernels.cuda.two_layer_loss_grad under the simulator: n = 20 points make two blocks of
+    16 rows (the second partial), width 10 on 8 threads makes some threads own two units."""
+    from noprune_theory.models import MaskedMLP
+
+    model = MaskedMLP(4, (10,), B=2, activation=activation, scaling="ntk", seed=2)
+    model.biases = [b + 0.1 for b in model.biases]
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((20, 4))
+    y = np.sign(rng.standard_normal((1, 20)))
+    Xa, t = model._prepare_X(X), model._prepare_y(y[0], 20, loss)
+    per, f, wg, bg = model._loss_grad(Xa, t, loss)
+    got = gpu.two_layer_loss_grad(
+        X,
+        model.weights[0],
+        model.biases[0],
+        model.weights[1],
+        model.biases[1],
+        *model.multipliers,
+        y,
+        activation,
+        loss,
+    )
+    for a, b in zip([per, f[..., 0], wg[0], bg[0], wg[1], bg[1]], got):
+        np.testing.assert_allclose(b, a, rtol=1e-13, atol=1e-15)

@@ -116,14 +116,16 @@ def test_training_is_deterministic_for_a_seed():
     assert not np.array_equal(runs[0], runs[2])
 
 
+@pytest.mark.parametrize("hidden", [(4,), (3, 2)])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 @pytest.mark.parametrize("kernels", ["cpu", "cuda"])
-def test_kernel_update_paths_match_numpy_reference(optimizer, kernels):
+def test_kernel_update_paths_match_numpy_reference(optimizer, kernels, hidden):
     """numba CPU kernels, and numba.cuda kernels (updates and the fused MSE loss) under the
     simulator on NumPy arrays, follow the numpy reference to rounding over a few steps (tiny
-    shapes: the simulator is slow)."""
+    shapes: the simulator is slow). One hidden layer takes the fused two-layer kernels, two
+    hidden layers the generic code with the fused MSE kernel."""
     X, y = _separable(6, 3)
-    ref = MaskedMLP(3, (4,), B=2, seed=0)
+    ref = MaskedMLP(3, hidden, B=2, seed=0)
     ref.set_masks(_half_masks(ref))
     other = ref.copy()
     if kernels == "cuda":
