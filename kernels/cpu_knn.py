@@ -30,6 +30,7 @@ import numpy as np
 __all__ = [
     "default_workers",
     "knn_distances",
+    "knn_kth_distance",
     "count_within",
     "count_within_tree",
     "count_within_sorted_1d",
@@ -81,6 +82,21 @@ def knn_distances(points, k, *, workers=None, return_indices=False):
     if not return_indices:
         return dist_k
     return dist_k, idx[keep].reshape(len(points), k)
+
+
+def knn_kth_distance(points, k, *, workers=None):
+    """Max-norm distance from each point to its k-th nearest *other* point, shape (n,).
+
+    Asks the tree for the (k+1)-th smallest distance only: the point itself contributes the
+    smallest possible distance, 0, so the (k+1)-th smallest over all points is the k-th
+    smallest over the others, duplicates or not. Half the memory of :func:`knn_distances`.
+    """
+    from scipy.spatial import cKDTree
+
+    workers = default_workers() if workers is None else workers
+    tree = cKDTree(points, leafsize=16, balanced_tree=False, compact_nodes=False)
+    dist, _ = tree.query(points, k=[k + 1], p=np.inf, workers=workers)
+    return np.ascontiguousarray(dist[:, 0], dtype=np.float64)
 
 
 def count_within_tree(points, radii, *, strict, workers=None):

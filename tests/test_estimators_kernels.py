@@ -45,6 +45,15 @@ def test_knn_distances_match_brute_force(rng, dx, dy, k):
     _, _, eps = brute_counts(x, y, k, 1)
     got = cpu_knn.knn_distances(np.hstack([x, y]), k)[:, k - 1]
     np.testing.assert_array_equal(got, eps)
+    np.testing.assert_array_equal(cpu_knn.knn_kth_distance(np.hstack([x, y]), k), eps)
+
+
+def test_kth_distance_with_duplicates():
+    # points 0, 0, 0, 1: the 2nd neighbour of a zero is another zero (distance 0), the 3rd is
+    # the one at distance 1; for the point 1 every neighbour is at distance 1
+    pts = np.array([[0.0], [0.0], [0.0], [1.0]])
+    np.testing.assert_array_equal(cpu_knn.knn_kth_distance(pts, 2), [0, 0, 0, 1])
+    np.testing.assert_array_equal(cpu_knn.knn_kth_distance(pts, 3), [1, 1, 1, 1])
 
 
 @pytest.mark.parametrize("strict", [True, False])

@@ -68,7 +68,7 @@ def _ksg_counts_cpu(xs, ys, k, algorithm, method, workers):
 
     joint = np.concatenate([xs, ys], axis=1)
     if algorithm == 1:
-        eps = cpu_knn.knn_distances(joint, k, workers=workers)[:, k - 1]
+        eps = cpu_knn.knn_kth_distance(joint, k, workers=workers)
         if np.any(eps == 0):
             return None, None, eps
         nx = cpu_knn.count_within(xs, eps, strict=True, method=method, workers=workers)
@@ -443,7 +443,7 @@ def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10,
     (noise,) = draw_noise(seed, [xs.shape], jitter)
     px, _ = prepare(xs, standardize=standardize, jitter=jitter, noise=noise, xp=np)
     if metric == "chebyshev":
-        rho = cpu_knn.knn_distances(px, k, workers=workers)[:, k - 1]
+        rho = cpu_knn.knn_kth_distance(px, k, workers=workers)
         log_cd = d * math.log(2.0)
     else:
         from scipy.spatial import cKDTree
@@ -528,7 +528,7 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
     if cx.all() or cy.all():
         return _finish(np.zeros(n), divisor, return_local)
     joint = np.concatenate([px, py, pz], axis=1)
-    eps = cpu_knn.knn_distances(joint, k, workers=workers)[:, k - 1]
+    eps = cpu_knn.knn_kth_distance(joint, k, workers=workers)
     if np.any(eps == 0):
         raise ValueError(f"x, y and z hold repeated points; {_TIES_HINT}")
     xz = np.concatenate([px, pz], axis=1)
@@ -624,7 +624,7 @@ def mixed_mi(x, y, *, k=3, standardize="std", jitter=0.0, seed=0, base=None,
     if cx.all() or cy.all():
         return _finish(np.zeros(n), divisor, return_local)
     joint = np.concatenate([px, py], axis=1)
-    rho = cpu_knn.knn_distances(joint, k, workers=workers)[:, k - 1]
+    rho = cpu_knn.knn_kth_distance(joint, k, workers=workers)
     zero = rho == 0
     # counts include the point itself; strict (< rho) where rho > 0, exact ties where rho = 0
     k_tilde = np.full(n, k, dtype=np.int64)
