@@ -52,7 +52,8 @@ def test_a_wrong_step_makes_derive_exit_1(capsys, monkeypatch):
 
 def test_help_states_unverified_sources_without_sympy():
     code = ("import sys\nfrom noprune_theory.cli import main\n"
-            "try:\n    main(['derive', '--help'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
+            "try:\n    main(['derive', '--help'])\n"
+            "except SystemExit as e:\n    assert e.code == 0\n"
             "assert 'sympy' not in sys.modules\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)

@@ -63,7 +63,8 @@ def _quiet_conditions():
 
 def test_dense_bound_hand_value():
     # mpmath: 0.5/(512) * sqrt(1e6*100 / (1e4*log(120) + log(400))) = 0.0446291741569203141256...
-    assert robustness_bound(1e6, 100, 1e4, eps=0.5) == pytest.approx(0.0446291741569203141, rel=RTOL)
+    got = robustness_bound(1e6, 100, 1e4, eps=0.5)
+    assert got == pytest.approx(0.0446291741569203141, rel=RTOL)
 
 
 @pytest.mark.parametrize("case", [

@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from noprune_theory.theory import _compiled, _derivation, _numeric
 from noprune_theory.theory import (
     SYMBOLS,
-    derivation,
+    _compiled,
+    _derivation,
+    _numeric,
     dense_lipschitz_bound,
+    derivation,
     mask_entropy_expression,
     sparse_lipschitz_bound,
     verify_derivation,

@@ -82,8 +82,7 @@ def command(n, d, p, width, sparsity, kept, mi, mi_unit, eps, delta, c, W, J, k,
         raise click.UsageError("--p and --width are mutually exclusive")
     if as_json and as_latex:
         raise click.UsageError("--json and --latex are mutually exclusive")
-    from noprune_theory.theory._report import (bound_report, format_bound_latex,
-                                               format_bound_text)
+    from noprune_theory.theory._report import bound_report, format_bound_latex, format_bound_text
 
     rep = bound_report(n, d, p=p, sparsity=sparsity, kept=kept, mi=mi, mi_unit=mi_unit, eps=eps,
                        delta=delta, c=c, W=W, J=J, k=k, width=width, lip=lip)

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ._symbols import (A1_SQUARED, I, J, L, W, c, d, delta, epsilon, k, kept, n, p_eff,
-                       solve_unique)
+from ._symbols import A1_SQUARED, I, J, L, W, c, d, delta, epsilon, k, kept, n, p_eff, solve_unique
 
 __all__ = [
     "effective_params_expression",
@@ -38,7 +37,7 @@ def effective_params_expression():
 
 
 def sparse_lipschitz_bound():
-    """[NFP Thm 4]: Lip >= eps / (96 a1 sqrt(2c)) sqrt(n d delta / (p_eff + (delta/2) log(4/delta)))."""
+    """[NFP Thm 4]: Lip >= eps/(96 a1 sqrt(2c)) sqrt(n d delta/(p_eff + delta/2 log(4/delta)))."""
     a1 = sp.sqrt(A1_SQUARED)
     return (epsilon / (96 * a1 * sp.sqrt(2 * c))
             * sp.sqrt(n * d * delta / (p_eff + delta / 2 * sp.log(4 / delta))))

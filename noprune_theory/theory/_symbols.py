@@ -24,7 +24,7 @@ W = sp.Symbol("W", **_pos)  # diameter of the parameter set
 J = sp.Symbol("J", **_pos)  # Lipschitz constant of the parametrization w -> f_w (sup norm)
 k = sp.Symbol("k", **_pos)  # number of mixture components of the data law
 L = sp.Symbol("L", **_pos)  # Lipschitz constant of f
-I = sp.Symbol("I", nonnegative=True, real=True)  # I(m^W; D), bits
+I = sp.Symbol("I", nonnegative=True, real=True)  # noqa: E741 -- I(m^W; D), bits
 kept = sp.Symbol("kept", **_pos)  # ||m||_1, number of kept weights
 gamma = sp.Symbol("gamma", **_pos)  # sparsity: fraction of weights removed
 t = sp.Symbol("t", **_pos)  # deviation threshold
