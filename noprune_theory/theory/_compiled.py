@@ -99,7 +99,8 @@ def formula_digest():
     digest = hashlib.sha256(__version__.encode())
     here = Path(__file__).parent
     for name in _SOURCES:
-        digest.update((here / name).read_bytes())
+        # line endings normalised: a Windows checkout must not look like edited formulas
+        digest.update((here / name).read_bytes().replace(b"\r\n", b"\n"))
     return digest.hexdigest()[:16]
 
 
