@@ -1,0 +1,178 @@
+"""Memorization capacity of pruned networks: fraction of random labels fitted against sparsity.
+
+Where this sits: the memorization experiment of [NFP] Sec. 5 (THEORY.md sec. 6) on synthetic
+data. The sparse law of robustness ([NFP] Theorem 4) says a network can fit noise only with
+enough *effective* parameters ``p_eff = I(m; D) + E||m||_1 log(...)``: a mask chosen from the
+data (IMP, magnitude after training) carries information about the labels and buys capacity
+that a data-agnostic mask (random, SynFlow) of the same size cannot. This simulation measures
+how many of ``n`` random +-1 labels pruned networks still memorize as the kept fraction shrinks.
+
+Protocol of one cell (method, k, seed):
+
+1. ``nets`` independent problems, network ``b`` with its own data: ``x_i ~ N(0, I_d/d)``
+   (:func:`noprune_theory.data.gaussian`), ``y_i = +-1`` uniformly
+   (:func:`noprune_theory.data.random_labels`), ``i = 1..n``; and its own initialization of an
+   MLP ``d -> width -> ... -> width -> 1`` with ``depth`` hidden ReLU layers (He
+   initialization, :class:`noprune_theory.models.MaskedMLP`). Only weights are pruned; the
+   ``depth * width + 1`` biases (65 by default) are kept, as in the usual pruning setups.
+2. Prune the initialization to sparsity ``1 - 0.8^k`` with ``method``
+   (:func:`noprune_theory.pruning.prune`, global ranking, exact kept count). The
+   data-dependent methods see the same ``(X, y)``; ``imp`` and ``magnitude_after_training``
+   train with the settings of step 3 (IMP prunes 20% of the survivors per round and rewinds to
+   the initialization). ``k = 0`` is the dense network.
+3. Train the masked network from its initialization on the logistic loss
+   ``log(1 + exp(-y f(x)))`` (the binary cross-entropy) with ``optimizer`` at step size ``lr``
+   for at most ``steps`` full-batch steps, stopping a network once it memorizes every point.
+4. A point is memorized when its loss is below ``log(2) / 10`` ([NFP] Sec. 5).
+
+The seed fixes the data and the initializations; the same seed gives the same problems for
+every method and every k, so the curves are paired comparisons.
+
+Values per cell: ``memorized`` (mean over the ``nets`` networks of the fraction of points
+memorized), ``all_memorized`` (fraction of networks that memorized every point), ``density``
+(fraction of weights kept), ``kept_weights`` (per network), ``total_weights``,
+``train_steps`` (mean updates used), ``final_loss`` (mean training loss), ``diverged``
+(networks whose loss became non-finite).
+
+References
+----------
+[NFP] T. Kumar, K. Luo and M. Sellke, "No Free Prune: Information-Theoretic Barriers to Pruning
+at Initialization", ICML 2024, Sec. 5 (memorization experiment) and Theorem 4.
+"""
+from __future__ import annotations
+
+from noprune_theory.sims._config import Field, preset
+
+DESCRIPTION = "Fraction of n random labels memorized vs. sparsity 1 - 0.8^k, per pruning method."
+CELL_VERSION = 1
+
+METHODS = ("imp", "magnitude_after_training", "snip", "grasp", "synflow", "random")
+
+FIELDS = {
+    "method": Field(list(METHODS), "pruning method", choices=METHODS),
+    "k": Field([0, 3, 6, 9, 12, 15], "sparsity exponent: sparsity = 1 - 0.8^k", low=0, high=100),
+    "n": Field(30, "number of data points (random +-1 labels)", low=1),
+    "d": Field(30, "input dimension", low=1),
+    "width": Field(32, "width of every hidden layer (units)", low=1),
+    "depth": Field(2, "number of hidden ReLU layers", low=1, high=10),
+    "optimizer": Field("adam", "optimizer of every training run", choices=("adam", "gd")),
+    "lr": Field(1e-2, "step size (1/step)", low=0, low_inclusive=False),
+    "steps": Field(2000, "maximum full-batch training steps", low=1),
+    "nets": Field(10, "independent problems (data + init) per cell, trained as one batch",
+                  low=1),
+    "imp_fraction": Field(0.2, "IMP: fraction of survivors pruned per round", low=0, high=1,
+                          low_inclusive=False, high_inclusive=False),
+    "synflow_iterations": Field(100, "SynFlow: pruning iterations", low=1),
+    "grasp_temperature": Field(200.0, "GraSP: logit temperature", low=0, low_inclusive=False),
+}
+
+PRESETS = {
+    "quick": preset("about 15 s on 2 cores: k in {0, 5, 10, 15, 20}, 2 seeds x 5 networks",
+                    k=[0, 5, 10, 15, 20], seeds=2, nets=5, steps=1000, synflow_iterations=20),
+    "paper": preset("[NFP] scale, about 2 h on 2 cores: k = 0..24, 25 seeds x 10 networks "
+                    "= 250 per point", k=list(range(25)), seeds=25, nets=10, steps=5000),
+}
+
+
+def _problems(config, seed):
+    """``nets`` datasets (X (B, n, d), y (B, n)) and the seed of the initializations."""
+    import numpy as np
+
+    from noprune_theory.data import gaussian, random_labels
+
+    n, d, B = config["n"], config["d"], config["nets"]
+    X = np.stack([gaussian(n, d, seed=np.random.default_rng([seed, b, 0])) for b in range(B)])
+    y = np.stack([random_labels(n, seed=np.random.default_rng([seed, b, 1])) for b in range(B)])
+    return X, y
+
+
+def _train_options(config):
+    return {"optimizer": config["optimizer"], "lr": config["lr"], "steps": config["steps"],
+            "stop_when_memorized": True}
+
+
+def _prune_options(config):
+    method = config["method"]
+    if method in ("imp", "magnitude_after_training"):
+        opts = {"loss": "logistic", "train_options": _train_options(config)}
+        if method == "imp":
+            opts["fraction"] = config["imp_fraction"]
+        return opts
+    if method == "snip":
+        return {"loss": "logistic"}
+    if method == "grasp":
+        return {"loss": "logistic", "temperature": config["grasp_temperature"]}
+    if method == "synflow":
+        return {"iterations": config["synflow_iterations"]}
+    return {}
+
+
+def cell(config, seed):
+    """Prune ``nets`` fresh networks to sparsity 1 - 0.8^k, train, count memorized points."""
+    import numpy as np
+
+    from noprune_theory.backend import to_numpy
+    from noprune_theory.models import MaskedMLP
+    from noprune_theory.pruning import prune
+    from noprune_theory.training import train
+
+    X, y = _problems(config, seed)
+    net = MaskedMLP(config["d"], (config["width"],) * config["depth"], B=config["nets"],
+                    activation="relu", backend=config["backend"], seed=seed)
+    sparsity = 1.0 - 0.8 ** config["k"]
+    if config["k"] > 0:
+        masks = prune(net, config["method"], sparsity=sparsity, data=(X, y), seed=seed,
+                      **_prune_options(config))
+        net.set_masks(masks)
+    opts = _train_options(config)
+    result = train(net, X, y, loss="logistic", seed=seed, **opts)
+    kept = np.asarray(to_numpy(net.kept_count()), dtype=np.float64).reshape(-1)
+    total = int(net.weight_count())
+    memorized = np.asarray(result.memorized, dtype=np.float64)
+    return {
+        "sparsity": sparsity,
+        "density": float(kept.mean() / total),
+        "kept_weights": float(kept.mean()),
+        "total_weights": total,
+        "memorized": float(memorized.mean()),
+        "all_memorized": float((memorized == 1.0).mean()),
+        "train_steps": float(np.mean(result.steps)),
+        "final_loss": float(np.mean(result.final_loss)),
+        "diverged": int(np.sum(result.diverged)),
+    }
+
+
+def plot(table, config, outdir):
+    """Fraction memorized against the kept fraction of weights, one line per method."""
+    import numpy as np
+
+    from noprune_theory.sims._plotting import errorbar_lines, mean_sem, new_figure
+
+    fig, ax = new_figure(width=6.0, height=4.4)
+    errorbar_lines(ax, table, "density", "memorized", group="method", label="{value}",
+                   markersize=4)
+    total = float(np.median(table["total_weights"]))
+    n = float(np.median(table["n"]))
+    # parameter counting: fitting n arbitrary labels needs at least ~n effective parameters
+    ax.axvline(n / total, color="k", linestyle=":", linewidth=1,
+               label=f"kept weights = n = {n:g}")
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel(r"fraction of weights kept, $0.8^k$ (dimensionless, log scale)")
+    ax.set_ylabel("fraction of points memorized (loss < log(2)/10)")
+    top = ax.secondary_xaxis("top", functions=(lambda p: p * total, lambda w: w / total))
+    top.set_xlabel("kept weights per network")
+    seeds = mean_sem(table, "memorized", by=["method", "k"])
+    nets = int(np.median(table["nets"]))
+    ax.set_title(f"n = {int(n)} random labels, d = {config['d']}, width {config['width']} x "
+                 f"{config['depth']} ReLU layers; mean $\\pm$ s.e. over "
+                 f"{int(np.median(seeds['count']))} seeds x {nets} nets", fontsize=8)
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=7, loc="lower left")
+    return {"memorization": fig}
+
+
+if __name__ == "__main__":
+    from noprune_theory.sims import script_main
+
+    script_main("memorization")
