@@ -29,12 +29,29 @@ from noprune_theory.sims._runner import CellError, RunSummary, run_simulation
 from noprune_theory.sims._store import ResultStore, ResultTable, load_results
 
 __all__ = [
-    "Field", "Preset", "preset", "RunConfig", "resolve_config",
-    "Simulation", "register_simulation", "get_simulation", "list_simulations",
-    "run_simulation", "RunSummary", "CellError",
-    "ResultStore", "ResultTable", "load_results",
-    "mean_sem", "errorbar_lines", "loglog_fit", "LogLogFit", "draw_loglog_fit", "new_figure",
-    "save_figures", "script_main",
+    "CellError",
+    "Field",
+    "LogLogFit",
+    "Preset",
+    "ResultStore",
+    "ResultTable",
+    "RunConfig",
+    "RunSummary",
+    "Simulation",
+    "draw_loglog_fit",
+    "errorbar_lines",
+    "get_simulation",
+    "list_simulations",
+    "load_results",
+    "loglog_fit",
+    "mean_sem",
+    "new_figure",
+    "preset",
+    "register_simulation",
+    "resolve_config",
+    "run_simulation",
+    "save_figures",
+    "script_main",
 ]
 
 

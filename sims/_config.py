@@ -16,13 +16,22 @@ import hashlib
 import itertools
 import json
 import math
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any
 
 from noprune_theory._validation import check_choice, check_scalar, describe_range
 
-__all__ = ["Field", "Preset", "preset", "RunConfig", "resolve_config", "canonical_json",
-           "RESERVED_FIELDS", "BACKEND_CHOICES"]
+__all__ = [
+    "BACKEND_CHOICES",
+    "RESERVED_FIELDS",
+    "Field",
+    "Preset",
+    "RunConfig",
+    "canonical_json",
+    "preset",
+    "resolve_config",
+]
 
 #: Settings every simulation has; neither enters the folder hash.
 RESERVED_FIELDS = ("seeds", "backend")

@@ -14,11 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from noprune_theory.sims._store import ResultTable
 
-__all__ = ["mean_sem", "errorbar_lines", "loglog_fit", "LogLogFit", "draw_loglog_fit",
-           "new_figure", "save_figures", "FORMATS"]
+__all__ = [
+    "FORMATS",
+    "LogLogFit",
+    "draw_loglog_fit",
+    "errorbar_lines",
+    "loglog_fit",
+    "mean_sem",
+    "new_figure",
+    "save_figures",
+]
 
 FORMATS = ("png", "pdf", "svg")
 

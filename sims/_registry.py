@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass, field as dc_field
-from typing import Any, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from typing import Any
 
 from noprune_theory.sims._config import RESERVED_FIELDS, Field, Preset
 
-__all__ = ["Simulation", "register_simulation", "get_simulation", "list_simulations"]
+__all__ = ["Simulation", "get_simulation", "list_simulations", "register_simulation"]
 
-_REGISTERED: dict[str, "Simulation"] = {}
+_REGISTERED: dict[str, Simulation] = {}
 _PACKAGE = "noprune_theory.sims"
 
 
@@ -120,13 +122,13 @@ def register_simulation(name=None, *, fields, presets=None, description="", plot
 def simulation_from_module(module, name=None):
     """Build a :class:`Simulation` from a module following the module protocol."""
     name = name or module.__name__.rsplit(".", 1)[-1]
-    fields = getattr(module, "FIELDS")
+    fields = module.FIELDS
     presets = _check_spec(name, fields, getattr(module, "PRESETS", {}))
     desc = getattr(module, "DESCRIPTION", None)
     if desc is None:
         desc = (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else ""
     return Simulation(name=name, description=desc, fields=dict(fields), presets=presets,
-                      cell=getattr(module, "cell"), plot=getattr(module, "plot", None),
+                      cell=module.cell, plot=getattr(module, "plot", None),
                       module=module.__name__, cell_version=getattr(module, "CELL_VERSION", None))
 
 

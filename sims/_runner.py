@@ -25,7 +25,7 @@ from pathlib import Path
 
 from noprune_theory.sims._store import META_COLUMNS, ResultStore
 
-__all__ = ["run_simulation", "RunSummary", "compute_cell", "CellError"]
+__all__ = ["CellError", "RunSummary", "compute_cell", "run_simulation"]
 
 #: Seconds to wait for a ``--scheduler`` before giving up.
 CONNECT_TIMEOUT = 5
@@ -89,7 +89,7 @@ def compute_cell(cell, sim_name, point, seed, backend, reserved):
     concrete = resolve_backend(backend)
     config = dict(point)
     config["backend"] = concrete
-    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
     t0 = time.perf_counter()
     values = cell(config, seed)
     seconds = time.perf_counter() - t0

@@ -24,10 +24,9 @@ import socket
 from pathlib import Path
 
 import numpy as np
-
 from noprune_theory.sims._config import canonical_json
 
-__all__ = ["ResultStore", "ResultTable", "load_results", "atomic_write_json", "META_COLUMNS"]
+__all__ = ["META_COLUMNS", "ResultStore", "ResultTable", "atomic_write_json", "load_results"]
 
 #: Columns added to every row from the record's metadata, besides the config and the values.
 META_COLUMNS = ("seed", "backend", "version", "host", "seconds", "started")
@@ -271,7 +270,8 @@ def load_results(path):
     Returns
     -------
     ResultTable
-        One row per finished cell, sorted by grid point then seed; ``table.config`` is the
+        One row per finished cell (in file order: grouped by grid point, seeds ascending
+        within a point); ``table.config`` is the
         folder's ``config.json`` as a dict. Export with ``table.to_csv("results.csv")``.
 
     Raises
@@ -283,10 +283,9 @@ def load_results(path):
     --------
     >>> import tempfile
     >>> from noprune_theory.sims import get_simulation, resolve_config, run_simulation
-    >>> out = tempfile.mkdtemp()
     >>> cfg = resolve_config(get_simulation("lipschitz_floor"), sets=["n=8", "d=2"], seeds=3)
-    >>> folder = run_simulation(cfg, out=out, progress=False).folder
-    >>> table = load_results(folder)
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     table = load_results(run_simulation(cfg, out=out, progress=False).folder)
     >>> len(table), sorted(set(table["seed"].tolist()))
     (3, [0, 1, 2])
     """

@@ -74,16 +74,15 @@ def cell(config, seed):
     if len(pos) == 0 or len(neg) == 0:
         # one label only: the constant function interpolates, L* = 0
         return {"lip_floor": 0.0, "log_lip_floor": None, "min_opposite_distance": None,
-                "mean_distance": mean_d, "n_positive": int(len(pos))}
+                "mean_distance": mean_d, "n_positive": len(pos)}
     dmin = float(np.sqrt(_sq_dists(pos, neg).min()))
     return {"lip_floor": 2.0 / dmin, "log_lip_floor": float(np.log(2.0 / dmin)),
-            "min_opposite_distance": dmin, "mean_distance": mean_d, "n_positive": int(len(pos))}
+            "min_opposite_distance": dmin, "mean_distance": mean_d, "n_positive": len(pos)}
 
 
 def plot(table, config, outdir):
     """Mean ln L* against n, one line per d, with fitted slopes against the predicted 2/d."""
     import numpy as np
-
     from noprune_theory.sims._plotting import errorbar_lines, loglog_fit, new_figure
 
     rows = [r for r in table if r["lip_floor"] > 0]

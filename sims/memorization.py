@@ -145,7 +145,6 @@ def cell(config, seed):
 def plot(table, config, outdir):
     """Fraction memorized against the kept fraction of weights, one line per method."""
     import numpy as np
-
     from noprune_theory.sims._plotting import errorbar_lines, mean_sem, new_figure
 
     fig, ax = new_figure(width=6.0, height=4.4)

@@ -11,13 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import sims_fixtures.toy_sims  # noqa: F401  (registers the "toy" simulation)
-from noprune_theory.cli import main
 from noprune_theory.sims import (
     CellError,
     Field,
     ResultTable,
+    _config,
+    _plotting,
+    _registry,
+    _store,
     get_simulation,
     list_simulations,
     load_results,
@@ -26,7 +28,8 @@ from noprune_theory.sims import (
     resolve_config,
     run_simulation,
 )
-from noprune_theory.sims import _config, _plotting, _registry, _store
+
+from noprune_theory.cli import main
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent
@@ -219,7 +222,7 @@ def test_local_cluster_with_two_workers_matches_in_process(tmp_path):
                for p in (summary.folder / "cells").glob("*.json")}
     assert all(w.startswith("tcp://") for w in workers)
     local = load_results(run_simulation(cfg, out=tmp_path / "local", progress=False).folder)
-    key = lambda r: (r["x"], r["seed"])  # noqa: E731
+    key = lambda r: (r["x"], r["seed"])
     assert [(key(r), r["y"]) for r in sorted(dask_table, key=key)] == [
         (key(r), r["y"]) for r in sorted(local, key=key)]
 
@@ -290,11 +293,12 @@ def test_cli_runs_resumes_exports_csv_and_plots(tmp_path, capsys):
     code, stdout, _ = run_cli(["sim", TOY, "--preset", "quick", "--out", str(out),
                                "--csv", str(tmp_path / "t.csv")], capsys)
     assert code == 0 and "6 cells (0 already done, 6 computed)" in stdout
-    assert len(list(csv.DictReader(open(tmp_path / "t.csv")))) == 6
+    with open(tmp_path / "t.csv") as fh:
+        assert len(list(csv.DictReader(fh))) == 6
     code, stdout, _ = run_cli(["sim", TOY, "--preset", "quick", "--out", str(out)], capsys)
     assert code == 0 and "6 cells (6 already done, 0 computed)" in stdout
     folder = next(out.glob("toy/*"))
-    code, stdout, _ = run_cli(["plot", str(folder), "--out", str(tmp_path / "fig")], capsys)
+    code, _, _ = run_cli(["plot", str(folder), "--out", str(tmp_path / "fig")], capsys)
     assert code == 0
     for name in ("toy.png", "toy.pdf", "config.json"):
         assert (tmp_path / "fig" / name).stat().st_size > 0

@@ -1,10 +1,15 @@
 """The memorization simulation ([NFP] Sec. 5): its quick preset end to end, and its plot."""
 import numpy as np
 import pytest
+from noprune_theory.sims import (
+    get_simulation,
+    load_results,
+    mean_sem,
+    resolve_config,
+    run_simulation,
+)
 
 from noprune_theory.cli import main
-from noprune_theory.sims import get_simulation, load_results, mean_sem, resolve_config
-from noprune_theory.sims import run_simulation
 
 
 @pytest.mark.slow
