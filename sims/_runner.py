@@ -200,7 +200,7 @@ def run_simulation(run_config, *, out="results", workers=None, scheduler=None, c
     ------
     ValueError
         Before any cell runs: unwritable output folder, unreachable scheduler, unusable backend,
-        contradictory options.
+        contradictory options, another run already writing to the same folder.
     CellError
         When a cell raises; the cells finished before are kept, so rerunning resumes.
 
@@ -228,8 +228,9 @@ def run_simulation(run_config, *, out="results", workers=None, scheduler=None, c
     t0 = time.perf_counter()
     computed = 0
     bar = None
+    store = None
     try:
-        store = ResultStore.open(out, run_config)
+        store = ResultStore.open(out, run_config, lock=True)
         done = store.done_keys()
         todo = [(k, p, s) for k, p, s in run_config.cells() if k not in done]
         total = run_config.n_points * run_config.seeds
@@ -279,6 +280,8 @@ def run_simulation(run_config, *, out="results", workers=None, scheduler=None, c
     finally:
         if bar is not None:
             bar.close()
+        if store is not None:
+            store.unlock()
         if own_client is not None:
             cluster = own_client.cluster
             own_client.close()

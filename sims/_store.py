@@ -75,15 +75,51 @@ class ResultStore:
     def __init__(self, folder):
         self.folder = Path(folder)
         self.cells_dir = self.folder / "cells"
+        self._lock_fh = None
+
+    def lock(self):
+        """Take the folder's run lock (``.lock``, ``flock``) or raise ValueError if held.
+
+        Two runs of one config would compute the same cells twice (each cell would still be
+        stored once, but the work is wasted); the second run stops before any work instead.
+        The lock is released by :meth:`unlock` or when the process dies (also by SIGKILL).
+        """
+        import fcntl
+
+        path = self.folder / ".lock"
+        fh = open(path, "a+")  # noqa: SIM115  (held until unlock)
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise ValueError(f"another run is writing to {self.folder} ({holder}); wait for it "
+                             f"or stop it first") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        fh.flush()
+        self._lock_fh = fh
+
+    def unlock(self):
+        """Release the run lock taken by :meth:`lock` (no-op when not held)."""
+        if self._lock_fh is not None:
+            self._lock_fh.close()  # closing the descriptor releases the flock
+            self._lock_fh = None
 
     @classmethod
-    def open(cls, root, run_config):
+    def open(cls, root, run_config, *, lock=False):
         """Create (or reopen) ``root/<sim>/<hash>/`` for *run_config*; check it is writable.
+
+        With ``lock=True`` the run lock is taken (see :meth:`lock`); call :meth:`unlock` when
+        done.
 
         Raises
         ------
         ValueError
-            If the folder cannot be created or written, or holds a different config.
+            If the folder cannot be created or written, holds a different config, or (with
+            *lock*) another run holds its lock.
         """
         folder = Path(root) / run_config.sim.replace(":", "_") / run_config.hash
         store = cls(folder)
@@ -96,7 +132,18 @@ class ResultStore:
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise ValueError(f"output folder {folder} is not writable: {reason}") from None
-        cfg_path = folder / "config.json"
+        if lock:
+            store.lock()
+        try:
+            store._write_config(run_config)
+            store.remove_stale_temps()
+        except BaseException:
+            store.unlock()
+            raise
+        return store
+
+    def _write_config(self, run_config):
+        cfg_path = self.folder / "config.json"
         new = run_config.to_dict()
         if cfg_path.exists():
             try:
@@ -112,8 +159,6 @@ class ResultStore:
             # the folder holds every seed any run asked for
             new["seeds"] = max(int(old.get("seeds", 1)), new["seeds"])
         atomic_write_json(cfg_path, new)
-        store.remove_stale_temps()
-        return store
 
     def remove_stale_temps(self):
         """Delete temp files left by killed processes of this host (never a live writer's)."""

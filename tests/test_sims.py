@@ -166,6 +166,21 @@ def test_stale_temp_files_of_dead_processes_are_removed(tmp_path):
     assert len(load_results(folder)) == 1  # temp files are never read as records
 
 
+def test_a_second_run_of_the_same_folder_stops_before_work(tmp_path):
+    import fcntl
+
+    cfg = resolve_config(get_simulation("toy"), sets=["x=1"], seeds=2)
+    folder = run_simulation(cfg, out=tmp_path, progress=False).folder
+    assert "pid" in (folder / ".lock").read_text()  # released, but says who held it last
+    more = resolve_config(get_simulation("toy"), sets=["x=1"], seeds=4)
+    with open(folder / ".lock", "a+") as fh:  # another run holds the lock
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(ValueError, match=f"another run is writing to {folder}"):
+            run_simulation(more, out=tmp_path, progress=False)
+    assert len(load_results(folder)) == 2  # nothing ran
+    assert run_simulation(more, out=tmp_path, progress=False).computed == 2  # lock released
+
+
 def test_result_table_columns_and_where():
     t = ResultTable([{"a": 1, "b": "u", "c": True}, {"a": 2, "b": "v", "c": False, "d": 0.5}])
     assert t.columns == ["a", "b", "c", "d"]
