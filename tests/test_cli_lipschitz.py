@@ -24,7 +24,7 @@ def files(tmp_path):
     X = np.random.default_rng(0).standard_normal((30, 4)) / 2
     paths = {"model": tmp_path / "m.npz", "X": tmp_path / "X.npy",
              "junk": tmp_path / "junk.npz", "other": tmp_path / "other.npz",
-             "cut": tmp_path / "cut.npz"}
+             "cut": tmp_path / "cut.npz", "npy": tmp_path / "X.npy"}
     net.save(paths["model"])
     np.save(paths["X"], X)
     paths["junk"].write_bytes(b"not a zip file at all")
@@ -64,6 +64,7 @@ def test_table_and_methods(files, capsys):
     ("junk", "is not a readable .npz file of a MaskedMLP"),
     ("other", "is not a saved MaskedMLP"),
     ("cut", "MaskedMLP"),
+    ("npy", "is not a saved MaskedMLP"),  # a data file given as the model
 ])
 def test_foreign_or_corrupt_files_exit_2(files, capsys, key, needle):
     p, _, _ = files

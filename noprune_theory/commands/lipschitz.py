@@ -58,7 +58,16 @@ def command(model_file, data_file, method, lower, starts, steps, seed, as_json):
             raise ValueError(f"--lower must list methods among {', '.join(LOWER)}, got {m!r}")
     if not os.path.isfile(model_file):
         raise ValueError(f"MODEL: no such file {model_file!r}")
-    model = MaskedMLP.load(model_file, backend="numpy")
+    with open(model_file, "rb") as fh:
+        magic = fh.read(6)
+    if magic == b"\x93NUMPY":
+        # np.load returns a plain array for a .npy file, which MaskedMLP.load does not expect
+        raise ValueError(f"{model_file} is not a saved MaskedMLP (a single .npy array, not the "
+                         ".npz archive MaskedMLP.save writes)")
+    try:
+        model = MaskedMLP.load(model_file, backend="numpy")
+    except (TypeError, KeyError, IndexError) as exc:
+        raise ValueError(f"{model_file} is a corrupt MaskedMLP file: {exc}") from None
     X = None
     if data_file is not None:
         X = np.asarray(load_array(data_file, "--data"), dtype=np.float64)
