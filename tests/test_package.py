@@ -9,9 +9,14 @@ from noprune_theory.cli import COMMANDS, main
 
 
 def run_cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "noprune_theory", *args], capture_output=True, text=True
-    )
+    # run outside the checkout: there ``python -m`` would find the source folder first
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as cwd:
+        return subprocess.run(
+            [sys.executable, "-m", "noprune_theory", *args], capture_output=True, text=True,
+            cwd=cwd,
+        )
 
 
 def test_subpackages_import_under_package_namespace():

@@ -268,7 +268,10 @@ def test_sigkill_midway_loses_no_cell_doubles_none_and_recomputes_none(tmp_path)
     # 5 x-values x 4 seeds = 20 cells of 0.2 s: about 4 s in all
     args = [sys.executable, "-m", "noprune_theory", "sim", TOY, "--set", "x=1,2,3,4,5",
             "--set", "sleep=0.2", "--seeds", "4", "--out", str(tmp_path), "-q"]
-    proc = subprocess.Popen(args, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # cwd outside the checkout: there, ``python -m`` would import the source folder
+    # noprune_theory/ (which lacks the mapped subpackage sims) instead of the installed package
+    proc = subprocess.Popen(args, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=tmp_path)
     cells = None
     deadline = time.monotonic() + 60
     try:
@@ -287,7 +290,8 @@ def test_sigkill_midway_loses_no_cell_doubles_none_and_recomputes_none(tmp_path)
     assert 5 <= len(before) < 20
     for text in before.values():  # every stored record is whole
         json.loads(text)
-    rerun = subprocess.run(args[:-1], env=_env(), capture_output=True, text=True, timeout=120)
+    rerun = subprocess.run(args[:-1], env=_env(), capture_output=True, text=True, timeout=120,
+                           cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stderr
     assert f"({len(before)} already done, {20 - len(before)} computed)" in rerun.stdout
     after = {p.name: p.read_bytes() for p in cells.glob("*.json")}
