@@ -105,7 +105,11 @@ class MaskInformation:
     n_runs : int
         Pipeline runs of the unconditional estimate.
     reliable : bool
-        Whether the plug-in can be trusted: at least 5 runs per distinct pattern.
+        Whether the plug-in can be trusted: at least 5 runs per distinct pattern (for I(m; D)
+        over all runs; for I(m; D | init) over the datasets of each init).
+    extra : dict
+        ``conditional_patterns`` (most distinct masks of one init) and, when not reliable,
+        ``unreliable``: what failed.
     kept : float
         Mean number of weights kept, E||m||_1.
     p : int
@@ -401,7 +405,9 @@ def mask_data_information(mask_fn, sample_data, *, n_datasets=100, n_inits=10,
         res.entropy = _h_codes(codes, correction) / divisor
         res.per_weight_mi = _per_weight_mi(masks, rows, correction) / divisor
         res.n_patterns, res.n_runs = km, n
-        res.reliable = n >= 5 * km
+        if n < 5 * km:
+            res.reliable = False
+            res.extra["unreliable"] = [f"I(m; D): {km} distinct masks in {n} runs"]
         if n_bootstrap:
             reps = []
             for _ in range(n_bootstrap):
@@ -427,11 +433,13 @@ def mask_data_information(mask_fn, sample_data, *, n_datasets=100, n_inits=10,
             res.mi_conditional_se = (float(np.std(reps, ddof=1)) / divisor
                                      if n_bootstrap > 1 else 0.0)
         kc = max(len(np.unique(c)) for c in col_codes)
+        res.extra["conditional_patterns"] = kc
         if quantity == "conditional":
             res.n_patterns, res.n_runs = kc, N
-            res.reliable = N >= 5 * kc
-        else:
-            res.reliable = res.reliable and N >= 5 * kc
+        if N < 5 * kc:
+            res.reliable = False
+            res.extra["unreliable"] = res.extra.get("unreliable", []) + [
+                f"I(m; D | init): up to {kc} distinct masks over the {N} datasets of one init"]
         all_masks.append(grid.reshape(M * N, p))
     masks = np.concatenate(all_masks)
     res.kept = float(masks.sum(axis=1).mean())
@@ -440,10 +448,10 @@ def mask_data_information(mask_fn, sample_data, *, n_datasets=100, n_inits=10,
     res.upper = min(res.per_weight_entropy, res.ceiling)
     if not res.reliable:
         warnings.warn(
-            f"{res.n_patterns} distinct masks in {res.n_runs} runs: the plug-in estimate of "
-            "whole-mask information is unreliable (it saturates near log(runs)); use the upper "
-            f"bound min(sum_i H(m_i), log2 C(p, k)) = {res.upper:.4g} {unit}, or more datasets",
-            RuntimeWarning, stacklevel=2)
+            "; ".join(res.extra["unreliable"]) + ": fewer than 5 runs per distinct mask, the "
+            "plug-in estimate of whole-mask information is unreliable (it saturates near "
+            f"log(runs)); use the upper bound min(sum_i H(m_i), log2 C(p, k)) = "
+            f"{res.upper:.4g} {unit}, or more datasets", RuntimeWarning, stacklevel=2)
     return res
 
 
