@@ -57,8 +57,29 @@ def apportion_counts(targets, caps, total):
 
 
 def _tie_permutations(rng, batch, size):
-    """One random permutation of ``range(size)`` per network: the tie-breaking keys."""
-    return np.argsort(rng.random((batch, size)), axis=1, kind="stable")
+    """One uniformly random permutation of ``range(size)`` per network: the tie-breaking keys."""
+    base = np.broadcast_to(np.arange(size, dtype=np.int64), (batch, size))
+    return rng.permuted(base, axis=1)
+
+
+def _inverse_permutations(perm):
+    inverse = np.empty_like(perm)
+    rows = np.broadcast_to(np.arange(perm.shape[1], dtype=perm.dtype), perm.shape)
+    np.put_along_axis(inverse, perm, rows, axis=1)
+    return inverse
+
+
+def _kth_largest(scores, k, xp):
+    """The k-th largest entry of every row, shape (B, 1).
+
+    ``partition`` (NumPy, CuPy: linear time) where the namespace has it, else a full sort (the
+    array API standard has no selection function); both give the same number.
+    """
+    P = scores.shape[1]
+    partition = getattr(xp, "partition", None)
+    if partition is not None:
+        return partition(scores, P - k, axis=1)[:, P - k : P - k + 1]
+    return xp.sort(scores, axis=1)[:, P - k : P - k + 1]
 
 
 def topk_mask(scores, k, *, rng, allowed=None):
@@ -71,29 +92,46 @@ def topk_mask(scores, k, *, rng, allowed=None):
     k : int
         How many entries to keep per row, ``0 <= k <= P``.
     rng : numpy.random.Generator
-        Source of the tie-breaking keys: among equal scores the order is a uniformly random
-        permutation drawn from *rng*.
+        Source of the tie-breaking keys: among scores equal to the k-th largest, the ones kept
+        are a uniformly random subset, drawn from *rng*.
     allowed : bool array, shape (B, P), optional
         Entries that may be kept; the others rank below every allowed one.
 
     Returns
     -------
     bool array, shape (B, P), in the namespace of *scores*, with exactly *k* True per row.
+
+    Notes
+    -----
+    With ``t`` the k-th largest score of a row (one sort), every entry ``> t`` is kept, and the
+    ``k - #{> t}`` entries ``== t`` that come first in a random permutation of the row are kept
+    too (a cumulative sum along the permuted row). The count is exact whatever the ties; a
+    bare ``score >= t`` comparison would keep every tied entry, so it is used only when it
+    already keeps exactly k in every row (no tie at the k-th place; then no key is drawn).
     """
     xp = array_namespace(scores)
     B, P = scores.shape
+    if k <= 0:
+        return xp.zeros((B, P), dtype=xp.bool)
     if allowed is not None:
         scores = xp.where(allowed, scores, xp.asarray(-math.inf, dtype=scores.dtype))
+    if k >= P:
+        return xp.ones((B, P), dtype=xp.bool)
+    threshold = _kth_largest(scores, k, xp)  # (B, 1)
+    at_least = scores >= threshold
+    n_at_least = xp.sum(xp.astype(at_least, xp.int32), axis=1, keepdims=True)
+    if bool(xp.all(n_at_least == k)):
+        return at_least  # no tie straddles the k-th place: the comparison is already exact
+    above = scores > threshold
+    n_above = xp.sum(xp.astype(above, xp.int32), axis=1, keepdims=True)
     perm_np = _tie_permutations(rng, B, P)
     perm = xp.asarray(perm_np)
-    inverse = xp.asarray(np.argsort(perm_np, axis=1, kind="stable"))
-    # Rank the permuted scores with a stable descending sort: equal scores keep their random
-    # permuted order, which is the seeded tie-breaking key.
-    permuted = xp.take_along_axis(scores, perm, axis=1)
-    order = xp.argsort(permuted, axis=1, descending=True, stable=True)
-    rank = xp.argsort(order, axis=1, stable=True)  # inverse permutation: position of each entry
-    keep_permuted = rank < k
-    return xp.take_along_axis(keep_permuted, inverse, axis=1)
+    inverse = xp.asarray(_inverse_permutations(perm_np))
+    tied = xp.take_along_axis(scores == threshold, perm, axis=1)
+    # the first (k - n_above) tied entries in the random order are kept
+    position = xp.cumulative_sum(xp.astype(tied, xp.int32), axis=1)
+    keep_tied = tied & (position <= (k - n_above))
+    return above | xp.take_along_axis(keep_tied, inverse, axis=1)
 
 
 def mask_counts(masks):
