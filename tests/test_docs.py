@@ -1,0 +1,89 @@
+"""The documentation stays true to the code: every command and option the docs name exists, and
+the command-line reference page is exactly what ``--help`` prints."""
+import importlib.util
+import re
+from pathlib import Path
+
+import click
+import pytest
+
+from noprune_theory.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+PAGES = sorted(DOCS.glob("**/*.md")) + [ROOT / "README.md"]
+
+
+def _load_reference_tool():
+    spec = importlib.util.spec_from_file_location("cli_reference",
+                                                  DOCS / "_tools" / "cli_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _commands():
+    ctx = click.Context(cli)
+    return {name: cli.get_command(ctx, name) for name in cli.list_commands(ctx)}
+
+
+def _options(cmd):
+    opts = {"--help", "-h"}
+    for param in cmd.params:
+        opts.update(param.opts)
+        opts.update(param.secondary_opts)
+    return opts
+
+
+def test_cli_reference_page_is_current():
+    if not (DOCS / "cli.md").exists():
+        pytest.fail("docs/cli.md is missing: run python docs/_tools/cli_reference.py")
+    expected = _load_reference_tool().render()
+    assert (DOCS / "cli.md").read_text() == expected, (
+        "docs/cli.md is stale: run python docs/_tools/cli_reference.py"
+    )
+
+
+def test_reference_page_lists_every_command_and_option():
+    text = (DOCS / "cli.md").read_text()
+    for name, cmd in _commands().items():
+        assert f"## noprune-theory {name}" in text
+        for param in cmd.params:
+            for opt in param.opts:
+                if opt.startswith("-"):
+                    assert opt in text, f"{name} {opt} is not in docs/cli.md"
+
+
+# `noprune-theory CMD ...` up to the end of the line or of an inline code span
+_INVOCATION = re.compile(r"noprune-theory\s+([a-z][\w-]*)([^`\n]*)")
+
+
+def _invocations():
+    found = []
+    for page in PAGES:
+        if page.name == "cli.md":
+            continue
+        for lineno, line in enumerate(page.read_text().splitlines(), 1):
+            for m in _INVOCATION.finditer(line):
+                found.append((f"{page.relative_to(ROOT)}:{lineno}", m.group(1), m.group(2)))
+    return found
+
+
+def test_docs_name_only_commands_and_options_that_exist():
+    commands = _commands()
+    assert commands, "no commands found"
+    problems = []
+    seen = 0
+    for where, name, rest in _invocations():
+        if name not in commands:
+            if name in ("is", "and", "the", "stays", "itself"):  # prose, not an invocation
+                continue
+            problems.append(f"{where}: unknown command {name!r}")
+            continue
+        seen += 1
+        opts = _options(commands[name])
+        for opt in re.findall(r"(?<![\w-])(--?[a-zA-Z][\w-]*)", rest):
+            if opt not in opts:
+                problems.append(f"{where}: {name} has no option {opt}")
+    assert seen > 0, "the docs show no invocation at all"
+    assert not problems, "\n".join(problems)
