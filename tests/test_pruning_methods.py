@@ -197,6 +197,8 @@ def test_other_bad_arguments():
         prune(net, "synflow", 0.5, iterations=0)
     with pytest.raises(ValueError, match="fraction must be a number in \\(0, 1\\)"):
         prune(net, "imp", 0.5, data=_data(), fraction=1.0)
+    with pytest.raises(ValueError, match="train_options must be a dict"):
+        prune(net, "imp", 0.5, data=_data(), train_options=[("steps", 3)])
     with pytest.raises(ValueError, match="loss must be one of"):
         prune(net, "snip", 0.5, data=_data(), loss="hinge")
     with pytest.raises(ValueError, match="model must be a noprune_theory.models.MaskedMLP"):

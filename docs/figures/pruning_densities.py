@@ -65,7 +65,10 @@ def measure(cfg=CONFIG):
     return results
 
 
-def plot(results, cfg=CONFIG, out=Path(__file__).with_name("pruning_densities")):
+OUT = Path(__file__).with_name("pruning_densities")
+
+
+def plot(results, cfg=CONFIG, out=OUT):
     import matplotlib
 
     matplotlib.use("Agg")

@@ -14,7 +14,7 @@ import numpy as np
 
 from noprune_theory._validation import check_choice, check_scalar
 
-__all__ = ["layer_densities", "DENSITY_SCHEMES", "layer_shapes"]
+__all__ = ["DENSITY_SCHEMES", "layer_densities", "layer_shapes"]
 
 #: The schemes :func:`layer_densities` knows.
 DENSITY_SCHEMES = ("uniform", "er", "erk", "balanced", "pyramidal")

@@ -9,8 +9,8 @@ asks the model for gradients or Hessian-vector products and drives iterative sch
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,17 +22,17 @@ from ._scores import grasp_scores, magnitude_scores, random_scores, snip_scores,
 from ._selection import select_masks
 
 __all__ = [
-    "PruningMethod",
-    "register_method",
-    "available_methods",
-    "get_method",
-    "prune",
-    "compute_scores",
-    "IMPResult",
-    "grasp_hessian_gradient",
-    "reinitialize",
-    "invert_scores",
     "DEFAULT_TRAINING",
+    "IMPResult",
+    "PruningMethod",
+    "available_methods",
+    "compute_scores",
+    "get_method",
+    "grasp_hessian_gradient",
+    "invert_scores",
+    "prune",
+    "register_method",
+    "reinitialize",
 ]
 
 #: Training options used between IMP rounds and by ``magnitude_after_training`` unless
@@ -66,7 +66,6 @@ class PruningMethod:
     func: Callable
     kind: str = "score"
     needs_data: bool = False
-    options: tuple = field(default=())
 
 
 _REGISTRY: dict = {}
@@ -110,7 +109,7 @@ def register_method(name, *, kind="score", needs_data=False, overwrite=False):
 
     def decorator(func):
         if not callable(func):
-            raise ValueError(f"register_method({name!r}) must decorate a function")
+            raise TypeError(f"register_method({name!r}) must decorate a function")
         if name in _REGISTRY and not overwrite:
             raise ValueError(
                 f"a pruning method named {name!r} is already registered; pass overwrite=True "
@@ -326,7 +325,7 @@ def prune(model, method="magnitude", sparsity=None, *, data=None, seed=0, scope=
     _check_model(model)
     spec = get_method(method)
     if not isinstance(invert, (bool, np.bool_)):
-        raise ValueError(f"invert must be True or False, got {invert!r}")
+        raise ValueError(f"invert must be True or False, got {invert!r}")  # noqa: TRY004
     density, table, scope = _plan(model, sparsity, scope, densities)
     seed = _check_seed(seed)
     if spec.needs_data:
@@ -437,6 +436,11 @@ def _synflow(model, data, *, rng, select, iterations=100):
 def _train(model, X, y, loss, train_options, seed):
     from noprune_theory.training import train
 
+    if train_options is not None and not isinstance(train_options, dict):
+        raise ValueError(
+            "train_options must be a dict of noprune_theory.training.train arguments, got "
+            f"{type(train_options).__name__}"
+        )
     opts = dict(DEFAULT_TRAINING)
     opts.update(train_options or {})
     opts.setdefault("seed", seed)

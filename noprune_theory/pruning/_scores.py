@@ -10,17 +10,15 @@ Every function takes lists with one array per layer, batch axis first, shape
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from noprune_theory.backend import array_namespace
 
 __all__ = [
-    "random_scores",
-    "magnitude_scores",
-    "snip_scores",
     "grasp_scores",
+    "magnitude_scores",
+    "random_scores",
+    "snip_scores",
     "synflow_scores",
 ]
 

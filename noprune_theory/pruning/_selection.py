@@ -20,12 +20,12 @@ import numpy as np
 from noprune_theory.backend import array_namespace
 
 __all__ = [
-    "keep_count",
     "apportion_counts",
-    "topk_mask",
+    "keep_count",
+    "mask_counts",
     "select_masks",
     "shuffle_masks",
-    "mask_counts",
+    "topk_mask",
 ]
 
 
@@ -35,7 +35,7 @@ def keep_count(density, size):
     ``1 - 0.9`` is ``0.09999999999999998`` in floating point, so a floor would lose a weight;
     rounding to the nearest integer makes the achieved density the closest achievable one.
     """
-    return int(math.floor(density * size + 0.5 + 1e-9))
+    return math.floor(density * size + 0.5 + 1e-9)
 
 
 def apportion_counts(targets, caps, total):
