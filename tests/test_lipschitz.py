@@ -238,3 +238,30 @@ def test_bad_inputs_give_clear_errors(rng):
         lipschitz_upper(MaskedMLP(3, (4, 4)), "patterns")
     with pytest.raises(ValueError, match=r"one output \(out = 1\)"):
         lipschitz_lower(MaskedMLP(3, (4,), out=2))
+
+
+def test_every_backend_gives_the_same_bounds(backend, rng):
+    X = rng.standard_normal((20, 4)) / 2
+    ref = MaskedMLP(4, (6,), B=2, seed=3)
+    net = ref.to_backend(backend)
+    lo = lipschitz_lower(net, X if backend != "cupy" else net.xp.asarray(X), steps=5, starts=8)
+    lo_ref = lipschitz_lower(ref, X, steps=5, starts=8)
+    np.testing.assert_allclose(to_numpy(lo.value), to_numpy(lo_ref.value), rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(lipschitz_upper(net).value),
+                               to_numpy(lipschitz_upper(ref).value), rtol=1e-12)
+
+
+def test_float32_models(rng):
+    net64 = MaskedMLP(3, (3,), B=2, seed=2)
+    net32 = MaskedMLP(3, (3,), B=2, seed=2, dtype="float32")
+    X = rng.standard_normal((30, 3))
+    lo = lipschitz_lower(net32, X, seed=1)
+    up = lipschitz_upper(net32)
+    assert to_numpy(lo.value).dtype == np.float32 and to_numpy(up.value).dtype == np.float32
+    # float32 weights are the float64 ones rounded (rel. 6e-8): bounds agree to ~1e-6
+    np.testing.assert_allclose(to_numpy(up.value), to_numpy(lipschitz_upper(net64).value),
+                               rtol=1e-5)
+    assert np.all(to_numpy(lo.value) <= to_numpy(up.value) * (1 + 1e-5))
+    # the float32 secant step (3e-3 relative) still lands in the same linear piece here
+    np.testing.assert_allclose(lo.secant, np.max(
+        [v for m, v in lo.by_method.items() if m != "pairs"], axis=0), rtol=1e-3)
