@@ -249,13 +249,14 @@ def test_imp_schedule_and_rewind_point():
     assert not np.allclose(late.rewind_weights[0][late.masks[0]], net.weights[0][late.masks[0]])
 
 
-@pytest.mark.slow
 def test_imp_beats_random_mask_on_teacher_student():
     # Teacher-student regression (teacher 10 -> 20 -> 1, noiseless), student 10 -> 40 -> 1,
     # sparsity 0.9 per layer (40 of 400 and 4 of 40 weights). IMP (11 rounds of 20%) finds
     # masks whose rewound networks train to a lower loss than random masks of the same
     # per-layer counts, trained identically. Measured: IMP 0.021 vs random 0.054 (mean of 4;
-    # the label variance, i.e. the loss of a constant predictor, is 0.062).
+    # the label variance, i.e. the loss of a constant predictor, is 0.062). Over data/model
+    # seeds (1, 2), (2, 3), (3, 4) the ratio IMP / random was 0.24, 0.48, 0.62: IMP always wins,
+    # the 0.6 margin is for this fixed seed (ratio 0.39).
     from noprune_theory.training import train
 
     ds = teacher_student(n=60, d=10, teacher_hidden=(20,), sigma=0.0, seed=0)
