@@ -36,7 +36,7 @@ THREADS = _threads_from_argv()
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = str(THREADS)
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def torch_reference(torch, W0, b0, a, c0, c1, S0, radius, steps, step_size, smoothing, dtype):

@@ -51,7 +51,7 @@ def test_json_equals_the_api(files, capsys):
 
 
 def test_table_and_methods(files, capsys):
-    p, net, X = files
+    p, net, _ = files
     code, out, _ = run(capsys, "lipschitz", p["model"], "--method", "spectral",
                        "--lower", "random", "--steps", "0")
     assert code == 0

@@ -83,7 +83,7 @@ def _exact_by_realized_patterns(net, b):
     W = to_numpy(net.weights[0])[b]  # (d, h)
     bias = to_numpy(net.biases[0])[b]
     c0 = net.multipliers[0]
-    d, h = W.shape
+    h = W.shape[1]
     assert np.linalg.matrix_rank(W) == h
     single = net.copy()
     best = 0.0

@@ -68,7 +68,7 @@ def test_exact_matches_hand_computation():
 def test_sum_of_per_weight_information_bounds_nothing():
     # D uniform on {0, 1, 2, 3} with bits (b1, b2); seeds U in {0, 1} fair.
     data = [(np.array([[float(i)]]), np.zeros(1)) for i in range(4)]
-    bit = lambda X: bool(int(X[0, 0]) & 1)  # noqa: E731
+    bit = lambda X: bool(int(X[0, 0]) & 1)
     # duplicate: m = (b1, b1) -> I(m; D) = 1 bit, sum_i I(m_i; D) = 2 bits (above)
     dup = mask_information_exact(lambda X, y, s: np.array([bit(X), bit(X)]), data)
     assert abs(dup.mi - 1.0) < 1e-13 and abs(dup.per_weight_mi - 2.0) < 1e-13

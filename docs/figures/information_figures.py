@@ -122,10 +122,11 @@ def toy_panel(cfg=CONFIG["toy"]):
         print(f"toy kept {k:2d}: I(m;D|init) {r.mi_conditional:.3f}  I(m;D) {r.mi:.3f}  "
               f"H(m) {r.entropy:.3f}  sum H(m_i) {r.per_weight_entropy:.3f}  "
               f"log2 C(16,k) {r.ceiling:.3f}  patterns {r.n_patterns}")
-    return {"kept": table, "H_D": h_data, "datasets": int(len(idx))}
+    return {"kept": table, "H_D": h_data, "datasets": len(idx)}
 
 
-def plot(res, cfg=CONFIG, out=Path(__file__).with_name("information_masks")):
+def plot(res, cfg=CONFIG, out=None):
+    out = Path(__file__).with_name("information_masks") if out is None else Path(out)
     import matplotlib
 
     matplotlib.use("Agg")

@@ -79,7 +79,8 @@ def measure(cfg=CONFIG):
     return out
 
 
-def plot(res, cfg=CONFIG, out=Path(__file__).with_name("lipschitz_bounds")):
+def plot(res, cfg=CONFIG, out=None):
+    out = Path(__file__).with_name("lipschitz_bounds") if out is None else Path(out)
     import matplotlib
 
     matplotlib.use("Agg")

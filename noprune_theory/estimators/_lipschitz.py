@@ -28,13 +28,13 @@ from noprune_theory._validation import check_choice, check_scalar
 from noprune_theory.backend import to_numpy
 
 __all__ = [
+    "LOWER_METHODS",
+    "UPPER_METHODS",
     "LipschitzLowerResult",
     "LipschitzUpperResult",
     "input_gradients",
     "lipschitz_lower",
     "lipschitz_upper",
-    "LOWER_METHODS",
-    "UPPER_METHODS",
 ]
 
 #: Methods of :func:`lipschitz_lower`, in the order they are tried.
@@ -150,10 +150,7 @@ def _grad_x(model, Xa):
     xp = model.xp
     zs, f = _hidden_preacts(model, Xa)
     d1s = [_d1(model.activation, z, xp) for z in zs]
-    g = _backward_x(model, zs, d1s, _output_row(model))
-    if g.shape[-2] != Xa.shape[-2]:  # depth 1 (no hidden layer): a constant gradient
-        g = xp.broadcast_to(g, (model.B, Xa.shape[-2], model.sizes[0]))
-    return g, f, zs
+    return _backward_x(model, zs, d1s, _output_row(model)), f, zs
 
 
 def _ascent_direction(model, Xa, zs, betas):
@@ -163,10 +160,7 @@ def _ascent_direction(model, Xa, zs, betas):
     R pass of the input-gradient backward pass). Shares the true pre-activations ``zs``.
     """
     xp = model.xp
-    L = model.depth
-    if L == 1:
-        return xp.zeros_like(Xa if Xa.ndim == 3 else xp.broadcast_to(
-            Xa, (model.B, *Xa.shape)))
+    L = model.depth  # >= 2: a MaskedMLP has at least one hidden layer
     gates = [_d1_d2_smooth(model.activation, z, b, xp) for z, b in zip(zs, betas)]
     d1s = [g[0] for g in gates]
     # backward of the smoothed gradient, keeping df/da_l for the R pass
@@ -468,7 +462,6 @@ def lipschitz_lower(model, X=None, *, methods=("data", "random", "ascent", "pair
     step_size = radius / 4 if step_size is None else check_scalar(
         step_size, "step_size", low=0, low_inclusive=False)
 
-    dt = model._dt
     cands = {}  # method -> (values (B,), points (B, d) host, second points or None)
 
     if "data" in methods:
@@ -483,7 +476,7 @@ def lipschitz_lower(model, X=None, *, methods=("data", "random", "ascent", "pair
         v, i = _best_grad(model, R, memory)
         cands["random"] = (v, _gather_rows(R, i, xp), None)
 
-    if "ascent" in methods and steps >= 0:
+    if "ascent" in methods:
         idx = np.arange(starts) % Xh.shape[0]
         S0 = Xh[idx]
         repeat = np.arange(starts) >= Xh.shape[0]
@@ -530,12 +523,12 @@ def lipschitz_lower(model, X=None, *, methods=("data", "random", "ascent", "pair
             pair[b] = host[m][1][b]
     method = tuple(names[int(k)] for k in which)
     by_method = {m: to_numpy(cands[m][0]).astype(np.float64) for m in names}
-    secant = _secant(model, cands, names, dt)
+    secant = _secant(model, cands, names)
     return LipschitzLowerResult(value=value, method=method, witness=witness,
                                 witness_pair=pair, by_method=by_method, secant=secant)
 
 
-def _secant(model, cands, names, dt):
+def _secant(model, cands, names):
     """Difference quotient along the gradient at the best gradient witness of each network."""
     xp = model.xp
     grads = [m for m in names if m != "pairs"]
@@ -659,7 +652,7 @@ def _gate_range(activation):
 
 def _enumerate(U, lo, block=2**22):
     """max over t in {0,1}^k of ||v0 + sum_j t_j (1 - lo) u_j||, U (k, d); meet in the middle."""
-    k, d = U.shape
+    k = U.shape[0]
     v0 = lo * U.sum(axis=0)
     V = (1.0 - lo) * U
     if k == 0:

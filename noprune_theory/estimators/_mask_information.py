@@ -41,10 +41,10 @@ from noprune_theory.estimators._preprocess import check_base
 
 __all__ = [
     "MaskInformation",
-    "mask_data_information",
-    "mask_information_exact",
     "enumerate_datasets",
     "log2_binomial",
+    "mask_data_information",
+    "mask_information_exact",
 ]
 
 
@@ -390,7 +390,7 @@ def mask_data_information(mask_fn, sample_data, *, n_datasets=100, n_inits=10,
         masks = np.stack([run(i, run_seeds[i * M + j]) for i in range(N) for j in range(M)])
         rows = np.repeat(np.arange(N), M)
         codes = _codes(masks)
-        est, plug, corr, km, kd, kmd = _mi_rows(codes, rows, correction)
+        est, plug, corr, km, _, _ = _mi_rows(codes, rows, correction)
         n = len(codes)
         res.mi, res.mi_plugin, res.bias_correction = est / divisor, plug / divisor, corr / divisor
         if n_permutations:
@@ -413,7 +413,7 @@ def mask_data_information(mask_fn, sample_data, *, n_datasets=100, n_inits=10,
             for _ in range(n_bootstrap):
                 pick = rng.integers(0, N, size=N)
                 idx = (pick[:, None] * M + np.arange(M)[None, :]).reshape(-1)
-                reps.append(_mi_rows(codes[idx], rows_relabel(N, M), correction)[0])
+                reps.append(_mi_rows(codes[idx], _rows_relabel(N, M), correction)[0])
             res.mi_se = float(np.std(reps, ddof=1)) / divisor if n_bootstrap > 1 else 0.0
         all_masks.append(masks)
     if quantity in ("both", "conditional"):
@@ -455,7 +455,7 @@ def mask_data_information(mask_fn, sample_data, *, n_datasets=100, n_inits=10,
     return res
 
 
-def rows_relabel(N, M):
+def _rows_relabel(N, M):
     """Row labels 0..N-1 (each repeated M times) of a bootstrap replicate: a dataset drawn
     twice counts as two datasets, as in the original sample."""
     return np.repeat(np.arange(N), M)
@@ -612,7 +612,7 @@ def mask_information_exact(mask_fn, datasets, probs=None, *, seeds=(0,), seed_pr
         entropy=h / divisor, entropy_conditional=h_given_s / divisor,
         per_weight_entropy=per_h / divisor, per_weight_mi=per_mi / divisor,
         ceiling=_ceiling(masks[support]) * math.log(2) / divisor,
-        n_patterns=int(len(np.unique(codes[support]))), n_runs=int(N * S), reliable=True,
+        n_patterns=len(np.unique(codes[support])), n_runs=int(N * S), reliable=True,
         kept=float((w * masks.sum(axis=1)).sum()), p=int(masks.shape[1]),
         unit="bits" if abs(divisor - math.log(2)) < 1e-15 else (
             "nats" if divisor == 1.0 else f"log base {base}"),

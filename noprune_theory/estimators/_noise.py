@@ -10,7 +10,6 @@ for its own measured p_eff (:func:`measured_effective_params`).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,10 +18,10 @@ from noprune_theory._validation import check_scalar
 from noprune_theory.backend import array_namespace, to_numpy
 
 __all__ = [
-    "noise_correlation",
-    "measured_effective_params",
-    "law_of_robustness_check",
     "LawCheck",
+    "law_of_robustness_check",
+    "measured_effective_params",
+    "noise_correlation",
 ]
 
 
