@@ -31,6 +31,7 @@ __all__ = [
     "default_workers",
     "knn_distances",
     "knn_kth_distance",
+    "knn_kth_distance_2d",
     "count_within",
     "count_within_tree",
     "count_within_sorted_1d",
@@ -171,6 +172,123 @@ def _numba_kernel():
 
     _NUMBA_KERNEL = _count_sorted
     return _NUMBA_KERNEL
+
+
+_STRIP_KERNEL = None
+
+
+def _strip_kernel():
+    """Compile (or load) the 2-D k-th neighbour kernel on first use."""
+    global _STRIP_KERNEL
+    if _STRIP_KERNEL is not None:
+        return _STRIP_KERNEL
+    import numba
+
+    @numba.njit(parallel=True, cache=True)
+    def _kth_2d(x, y, kk, n_strips):
+        n = x.shape[0]
+        order = np.argsort(x, kind="mergesort")
+        m = (n + n_strips - 1) // n_strips
+        xs = np.empty(n)
+        ys = np.empty(n)
+        strip_of = np.empty(n, dtype=np.int64)
+        xmin = np.empty(n_strips)
+        xmax = np.empty(n_strips)
+        for s in numba.prange(n_strips):
+            lo = s * m
+            hi = min(n, lo + m)
+            if lo >= hi:
+                xmin[s] = np.inf
+                xmax[s] = -np.inf
+                continue
+            idx = order[lo:hi]
+            sub = idx[np.argsort(y[idx], kind="mergesort")]
+            for t in range(hi - lo):
+                xs[lo + t] = x[sub[t]]
+                ys[lo + t] = y[sub[t]]
+                strip_of[sub[t]] = s
+            xmin[s] = x[order[lo]]
+            xmax[s] = x[order[hi - 1]]
+        out = np.empty(n)
+        for i in numba.prange(n):
+            xi = x[i]
+            yi = y[i]
+            best = np.full(kk, np.inf)  # kk = k + 1 smallest distances, the point's own 0 included
+            s0 = strip_of[i]
+            for direction in range(3):
+                s = s0 if direction == 0 else (s0 - 1 if direction == 1 else s0 + 1)
+                while 0 <= s < n_strips:
+                    if direction == 1 and xi - xmax[s] >= best[kk - 1]:
+                        break
+                    if direction == 2 and xmin[s] - xi >= best[kk - 1]:
+                        break
+                    lo = s * m
+                    hi = min(n, lo + m)
+                    # first position in the strip with ys >= yi
+                    a = lo
+                    b = hi
+                    while a < b:
+                        mid = (a + b) >> 1
+                        if ys[mid] < yi:
+                            a = mid + 1
+                        else:
+                            b = mid
+                    t = a
+                    while t < hi:
+                        dy = ys[t] - yi
+                        if dy >= best[kk - 1]:
+                            break
+                        dx = abs(xs[t] - xi)
+                        d = dx if dx > dy else dy
+                        if d < best[kk - 1]:
+                            j = kk - 1
+                            while j > 0 and best[j - 1] > d:
+                                best[j] = best[j - 1]
+                                j -= 1
+                            best[j] = d
+                        t += 1
+                    t = a - 1
+                    while t >= lo:
+                        dy = yi - ys[t]
+                        if dy >= best[kk - 1]:
+                            break
+                        dx = abs(xs[t] - xi)
+                        d = dx if dx > dy else dy
+                        if d < best[kk - 1]:
+                            j = kk - 1
+                            while j > 0 and best[j - 1] > d:
+                                best[j] = best[j - 1]
+                                j -= 1
+                            best[j] = d
+                        t -= 1
+                    if direction == 0:
+                        break
+                    s = s - 1 if direction == 1 else s + 1
+            out[i] = best[kk - 1]
+        return out
+
+    _STRIP_KERNEL = _kth_2d
+    return _STRIP_KERNEL
+
+
+def knn_kth_distance_2d(x, y, k):
+    """k-th neighbour max-norm distance for points (x_i, y_i) in the plane, numba kernel.
+
+    Same result as ``knn_kth_distance(np.column_stack([x, y]), k)``, bit for bit (distances
+    are ``max(abs(x_j - x_i), abs(y_j - y_i))`` in float64 in both). The points are cut into
+    about ``sqrt(n / 4)`` strips of equal count by x and sorted by y within each strip; a query
+    binary-searches its own strip and the neighbouring ones, scanning outward in y while a
+    closer point is still possible and stopping at strips farther in x than the current k-th
+    distance. The strips adapt to the x-quantiles and the scan to the y-spread inside a strip,
+    so the work per point stays near k + (strips visited) log(n) for correlated or heavy-tailed
+    data too. About 3-5x faster than the cKDTree query for KSG on 1-D marginals (measured in
+    benchmarks/bench_mi.py).
+    """
+    x = np.ascontiguousarray(np.asarray(x, dtype=np.float64).reshape(-1))
+    y = np.ascontiguousarray(np.asarray(y, dtype=np.float64).reshape(-1))
+    n = x.shape[0]
+    n_strips = max(1, int(np.sqrt(n / 4.0)))
+    return _strip_kernel()(x, y, int(k) + 1, n_strips)
 
 
 def count_within_sorted_1d(values, radii, *, strict):

@@ -48,6 +48,30 @@ def test_knn_distances_match_brute_force(rng, dx, dy, k):
     np.testing.assert_array_equal(cpu_knn.knn_kth_distance(np.hstack([x, y]), k), eps)
 
 
+@pytest.mark.parametrize("case", ["independent", "rho=0.999", "heavy tails", "ties",
+                                  "ties in x"])
+@pytest.mark.parametrize("k", [1, 3])
+def test_strip_kernel_equals_the_tree_bit_for_bit(case, k):
+    rng = np.random.default_rng(12)
+    n = 2000
+    x = rng.standard_normal(n)
+    y = {
+        "independent": rng.standard_normal(n),
+        "rho=0.999": x + 0.01 * rng.standard_normal(n),
+        "heavy tails": rng.standard_normal(n) ** 3,
+        "ties": rng.integers(0, 5, n).astype(float),
+        "ties in x": rng.standard_normal(n),
+    }[case]
+    if case == "heavy tails":
+        x = np.exp(3 * x)
+    if case in ("ties", "ties in x"):
+        x = rng.integers(0, 3, n).astype(float)
+    ref = cpu_knn.knn_kth_distance(np.column_stack([x, y]), k)
+    np.testing.assert_array_equal(cpu_knn.knn_kth_distance_2d(x, y, k), ref)
+    np.testing.assert_array_equal(cpu_knn.knn_kth_distance_2d(x[:k + 1], y[:k + 1], k),
+                                  cpu_knn.knn_kth_distance(np.column_stack([x, y])[:k + 1], k))
+
+
 def test_kth_distance_with_duplicates():
     # points 0, 0, 0, 1: the 2nd neighbour of a zero is another zero (distance 0), the 3rd is
     # the one at distance 1; for the point 1 every neighbour is at distance 1

@@ -68,7 +68,7 @@ def _ksg_counts_cpu(xs, ys, k, algorithm, method, workers):
 
     joint = np.concatenate([xs, ys], axis=1)
     if algorithm == 1:
-        eps = cpu_knn.knn_kth_distance(joint, k, workers=workers)
+        eps = _kth_distance(joint, k, method, workers)
         if np.any(eps == 0):
             return None, None, eps
         nx = cpu_knn.count_within(xs, eps, strict=True, method=method, workers=workers)
@@ -90,6 +90,16 @@ def _ksg_counts_cpu(xs, ys, k, algorithm, method, workers):
     nx = cpu_knn.count_within(xs, rx, strict=False, method=method, workers=workers)
     ny = cpu_knn.count_within(ys, ry, strict=False, method=method, workers=workers)
     return nx, ny, eps
+
+
+def _kth_distance(joint, k, method, workers):
+    """Joint k-th neighbour distance: the numba strip kernel for points in the plane (about
+    3x faster than the tree there, same bits), else cKDTree."""
+    from noprune_theory.kernels import cpu_knn
+
+    if method == "numba" and joint.shape[1] == 2:
+        return cpu_knn.knn_kth_distance_2d(joint[:, 0], joint[:, 1], k)
+    return cpu_knn.knn_kth_distance(joint, k, workers=workers)
 
 
 def _ksg_local(nx, ny, k, n, algorithm, xp):
@@ -145,8 +155,9 @@ def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, b
     return_local : bool, default False
         Return the per-point terms (ndarray of shape (n,)); their mean is the estimate.
     backend : {"auto", "numpy", "numba", "cupy"}, default "auto"
-        ``numpy``: cKDTree for every count; ``numba``: cKDTree for the joint search and a numba
-        kernel for 1-D marginal counts; ``cupy``: the batched CUDA kernel (P = 1, brute force).
+        ``numpy``: cKDTree for every search and count; ``numba``: numba kernels where they are
+        faster (the joint search when x and y are both 1-D, the 1-D marginal counts), cKDTree
+        elsewhere; ``cupy``: the batched CUDA kernel (P = 1, brute force).
         ``auto`` means ``numba`` (else ``numpy``) here: for one problem the O(n log n) CPU
         path beats an O(n^2) GPU kernel.
     workers : int or None
@@ -624,7 +635,7 @@ def mixed_mi(x, y, *, k=3, standardize="std", jitter=0.0, seed=0, base=None,
     if cx.all() or cy.all():
         return _finish(np.zeros(n), divisor, return_local)
     joint = np.concatenate([px, py], axis=1)
-    rho = cpu_knn.knn_kth_distance(joint, k, workers=workers)
+    rho = _kth_distance(joint, k, "numba" if _numba_ok() else "tree", workers)
     zero = rho == 0
     # counts include the point itself; strict (< rho) where rho > 0, exact ties where rho = 0
     k_tilde = np.full(n, k, dtype=np.int64)
