@@ -304,6 +304,7 @@ def mask_data_information(mask_fn, sample_data, *, n_datasets=100, n_inits=10,
     quantity : {"both", "mi", "conditional"}, default "both"
         ``mi``: I(m; D), from N x M runs with an independent seed in every run.
         ``conditional``: I(m; D | init), from M seeds each run on the same N datasets.
+        Each quantity costs N M calls of ``mask_fn`` (``both``: 2 N M).
     base : float, default 2
         Log base of the results (2: bits, the unit of [NFP]; ``None`` or ``"e"``: nats).
     correction : {"miller_madow", "none"}, default "miller_madow"
