@@ -175,7 +175,10 @@ def test_branch_and_bound_matches_enumeration(rng):
     bb = lipschitz_upper(net, "branch_and_bound")
     np.testing.assert_allclose(to_numpy(bb.value), to_numpy(enum.value), rtol=1e-12)
     assert bb.method == ("branch_and_bound",) * 3 and enum.method == ("patterns",) * 3
-    assert not enum.exact.any()  # 18 > d: not all patterns realizable
+    # with zero biases 18 hyperplanes through the origin of R^5 make 2 (1 + 17 + 136 + 680 +
+    # 2380) = 6428 of the 2^18 patterns; for this seed no maximizer is among them (LP check)
+    assert not enum.exact.any()
+    assert np.isnan(enum.witness).all()
     # a tiny node budget still returns an upper bound, flagged not exact
     tiny = lipschitz_upper(net, "branch_and_bound", max_nodes=1)
     assert np.all(to_numpy(tiny.value) >= to_numpy(enum.value) * (1 - 1e-12))
@@ -265,3 +268,33 @@ def test_float32_models(rng):
     # the float32 secant step (3e-3 relative) still lands in the same linear piece here
     np.testing.assert_allclose(lo.secant, np.max(
         [v for m, v in lo.by_method.items() if m != "pairs"], axis=0), rtol=1e-3)
+
+
+def test_realizability_decides_exactness_by_hand():
+    # d = 1, f(x) = relu(x + b) - relu(-x + b). Pattern bound: both units on, slope 1 + 1 = 2.
+    # b = 0: both on needs x > 0 and x < 0, impossible; f(x) = x, Lip = 1 (not exact, the
+    # lower bound finds 1). b = 0.5: both on for |x| < 0.5 where f = 2x, Lip = 2 (exact).
+    net = MaskedMLP(1, (2,), B=2, seed=0)
+    net.weights[0] = np.array([[[1.0, -1.0]], [[1.0, -1.0]]])
+    net.weights[1] = np.array([[[1.0], [-1.0]], [[1.0], [-1.0]]])
+    net.biases[0] = np.array([[0.0, 0.0], [0.5, 0.5]])
+    up = lipschitz_upper(net)
+    np.testing.assert_allclose(to_numpy(up.value), [2.0, 2.0], rtol=1e-15)
+    assert up.exact.tolist() == [False, True]
+    assert abs(up.witness[1, 0]) < 0.5 and np.isnan(up.witness[0, 0])
+    lo = lipschitz_lower(net, methods=("random", "patterns"), seed=0)
+    np.testing.assert_allclose(to_numpy(lo.value), [1.0, 2.0], rtol=1e-15)
+    assert lo.by_method["patterns"][1] == 2.0
+
+
+def test_patterns_lower_meets_upper_beyond_d(rng):
+    # width 12 > d = 4 with biases: where the maximizing pattern is realized the certified
+    # lower bound (a gradient at the LP's point) equals the upper bound
+    net = MaskedMLP(4, (12,), B=6, seed=21)
+    net.biases[0] = rng.standard_normal(net.biases[0].shape)
+    up = lipschitz_upper(net)
+    lo = lipschitz_lower(net, methods=("patterns",))
+    assert up.exact.sum() >= 1
+    got, want = to_numpy(lo.value), to_numpy(up.value)
+    np.testing.assert_allclose(got[up.exact], want[up.exact], rtol=1e-12)
+    assert np.all(got <= want * (1 + 1e-12))

@@ -5,7 +5,8 @@ Setting: n = 100 points from N(0, I_d / d), d = 10, pure-noise labels y = z ~ N(
 (standard scaling) trained on the MSE with Adam (lr 1e-2, 3000 full-batch steps), 4 seeds per
 setting. (a) against the width k (dense); (b) against the density of a random mask at width 64
 (pruned at initialization, then trained). For every network: the certified lower bound
-(``lipschitz_lower``: data, random points, gradient ascent, pairs), the pattern upper bound
+(``lipschitz_lower``: data, random points, gradient ascent, pairs, and the point realizing the
+maximizing activation pattern when a linear program finds one), the pattern upper bound
 (``lipschitz_upper``: enumerated up to 20 active units, branch and bound beyond), the spectral
 and sum-of-norms bounds, and the lower bound of [NFP, Theorem 4] at the network's measured p_eff
 (``law_of_robustness_check``, I(m; D) = 0 for random masks, eps = 0.1, delta = 0.01, c = 1).
@@ -32,7 +33,8 @@ CONFIG = {
     "sparse_width": 64, "densities": [1.0, 0.5, 0.25, 0.125, 0.0625],
     "train": {"optimizer": "adam", "lr": 1e-2, "steps": 3000},
     "eps": 0.1, "delta": 0.01, "c": 1.0,
-    "lower": {"starts": 64, "steps": 30, "n_random": 512, "seed": 0},
+    "lower": {"starts": 64, "steps": 30, "n_random": 512, "seed": 0,
+              "methods": ["data", "random", "ascent", "pairs", "patterns"]},
 }
 
 

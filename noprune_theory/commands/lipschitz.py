@@ -13,7 +13,7 @@ import click
 from noprune_theory.commands._types import Number
 
 UPPER = ("auto", "spectral", "sum_norms", "patterns", "branch_and_bound")
-LOWER = ("data", "random", "ascent", "pairs")
+LOWER = ("data", "random", "ascent", "pairs", "patterns")
 
 
 @click.command("lipschitz")
@@ -27,7 +27,9 @@ LOWER = ("data", "random", "ascent", "pairs")
                    "ReLU when every pattern is realizable), branch_and_bound, or auto (the "
                    "smallest that applies).")
 @click.option("--lower", "lower", default="data,random,ascent,pairs", show_default=True,
-              help="Comma-separated lower-bound methods.")
+              help="Comma-separated lower-bound methods (add 'patterns' for one-hidden-layer "
+                   "nets: the gradient at a point realizing the maximizing activation pattern, "
+                   "equal to the upper bound when that point exists).")
 @click.option("--starts", type=Number(integer=True, low=1), default=64, show_default=True,
               help="Starts of the gradient ascent per network.")
 @click.option("--steps", type=Number(integer=True, low=0), default=30, show_default=True,

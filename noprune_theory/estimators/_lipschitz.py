@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 #: Methods of :func:`lipschitz_lower`, in the order they are tried.
-LOWER_METHODS = ("data", "random", "ascent", "pairs")
+LOWER_METHODS = ("data", "random", "ascent", "pairs", "patterns")
 #: Methods of :func:`lipschitz_upper` (``"auto"`` takes the smallest valid one).
 UPPER_METHODS = ("auto", "spectral", "sum_norms", "patterns", "branch_and_bound")
 
@@ -369,12 +369,16 @@ def lipschitz_lower(model, X=None, *, methods=("data", "random", "ascent", "pair
     X : array (n, d) or None
         Data points shared by all networks. ``None``: random points from ``N(0, I_d / d)``
         stand in for the data (``"data"`` and ``"pairs"`` are then skipped).
-    methods : sequence of {"data", "random", "ascent", "pairs"}
+    methods : sequence of {"data", "random", "ascent", "pairs", "patterns"}
         ``data``: the largest gradient norm over X. ``random``: over ``n_random`` random points
         drawn from a Gaussian with the data's mean and per-coordinate spread. ``ascent``:
         projected gradient ascent on the gradient norm from ``starts`` data points (cycled,
         jittered when repeated), ``steps`` steps, inside the region. ``pairs``: the largest
         ``|f(x_i) - f(x_j)| / ||x_i - x_j||`` over pairs of distinct data points, in tiles.
+        ``patterns`` (opt-in; one hidden layer): the gradient norm at a point realizing the
+        maximizing activation pattern of :func:`lipschitz_upper` (found by a linear program);
+        where that point exists the lower bound equals the upper bound, anywhere in R^d (the
+        origin is used where it does not).
     n_random : int >= 1, default 256
     starts : int >= 1, default 64
         Starts of the ascent per network.
@@ -434,7 +438,8 @@ def lipschitz_lower(model, X=None, *, methods=("data", "random", "ascent", "pair
         methods = (methods,)
     methods = tuple(methods)
     if not methods:
-        raise ValueError("methods must name at least one of 'data', 'random', 'ascent', 'pairs'")
+        raise ValueError("methods must name at least one of " + ", ".join(
+            repr(m) for m in LOWER_METHODS))
     for m in methods:
         check_choice(m, "methods", LOWER_METHODS)
     n_random = check_scalar(n_random, "n_random", integer=True, low=1)
@@ -450,8 +455,8 @@ def lipschitz_lower(model, X=None, *, methods=("data", "random", "ascent", "pair
     if Xa is None:
         methods = tuple(m for m in methods if m not in ("data", "pairs"))
         if not methods:
-            raise ValueError("methods 'data' and 'pairs' need X; give X or add 'random' or "
-                             "'ascent'")
+            raise ValueError("methods 'data' and 'pairs' need X; give X or add 'random', "
+                             "'ascent' or 'patterns'")
         Xh = rng.standard_normal((max(starts, 2), d)) / math.sqrt(d)
     else:
         Xh = to_numpy(Xa).astype(np.float64)
@@ -506,6 +511,15 @@ def lipschitz_lower(model, X=None, *, methods=("data", "random", "ascent", "pair
 
     if "pairs" in methods:
         cands["pairs"] = _best_pair(model, Xa, memory)
+
+    if "patterns" in methods:
+        if model.depth != 2:
+            raise ValueError(f"method 'patterns' needs one hidden layer, got sizes {model.sizes}")
+        up = lipschitz_upper(model, "patterns")
+        P = np.where(np.isnan(up.witness), 0.0, up.witness)
+        pts = model._from_host(P)
+        g, _, _ = _grad_x(model, pts[:, None, :])
+        cands["patterns"] = (_norm_last(g, xp)[:, 0], pts, None)
 
     names = list(cands)
     vals = xp.stack([cands[m][0] for m in names], axis=0)  # (M, B)
@@ -602,13 +616,16 @@ class LipschitzUpperResult:
         Which bound ``value`` is: ``"spectral"``, ``"sum_norms"``, ``"patterns"`` or
         ``"branch_and_bound"`` (a tuple, per network, for ``"auto"``).
     exact : ndarray of bool (B,)
-        True where ``value`` is the exact Lipschitz constant (pattern bound of a ReLU or leaky
-        ReLU network whose active hidden weight vectors are linearly independent, so that every
-        activation pattern is realized on an open set).
+        True where ``value`` is the exact Lipschitz constant: a pattern bound of a ReLU or leaky
+        ReLU network whose maximizing activation pattern is realized at a point (found by a
+        linear program, then checked by evaluating the pre-activations), so the gradient there
+        attains the bound.
     by_method : dict of str -> ndarray (B,)
         Every bound that was computed.
     pattern : ndarray of bool (B, h) or None
         The maximizing activation pattern (pattern bounds only).
+    witness : ndarray (B, d) or None
+        A point realizing that pattern where ``exact``, NaN rows elsewhere (pattern bounds only).
     """
 
     value: object
@@ -616,6 +633,7 @@ class LipschitzUpperResult:
     exact: np.ndarray
     by_method: dict = field(default_factory=dict)
     pattern: np.ndarray | None = None
+    witness: np.ndarray | None = None
 
 
 def _spectral(model):
@@ -760,25 +778,46 @@ def _branch_and_bound(U, lo, max_nodes, leaf=12):
     return best_val, s, max(best_val, open_bound), complete
 
 
-def _realizable(W0b, active):
-    """Every pattern of the active units is realized when their weight vectors are
-    linearly independent (then W^T x + b hits every sign vector: rank = number of units)."""
-    Wa = W0b[:, active]
-    if Wa.shape[1] == 0:
-        return True
-    if Wa.shape[1] > Wa.shape[0]:
-        return False
-    return int(np.linalg.matrix_rank(Wa)) == Wa.shape[1]
+def _realize(W0b, b0b, c0, active, s):
+    """A point x whose active units have the activation pattern s, or None.
+
+    Linear program: maximize the margin t subject to
+    ``sign_j (c0 w_j . x + b_j) >= t ||c0 w_j||`` for the active units, ``t <= 1`` and
+    ``|x_i| <= R`` (a large box: any open region meets it). The caller verifies the signs at
+    the returned point by evaluating the network, so the LP's tolerances certify nothing.
+    """
+    from scipy.optimize import linprog
+
+    if len(active) == 0:
+        return np.zeros(W0b.shape[0])
+    A = c0 * W0b[:, active].T  # (k, d)
+    bias = b0b[active]
+    sign = np.where(s, 1.0, -1.0)
+    norms = np.linalg.norm(A, axis=1)
+    d = A.shape[1]
+    R = 1e4 * (1.0 + float(np.max(np.abs(bias) / norms)))
+    # -sign_j (A_j x + b_j) + t ||A_j|| <= 0
+    A_ub = np.hstack([-sign[:, None] * A, norms[:, None]])
+    b_ub = sign * bias
+    res = linprog(np.r_[np.zeros(d), -1.0], A_ub=A_ub, b_ub=b_ub,
+                  bounds=[(-R, R)] * d + [(None, 1.0)], method="highs")
+    if res.status != 0 or res.x[-1] <= 1e-9:
+        return None
+    return res.x[:d]
 
 
 def _pattern_bounds(model, force_bb, max_enumerate, max_nodes):
     U, W0 = _unit_vectors(model)
+    b0 = (np.zeros((model.B, U.shape[1])) if model.biases is None
+          else to_numpy(model.biases[0]).astype(np.float64))
+    c0 = model.multipliers[0]
     lo = _gate_range(model.activation)
-    B, h, _ = U.shape
+    B, h, d = U.shape[0], U.shape[1], W0.shape[1]
     vals = np.empty(B)
     exact = np.zeros(B, dtype=bool)
     names = []
     pats = np.zeros((B, h), dtype=bool)
+    witness = np.full((B, d), np.nan)
     for b in range(B):
         active = np.flatnonzero(np.linalg.norm(U[b], axis=1) > 0)
         Ub = U[b, active]
@@ -792,9 +831,15 @@ def _pattern_bounds(model, force_bb, max_enumerate, max_nodes):
             names.append("branch_and_bound")
         vals[b] = val
         pats[b, active] = s
-        exact[b] = (complete and model.activation in ("relu", "leaky_relu")
-                    and _realizable(W0[b], active))
-    return vals, exact, names, pats
+        if complete and model.activation in ("relu", "leaky_relu"):
+            x = _realize(W0[b], b0[b], c0, active, s)
+            if x is not None:
+                z = c0 * (x @ W0[b][:, active]) + b0[b, active]
+                # certified by evaluation: every active unit strictly on its pattern's side
+                if np.all(np.where(s, z > 0, z < 0)):
+                    witness[b] = x
+                    exact[b] = True
+    return vals, exact, names, pats, witness
 
 
 def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_nodes=200_000):
@@ -831,9 +876,12 @@ def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_no
     layer, ``grad f(x) = c_0 c_1 W diag(phi'(c_0 W^T x + b)) a``; the set of gate vectors lies
     in the box ``[lo, 1]^h`` and a norm is convex, so its maximum over the box is at a vertex:
     ``Lip(f) <= max_s ||c_0 c_1 W diag(s) a||`` and this never exceeds ``sum_norms``. For ReLU
-    or leaky ReLU, when the active units' weight vectors are linearly independent (so h <= d),
-    every pattern is realized on an open set and the bound is exact (``exact`` True). Biases do
-    not change ``Lip(f)``.
+    or leaky ReLU the gradient takes the vertex value of every pattern realized on an open set;
+    when the maximizing pattern is realized (a linear program finds a point with every active
+    unit strictly on its side, checked by evaluation) the bound is the exact Lipschitz constant
+    (``exact`` True, the point in ``witness``). That is always so when the active units' weight
+    vectors are linearly independent (h <= d). Biases do not change ``Lip(f)``, but they decide
+    which patterns are realized.
 
     References
     ----------
@@ -862,6 +910,7 @@ def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_no
     by = {}
     exact = np.zeros(model.B, dtype=bool)
     pattern = None
+    witness = None
     names = None
     if method in ("auto", "spectral"):
         by["spectral"] = to_numpy(_spectral(model)).astype(np.float64)
@@ -869,7 +918,7 @@ def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_no
         U, _ = _unit_vectors(model)
         by["sum_norms"] = np.linalg.norm(U, axis=2).sum(axis=1)
     if two_layer and method in ("auto", "patterns", "branch_and_bound"):
-        vals, exact, names, pattern = _pattern_bounds(
+        vals, exact, names, pattern, witness = _pattern_bounds(
             model, method == "branch_and_bound", max_enumerate, max_nodes)
         by["patterns"] = vals
     if method == "auto" and "patterns" in by:
@@ -889,4 +938,4 @@ def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_no
         value = by[method]
         meth = method
     return LipschitzUpperResult(value=xp.asarray(value, dtype=model._dt), method=meth,
-                                exact=exact, by_method=by, pattern=pattern)
+                                exact=exact, by_method=by, pattern=pattern, witness=witness)
