@@ -190,6 +190,7 @@ def train(
     stop_when_memorized=False,
     memorize_threshold=MEMORIZE_THRESHOLD,
     record_every=None,
+    record_steps=None,
     callback=None,
     seed=0,
     beta1=0.9,
@@ -231,6 +232,8 @@ def train(
     record_every : int >= 1 or None
         Record loss and accuracy (and call *callback*) every this many steps; always at step 0
         and at the end. ``None`` records only at step 0 and at the end.
+    record_steps : iterable of int >= 0 or None
+        Further steps to record at (e.g. a logarithmic grid); steps past the end are ignored.
     callback : callable or None
         ``callback(model, step)``, called at every record; its return values are kept in
         ``result.trajectory.callback`` (for measurements such as the noise correlation).
@@ -296,6 +299,17 @@ def train(
     )
     if record_every is not None:
         record_every = check_scalar(record_every, "record_every", integer=True, low=1)
+    if record_steps is None:
+        record_steps = frozenset()
+    else:
+        try:
+            record_steps = frozenset(
+                check_scalar(s, "record_steps entry", integer=True, low=0) for s in record_steps
+            )
+        except TypeError:
+            raise ValueError(
+                f"record_steps must be an iterable of integers >= 0, got {record_steps!r}"
+            ) from None
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
     seed = check_scalar(seed, "seed", integer=True, low=0)
@@ -362,7 +376,11 @@ def train(
         step = 0
         while True:
             check = has_target and step % check_every == 0
-            want_record = step == 0 or (record_every is not None and step % record_every == 0)
+            want_record = (
+                step == 0
+                or step in record_steps
+                or (record_every is not None and step % record_every == 0)
+            )
             if minibatch:
                 if order is None or pos + batch_size > n:
                     order = rng.permutation(n)

@@ -143,6 +143,15 @@ def test_gradients_match_central_differences(backend, hidden, out, loss, activat
     _fd_grad_check(model, X, _labels(loss, 6, 2, out, 3), loss)
 
 
+def test_gradients_with_per_network_inputs_match_central_differences(backend):
+    # X of shape (B, n, d): each network its own data; labels (B, n)
+    model = MaskedMLP(3, (4, 3), 1, B=2, activation="tanh", scaling="ntk", seed=8, backend=backend)
+    model.set_masks(_random_masks(model, 0.7, 2))
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((2, 5, 3))
+    _fd_grad_check(model, X, rng.standard_normal((2, 5)), "mse")
+
+
 @pytest.mark.parametrize("hidden, out, loss, activation, scaling", CASES)
 def test_hvp_matches_central_differences_of_gradients(
     backend, hidden, out, loss, activation, scaling

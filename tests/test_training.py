@@ -163,10 +163,10 @@ def test_trajectory_records_and_callback():
         seen.append(step)
         return float(np.abs(m.weights[0]).sum())
 
-    res = train(model, X, y, lr=0.1, steps=10, record_every=4, callback=cb)
-    np.testing.assert_array_equal(res.trajectory.steps, [0, 4, 8, 10])
-    assert res.trajectory.loss.shape == (4, 2) and res.trajectory.accuracy.shape == (4, 2)
-    assert seen == [0, 4, 8, 10] and len(res.trajectory.callback) == 4
+    res = train(model, X, y, lr=0.1, steps=10, record_every=4, record_steps=[1, 4, 30], callback=cb)
+    np.testing.assert_array_equal(res.trajectory.steps, [0, 1, 4, 8, 10])
+    assert res.trajectory.loss.shape == (5, 2) and res.trajectory.accuracy.shape == (5, 2)
+    assert seen == [0, 1, 4, 8, 10] and len(res.trajectory.callback) == 5
     np.testing.assert_allclose(res.trajectory.loss[-1], res.final_loss, rtol=1e-14)
     assert res.trajectory.loss[-1].mean() < res.trajectory.loss[0].mean()
     np.testing.assert_array_equal(res.steps, [10, 10])
@@ -195,6 +195,8 @@ def test_divergence_stops_the_network_and_is_flagged():
         ({"record_every": 0}, "record_every must be an integer >= 1, got 0"),
         ({"beta1": 1.0}, r"beta1 must be a number in \[0, 1\)"),
         ({"memorize_threshold": 0}, "memorize_threshold must be a number > 0"),
+        ({"record_steps": [1, -2]}, "record_steps entry must be an integer >= 0, got -2"),
+        ({"record_steps": 5}, "record_steps must be an iterable of integers"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, message):
