@@ -606,7 +606,7 @@ def plot(table, config, outdir):
                   "(data-dependent methods; mean $\\pm$ s.e. over initializations)", fontsize=8)
     if dep:
         ax2.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
-    return {"mask_information": fig}
+    return {"mask_information_bits": fig}
 
 
 if __name__ == "__main__":

@@ -376,7 +376,7 @@ def plot(table, config, outdir):
         ax2.legend(fontsize=6)
     fig2.suptitle(f"relative test error vs width; mean $\\pm$ s.e. over {len(seeds)} seeds",
                   fontsize=9)
-    return {"random_width": fig, "random_width_curves": fig2}
+    return {"random_width_kstar": fig, "random_width_curves": fig2}
 
 
 if __name__ == "__main__":

@@ -120,4 +120,4 @@ def test_quick_preset_runs_and_plots(tmp_path):
 
     paths = plot_folder(summary.folder, tmp_path / "figs")
     names = {p.name for p in paths}
-    assert {"random_width.png", "random_width.pdf", "random_width_curves.png"} <= names
+    assert {"random_width_kstar.png", "random_width_kstar.pdf", "random_width_curves.png"} <= names
