@@ -30,6 +30,27 @@ def _modules():
 MODULES = _modules()
 
 
+def _examples(name):
+    """The doctests of module *name* that hold examples, or the reason it cannot be imported."""
+    try:
+        module = importlib.import_module(name)
+    except ImportError as exc:  # an optional dependency such as cupy
+        return None, f"{name} needs an optional dependency: {exc}"
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    return [t for t in finder.find(module, name) if t.examples], None
+
+
+def _with_examples():
+    params = []
+    for name in MODULES:
+        tests, reason = _examples(name)
+        if reason:
+            params.append(pytest.param(name, marks=pytest.mark.skip(reason=reason)))
+        elif tests:
+            params.append(name)
+    return params
+
+
 def test_modules_are_found():
     # guards against the walk silently finding nothing (e.g. a broken install layout)
     assert "noprune_theory.theory" in MODULES
@@ -37,19 +58,12 @@ def test_modules_are_found():
     assert any(m.startswith("noprune_theory.sims") for m in MODULES)
 
 
-@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("name", _with_examples())
 def test_docstring_examples(name):
-    try:
-        module = importlib.import_module(name)
-    except ImportError as exc:  # an optional dependency such as cupy
-        pytest.skip(f"{name} needs an optional dependency: {exc}")
-    finder = doctest.DocTestFinder(exclude_empty=True)
     runner = doctest.DocTestRunner(
         optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
     )
-    tests = [t for t in finder.find(module, name) if t.examples]
-    if not tests:
-        pytest.skip(f"{name} has no docstring examples")
+    tests, _ = _examples(name)
     with np.printoptions(legacy="1.25"):
         for t in tests:
             runner.run(t)
