@@ -178,7 +178,6 @@ def test_branch_and_bound_matches_enumeration(rng):
     # with zero biases 18 hyperplanes through the origin of R^5 make 2 (1 + 17 + 136 + 680 +
     # 2380) = 6428 of the 2^18 patterns; for this seed no maximizer is among them (LP check)
     assert not enum.exact.any()
-    assert np.isnan(enum.witness).all()
     # a tiny node budget still returns an upper bound, flagged not exact
     tiny = lipschitz_upper(net, "branch_and_bound", max_nodes=1)
     assert np.all(to_numpy(tiny.value) >= to_numpy(enum.value) * (1 - 1e-12))
@@ -281,10 +280,14 @@ def test_realizability_decides_exactness_by_hand():
     up = lipschitz_upper(net)
     np.testing.assert_allclose(to_numpy(up.value), [2.0, 2.0], rtol=1e-15)
     assert up.exact.tolist() == [False, True]
-    assert abs(up.witness[1, 0]) < 0.5 and np.isnan(up.witness[0, 0])
+    assert abs(up.witness[1, 0]) < 0.5
+    # b = 0: the next patterns, (on, off) and (off, on), have value 1 and are realized
+    # (x > 0 and x < 0): the walk down the patterns finds the true constant 1
+    assert up.realized.tolist() == [1.0, 2.0]
+    assert up.witness[0, 0] != 0 and not np.isnan(up.witness[0, 0])
     lo = lipschitz_lower(net, methods=("random", "patterns"), seed=0)
     np.testing.assert_allclose(to_numpy(lo.value), [1.0, 2.0], rtol=1e-15)
-    assert lo.by_method["patterns"][1] == 2.0
+    np.testing.assert_allclose(lo.by_method["patterns"], [1.0, 2.0], rtol=1e-15)
 
 
 def test_patterns_lower_meets_upper_beyond_d(rng):
@@ -298,3 +301,7 @@ def test_patterns_lower_meets_upper_beyond_d(rng):
     got, want = to_numpy(lo.value), to_numpy(up.value)
     np.testing.assert_allclose(got[up.exact], want[up.exact], rtol=1e-12)
     assert np.all(got <= want * (1 + 1e-12))
+    # elsewhere the lower bound is the value of the best realized pattern (12 units <= 20)
+    has = ~np.isnan(up.realized)
+    assert has.all()
+    np.testing.assert_allclose(got[has], up.realized[has], rtol=1e-12)

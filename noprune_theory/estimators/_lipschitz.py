@@ -376,9 +376,10 @@ def lipschitz_lower(model, X=None, *, methods=("data", "random", "ascent", "pair
         jittered when repeated), ``steps`` steps, inside the region. ``pairs``: the largest
         ``|f(x_i) - f(x_j)| / ||x_i - x_j||`` over pairs of distinct data points, in tiles.
         ``patterns`` (opt-in; one hidden layer): the gradient norm at a point realizing the
-        maximizing activation pattern of :func:`lipschitz_upper` (found by a linear program);
-        where that point exists the lower bound equals the upper bound, anywhere in R^d (the
-        origin is used where it does not).
+        maximizing activation pattern of :func:`lipschitz_upper` (found by a linear program),
+        anywhere in R^d; there the lower bound equals the upper bound. When the maximizer is
+        not realizable (and at most 20 units are active), the point of the best realizable
+        pattern among the 256 highest; the origin where none is found.
     n_random : int >= 1, default 256
     starts : int >= 1, default 64
         Starts of the ascent per network.
@@ -625,7 +626,12 @@ class LipschitzUpperResult:
     pattern : ndarray of bool (B, h) or None
         The maximizing activation pattern (pattern bounds only).
     witness : ndarray (B, d) or None
-        A point realizing that pattern where ``exact``, NaN rows elsewhere (pattern bounds only).
+        A point realizing the maximizing pattern where ``exact``; otherwise, for at most 20
+        active units, a point realizing the highest-valued pattern found realizable among the
+        256 best; NaN rows where none (pattern bounds of ReLU / leaky ReLU nets only).
+    realized : ndarray (B,) or None
+        The gradient norm of the pattern at ``witness`` (a lower bound of ``Lip(f)``; equal to
+        ``value`` where ``exact``), NaN where no witness.
     """
 
     value: object
@@ -634,6 +640,7 @@ class LipschitzUpperResult:
     by_method: dict = field(default_factory=dict)
     pattern: np.ndarray | None = None
     witness: np.ndarray | None = None
+    realized: np.ndarray | None = None
 
 
 def _spectral(model):
@@ -694,6 +701,27 @@ def _enumerate(U, lo, block=2**22):
     s = np.concatenate([S1[bi], S2[bj]]).astype(bool)
     # recompute the winner directly: the expanded square loses digits
     return float(np.linalg.norm(v0 + s @ V)), s
+
+
+def _all_pattern_norms(U, lo):
+    """||v0 + sum_j t_j (1 - lo) u_j|| for every t in {0,1}^k (k <= 20), and a decoder."""
+    k = U.shape[0]
+    v0 = lo * U.sum(axis=0)
+    V = (1.0 - lo) * U
+    k1 = k // 2
+    k2 = k - k1
+    S1 = ((np.arange(2**k1)[:, None] >> np.arange(k1)[None, :]) & 1).astype(np.float64)
+    S2 = ((np.arange(2**k2)[:, None] >> np.arange(k2)[None, :]) & 1).astype(np.float64)
+    P1 = S1 @ V[:k1] + v0
+    P2 = S2 @ V[k1:]
+    sq = (np.sum(P1 * P1, axis=1)[:, None] + np.sum(P2 * P2, axis=1)[None, :]
+          + 2.0 * (P1 @ P2.T))
+    norms = np.sqrt(np.maximum(sq, 0.0)).reshape(-1)
+
+    def decode(i):
+        return np.concatenate([S1[i // 2**k2], S2[i % 2**k2]]).astype(bool)
+
+    return norms, decode
 
 
 def _branch_and_bound(U, lo, max_nodes, leaf=12):
@@ -806,7 +834,7 @@ def _realize(W0b, b0b, c0, active, s):
     return res.x[:d]
 
 
-def _pattern_bounds(model, force_bb, max_enumerate, max_nodes):
+def _pattern_bounds(model, force_bb, max_enumerate, max_nodes, max_lp=256):
     U, W0 = _unit_vectors(model)
     b0 = (np.zeros((model.B, U.shape[1])) if model.biases is None
           else to_numpy(model.biases[0]).astype(np.float64))
@@ -818,10 +846,22 @@ def _pattern_bounds(model, force_bb, max_enumerate, max_nodes):
     names = []
     pats = np.zeros((B, h), dtype=bool)
     witness = np.full((B, d), np.nan)
+    realized = np.full(B, np.nan)
+    piecewise_linear = model.activation in ("relu", "leaky_relu")
+
+    def realize(b, active, s):
+        x = _realize(W0[b], b0[b], c0, active, s)
+        if x is None:
+            return None
+        z = c0 * (x @ W0[b][:, active]) + b0[b, active]
+        # certified by evaluation: every active unit strictly on its pattern's side
+        return x if np.all(np.where(s, z > 0, z < 0)) else None
+
     for b in range(B):
         active = np.flatnonzero(np.linalg.norm(U[b], axis=1) > 0)
         Ub = U[b, active]
-        if len(active) <= max_enumerate and not force_bb:
+        enumerated = len(active) <= max_enumerate and not force_bb
+        if enumerated:
             val, s = _enumerate(Ub, lo)
             complete = True
             names.append("patterns")
@@ -831,15 +871,24 @@ def _pattern_bounds(model, force_bb, max_enumerate, max_nodes):
             names.append("branch_and_bound")
         vals[b] = val
         pats[b, active] = s
-        if complete and model.activation in ("relu", "leaky_relu"):
-            x = _realize(W0[b], b0[b], c0, active, s)
-            if x is not None:
-                z = c0 * (x @ W0[b][:, active]) + b0[b, active]
-                # certified by evaluation: every active unit strictly on its pattern's side
-                if np.all(np.where(s, z > 0, z < 0)):
-                    witness[b] = x
-                    exact[b] = True
-    return vals, exact, names, pats, witness
+        if not (complete and piecewise_linear):
+            continue
+        x = realize(b, active, s)
+        if x is not None:
+            witness[b], exact[b], realized[b] = x, True, val
+        elif enumerated and len(active) <= 20:
+            # the maximizer is not realized: walk down the patterns by value until one is
+            # (a certified lower bound; the true constant when no higher pattern was skipped
+            # for lack of LP budget, but the LP's 'infeasible' is not a certificate)
+            norms, decode = _all_pattern_norms(Ub, lo)
+            order = np.argsort(-norms, kind="stable")[:max_lp]
+            for i in order[1:]:
+                t = decode(int(i))
+                x = realize(b, active, t)
+                if x is not None:
+                    witness[b], realized[b] = x, float(norms[i])
+                    break
+    return vals, exact, names, pats, witness, realized
 
 
 def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_nodes=200_000):
@@ -911,6 +960,7 @@ def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_no
     exact = np.zeros(model.B, dtype=bool)
     pattern = None
     witness = None
+    realized = None
     names = None
     if method in ("auto", "spectral"):
         by["spectral"] = to_numpy(_spectral(model)).astype(np.float64)
@@ -918,7 +968,7 @@ def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_no
         U, _ = _unit_vectors(model)
         by["sum_norms"] = np.linalg.norm(U, axis=2).sum(axis=1)
     if two_layer and method in ("auto", "patterns", "branch_and_bound"):
-        vals, exact, names, pattern, witness = _pattern_bounds(
+        vals, exact, names, pattern, witness, realized = _pattern_bounds(
             model, method == "branch_and_bound", max_enumerate, max_nodes)
         by["patterns"] = vals
     if method == "auto" and "patterns" in by:
@@ -938,4 +988,5 @@ def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_no
         value = by[method]
         meth = method
     return LipschitzUpperResult(value=xp.asarray(value, dtype=model._dt), method=meth,
-                                exact=exact, by_method=by, pattern=pattern, witness=witness)
+                                exact=exact, by_method=by, pattern=pattern, witness=witness,
+                                realized=realized)
