@@ -238,6 +238,8 @@ def test_bad_inputs_give_clear_errors(rng):
         lipschitz_upper(net, "svd")
     with pytest.raises(ValueError, match="one hidden layer and one output"):
         lipschitz_upper(MaskedMLP(3, (4, 4)), "patterns")
+    with pytest.raises(ValueError, match="'patterns' needs one hidden layer"):
+        lipschitz_lower(MaskedMLP(3, (4, 4)), methods=("patterns",))
     with pytest.raises(ValueError, match=r"one output \(out = 1\)"):
         lipschitz_lower(MaskedMLP(3, (4,), out=2))
 

@@ -443,6 +443,8 @@ def lipschitz_lower(model, X=None, *, methods=("data", "random", "ascent", "pair
             repr(m) for m in LOWER_METHODS))
     for m in methods:
         check_choice(m, "methods", LOWER_METHODS)
+    if "patterns" in methods and model.depth != 2:
+        raise ValueError(f"method 'patterns' needs one hidden layer, got sizes {model.sizes}")
     n_random = check_scalar(n_random, "n_random", integer=True, low=1)
     starts = check_scalar(starts, "starts", integer=True, low=1)
     steps = check_scalar(steps, "steps", integer=True, low=0)
@@ -514,8 +516,6 @@ def lipschitz_lower(model, X=None, *, methods=("data", "random", "ascent", "pair
         cands["pairs"] = _best_pair(model, Xa, memory)
 
     if "patterns" in methods:
-        if model.depth != 2:
-            raise ValueError(f"method 'patterns' needs one hidden layer, got sizes {model.sizes}")
         up = lipschitz_upper(model, "patterns")
         P = np.where(np.isnan(up.witness), 0.0, up.witness)
         pts = model._from_host(P)
