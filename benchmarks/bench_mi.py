@@ -5,7 +5,7 @@ For n in {1e4, 1e5, 1e6} and d in {1, 4, 16}: X has d columns, y = X[:, 0] + noi
 implementation estimates the d univariate values I(X_j; y) with k = 3:
 
 - ``ours``: :func:`noprune_theory.estimators.ksg_mi_batch` (the d problems as a batch, numba
-  backend: cKDTree joint search, numba 1-D counts);
+  backend: the numba strip kernel for the joint k-th neighbour distance, numba 1-D counts);
 - ``sklearn``: :func:`sklearn.feature_selection.mutual_info_regression` (2 threads over
   features, joblib's threading backend; one feature runs on one core);
 - ``ckdtree``: the textbook algorithm written below with ``scipy.spatial.cKDTree``
@@ -141,8 +141,10 @@ def main(argv=None):
     ns = [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000]
     ds = [1, 4, 16]
     rows, skipped = [], []
+    load_start = os.getloadavg()[0]
     print(f"KSG (k = {K}) feature-wise MI, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}")
+          f"Python {platform.python_version()}, load average {load_start:.1f} "
+          f"(ratios are measured side by side; other processes slow all three)")
     print(f"{'n':>9} {'d':>3} {'impl':>8} {'seconds':>9} {'x ours':>7} {'RSS+ MB':>8} "
           f"{'traced MB':>9} {'max |diff| vs ours':>18}")
     for n in ns:
@@ -187,6 +189,7 @@ def main(argv=None):
         "rows": rows,
         "skipped": skipped,
         "speedup_vs_sklearn": speedups,
+        "load_average_start_end": [load_start, os.getloadavg()[0]],
     }
     print(json.dumps(summary))
 

@@ -28,14 +28,14 @@ import os
 import numpy as np
 
 __all__ = [
+    "count_within",
+    "count_within_sorted_1d",
+    "count_within_tree",
+    "count_zero_distance",
     "default_workers",
     "knn_distances",
     "knn_kth_distance",
     "knn_kth_distance_2d",
-    "count_within",
-    "count_within_tree",
-    "count_within_sorted_1d",
-    "count_zero_distance",
 ]
 
 

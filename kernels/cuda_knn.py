@@ -33,7 +33,7 @@ if cuda_simulator_enabled() and "numba.cuda" not in sys.modules:
     if not _numba_config.ENABLE_CUDASIM:
         _numba_config.reload_config()
 
-from numba import cuda, float64  # noqa: E402
+from numba import cuda, float64
 
 #: Threads per block (points per tile).
 TPB = 32
@@ -93,13 +93,11 @@ def _kernel():
                         ddx = 0.0
                         for c in range(dx):
                             v = abs(sx[t, c] - xi[c])
-                            if v > ddx:
-                                ddx = v
+                            ddx = max(ddx, v)
                         ddy = 0.0
                         for c in range(dy):
                             v = abs(sy[t, c] - yi[c])
-                            if v > ddy:
-                                ddy = v
+                            ddy = max(ddy, v)
                         d = max(ddx, ddy)
                         if d < best[k - 1]:
                             m = k - 1
@@ -122,10 +120,8 @@ def _kernel():
             rx = 0.0
             ry = 0.0
             for m in range(k):
-                if best_x[m] > rx:
-                    rx = best_x[m]
-                if best_y[m] > ry:
-                    ry = best_y[m]
+                rx = max(rx, best_x[m])
+                ry = max(ry, best_y[m])
 
         # pass 2: marginal counts
         cx = 0
@@ -145,13 +141,11 @@ def _kernel():
                         ddx = 0.0
                         for c in range(dx):
                             v = abs(sx[t, c] - xi[c])
-                            if v > ddx:
-                                ddx = v
+                            ddx = max(ddx, v)
                         ddy = 0.0
                         for c in range(dy):
                             v = abs(sy[t, c] - yi[c])
-                            if v > ddy:
-                                ddy = v
+                            ddy = max(ddy, v)
                         if algorithm == 1:
                             if ddx < rx:
                                 cx += 1

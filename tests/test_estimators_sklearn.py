@@ -9,7 +9,7 @@ from noprune_theory.estimators import ksg_mi, mixed_mi
 from noprune_theory.estimators._preprocess import prepare
 
 sk_mi = pytest.importorskip("sklearn.feature_selection._mutual_info")
-from sklearn.feature_selection import mutual_info_regression  # noqa: E402
+from sklearn.feature_selection import mutual_info_regression
 
 
 def _pair(rng, n, rho):

@@ -105,7 +105,7 @@ def command(x_file, y_file, estimator, k, base, seed, standardize, jitter, corre
         "estimate": value,
         "unit": unit_name(base),
         "estimator": estimator,
-        "n": int(len(x)),
+        "n": len(x),
         "x": x_file,
         "y": y_file,
     }

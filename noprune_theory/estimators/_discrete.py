@@ -13,7 +13,7 @@ import numpy as np
 from noprune_theory._validation import check_choice
 from noprune_theory.estimators._preprocess import check_base, same_length
 
-__all__ = ["plugin_entropy", "plugin_mi", "CORRECTIONS"]
+__all__ = ["CORRECTIONS", "plugin_entropy", "plugin_mi"]
 
 #: Bias corrections offered by :func:`plugin_entropy` and :func:`plugin_mi`.
 CORRECTIONS = ("none", "miller_madow", "jackknife")
@@ -33,9 +33,9 @@ def _as_discrete(x, name):
         frac = arr[arr != np.round(arr)]
         if frac.size:
             raise ValueError(
-                f"{name} holds non-integer floats (e.g. {float(frac.flat[0])!r}): plugin estimators "
-                f"are for discrete data (integer, bool or string labels); use ksg_mi for "
-                f"continuous data or mixed_mi for a mixture"
+                f"{name} holds non-integer floats (e.g. {float(frac.flat[0])!r}): plugin "
+                f"estimators are for discrete data (integer, bool or string labels); use "
+                f"ksg_mi for continuous data or mixed_mi for a mixture"
             )
     elif kind not in "iubUS":
         raise ValueError(f"{name} must hold integer, bool or string labels, got dtype "

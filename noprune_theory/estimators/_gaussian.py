@@ -14,7 +14,7 @@ import numpy as np
 from noprune_theory._validation import check_scalar
 from noprune_theory.estimators._preprocess import as_samples, check_base, same_length
 
-__all__ = ["gaussian_mi", "gaussian_mi_fit", "gaussian_entropy"]
+__all__ = ["gaussian_entropy", "gaussian_mi", "gaussian_mi_fit"]
 
 
 def _check_cov(cov, name):

@@ -28,7 +28,7 @@ from noprune_theory.estimators._preprocess import (
 )
 from noprune_theory.estimators._special import digamma_int, digamma_scalar
 
-__all__ = ["ksg_mi", "ksg_mi_batch", "knn_entropy", "conditional_mi", "mixed_mi"]
+__all__ = ["conditional_mi", "knn_entropy", "ksg_mi", "ksg_mi_batch", "mixed_mi"]
 
 _TIES_HINT = (
     "k-NN estimators for continuous data need distinct points: pass jitter > 0 (tie-breaking "
@@ -330,10 +330,6 @@ def _ksg_mi_batch(X, Y, *, k, algorithm, standardize, jitter, seed, base, return
         k, n, algorithm, standardize, jitter, seed, base)
     workers = _check_workers(workers)
     noise_x, noise_y = draw_noise(seed, [tuple(Xb.shape), tuple(Yb.shape)], jitter)
-    px, cx = prepare(Xb, standardize=standardize, jitter=jitter, noise=noise_x, xp=xp)
-    py, cy = prepare(Yb, standardize=standardize, jitter=jitter, noise=noise_y, xp=xp)
-    # problems where all of x or all of y is constant have exactly zero information
-    degenerate = xp.logical_or(xp.all(cx, axis=(1, 2)), xp.all(cy, axis=(1, 2)))
     P = Xb.shape[0]
     if device == "cuda":
         from noprune_theory.kernels import cuda_knn
@@ -341,6 +337,10 @@ def _ksg_mi_batch(X, Y, *, k, algorithm, standardize, jitter, seed, base, return
         if k > cuda_knn.MAX_K:
             raise ValueError(f"k must be an integer <= {cuda_knn.MAX_K} on the cupy backend, "
                              f"got {k}")
+        px, cx = prepare(Xb, standardize=standardize, jitter=jitter, noise=noise_x, xp=xp)
+        py, cy = prepare(Yb, standardize=standardize, jitter=jitter, noise=noise_y, xp=xp)
+        # problems where all of x or all of y is constant have exactly zero information
+        degenerate = xp.logical_or(xp.all(cx, axis=(1, 2)), xp.all(cy, axis=(1, 2)))
         nx, ny, eps = cuda_knn.ksg_counts_batch(px, py, k, algorithm)
         zero_eps = xp.logical_and(xp.any(eps == 0.0, axis=1), xp.logical_not(degenerate))
         if bool(xp.any(zero_eps)):
@@ -348,19 +348,26 @@ def _ksg_mi_batch(X, Y, *, k, algorithm, standardize, jitter, seed, base, return
                              f"0); {_TIES_HINT}")
         local = _ksg_local(nx, ny, k, n, algorithm, xp)
     else:
-        pxn, pyn = to_numpy(px), to_numpy(py)
-        degen = to_numpy(degenerate)
+        # one problem at a time on the CPU: temporaries of one problem, not of the batch
+        Xn, Yn = to_numpy(Xb), to_numpy(Yb)
         local_np = np.zeros((P, n))
+        degen = np.zeros(P, dtype=bool)
         method = _cpu_method(device)
         for p in range(P):
-            if degen[p]:
+            px, cx = prepare(Xn[p], standardize=standardize, jitter=jitter,
+                             noise=None if noise_x is None else noise_x[p], xp=np)
+            py, cy = prepare(Yn[p], standardize=standardize, jitter=jitter,
+                             noise=None if noise_y is None else noise_y[p], xp=np)
+            if cx.all() or cy.all():
+                degen[p] = True
                 continue
-            nx, ny, eps = _ksg_counts_cpu(pxn[p], pyn[p], k, algorithm, method, workers)
+            nx, ny, eps = _ksg_counts_cpu(px, py, k, algorithm, method, workers)
             if nx is None:
                 raise ValueError(f"problem {p} holds repeated points (k-th neighbour at "
                                  f"distance 0); {_TIES_HINT}")
             local_np[p] = _ksg_local(nx, ny, k, n, algorithm, np)
         local = xp.asarray(local_np)
+        degenerate = xp.asarray(degen)
     local = xp.where(degenerate[:, None], xp.zeros_like(local), local)
     if divisor != 1.0:
         local = local / divisor
@@ -535,7 +542,7 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
     nx_, ny_, nz_ = draw_noise(seed, [xs.shape, ys.shape, zs.shape], jitter)
     px, cx = prepare(xs, standardize=standardize, jitter=jitter, noise=nx_, xp=np)
     py, cy = prepare(ys, standardize=standardize, jitter=jitter, noise=ny_, xp=np)
-    pz, cz = prepare(zs, standardize=standardize, jitter=jitter, noise=nz_, xp=np)
+    pz, _ = prepare(zs, standardize=standardize, jitter=jitter, noise=nz_, xp=np)
     if cx.all() or cy.all():
         return _finish(np.zeros(n), divisor, return_local)
     joint = np.concatenate([px, py, pz], axis=1)

@@ -13,7 +13,7 @@ import numpy as np
 from noprune_theory._validation import check_choice, check_scalar
 from noprune_theory.estimators._preprocess import check_seed
 
-__all__ = ["permutation_null", "PermutationResult"]
+__all__ = ["PermutationResult", "permutation_null"]
 
 
 @dataclass(frozen=True)

@@ -96,13 +96,10 @@ def as_samples(x, name):
 
     if isinstance(x, np.ndarray):
         arr = x
+    elif hasattr(x, "__array_namespace__"):  # CuPy, array_api_strict, ...: copy to the host
+        arr = to_numpy(x)
     else:
-        try:
-            arr = to_numpy(x) if hasattr(x, "__array_namespace__") or hasattr(x, "get") else None
-        except Exception:
-            arr = None
-        if arr is None:
-            arr = np.asarray(x)
+        arr = np.asarray(x)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     if np.iscomplexobj(arr):
