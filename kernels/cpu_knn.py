@@ -32,6 +32,7 @@ __all__ = [
     "count_within_sorted_1d",
     "count_within_tree",
     "count_zero_distance",
+    "choose_workers",
     "default_workers",
     "knn_distances",
     "knn_kth_distance",
@@ -45,6 +46,37 @@ def default_workers():
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
+
+
+#: Below this many points one thread is faster: starting a parallel region costs more than the
+#: work, and much more when other processes compete for the cores (measured).
+SERIAL_BELOW = 50_000
+
+
+def choose_workers(workers, n):
+    """Threads for a call on n points: *workers* if given, else 1 below :data:`SERIAL_BELOW`
+    points and every usable core above."""
+    if workers is not None:
+        return default_workers() if workers == -1 else int(workers)
+    return 1 if n < SERIAL_BELOW else default_workers()
+
+
+class _numba_threads:
+    """Run numba parallel regions with *count* threads inside the block."""
+
+    def __init__(self, count):
+        self.count = count
+
+    def __enter__(self):
+        import numba
+
+        self.before = numba.get_num_threads()
+        numba.set_num_threads(max(1, min(self.count, numba.config.NUMBA_NUM_THREADS)))
+
+    def __exit__(self, *exc):
+        import numba
+
+        numba.set_num_threads(self.before)
 
 
 def knn_distances(points, k, *, workers=None, return_indices=False):
@@ -68,7 +100,7 @@ def knn_distances(points, k, *, workers=None, return_indices=False):
     """
     from scipy.spatial import cKDTree
 
-    workers = default_workers() if workers is None else workers
+    workers = choose_workers(workers, len(points))
     tree = cKDTree(points, leafsize=16, balanced_tree=False, compact_nodes=False)
     dist, idx = tree.query(points, k=k + 1, p=np.inf, workers=workers)
     dist = np.asarray(dist, dtype=np.float64).reshape(len(points), k + 1)
@@ -94,7 +126,7 @@ def knn_kth_distance(points, k, *, workers=None):
     """
     from scipy.spatial import cKDTree
 
-    workers = default_workers() if workers is None else workers
+    workers = choose_workers(workers, len(points))
     tree = cKDTree(points, leafsize=16, balanced_tree=False, compact_nodes=False)
     dist, _ = tree.query(points, k=[k + 1], p=np.inf, workers=workers)
     return np.ascontiguousarray(dist[:, 0], dtype=np.float64)
@@ -107,7 +139,7 @@ def count_within_tree(points, radii, *, strict, workers=None):
     """
     from scipy.spatial import cKDTree
 
-    workers = default_workers() if workers is None else workers
+    workers = choose_workers(workers, len(points))
     r = np.asarray(radii, dtype=np.float64)
     if strict:
         # dist < r  <=>  dist <= the largest float below r (distances are floats too)
@@ -271,7 +303,7 @@ def _strip_kernel():
     return _STRIP_KERNEL
 
 
-def knn_kth_distance_2d(x, y, k):
+def knn_kth_distance_2d(x, y, k, *, workers=None):
     """k-th neighbour max-norm distance for points (x_i, y_i) in the plane, numba kernel.
 
     Same result as ``knn_kth_distance(np.column_stack([x, y]), k)``, bit for bit (distances
@@ -288,10 +320,12 @@ def knn_kth_distance_2d(x, y, k):
     y = np.ascontiguousarray(np.asarray(y, dtype=np.float64).reshape(-1))
     n = x.shape[0]
     n_strips = max(1, int(np.sqrt(n / 4.0)))
-    return _strip_kernel()(x, y, int(k) + 1, n_strips)
+    kernel = _strip_kernel()
+    with _numba_threads(choose_workers(workers, n)):
+        return kernel(x, y, int(k) + 1, n_strips)
 
 
-def count_within_sorted_1d(values, radii, *, strict):
+def count_within_sorted_1d(values, radii, *, strict, workers=None):
     """Like :func:`count_within_tree` for one-dimensional points, with a numba kernel.
 
     Parameters
@@ -306,14 +340,16 @@ def count_within_sorted_1d(values, radii, *, strict):
     """
     values = np.ascontiguousarray(np.asarray(values, dtype=np.float64).reshape(-1))
     radii = np.ascontiguousarray(np.asarray(radii, dtype=np.float64))
-    return _numba_kernel()(np.sort(values), values, radii, bool(strict))
+    kernel = _numba_kernel()
+    with _numba_threads(choose_workers(workers, len(values))):
+        return kernel(np.sort(values), values, radii, bool(strict))
 
 
 def count_within(points, radii, *, strict, method="auto", workers=None):
     """Dispatch: the numba 1-D kernel for one-dimensional points (``method="numba"`` or
     ``"auto"``), else the tree."""
     if points.shape[1] == 1 and method in ("auto", "numba"):
-        return count_within_sorted_1d(points[:, 0], radii, strict=strict)
+        return count_within_sorted_1d(points[:, 0], radii, strict=strict, workers=workers)
     return count_within_tree(points, radii, strict=strict, workers=workers)
 
 

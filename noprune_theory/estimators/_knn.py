@@ -98,7 +98,7 @@ def _kth_distance(joint, k, method, workers):
     from noprune_theory.kernels import cpu_knn
 
     if method == "numba" and joint.shape[1] == 2:
-        return cpu_knn.knn_kth_distance_2d(joint[:, 0], joint[:, 1], k)
+        return cpu_knn.knn_kth_distance_2d(joint[:, 0], joint[:, 1], k, workers=workers)
     return cpu_knn.knn_kth_distance(joint, k, workers=workers)
 
 
@@ -161,7 +161,8 @@ def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, b
         ``auto`` means ``numba`` (else ``numpy``) here: for one problem the O(n log n) CPU
         path beats an O(n^2) GPU kernel.
     workers : int or None
-        Threads for the tree queries (None: all usable cores).
+        Threads for the neighbour searches and counts (-1: all usable cores; None: one thread
+        below 50 000 points, where starting threads costs more than it saves, else all).
 
     Returns
     -------
