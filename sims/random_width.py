@@ -72,8 +72,8 @@ PRESETS = {
     "quick": preset("~20 s on 2 cores: widths 1..64, 2 sparsity levels, 2 seeds, 400 steps",
                     width=[1, 2, 4, 8, 16, 32, 64], levels=2, steps=400, lr=2e-2, n=300,
                     n_test=1000, nets=1, target=0.1, seeds=2),
-    "paper": preset("~12 min on 2 cores with --workers 2 (~22 min in one process): widths "
-                    "1..512, s = 1/2 .. 15/16, 4 seeds (0-3) x 2 students", seeds=4),
+    "paper": preset("~16 min on 2 cores with --workers 2 (~32 core-min): widths 1..512, "
+                    "s = 1/2 .. 15/16, 4 seeds (0-3) x 2 students", seeds=4),
 }
 
 
