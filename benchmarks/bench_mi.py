@@ -5,7 +5,8 @@ For n in {1e4, 1e5, 1e6} and d in {1, 4, 16}: X has d columns, y = X[:, 0] + noi
 implementation estimates the d univariate values I(X_j; y) with k = 3:
 
 - ``ours``: :func:`noprune_theory.estimators.ksg_mi_batch` (the d problems as a batch, numba
-  backend: the numba strip kernel for the joint k-th neighbour distance, numba 1-D counts);
+  backend: the numba strip kernel for the joint k-th neighbour distance, numba 1-D counts;
+  default threads: one below 50 000 points, both cores above);
 - ``sklearn``: :func:`sklearn.feature_selection.mutual_info_regression` (2 threads over
   features, joblib's threading backend; one feature runs on one core);
 - ``ckdtree``: the textbook algorithm written below with ``scipy.spatial.cKDTree``
@@ -78,7 +79,7 @@ def run_impl(name, X, y):
         d = X.shape[1]
         Xb = np.ascontiguousarray(X.T)[:, :, None]
         Yb = np.broadcast_to(y[None, :, None], (d, len(y), 1))
-        return np.asarray(ksg_mi_batch(Xb, Yb, k=K, backend="numba", workers=2))
+        return np.asarray(ksg_mi_batch(Xb, Yb, k=K, backend="numba"))
     if name == "sklearn":
         from joblib import parallel_config
         from sklearn.feature_selection import mutual_info_regression
