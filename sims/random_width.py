@@ -25,12 +25,13 @@ Protocol of one cell (width, seed):
    ``steps`` steps at step size ``lr``.
 4. Measured: the relative test error ``MSE_test / Var(y_test)`` (and the training one).
 
-The plot finds, per seed, scheme and sparsity, the smallest width ``k*`` whose relative test
-error (mean over the ``nets`` students) is at most ``target``, interpolating linearly in
-``(log width, log error)`` between the two widths around the crossing; a scheme that never
-crosses within the widths run is drawn as a lower bound. It compares ``k*(s) / k*(0)`` with the
-``1 / log(1/s)`` shape of [GMB] (and ``1 / (1 - s)``, the width that keeps the number of
-weights fixed).
+The plot finds, per scheme and sparsity, the width ``k*`` from which the relative test error,
+averaged over seeds and students, stays at or below ``target`` (:func:`crossing_width`: linear
+interpolation in ``(log width, log error)`` between the two grid widths around the crossing),
+with a bootstrap over seeds for its standard error (:func:`required_widths`); a scheme and
+sparsity that never cross within the widths run is drawn as a lower bound. It compares the
+shape of ``k*(s)`` with ``C / log(1/s)`` [GMB] and ``C' / (1 - s)`` (the width that keeps the
+number of kept weights fixed), each with one constant fitted to the measured points.
 
 Values per cell: lists over the groups of the batch (dense first, then scheme-major):
 ``group_scheme``, ``group_sparsity``, ``test_rel_mse`` and ``train_rel_mse`` (means over the
