@@ -424,3 +424,14 @@ def test_permutation_pvalue_on_independent_data_is_not_small():
     assert res.pvalue > 0.05
     two = permutation_null(plugin_mi, x, y, n_permutations=99, seed=0, alternative="two-sided")
     assert 0 < two.pvalue <= 1
+
+
+def test_mixed_mi_on_continuous_data_is_ksg_with_log_n(rng):
+    # no ties: rho_i > 0 everywhere, k~ = k and m_x = n_x + 1 (strict counts plus the point),
+    # so each term is psi(k) + log n - psi(n_x + 1) - psi(n_y + 1): KSG eq. (8) with log n in
+    # place of psi(n), whatever the data
+    from scipy.special import digamma
+
+    x, y = _pair(rng, n=700)
+    shift = math.log(700) - digamma(700)
+    assert mixed_mi(x, y) == pytest.approx(ksg_mi(x, y, jitter=0) + shift, abs=1e-12)
