@@ -270,12 +270,14 @@ def bootstrap_entropy_se(codes, resamples, rng):
 
 
 def mask_codes(masks):
-    """One integer per network from its masks (bit i = flattened weight i kept)."""
+    """One integer per network from its masks: bit i = flattened weight i kept (up to 62
+    weights; beyond, the index of the mask among the distinct ones), equal iff masks are equal."""
     import numpy as np
 
     flat = np.concatenate([np.asarray(m).reshape(m.shape[0], -1) for m in masks], axis=1)
     if flat.shape[1] > 62:
-        raise ValueError(f"mask_codes packs at most 62 weights per network, got {flat.shape[1]}")
+        # too many weights for one int64: number the distinct rows instead
+        return np.asarray(np.unique(flat, axis=0, return_inverse=True)[1]).reshape(-1)
     return flat.astype(np.int64) @ (np.int64(1) << np.arange(flat.shape[1], dtype=np.int64))
 
 
@@ -477,6 +479,12 @@ def cell(config, seed):
 
     law = config["dataset"]
     if config["datasets"] == 0:
+        count = (math.comb(2 ** config["d"], config["n"]) * 2 ** config["n"] if law == "subset"
+                 else math.comb(2 ** (config["d"] + 1) + config["n"] - 1, config["n"]))
+        if count > 200_000:
+            raise ValueError(f"datasets=0 would enumerate {count} datasets of the {law!r} law "
+                             f"(d = {config['d']}, n = {config['n']}); the limit is 200000: "
+                             "sample them with datasets=N instead")
         X, y, prob, xset = enumerate_datasets(config["d"], config["n"], law)
     else:
         rng = np.random.default_rng([seed, config["datasets"], 11])
@@ -545,8 +553,8 @@ _STYLE = {
 def plot(table, config, outdir):
     """I(m; D | init) in bits against sparsity per method, with the counting ceilings."""
     import numpy as np
-
     from noprune_theory.sims._plotting import mean_sem, new_figure
+
     from noprune_theory.theory import mask_entropy_bound
 
     P = int(np.median(table["prunable"]))

@@ -4,11 +4,11 @@ import math
 
 import numpy as np
 import pytest
+from noprune_theory.sims import get_simulation, load_results, resolve_config, run_simulation
+from noprune_theory.sims import mask_information as mi
 
 from noprune_theory.estimators import plugin_entropy
 from noprune_theory.pruning import compute_scores, prune
-from noprune_theory.sims import get_simulation, load_results, resolve_config, run_simulation
-from noprune_theory.sims import mask_information as mi
 
 
 def _config(**kw):
@@ -68,6 +68,16 @@ def test_iid_enumeration_matches_the_estimators_enumeration():
     # H(D) of the multiset law, below the 6 * 4 = 24 bits of the ordered draws
     h = mi.law_entropy_bits(3, 6, "iid")
     assert 15.0 < h < 24.0 and abs(mi.law_entropy_bits(3, 6, "subset") - math.log2(1792)) < 1e-12
+
+
+def test_wide_masks_get_distinct_codes_and_huge_enumerations_are_refused():
+    rng = np.random.default_rng(0)
+    wide = [rng.random((6, 9, 8)) < 0.5]  # 72 weights: more than an int64 holds
+    wide[0][3] = wide[0][1]
+    codes = mi.mask_codes(wide)
+    assert codes[3] == codes[1] and len(np.unique(codes)) == 5
+    with pytest.raises(ValueError, match="sample them with datasets=N"):
+        mi.cell(_config(d=4, n=8), 0)  # C(16, 8) 2^8 = 3.3 million subsets
 
 
 def test_weighted_entropy_equals_the_plugin_entropy_for_equal_weights():
