@@ -69,8 +69,8 @@ FIELDS = {
 PRESETS = {
     "quick": preset("about 15 s on 2 cores: k in {0, 5, 10, 15, 20}, 2 seeds x 5 networks",
                     k=[0, 5, 10, 15, 20], seeds=2, nets=5, steps=1000, synflow_iterations=20),
-    "paper": preset("[NFP] grid at every other k, ~12 min of CPU on 2 cores (measured on 1 "
-                    "seed): k = 0, 2, ..., 24, 10 seeds x 10 networks = 100 per point (the "
+    "paper": preset("[NFP] grid at every other k, 15 min of CPU measured (~8 min on 2 idle "
+                    "cores): k = 0, 2, ..., 24, 10 seeds x 10 networks = 100 per point (the "
                     "paper: 250)", k=list(range(0, 25, 2)), seeds=10, nets=10, steps=5000),
 }
 
