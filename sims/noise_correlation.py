@@ -410,14 +410,14 @@ def plot(table, config, outdir):
             axes[row, 1].errorbar(st["grad_noise"], st["mean"], yerr=st["sem"], marker="o",
                                   capsize=3, label=f"lr = {lr:g}")
         for ax in axes[row]:
+            if row == 0:
+                _ceiling(ax, table, sigma)
             ax.set_ylabel(label, fontsize=8)
             ax.legend(fontsize=7)
     axes[0, 0].set_xscale("log")
     positive = [g for g in noises if g > 0]
     if positive:
         axes[0, 1].set_xscale("symlog", linthresh=min(positive))
-    for ax in axes[0]:
-        _ceiling(ax, table, sigma)
     axes[1, 0].set_xlabel("Adam step size lr (1/step, log scale)")
     axes[1, 1].set_xlabel("gradient noise std (per entry; symlog scale, 0 = none)")
     fig.suptitle(f"End of the dense run ({rows[0]['steps']} steps) against lr and gradient "

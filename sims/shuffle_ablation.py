@@ -86,7 +86,8 @@ PRESETS = {
     "quick": preset("about 30 s on 2 cores: k in {8, 14}, 2 seeds x 4 networks, 600 steps",
                     k=[8, 14], seeds=2, nets=4, steps=600, synflow_iterations=20),
     "paper": preset("k in {6, 10, 14} (kept 26%, 11%, 4.4%), 8 seeds x 10 networks = 80 "
-                    "problems per point, 2000 steps; ~20-30 min on 2 cores",
+                    "problems per point, 2000 steps; estimated 20-30 min on 2 idle cores "
+                    "(4 seeds took 39 min of cell time on a loaded machine)",
                     seeds=8),
 }
 
