@@ -120,7 +120,16 @@ PRESETS = {
 
 
 def noise_level(config):
-    """sigma^2 = E_x Var(y | x) of the label law of *config* (THEORY.md sec. 1)."""
+    """sigma^2 = E_x Var(y | x) of the label law of *config* (THEORY.md sec. 1).
+
+    Random signs are independent of x, so Var(y | x) = 1; the other label laws add
+    ``sigma z`` with z ~ N(0, 1) to a deterministic target.
+
+    Examples
+    --------
+    >>> noise_level({"labels": "sign", "sigma": 3.0}), noise_level({"labels": "noise", "sigma": 0.5})
+    (1.0, 0.25)
+    """
     return 1.0 if config["labels"] == "sign" else float(config["sigma"]) ** 2
 
 
@@ -168,6 +177,14 @@ def mask_information_bits(method, total, kept):
     ``(0, "zero")`` for a data-agnostic method or a dense network (the mask is a function of
     the initialization), else ``(log2 C(total, kept), "ceiling")``, the upper bound of [NFP]
     Sec. 4.1.
+
+    Examples
+    --------
+    >>> bits, kind = mask_information_bits("snip", 10, 5)     # log2 C(10, 5) = log2 252
+    >>> round(bits, 4), kind
+    (7.9773, 'ceiling')
+    >>> mask_information_bits("synflow", 10, 5)
+    (0.0, 'zero')
     """
     import math
 
