@@ -27,7 +27,7 @@ numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_validation_checks = set()
 autodoc_default_options = {"members": False}
-autosummary_generate = False
+autosummary_generate = True
 
 intersphinx_mapping = {}
 

@@ -87,3 +87,13 @@ def test_docs_name_only_commands_and_options_that_exist():
                 problems.append(f"{where}: {name} has no option {opt}")
     assert seen > 0, "the docs show no invocation at all"
     assert not problems, "\n".join(problems)
+
+
+def test_api_reference_page_is_current():
+    spec = importlib.util.spec_from_file_location("api_reference",
+                                                  DOCS / "_tools" / "api_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert (DOCS / "api.md").read_text() == module.render(), (
+        "docs/api.md is stale: run python docs/_tools/api_reference.py"
+    )

@@ -545,18 +545,18 @@ def dense_finite_class_probability(n, d, lip, log_card, *, eps=DEFAULTS["eps"], 
     lip : float or array_like
         L, > 0.
     log_card : float or array_like
-        log |F| (natural log) of the finite class, >= 0.
+        ``log |F|`` (natural log) of the finite class, >= 0.
     eps, c, k
         As in :func:`robustness_bound`.
 
     Returns
     -------
     float or ndarray
-        4k exp(-n eps^2 / (8^3 k)) + 2 exp(log|F| - eps^2 n d / (8^4 c L^2)); may exceed 1.
+        ``4k exp(-n eps^2 / (8^3 k)) + 2 exp(log|F| - eps^2 n d / (8^4 c L^2))``; may exceed 1.
 
     Examples
     --------
-    n = 1e5, d = 100, L = 1, |F| = 1, eps = 0.5: 4 exp(-48.83) + 2 exp(-610.35) = 2.49e-21.
+    n = 1e5, d = 100, L = 1, ``|F| = 1``, eps = 0.5: 4 exp(-48.83) + 2 exp(-610.35) = 2.49e-21.
 
     >>> f"{dense_finite_class_probability(1e5, 100, 1.0, 0.0, eps=0.5):.2g}"
     '2.5e-21'
