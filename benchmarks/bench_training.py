@@ -200,22 +200,25 @@ def main(argv=None):
     results = {}
     rows = {}
     for B in sizes:
-        reps = {1: 30, 64: 5, 512: 4}[B] if not args.quick else {1: 10, 64: 3}[B]
+        reps = {1: 20, 64: 3, 512: 2}[B] if not args.quick else {1: 10, 64: 2}[B]
         impls = {"numba": ours_step("numba", B)[0], "numpy": ours_step("numpy", B)[0]}
         if have_torch:
             impls["torch"] = torch_step(B)
         for step in impls.values():
             step()  # warm-up: compilation, buffers, page faults
-        # interleaved rounds, best per implementation: on a shared machine the load changes
-        # during the run, and interleaving exposes every implementation to the same load
+        # two rounds of consecutive blocks (A..A B..B C..C, twice), best per implementation:
+        # the rounds spread every implementation over the run's changing load, and the blocks
+        # keep one library's idle thread pool (torch's OpenMP threads spin for a while after
+        # each call) from slowing the next library's first calls, which step-by-step
+        # interleaving did (B = 1: 7.4 ms instead of 0.63 ms for the numba step)
         row = {name: float("inf") for name in impls}
-        for r in range(reps):
+        for _ in range(2):
             for name, step in impls.items():
-                if name == "numpy" and B == 512 and r >= 2:
-                    continue  # seconds per step; two rounds are enough
-                t0 = time.perf_counter()
-                step()
-                row[name] = min(row[name], time.perf_counter() - t0)
+                block = reps if not (name == "numpy" and B == 512) else 1
+                for _ in range(block):
+                    t0 = time.perf_counter()
+                    step()
+                    row[name] = min(row[name], time.perf_counter() - t0)
         del impls
         rows[B] = row
         peak_samples.append(matmul_peak())
