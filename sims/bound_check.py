@@ -312,6 +312,8 @@ def fit_slopes(rows, x="x_theorem", y="lip_lower"):
 def plot(table, config, outdir):
     """Lip (lower bound marker, upper bound bar) against sqrt(n d / p_eff), theorem and informal."""
     import numpy as np
+    from matplotlib.ticker import NullFormatter
+
     from noprune_theory.sims._plotting import new_figure
 
     rows = network_rows(table)
@@ -366,6 +368,8 @@ def plot(table, config, outdir):
                     color="gray", markersize=3, label="bound at each network's p_eff")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        # the x range spans about one decade: minor tick labels would overlap
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(xlabel, fontsize=8)
         ax.set_ylabel("Lip(f)  (label units per unit input distance)", fontsize=8)
         ax.legend(fontsize=6, loc="best")
