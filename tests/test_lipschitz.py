@@ -307,3 +307,21 @@ def test_patterns_lower_meets_upper_beyond_d(rng):
     has = ~np.isnan(up.realized)
     assert has.all()
     np.testing.assert_allclose(got[has], up.realized[has], rtol=1e-12)
+
+
+def test_auto_never_exceeds_spectral_when_branch_and_bound_runs_out_of_nodes():
+    # regression: with a node budget of 1 the branch and bound returns its open-node bound,
+    # which can exceed the spectral and sum-of-norms bounds; "auto" must return the smallest
+    from noprune_theory.estimators import lipschitz_upper
+    from noprune_theory.models import MaskedMLP
+
+    # d = 64, width 64 at initialization: the open-node bound is 1.09-1.46x the spectral norm
+    net = MaskedMLP(64, (64,), B=4, seed=3)
+    up = lipschitz_upper(net, "auto", max_enumerate=0, max_nodes=1)
+    assert np.any(up.by_method["patterns"] > up.by_method["spectral"])  # the case is exercised
+    smallest = np.minimum(up.by_method["spectral"], up.by_method["sum_norms"])
+    assert np.all(np.asarray(up.value) <= smallest * (1 + 1e-12))
+    assert np.all(np.asarray(up.value) <= up.by_method["patterns"] * (1 + 1e-12))
+    # where the value is not the pattern bound, it cannot be flagged exact
+    not_pattern = np.asarray(up.value) < up.by_method["patterns"] * (1 - 1e-12)
+    assert not np.any(up.exact & not_pattern)

@@ -972,10 +972,18 @@ def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_no
             model, method == "branch_and_bound", max_enumerate, max_nodes)
         by["patterns"] = vals
     if method == "auto" and "patterns" in by:
-        # max_s ||W diag(s) a|| <= ||W||_2 ||a|| and <= sum_j |a_j| ||w_j||: the pattern bound
-        # is the smallest by construction (ties in the last digit must not hide `exact`)
-        value = by["patterns"]
-        meth = tuple(names)
+        # max_s ||W diag(s) a|| <= ||W||_2 ||a|| and <= sum_j |a_j| ||w_j||, so a *finished*
+        # pattern search is the smallest bound; a branch and bound that ran out of nodes
+        # returns its open-node bound, which can exceed the others: take the smallest, and
+        # prefer the pattern name on ties in the last digit (they must not hide `exact`)
+        others = np.stack([by[k] for k in by if k != "patterns"])
+        best_other = others.min(axis=0)
+        other_name = [k for k in by if k != "patterns"]
+        use_pattern = by["patterns"] <= best_other * (1 + 1e-12)
+        value = np.where(use_pattern, by["patterns"], best_other)
+        meth = tuple(names[b] if use_pattern[b] else other_name[int(np.argmin(others[:, b]))]
+                     for b in range(model.B))
+        exact = exact & use_pattern
     elif method == "auto":
         keys = list(by)
         table = np.stack([by[k] for k in keys])
