@@ -75,6 +75,7 @@ setup(
         "click>=8.1",
         "array-api-compat>=1.8",
         "tqdm>=4.66",
+        "threadpoolctl>=3.1",
         "dask[distributed]>=2024.1",
     ],
     extras_require={

@@ -418,8 +418,17 @@ class MaskedMLP:
             if m.dtype != self.xp.bool:
                 raise ValueError(f"masks[{l}] must have dtype bool, got {m.dtype}")
             checked.append(m)
-        self.masks = [self._clone(m) for m in checked]
+        self.masks = [self._clone_c_order(m) for m in checked]
         self.apply_masks()
+
+    def _clone_c_order(self, a):
+        # the fused kernels (numba, numba.cuda) index raw memory and need C order; masks from
+        # shuffle_masks or a transpose arrive in another layout
+        a = self._clone(a)
+        flags = getattr(a, "flags", None)  # NumPy and CuPy; array_api_strict has none
+        if flags is not None and not flags["C_CONTIGUOUS"]:
+            a = a.copy(order="C")
+        return a
 
     def apply_masks(self):
         """Set the masked weights to exactly zero (in place of the weight list)."""
@@ -897,11 +906,17 @@ class MaskedMLP:
             If the file is not a saved MaskedMLP, is corrupt, or has a newer format version.
         """
         try:
-            with np.load(path, allow_pickle=False) as f:
-                data = {k: f[k] for k in f.files}
+            loaded = np.load(path, allow_pickle=False)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
             if isinstance(exc, FileNotFoundError):
                 raise
+            raise ValueError(f"{path} is not a readable .npz file of a MaskedMLP: {exc}") from None
+        if not hasattr(loaded, "files"):  # a single array (.npy), not an archive
+            raise ValueError(f"{path} is not a saved MaskedMLP (a single .npy array, not .npz)")
+        try:
+            with loaded as f:
+                data = {k: f[k] for k in f.files}
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
             raise ValueError(f"{path} is not a readable .npz file of a MaskedMLP: {exc}") from None
         if "format" not in data or str(data["format"]) != FORMAT_MARKER:
             raise ValueError(

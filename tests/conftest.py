@@ -8,6 +8,15 @@ import os
 
 if os.environ.get("NOPRUNE_REAL_GPU", "0") in ("", "0"):
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+    # a pytest plugin may have imported numba already, before the variable was set: numba reads
+    # its configuration at import, so make it read the variable again
+    import sys
+
+    if "numba" in sys.modules:
+        from numba.core import config as _numba_config
+
+        if not _numba_config.ENABLE_CUDASIM:
+            _numba_config.reload_config()
 
 import numpy as np
 import pytest

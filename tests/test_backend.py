@@ -35,3 +35,15 @@ def test_mixing_array_libraries_is_an_error():
 def test_to_numpy_roundtrip(xp):
     a = xp.asarray([1.0, 2.0, 3.0])
     np.testing.assert_array_equal(bk.to_numpy(a), [1.0, 2.0, 3.0])
+
+
+def test_numba_cuda_runs_in_the_simulator_in_these_tests():
+    # conftest sets NUMBA_ENABLE_CUDASIM=1; numba reads it at import, and a plugin may import
+    # numba first: the cuda kernel tests are only meaningful if the simulator is really on
+    import os
+
+    if os.environ.get("NOPRUNE_REAL_GPU", "0") not in ("", "0"):
+        pytest.skip("running on a real GPU")
+    from numba.core import config
+
+    assert config.ENABLE_CUDASIM

@@ -410,3 +410,26 @@ def test_load_refuses_foreign_and_corrupt_files(tmp_path):
     np.savez(newer, **arrays)
     with pytest.raises(ValueError, match="format version 99"):
         MaskedMLP.load(newer)
+
+
+def test_load_rejects_a_single_npy_array_with_a_clear_message(tmp_path):
+    path = tmp_path / "array.npy"
+    np.save(path, np.zeros(3))
+    with pytest.raises(ValueError, match="not a saved MaskedMLP"):
+        MaskedMLP.load(path)
+
+
+def test_masks_in_another_memory_layout_train_on_the_numba_backend():
+    # regression: shuffle_masks returns non-C-contiguous masks and the fused kernels needed C order
+    from noprune_theory.pruning import prune, shuffle_masks
+    from noprune_theory.training import train
+
+    m = MaskedMLP(5, (4,), B=3, backend="numba", seed=0)
+    masks = shuffle_masks(prune(m, method="random", sparsity=0.5, seed=0), seed=1)
+    m.set_masks(masks)
+    assert all(mask.flags["C_CONTIGUOUS"] for mask in m.masks)
+    X = np.random.default_rng(0).standard_normal((10, 5))
+    y = np.random.default_rng(1).standard_normal(10)
+    train(m, X, y, steps=3, optimizer="adam", lr=1e-2)
+    for w, mask in zip(m.weights, m.masks):
+        assert np.all(w[~mask] == 0)
