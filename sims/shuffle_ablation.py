@@ -54,6 +54,9 @@ from __future__ import annotations
 
 from noprune_theory.sims._config import Field, preset
 
+# the task is the memorization experiment's: the same data, training and pruning options
+from noprune_theory.sims.memorization import _problems, _prune_options, _train_options
+
 DESCRIPTION = ("[FDRC] ablations (shuffle within layers, reinitialize, invert scores) of each "
                "pruning method's mask on the memorization task: points memorized and loss.")
 CELL_VERSION = 1
@@ -90,39 +93,6 @@ PRESETS = {
                     "(4 seeds took 39 min of cell time on a loaded machine)",
                     seeds=8),
 }
-
-
-def _problems(config, seed):
-    """``nets`` datasets X (B, n, d), y (B, n); problem b depends on (seed, b) only."""
-    import numpy as np
-
-    from noprune_theory.data import gaussian, random_labels
-
-    n, d, B = config["n"], config["d"], config["nets"]
-    X = np.stack([gaussian(n, d, seed=np.random.default_rng([seed, b, 0])) for b in range(B)])
-    y = np.stack([random_labels(n, seed=np.random.default_rng([seed, b, 1])) for b in range(B)])
-    return X, y
-
-
-def _train_options(config):
-    return {"optimizer": config["optimizer"], "lr": config["lr"], "steps": config["steps"],
-            "stop_when_memorized": True}
-
-
-def _prune_options(config):
-    method = config["method"]
-    if method in ("imp", "magnitude_after_training"):
-        opts = {"loss": "logistic", "train_options": _train_options(config)}
-        if method == "imp":
-            opts["fraction"] = config["imp_fraction"]
-        return opts
-    if method == "snip":
-        return {"loss": "logistic"}
-    if method == "grasp":
-        return {"loss": "logistic", "temperature": config["grasp_temperature"]}
-    if method == "synflow":
-        return {"iterations": config["synflow_iterations"]}
-    return {}
 
 
 def _contiguous(masks):
