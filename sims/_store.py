@@ -544,8 +544,8 @@ def summarize(df, value=None, by=None):
     df : pandas.DataFrame or list of dict
         From :func:`load_results` (or rows of it).
     value : str or list of str, optional
-        The columns to reduce; by default every numeric column that is not a config field, a
-        grid column, ``seed`` or metadata.
+        The columns to reduce; by default every numeric (not boolean) column that is not a
+        config field, a grid column, ``seed`` or metadata.
     by : str or list of str, optional
         The columns that define a grid point; by default the swept fields of
         ``df.attrs["config"]`` (with ``sim`` and ``config_hash`` for a results root), else every
@@ -594,7 +594,8 @@ def summarize(df, value=None, by=None):
     if value is None:
         skip = set(by) | _config_columns(df) | {"seed", "sim", "config_hash", *META_COLUMNS}
         values = [c for c in df.columns if c not in skip
-                  and pd.api.types.is_numeric_dtype(df[c])]
+                  and pd.api.types.is_numeric_dtype(df[c])
+                  and not pd.api.types.is_bool_dtype(df[c])]
     else:
         values = [value] if single else list(value)
     for c in [*by, *values]:

@@ -169,10 +169,10 @@ def test_sim_name_help_documents_every_key_and_preset(capsys):
     flat = " ".join(stdout.split())
     sim = get_simulation("toy")
     for key, field in sim.fields.items():
-        assert f"{key} {field.help}. {field.kind.__name__}, default" in flat, key
+        assert f"{key} {field.help}. Type {field.kind.__name__}, default" in flat, key
         assert field.describe() in flat
-    assert "x input (units). float, default [1.0, 2.0] (a list: swept); a number in [-10, 10]" \
-        in flat
+    assert ("x input (units). Type float, default [1.0, 2.0] (a list: swept); allowed: a number "
+            "in [-10, 10].") in flat
     assert "seeds " in flat and "backend " in flat
     assert "quick two x values, 3 seeds" in flat
     assert "default the field defaults, what runs without --preset (2 grid points x 1 seed)" \
@@ -217,18 +217,22 @@ def test_the_default_preset_is_listed_and_runs_the_defaults(tmp_path, capsys):
     ["sim", "toy", "--out", "  "],
     ["sim", "toy", "--config", ""],
     ["plot", ""],
-    ["plot", ".", "--out", ""],
-    ["plot", ".", "--format", "png,png"],
-    ["plot", ".", "--format", "pdf,svg,PDF"],
-    ["plot", ".", "--format", "png,"],
+    ["plot", "{res}", "--out", ""],
+    ["plot", "{res}", "--format", "png,png"],
+    ["plot", "{res}", "--format", "pdf,svg,PDF"],
+    ["plot", "{res}", "--format", "png,"],
     ["sim", "toy", "--set", "mode=[a, [b]]"],
     ["sim", "toy", "--set", "mode=[a,,b]"],
 ])
 def test_refused_inputs_exit_2_with_one_line(args, tmp_path, capsys, monkeypatch):
+    # a real results folder (in the root, from where `plot ''` would plot it), so that only
+    # the option under test can be refused
     monkeypatch.chdir(tmp_path)
-    code, _, stderr = run_cli(args, capsys)
+    _, folder = _quick(tmp_path)
+    made = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    code, _, stderr = run_cli([a.replace("{res}", str(folder)) for a in args], capsys)
     _one_error_line(code, stderr)
-    assert not (tmp_path / "results").exists()
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == made  # no output
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from noprune_theory.commands.sim import OutputPath
+from noprune_theory.commands.sim import NonEmptyPath
 
 
 class NothingToPlot(ValueError):
@@ -47,8 +47,8 @@ def plot_folder(folder, out=None, formats=("png", "pdf")):
 
 
 @click.command("plot")
-@click.argument("folder", type=OutputPath(file_okay=False))
-@click.option("--out", type=OutputPath(file_okay=False),
+@click.argument("folder", type=NonEmptyPath(file_okay=False))
+@click.option("--out", type=NonEmptyPath(file_okay=False),
               help="Where to write the figures (default FOLDER/figures).")
 @click.option("--format", "formats", default="png,pdf", show_default=True,
               help="Comma-separated formats: png, pdf, svg (each at most once).")

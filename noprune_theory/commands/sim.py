@@ -6,8 +6,8 @@ import click
 from noprune_theory.commands._types import Number
 
 
-class OutputPath(click.Path):
-    """A path option that must not be empty (``--out ''`` would silently mean the cwd)."""
+class NonEmptyPath(click.Path):
+    """A path that must not be empty (``--out ''`` would silently mean the current folder)."""
 
     def convert(self, value, param, ctx):
         if isinstance(value, str) and not value.strip():
@@ -36,20 +36,31 @@ def check_output_file(path, option):
                                  param_hint=f"'{option}'")
 
 
+_RESERVED_HELP = {
+    "seeds": ("number of seeds per grid point, seeds 0..N-1 (not hashed)", "int", "1",
+              "an integer >= 1"),
+    "backend": ("array backend of the cells, resolved on each worker (not hashed)", "str",
+                "auto", "one of 'auto', 'numpy', 'numba', 'cupy'"),
+}
+
+
 def _field_rows(sim):
-    """``(key, description)`` rows: type, default, allowed values and meaning of every key."""
+    """``(key, description)`` rows: meaning, type, default and allowed values of every key."""
     import json
+
+    from noprune_theory.sims._config import RESERVED_FIELDS
 
     rows = []
     for k, f in sim.fields.items():
         default = json.dumps(f.default) if not isinstance(f.default, str) else f.default
         sweep = " (a list: swept)" if isinstance(f.default, list) else ""
-        rows.append((k, f"{f.help or '(no description)'}. {f.kind.__name__}, "
-                        f"default {default}{sweep}; {f.describe()}"))
-    rows.append(("seeds", "number of seeds per grid point (seeds 0..N-1; not hashed). int, "
-                          "default 1; an integer >= 1"))
-    rows.append(("backend", "array backend of the cells (not hashed). str, default auto; "
-                            "one of 'auto', 'numpy', 'numba', 'cupy'"))
+        rows.append((k, f"{f.help or '(no description)'}. Type {f.kind.__name__}, default "
+                        f"{default}{sweep}; allowed: {f.describe()}."))
+    for k in RESERVED_FIELDS:  # settings every simulation has
+        meaning, kind, default, allowed = _RESERVED_HELP.get(
+            k, ("a setting of every simulation", "", "", ""))
+        rows.append((k, f"{meaning}." + (f" Type {kind}, default {default}; allowed: "
+                                          f"{allowed}." if kind else "")))
     return rows
 
 
@@ -121,14 +132,14 @@ class SimCommand(click.Command):
               help="List the simulations and their presets; with NAME, that one and its keys.")
 @click.option("--preset", help="A preset of the simulation (see --list), e.g. quick, paper; "
                                "default is the field defaults.")
-@click.option("--config", "config_file", type=OutputPath(dir_okay=False),
+@click.option("--config", "config_file", type=NonEmptyPath(dir_okay=False),
               help="TOML file of key = value lines (a list value sweeps that key).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override one key; KEY=1,2,3 or KEY=[1,2,3] sweeps it (words need no "
                    "quotes: KEY=[imp,snip]). Repeatable.")
 @click.option("--seeds", type=Number(integer=True, low=1),
               help="Number of seeds per grid point (seeds 0..N-1).")
-@click.option("--out", default="results", show_default=True, type=OutputPath(file_okay=False),
+@click.option("--out", default="results", show_default=True, type=NonEmptyPath(file_okay=False),
               help="Root folder; results go to OUT/<sim>/<config hash>/.")
 @click.option("--backend", type=click.Choice(["auto", "numpy", "numba", "cupy"]),
               help="Array backend for the cells (auto is resolved on each worker).")
@@ -136,9 +147,9 @@ class SimCommand(click.Command):
               help="Run on a new Dask LocalCluster with this many worker processes.")
 @click.option("--scheduler", metavar="tcp://HOST:PORT",
               help="Run on a running Dask cluster (e.g. dask-cuda, one worker per GPU).")
-@click.option("--csv", "csv_path", type=OutputPath(dir_okay=False),
+@click.option("--csv", "csv_path", type=NonEmptyPath(dir_okay=False),
               help="After the run, write every finished cell of the folder to this CSV file.")
-@click.option("--parquet", "parquet_path", type=OutputPath(dir_okay=False),
+@click.option("--parquet", "parquet_path", type=NonEmptyPath(dir_okay=False),
               help="After the run, write the table as Parquet (needs pyarrow: the [analysis] "
                    "extra).")
 @click.option("--dry-run", is_flag=True,
