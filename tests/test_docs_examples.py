@@ -64,28 +64,40 @@ def _same_printout(got, shown):
     return True
 
 
-def test_the_tutorial_prints_what_it_shows(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def _run_tutorial(run_skipped):
     page = DOCS / "tutorial.md"
     found = blocks(page)
     namespace, ran, skipped = {}, 0, []
     for i, (lang, body, skip) in enumerate(found):
         if lang != "python":
             continue
-        following = found[i + 1] if i + 1 < len(found) else None
-        if skip:
+        if skip and not run_skipped:
             skipped.append(skip)
             continue
         out = io.StringIO()
         with contextlib.redirect_stdout(out), np.printoptions(legacy=False):
             exec(compile(body, f"{page.name} block {i}", "exec"), namespace)
         ran += 1
+        following = found[i + 1] if i + 1 < len(found) else None
         shown = following[1] if following is not None and following[0] == "text" else ""
         assert _same_printout(out.getvalue(), shown), (
             f"tutorial block {i} prints\n{out.getvalue()}\nbut the page shows\n{shown}")
+    return ran, skipped
+
+
+def test_the_tutorial_prints_what_it_shows(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ran, skipped = _run_tutorial(run_skipped=False)
     assert ran >= 1
     if skipped:
         pytest.skip(f"ran {ran} tutorial block(s); skipped: {'; '.join(skipped)}")
+
+
+@pytest.mark.slow
+def test_the_whole_tutorial_prints_what_it_shows(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ran, _ = _run_tutorial(run_skipped=True)
+    assert ran == sum(lang == "python" for lang, _, _ in blocks(DOCS / "tutorial.md"))
 
 
 def test_the_printout_comparison_can_fail():
