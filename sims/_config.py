@@ -352,6 +352,11 @@ def resolve_config(sim, *, preset=None, file=None, sets=(), seeds=None, backend=
         if "=" not in item:
             raise ValueError(f"--set expects key=value, got {item!r}")
         k, v = item.split("=", 1)
+        if k.strip() in parsed:
+            # the later value would silently win: the user meant one of them, or a sweep
+            raise ValueError(f"--set gives {k.strip()} more than once ({k.strip()}="
+                             f"{parsed[k.strip()]} and {item}); to sweep it write "
+                             f"{k.strip()}=[{parsed[k.strip()].strip()}, {v.strip()}]")
         parsed[k.strip()] = v
     apply(parsed, True)
     if seeds is not None:

@@ -221,6 +221,10 @@ def test_the_default_preset_is_listed_and_runs_the_defaults(tmp_path, capsys):
     ["plot", "{res}", "--format", "png,png"],
     ["plot", "{res}", "--format", "pdf,svg,PDF"],
     ["plot", "{res}", "--format", "png,"],
+    ["sim", "toy", "--list", "--preset", "quick"],
+    ["sim", "--list", "--set", "x=1"],
+    ["sim", "toy", "--list", "--out", "elsewhere"],
+    ["sim", "toy", "--set", "x=1", "--set", "x=2"],
     ["sim", "toy", "--set", "mode=[a, [b]]"],
     ["sim", "toy", "--set", "mode=[a,,b]"],
 ])

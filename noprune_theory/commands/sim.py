@@ -168,6 +168,12 @@ def command(name, list_, preset, config_file, sets, seeds, out, backend, workers
         noprune-theory sim lipschitz_floor --preset quick --workers 2
     """
     if list_:
+        ctx = click.get_current_context()
+        ignored = [p.opts[0] for p in ctx.command.params
+                   if p.name not in ("name", "list_", "quiet") and ctx.get_parameter_source(
+                       p.name) not in (None, click.core.ParameterSource.DEFAULT)]
+        if ignored:
+            raise click.UsageError(f"--list only lists; it takes no {', '.join(ignored)}")
         _list_simulations(name)
         return
     if not name:
