@@ -284,3 +284,20 @@ def test_plot_a_root_skips_folders_without_cells_with_a_note(tmp_path, capsys):
     code, _, stderr = run_cli(["plot", str(empty)], capsys)
     _one_error_line(code, stderr)
     assert Path(stderr.split("Error: ")[1].split(" holds")[0]) == empty
+
+
+def test_parquet_without_pyarrow_is_one_error_line_before_the_run(tmp_path, capsys,
+                                                                  monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "pyarrow", None)  # import fails
+    code, _, stderr = run_cli(["sim", "toy", "--out", str(tmp_path / "res"), "--parquet",
+                               str(tmp_path / "t.parquet")], capsys)
+    _one_error_line(code, stderr)
+    assert 'pip install "noprune-theory[analysis]"' in stderr
+    assert not (tmp_path / "res").exists()
+
+
+def test_a_missing_pandas_is_named_with_the_install_line(tmp_path, monkeypatch):
+    _, folder = _quick(tmp_path)
+    monkeypatch.setitem(__import__("sys").modules, "pandas", None)
+    with pytest.raises(ImportError, match="pip install pandas"):
+        load_results(folder)
