@@ -22,6 +22,7 @@ so it is moved aside as ``<key>.json.corrupt`` (never deleted) and the cell is c
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import warnings
@@ -362,8 +363,6 @@ class ResultStore:
         atomic_write_json(self.path_of(key), record)
 
 
-
-
 def _import_pandas():
     try:
         import pandas as pd
@@ -425,7 +424,7 @@ def _field_order(config):
         from noprune_theory.sims._registry import get_simulation
 
         declared = list(get_simulation(config["sim"]).fields)
-    except Exception:  # an unknown or unimportable simulation: its table still loads
+    except Exception:  # noqa: BLE001  (an unknown or broken simulation: its table still loads)
         return names
     return [k for k in declared if k in names] + [k for k in names if k not in declared]
 
@@ -604,7 +603,7 @@ def summarize(df, value=None, by=None):
     for v in values:
         col = df[v]
         ok = col.map(lambda x: isinstance(x, (int, float)) and not isinstance(x, bool)
-                     and x == x and abs(x) != float("inf"))
+                     and math.isfinite(x))
         if "sim" in df.columns:
             # a results root: a value that one simulation measures is absent from the others
             ok |= ~df["sim"].isin(df.loc[col.notna(), "sim"].unique())

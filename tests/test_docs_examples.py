@@ -18,7 +18,7 @@ import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 _FENCE = re.compile(r"(?P<marker><!-- docs-test: skip: (?P<reason>[^>]*?) -->\s*\n)?"
-                    r"^```(?P<lang>[\w-]*)\n(?P<body>.*?)^```\s*$", re.M | re.S)
+                    r"^```(?P<lang>[\w-]*)\n(?P<body>.*?)^```\s*$", re.MULTILINE | re.DOTALL)
 
 
 def blocks(page):
@@ -44,7 +44,7 @@ def test_pycon_examples_run(page, tmp_path, monkeypatch):
     assert runner.summarize(verbose=False).failed == 0, f"an example of {page.name} failed"
 
 
-_NUMBER = re.compile(r"-?\d+(?:\.\d*)?(?:e[-+]?\d+)?", re.I)
+_NUMBER = re.compile(r"-?\d+(?:\.\d*)?(?:e[-+]?\d+)?", re.IGNORECASE)
 
 
 def _same_printout(got, shown):
@@ -76,7 +76,7 @@ def _run_tutorial(run_skipped):
             continue
         out = io.StringIO()
         with contextlib.redirect_stdout(out), np.printoptions(legacy=False):
-            exec(compile(body, f"{page.name} block {i}", "exec"), namespace)
+            exec(compile(body, f"{page.name} block {i}", "exec"), namespace)  # noqa: S102
         ran += 1
         following = found[i + 1] if i + 1 < len(found) else None
         shown = following[1] if following is not None and following[0] == "text" else ""

@@ -54,8 +54,8 @@ def _field_rows(sim):
     for k, f in sim.fields.items():
         default = json.dumps(f.default) if not isinstance(f.default, str) else f.default
         sweep = " (a list: swept)" if isinstance(f.default, list) else ""
-        rows.append((k, f"{f.help or '(no description)'}. Type {f.kind.__name__}, default "
-                        f"{default}{sweep}; allowed: {f.describe()}."))
+        rows.append((k, (f"{f.help or '(no description)'}. Type {f.kind.__name__}, default "
+                         f"{default}{sweep}; allowed: {f.describe()}.")))
     for k in RESERVED_FIELDS:  # settings every simulation has
         meaning, kind, default, allowed = _RESERVED_HELP.get(
             k, ("a setting of every simulation", "", "", ""))
@@ -71,9 +71,9 @@ def _preset_rows(sim):
     rows = []
     if "default" not in sim.presets:
         cfg = resolve_config(sim)
-        rows.append(("default", f"the field defaults, what runs without --preset "
-                                f"({cfg.n_points} grid point{'s' * (cfg.n_points != 1)} x "
-                                f"{cfg.seeds} seed{'s' * (cfg.seeds != 1)})"))
+        rows.append(("default", (f"the field defaults, what runs without --preset "
+                                 f"({cfg.n_points} grid point{'s' * (cfg.n_points != 1)} x "
+                                 f"{cfg.seeds} seed{'s' * (cfg.seeds != 1)})")))
     rows += [(name, p.description or "(no description)") for name, p in sim.presets.items()]
     return rows
 
