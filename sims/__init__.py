@@ -28,10 +28,17 @@ from noprune_theory.sims._registry import (
     register_simulation,
 )
 from noprune_theory.sims._runner import CellError, RunSummary, run_simulation
-from noprune_theory.sims._store import ResultStore, load_results, save_table, summarize
+from noprune_theory.sims._store import (
+    CorruptCellsWarning,
+    ResultStore,
+    load_results,
+    save_table,
+    summarize,
+)
 
 __all__ = [
     "CellError",
+    "CorruptCellsWarning",
     "Field",
     "LogLogFit",
     "Preset",
