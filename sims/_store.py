@@ -291,6 +291,10 @@ class ResultStore:
     def _cell_files(self):
         return sorted(p for p in self.cells_dir.glob("*.json") if not p.name.startswith("."))
 
+    def stored_keys(self):
+        """Keys of the record files present, unchecked (see :meth:`done_keys`)."""
+        return {p.stem for p in self._cell_files()} if self.cells_dir.is_dir() else set()
+
     def check_cells(self, *, move=True, fields=None):
         """Check every stored record against its cell; move the bad ones aside.
 
@@ -353,7 +357,7 @@ class ResultStore:
             warnings.warn(f"{len(bad)} corrupt cell record(s) in {self.cells_dir} moved aside "
                           f"as *.json.corrupt and recomputed (first: {bad[0][0].name}: "
                           f"{bad[0][1]})", CorruptCellsWarning, stacklevel=2)
-        return {p.stem for p in self._cell_files()}
+        return self.stored_keys()
 
     def path_of(self, key):
         return self.cells_dir / f"{key}.json"

@@ -211,7 +211,7 @@ def command(name, list_, preset, config_file, sets, seeds, out, backend, workers
     store.check_config(cfg)  # a corrupt or foreign config.json is an error, also for --dry-run
     if dry_run:
         bad = store.check_cells(move=False, fields=sim.fields)
-        done = {p.stem for p in store._cell_files()} if store.cells_dir.is_dir() else set()
+        done = store.stored_keys()
         keys = {k for k, _, _ in cfg.cells()}
         click.echo(json.dumps(cfg.to_dict(), indent=1))
         click.echo(f"{len(keys)} cells ({cfg.n_points} grid points x {cfg.seeds} seeds), "
