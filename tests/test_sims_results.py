@@ -225,6 +225,7 @@ def test_the_default_preset_is_listed_and_runs_the_defaults(tmp_path, capsys):
     ["sim", "--list", "--set", "x=1"],
     ["sim", "toy", "--list", "--out", "elsewhere"],
     ["sim", "toy", "--set", "x=1", "--set", "x=2"],
+    ["sim", "toy", "--csv", "t.out", "--parquet", "./t.out"],
     ["sim", "toy", "--set", "mode=[a, [b]]"],
     ["sim", "toy", "--set", "mode=[a,,b]"],
 ])

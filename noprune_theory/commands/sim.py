@@ -202,6 +202,8 @@ def command(name, list_, preset, config_file, sets, seeds, out, backend, workers
     for path, option in ((csv_path, "--csv"), (parquet_path, "--parquet")):
         if path is not None:
             check_output_file(path, option)
+    if csv_path and parquet_path and Path(csv_path).resolve() == Path(parquet_path).resolve():
+        raise click.UsageError("--csv and --parquet name the same file; give two files")
     if parquet_path is not None:
         try:
             check_parquet()
