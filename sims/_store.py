@@ -457,11 +457,19 @@ def _columns(config, rows):
 
 
 def _result_folders(root):
-    """Every results folder at most two levels below *root* (``<sim>/<hash>/``), sorted."""
+    """Every results folder at most two levels below *root* (``<sim>/<hash>/``), sorted.
+
+    A folder inside a results folder (its ``figures/``, whose ``config.json`` says what made
+    the figures) is not one.
+    """
     root = Path(root)
-    found = sorted({p.parent for pattern in ("*/config.json", "*/*/config.json")
-                    for p in root.glob(pattern)})
-    return found
+    candidates = sorted({p.parent for pattern in ("*/config.json", "*/*/config.json")
+                         for p in root.glob(pattern)}, key=lambda f: (len(f.parts), f))
+    found = []
+    for f in candidates:
+        if not any(k in f.parents for k in found):
+            found.append(f)
+    return sorted(found)
 
 
 def load_results(path):

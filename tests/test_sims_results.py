@@ -270,6 +270,11 @@ def test_plot_a_results_root_plots_every_simulation(tmp_path, capsys):
     assert code == 0
     assert (root / "toy" / a.hash / "figures" / "toy.svg").exists()
     assert (root / "lipschitz_floor" / b.hash / "figures" / "lipschitz_floor.svg").exists()
+    # the figures' own config.json (beside them, inside the results folder) is no results
+    # folder: plotting or loading again from one simulation's folder finds only the runs
+    code, _, stderr = run_cli(["plot", str(root / "toy"), "--format", "svg"], capsys)
+    assert code == 0 and stderr == ""
+    assert list(load_results(root / "toy")["config_hash"].unique()) == [a.hash]
 
 
 def test_plot_a_root_skips_folders_without_cells_with_a_note(tmp_path, capsys):
