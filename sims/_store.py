@@ -367,6 +367,15 @@ class ResultStore:
         atomic_write_json(self.path_of(key), record)
 
 
+def _check_path(path, name):
+    """*path* as a Path; TypeError/ValueError naming *name* if it is not a non-empty path."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or path, got {type(path).__name__}")
+    if not str(path).strip():
+        raise ValueError(f"{name} must not be empty")
+    return Path(path)
+
+
 def _import_pandas():
     try:
         import pandas as pd
@@ -518,7 +527,7 @@ def load_results(path):
     (3, [0, 1, 2], 'int64', 'lipschitz_floor')
     """
     pd = _import_pandas()
-    folder = Path(path)
+    folder = _check_path(path, "path")
     if (folder / "config.json").exists():
         config, rows = _folder_rows(folder)
         df = _frame(rows, _columns(config, rows))
@@ -594,7 +603,13 @@ def summarize(df, value=None, by=None):
     """
     pd = _import_pandas()
     if not isinstance(df, pd.DataFrame):
-        df = pd.DataFrame.from_records(list(df))
+        if isinstance(df, (str, bytes)) or not hasattr(df, "__iter__"):
+            raise TypeError(f"df must be a pandas.DataFrame or rows (dicts), got "
+                            f"{type(df).__name__}")
+        rows = list(df)
+        if not all(isinstance(r, dict) for r in rows):
+            raise TypeError("df must be a pandas.DataFrame or rows (dicts); a row is not a dict")
+        df = pd.DataFrame.from_records(rows)
     single = isinstance(value, str)
     if by is None:
         by = _default_by(df)
@@ -709,7 +724,10 @@ def save_table(df, path, *, format=None):
     ImportError
         For Parquet without pyarrow (the message gives the install line).
     """
-    path = Path(path)
+    pd = _import_pandas()
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas.DataFrame, got {type(df).__name__}")
+    path = _check_path(path, "path")
     fmt = format or ("parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv")
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"format must be 'csv' or 'parquet', got {format!r}")

@@ -7,12 +7,20 @@ and ``plot`` on a results root.
 """
 import json
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import sims_fixtures.toy_sims  # noqa: F401  (registers the "toy" simulation)
-from noprune_theory.sims import get_simulation, load_results, resolve_config, run_simulation
+from noprune_theory.sims import (
+    get_simulation,
+    load_results,
+    resolve_config,
+    run_simulation,
+    save_table,
+    summarize,
+)
 from noprune_theory.sims._store import CorruptCellsWarning, ResultStore
 
 from noprune_theory.cli import main
@@ -307,3 +315,22 @@ def test_a_missing_pandas_is_named_with_the_install_line(tmp_path, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "pandas", None)
     with pytest.raises(ImportError, match="pip install pandas"):
         load_results(folder)
+
+
+@pytest.mark.parametrize("call, exc, message", [
+    (lambda: load_results(None), TypeError, "path must be a str or path, got NoneType"),
+    (lambda: load_results(""), ValueError, "path must not be empty"),
+    (lambda: summarize(42), TypeError, "df must be a pandas.DataFrame or rows"),
+    (lambda: summarize([1, 2], by="k"), TypeError, "a row is not a dict"),
+    (lambda: summarize(pd.DataFrame({"k": [1], "v": ["a"]}), "v", by="k"), ValueError,
+     "v must be a finite number in every row; got 'a' in k=1"),
+    (lambda: summarize(pd.DataFrame({"k": [1], "v": [1.0]})), ValueError,
+     "cannot tell the grid columns"),
+    (lambda: save_table([{"a": 1}], "t.csv"), TypeError, "df must be a pandas.DataFrame"),
+    (lambda: save_table(pd.DataFrame({"a": [1]}), "t.csv", format="xls"), ValueError,
+     "format must be 'csv' or 'parquet'"),
+])
+def test_api_errors_name_the_argument(call, exc, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(exc, match=re.escape(message)):
+        call()
