@@ -334,3 +334,21 @@ def test_api_errors_name_the_argument(call, exc, message, tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(exc, match=re.escape(message)):
         call()
+
+
+def test_plot_into_an_unwritable_place_is_one_error_line(tmp_path, capsys, monkeypatch):
+    _, folder = _quick(tmp_path)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, _, stderr = run_cli(["plot", str(folder), "--out", str(blocker / "figs")], capsys)
+    _one_error_line(code, stderr)
+    assert "cannot write figures to" in stderr
+
+    # a folder that exists but refuses writes (simulated: permissions do not bind root)
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "write_text", refuse)
+    code, _, stderr = run_cli(["plot", str(folder), "--out", str(tmp_path / "ro")], capsys)
+    _one_error_line(code, stderr)
+    assert "cannot write figures to" in stderr and "Permission denied" in stderr

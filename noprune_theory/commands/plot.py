@@ -19,6 +19,7 @@ def plot_folder(folder, out=None, formats=("png", "pdf")):
         Not a results folder (or a corrupt one); :class:`NothingToPlot` (a ValueError) when it
         holds no finished cells or its simulation declares no ``plot``.
     """
+    import os
     from pathlib import Path
 
     from noprune_theory.sims import get_simulation, load_results, save_figures
@@ -38,12 +39,19 @@ def plot_folder(folder, out=None, formats=("png", "pdf")):
     outdir = Path(out) if out is not None else Path(folder) / "figures"
     try:
         outdir.mkdir(parents=True, exist_ok=True)
+        probe = outdir / f".probe.{os.getpid()}"
+        probe.write_text("ok")  # an existing read-only folder fails here, before any drawing
+        probe.unlink()
     except OSError as exc:
-        raise ValueError(f"cannot create {outdir}: {exc.strerror or exc}") from None
+        raise ValueError(f"cannot write figures to {outdir}: {exc.strerror or exc}") from None
     figures = sim.plot(table, dict(meta["config"]), outdir)
     made_by = dict(meta, cells_plotted=len(table),
                    seeds_plotted=sorted(set(table["seed"].tolist())))
-    return save_figures(figures, outdir, formats=formats, config=made_by, default_stem=sim.name)
+    try:
+        return save_figures(figures, outdir, formats=formats, config=made_by,
+                            default_stem=sim.name)
+    except OSError as exc:  # e.g. the disk filled up while saving
+        raise ValueError(f"cannot write figures to {outdir}: {exc.strerror or exc}") from None
 
 
 @click.command("plot")
