@@ -48,7 +48,7 @@ def test_k_must_be_below_n(est):
 @pytest.mark.parametrize("k", [0, -1, 2.5, "three", True])
 def test_k_must_be_a_positive_integer(est, k):
     x = np.arange(10.0)
-    with pytest.raises(ValueError, match="k must be an integer"):
+    with pytest.raises((ValueError, TypeError), match="k must be an integer"):
         est(x, x, k=k)
 
 
@@ -84,8 +84,11 @@ def test_non_numeric_input_is_rejected():
     (dict(standardize="zscore"), "standardize must be one of 'std', 'rank', 'none'"),
     (dict(jitter=-1e-3), "jitter must be a number >= 0"),
     (dict(seed=-1), "seed must be None, an integer >= 0"),
-    (dict(base=1), "base must be a number > 0 other than 1"),
-    (dict(base=0), "base must be a number > 0"),
+    (dict(base=1), "base must be a number > 1"),
+    (dict(base=0), "base must be a number > 1"),
+    (dict(base=0.5), "base must be a number > 1"),
+    (dict(base=-2.0), "base must be a number > 1"),
+    (dict(base=np.nan), "base must be a number > 1"),
     (dict(workers=0), "workers must be None, -1 or an integer >= 1"),
     (dict(backend="gpu"), "backend must be one of"),
 ])
@@ -93,6 +96,35 @@ def test_ksg_options_are_validated(kwargs, match):
     x = np.arange(20.0)
     with pytest.raises(ValueError, match=match):
         ksg_mi(x, x, **kwargs)
+
+
+BASE_USERS = [
+    pytest.param(lambda b: ksg_mi(np.arange(20.0), np.arange(20.0) ** 2, base=b), id="ksg"),
+    pytest.param(lambda b: plugin_mi([0, 1, 0, 1], [0, 1, 1, 1], base=b), id="plugin_mi"),
+    pytest.param(lambda b: plugin_entropy([0, 1, 0, 1], base=b), id="plugin_entropy"),
+    pytest.param(lambda b: gaussian_mi(corr=0.5, base=b), id="gaussian_mi"),
+    pytest.param(lambda b: knn_entropy(np.arange(20.0), base=b), id="knn_entropy"),
+]
+
+
+@pytest.mark.parametrize("fn", BASE_USERS)
+def test_a_base_below_one_is_refused_everywhere(fn):
+    # log(0.5) < 0 would turn every information into a negative number
+    for bad in (0.5, 1, 0, -1.0):
+        with pytest.raises(ValueError, match="base must be a number > 1"):
+            fn(bad)
+    assert fn(2) == pytest.approx(fn(None) / math.log(2), rel=1e-14)
+    assert fn("bits") == fn(2) and fn("e") == fn(None) == fn("nats")
+
+
+@pytest.mark.parametrize("kwargs,name", [
+    (dict(base="2"), "base"), (dict(k="3"), "k"), (dict(jitter="1e-10"), "jitter"),
+    (dict(seed="0"), "seed"), (dict(base=np.array(["2"])), "base"),
+])
+def test_numbers_as_text_are_refused_by_the_api(kwargs, name):
+    x = np.arange(20.0)
+    with pytest.raises((TypeError, ValueError), match=f"^{name} must be"):
+        ksg_mi(x, x ** 2, **kwargs)
 
 
 def test_batch_validates_like_the_single_call():

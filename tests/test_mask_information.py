@@ -178,6 +178,12 @@ def test_reproducibility_and_input_errors():
         mask_data_information(lambda X, y, s: np.ones(2, bool), _sample_tiny, n_datasets=1)
     with pytest.raises(ValueError, match="quantity must be one of"):
         mask_data_information(lambda X, y, s: np.ones(2, bool), _sample_tiny, quantity="all")
+    for name in ("n_datasets", "n_inits", "n_bootstrap", "n_permutations", "seed"):
+        with pytest.raises(TypeError, match=f"{name} must be an integer, got the string"):
+            mask_data_information(lambda X, y, s: np.ones(2, bool), _sample_tiny,
+                                  **{name: "3"})
+    with pytest.raises(ValueError, match="base must be a number > 1"):
+        mask_data_information(lambda X, y, s: np.ones(2, bool), _sample_tiny, base=0.5)
     with pytest.raises(ValueError, match="probs must be 6 non-negative numbers"):
         mask_information_exact(_contains, DATASETS, [0.5] * 6)
     with pytest.raises(ValueError, match="too many to enumerate"):

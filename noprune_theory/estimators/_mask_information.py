@@ -37,7 +37,7 @@ import numpy as np
 
 from noprune_theory._validation import check_choice, check_scalar
 from noprune_theory.backend import to_numpy
-from noprune_theory.estimators._preprocess import check_base
+from noprune_theory.estimators._preprocess import check_base, reject_text
 
 __all__ = [
     "MaskInformation",
@@ -355,6 +355,10 @@ def mask_data_information(mask_fn, sample_data, *, n_datasets=100, n_inits=10,
     """
     _check_callable(mask_fn, "mask_fn", "(X, y, seed) -> mask")
     _check_callable(sample_data, "sample_data", "seed -> (X, y)")
+    for value, name in ((n_datasets, "n_datasets"), (n_inits, "n_inits"),
+                        (n_bootstrap, "n_bootstrap"), (n_permutations, "n_permutations"),
+                        (seed, "seed")):
+        reject_text(value, name, "an integer")
     n_datasets = check_scalar(n_datasets, "n_datasets", integer=True, low=2)
     n_inits = check_scalar(n_inits, "n_inits", integer=True, low=1)
     check_choice(quantity, "quantity", ("both", "mi", "conditional"))

@@ -44,24 +44,48 @@ def check_standardize(standardize):
     return check_choice(standardize, "standardize", STANDARDIZE)
 
 
+def reject_text(value, name, expected):
+    """Numbers given as text are parsed by the command line, never by the API: a string where
+    a number belongs is a TypeError naming the argument."""
+    if isinstance(value, (str, bytes, np.str_, np.bytes_)):
+        raise TypeError(f"{name} must be {expected}, got the string {value!r} (numbers are "
+                        f"not parsed from text here)")
+    if isinstance(value, np.ndarray) and value.dtype.kind in "USO":
+        raise TypeError(f"{name} must be {expected}, got an array of dtype {value.dtype}")
+
+
 def check_jitter(jitter):
+    reject_text(jitter, "jitter", "a number >= 0")
     return check_scalar(jitter, "jitter", low=0)
 
 
+#: Names accepted by ``base=`` besides numbers.
+BASE_NAMES = {"e": 1.0, "nats": 1.0, "bits": float(np.log(2.0))}
+
+
 def check_base(base):
-    """``None`` or ``"e"`` means nats; else a number > 0 and != 1. Returns the divisor."""
-    if base is None or (isinstance(base, str) and base.strip().lower() in ("e", "nats")):
+    """``None``, ``"e"`` or ``"nats"`` means nats, ``"bits"`` base 2; else a number > 1.
+
+    Returns the divisor ``log(base)``. A base in (0, 1) would have a negative logarithm and
+    turn every information into a negative number, so it is refused. Numbers given as text
+    (``"2"``) raise TypeError: the command line parses text, the API does not.
+    """
+    if base is None:
         return 1.0
-    if isinstance(base, str) and base.strip().lower() == "bits":
-        return float(np.log(2.0))
-    value = check_scalar(base, "base", low=0, low_inclusive=False)
-    if value == 1:
-        raise ValueError(f"base must be a number > 0 other than 1 (None for nats), got {base!r}")
+    if isinstance(base, str) and base.strip().lower() in BASE_NAMES:
+        return BASE_NAMES[base.strip().lower()]
+    reject_text(base, "base", "a number > 1, None, 'e', 'nats' or 'bits'")
+    try:
+        value = check_scalar(base, "base", low=1, low_inclusive=False)
+    except ValueError:
+        raise ValueError(f"base must be a number > 1 (None or 'e' for nats, 2 or 'bits' for "
+                         f"bits), got {base!r}") from None
     return float(np.log(value))
 
 
 def check_k(k, n, name="k"):
     """k must be an integer in [1, n - 1]: the k-th neighbour of a point must exist."""
+    reject_text(k, name, "an integer >= 1")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         # floats such as 3.0 are accepted, 3.5 is not
         k = check_scalar(k, name, integer=True, low=1)
