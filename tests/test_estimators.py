@@ -467,3 +467,59 @@ def test_mixed_mi_on_continuous_data_is_ksg_with_log_n(rng):
     x, y = _pair(rng, n=700)
     shift = math.log(700) - digamma(700)
     assert mixed_mi(x, y) == pytest.approx(ksg_mi(x, y, jitter=0) + shift, abs=1e-12)
+
+
+# ------------------------------------------------------------------ extreme magnitudes
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300, 2.0**1000])
+@pytest.mark.parametrize("est", KNN_MI)
+def test_extreme_magnitudes_give_the_same_estimate(est, scale, rng):
+    # multiplying a variable by a constant changes no standardized value; x * 1e300 used to
+    # overflow the variance (the estimate came back 0) and x * 1e-300 to underflow it (inf)
+    x, y = _pair(rng, 300)
+    assert est(x * scale, y) == est(x, y)
+    assert est(x, y * scale) == est(x, y)
+
+
+@pytest.mark.parametrize("est", KNN_MI)
+def test_subnormal_data_gives_a_finite_estimate(est, rng):
+    # 1e-310 is below the smallest normal float: the data keep only ~14 of their 53 bits, so
+    # the estimate is close to, not equal to, the full-precision one (no tie at n = 300)
+    x, y = _pair(rng, 300)
+    assert est(x * 1e-310, y) == pytest.approx(est(x, y), abs=1e-3)
+
+
+@pytest.mark.parametrize("scale", [2.0**1000, 2.0**-1000])
+@pytest.mark.parametrize("est", KNN_MI)
+def test_extreme_magnitudes_without_standardization(est, scale, rng):
+    # with standardize="none" a common power of two is exact: the very same counts
+    x, y = _pair(rng, 300)
+    assert est(x * scale, y * scale, standardize="none") == est(x, y, standardize="none")
+    assert math.isfinite(est(x * 1e300, x * 1e300, standardize="none"))
+
+
+def test_magnitudes_too_far_apart_for_one_scale_are_a_clean_error(rng):
+    x, y = _pair(rng, 300)
+    with pytest.raises(ValueError, match="span too many orders of magnitude.*standardize='std'"):
+        ksg_mi(x * 1e300, y * 1e-300, standardize="none")
+
+
+def test_batch_extreme_magnitudes(rng):
+    X = rng.standard_normal((2, 200, 1))
+    Y = X + rng.standard_normal((2, 200, 1))
+    ref = ksg_mi_batch(X, Y, backend="numpy")
+    assert np.array_equal(ksg_mi_batch(X * 1e300, Y, backend="numpy"), ref)
+    ref_none = ksg_mi_batch(X, Y, backend="numpy", standardize="none")
+    assert np.array_equal(
+        ksg_mi_batch(X * 2.0**1000, Y * 2.0**1000, backend="numpy", standardize="none"),
+        ref_none)
+
+
+@pytest.mark.parametrize("standardize", ["none", "std"])
+def test_entropy_of_extreme_magnitudes_adds_the_log_of_the_scale(standardize, rng):
+    x = rng.standard_normal((500, 2))
+    ref = knn_entropy(x, standardize=standardize)
+    for scale in (2.0**1000, 2.0**-1000):
+        got = knn_entropy(x * scale, standardize=standardize)
+        assert got == pytest.approx(ref + 2 * math.log(scale), rel=0, abs=1e-12)

@@ -22,10 +22,12 @@ from noprune_theory.estimators._preprocess import (
     check_k,
     check_seed,
     check_standardize,
+    common_scale,
     draw_noise,
     prepare,
     same_length,
 )
+from noprune_theory.estimators._preprocess import _power_of_two_scale, _times_power_of_two
 from noprune_theory.estimators._special import digamma_int, digamma_scalar
 
 __all__ = ["conditional_mi", "knn_entropy", "ksg_mi", "ksg_mi_batch", "mixed_mi"]
@@ -231,6 +233,8 @@ def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, b
                              seed=seed, return_local=True, backend="cupy")
         local = cupy.asnumpy(local[0])
         return _finish(local, divisor, return_local)
+    if standardize == "none":
+        (xs, ys), _ = common_scale([xs, ys], ["x", "y"], xp=np)
     noise_x, noise_y = draw_noise(seed, [xs.shape, ys.shape], jitter)
     px, cx = prepare(xs, standardize=standardize, jitter=jitter, noise=noise_x, xp=np)
     py, cy = prepare(ys, standardize=standardize, jitter=jitter, noise=noise_y, xp=np)
@@ -330,6 +334,8 @@ def _ksg_mi_batch(X, Y, *, k, algorithm, standardize, jitter, seed, base, return
     k, algorithm, standardize, jitter, seed, divisor = _common_checks(
         k, n, algorithm, standardize, jitter, seed, base)
     workers = _check_workers(workers)
+    if standardize == "none":
+        (Xb, Yb), _ = common_scale([Xb, Yb], ["X", "Y"], xp=xp)
     noise_x, noise_y = draw_noise(seed, [tuple(Xb.shape), tuple(Yb.shape)], jitter)
     P = Xb.shape[0]
     if device == "cuda":
@@ -454,11 +460,19 @@ def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10,
     seed = check_seed(seed)
     divisor = check_base(base)
     workers = _check_workers(workers)
-    spread = xs.std(axis=0)
     constant = xs.max(axis=0) == xs.min(axis=0)
     if constant.any():
         raise ValueError(f"x has constant column(s) {np.flatnonzero(constant).tolist()}: the "
                          f"differential entropy of a constant is -inf")
+    # log of the original units: extreme magnitudes are searched after an exact power-of-two
+    # scaling, whose logarithm is added back (h(c x) = h(x) + d log c)
+    if standardize == "none":
+        (xs,), log_factor = common_scale([xs], ["x"], xp=np)
+        jacobian = -d * float(log_factor)
+    else:
+        exponent = _power_of_two_scale(np.abs(xs).max(axis=0))
+        scaled = _times_power_of_two(xs, exponent, np)
+        jacobian = float(np.sum(np.log(scaled.std(axis=0)) - exponent * math.log(2.0)))
     (noise,) = draw_noise(seed, [xs.shape], jitter)
     px, _ = prepare(xs, standardize=standardize, jitter=jitter, noise=noise, xp=np)
     if metric == "chebyshev":
@@ -475,7 +489,6 @@ def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10,
     if np.any(rho == 0):
         raise ValueError(f"x holds repeated points ({int(np.sum(rho == 0))} of {n} have their "
                          f"k-th neighbour at distance 0); {_TIES_HINT}")
-    jacobian = float(np.sum(np.log(spread))) if standardize == "std" else 0.0
     local = (digamma_scalar(n) - digamma_scalar(k) + log_cd + jacobian) + d * np.log(rho)
     return _finish(local, divisor, return_local)
 
@@ -540,6 +553,8 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
     workers = _check_workers(workers)
     backend = resolve_backend(backend)
     method = _cpu_method("numba" if backend == "cupy" else backend)
+    if standardize == "none":
+        (xs, ys, zs), _ = common_scale([xs, ys, zs], ["x", "y", "z"], xp=np)
     nx_, ny_, nz_ = draw_noise(seed, [xs.shape, ys.shape, zs.shape], jitter)
     px, cx = prepare(xs, standardize=standardize, jitter=jitter, noise=nx_, xp=np)
     py, cy = prepare(ys, standardize=standardize, jitter=jitter, noise=ny_, xp=np)
@@ -637,6 +652,8 @@ def mixed_mi(x, y, *, k=3, standardize="std", jitter=0.0, seed=0, base=None,
     k, _, standardize, jitter, seed, divisor = _common_checks(
         k, n, 1, standardize, jitter, seed, base)
     workers = _check_workers(workers)
+    if standardize == "none":
+        (xs, ys), _ = common_scale([xs, ys], ["x", "y"], xp=np)
     noise_x, noise_y = draw_noise(seed, [xs.shape, ys.shape], jitter)
     px, cx = prepare(xs, standardize=standardize, jitter=jitter, noise=noise_x, xp=np)
     py, cy = prepare(ys, standardize=standardize, jitter=jitter, noise=noise_y, xp=np)

@@ -11,7 +11,9 @@ The steps of :func:`prepare`, per variable, per column, in this order:
    changes no count; it keeps the jitter of step 3 far above the float resolution of the data
    (scikit-learn neither centres nor scales its noise to the spread: a constant column at
    ``n = 1e6`` then has many exact ties and a spurious MI that grows with ``n``);
-2. scale: ``"std"`` divides by the column's standard deviation (``ddof=0``); ``"rank"``
+2. scale: (first, magnitudes beyond ``2**+-400`` are brought back by a power of two, which
+   is exact: per column for ``"std"`` and ``"rank"``, and for ``"none"`` by one common factor
+   for all the variables of a call, see :func:`common_scale`) ``"std"`` divides by the column's standard deviation (``ddof=0``); ``"rank"``
    replaces the column by its average ranks (a copula transform: then the estimate is exactly
    invariant under strictly increasing maps of each column) and standardizes the ranks;
    ``"none"`` keeps the scale;
@@ -190,6 +192,76 @@ def _average_ranks(xp, a):
     return xp.permute_dims(ranks, (*range(a.ndim - 2), a.ndim - 1, a.ndim - 2))
 
 
+#: Magnitudes 2**-SAFE_EXPONENT .. 2**SAFE_EXPONENT are used as they are; outside, a column (or,
+#: with ``standardize="none"``, every variable of the call together) is multiplied by a power
+#: of two first. Inside the range no sum of squares of 2**30 values overflows or loses bits to
+#: subnormals, so the mean and standard deviation are exact to rounding.
+SAFE_EXPONENT = 400
+
+
+def _power_of_two_scale(maxabs):
+    """Exponents e (NumPy int64, same shape as *maxabs*) such that ``maxabs * 2**e`` is in
+    [0.5, 1), and 0 where the magnitude is already inside the safe range or zero."""
+    maxabs = np.asarray(maxabs, dtype=np.float64)
+    _, exponent = np.frexp(maxabs)
+    outside = (maxabs > 0) & (np.abs(exponent) > SAFE_EXPONENT)
+    return np.where(outside, -exponent, 0).astype(np.int64)
+
+
+def _times_power_of_two(a, exponent, xp):
+    """``a * 2**exponent``, exact, in two steps so that 2**exponent itself never overflows
+    (subnormal data needs factors above 2**1023)."""
+    half = exponent // 2
+    for part in (half, exponent - half):
+        a = a * xp.asarray(np.ldexp(1.0, part))
+    return a
+
+
+def common_scale(arrays, names, xp=None):
+    """Scale every array by one power of two so the largest magnitude is in the safe range.
+
+    For ``standardize="none"``, where the relative scale of the variables is part of the
+    estimate: multiplying all of them by the same power of two changes no comparison of
+    distances (it is exact in floating point), and keeps ``x * 1e300`` from overflowing to inf
+    in the centring or the distances. Works per problem for batches (arrays (P, n, d)).
+
+    Returns
+    -------
+    scaled : list of arrays
+    log_factor : NumPy array (one value, or one per problem), the natural log of the factor
+        applied (an entropy in the original units adds ``-d * log_factor``).
+
+    Raises
+    ------
+    ValueError
+        If the variables' magnitudes are so far apart that the common factor would lose bits
+        of the smallest ones (a span of more than about 600 orders of magnitude).
+    """
+    from noprune_theory.backend import to_numpy
+
+    if xp is None:
+        from noprune_theory.backend import array_namespace
+
+        xp = array_namespace(*arrays)
+    batch = arrays[0].ndim == 3
+    axes = (-2, -1)
+    peaks = [to_numpy(xp.max(xp.abs(a), axis=axes)) for a in arrays]
+    peak = np.max(np.stack(peaks), axis=0)
+    exponent = _power_of_two_scale(peak)
+    if np.all(exponent == 0):
+        return list(arrays), np.zeros(exponent.shape)
+    shaped = exponent.reshape((-1, 1, 1)) if batch else exponent
+    scaled = [_times_power_of_two(a, shaped, xp) for a in arrays]
+    for a, b, name in zip(arrays, scaled, names):
+        if not bool(xp.all(_times_power_of_two(b, -shaped, xp) == a)):
+            listed = " and ".join(names)
+            raise ValueError(
+                f"{listed} span too many orders of magnitude to be compared on one scale "
+                f"(largest |value| {float(peak.max()):.3g}); with standardize='none' the "
+                f"smallest values of {name} would lose bits: use standardize='std' or 'rank'")
+    return scaled, exponent * np.log(2.0)
+
+
 def prepare(a, *, standardize, jitter, noise, xp=None):
     """Centre, scale and jitter the columns of *a* (shape (..., n, d)); see the module notes.
 
@@ -209,6 +281,14 @@ def prepare(a, *, standardize, jitter, noise, xp=None):
         from noprune_theory.backend import array_namespace
 
         xp = array_namespace(a)
+    if standardize in ("std", "rank"):
+        # a power of two per column where the magnitudes are extreme (x * 1e300 would overflow
+        # the variance): exact, and scaling is undone by the standardization anyway
+        from noprune_theory.backend import to_numpy
+
+        exponent = _power_of_two_scale(to_numpy(xp.max(xp.abs(a), axis=-2, keepdims=True)))
+        if np.any(exponent != 0):
+            a = _times_power_of_two(a, exponent, xp)
     # Exact test on the raw values: a mean of n equal floats need not equal them, so a
     # constant column is detected by max == min and set to exact zeros.
     constant = xp.max(a, axis=-2, keepdims=True) == xp.min(a, axis=-2, keepdims=True)
