@@ -22,6 +22,7 @@ from noprune_theory.estimators._preprocess import (
     check_k,
     check_seed,
     check_standardize,
+    check_ties,
     common_scale,
     draw_noise,
     prepare,
@@ -33,9 +34,8 @@ from noprune_theory.estimators._special import digamma_int, digamma_scalar
 __all__ = ["conditional_mi", "knn_entropy", "ksg_mi", "ksg_mi_batch", "mixed_mi"]
 
 _TIES_HINT = (
-    "k-NN estimators for continuous data need distinct points: pass jitter > 0 (tie-breaking "
-    "noise scaled to each column's spread, drawn from seed), or use mixed_mi for data with "
-    "discrete parts"
+    "Repeated points are atoms of the distribution: use mixed_mi, which counts exact copies "
+    "instead of breaking them (Gao et al. 2017)"
 )
 
 
@@ -148,7 +148,10 @@ def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, b
     jitter : float, default 1e-10
         Tie-breaking noise: ``jitter * spread * N(0, 1)`` is added to each column, ``spread``
         being the column's standard deviation after scaling. Constant columns get none.
-        ``0`` disables it (then repeated points raise ValueError).
+        ``0`` disables it. Repeated points (exact copies of a row of (x, y)) raise ValueError
+        when ``jitter == 0``, and also with jitter when they are heavy (more than 1% of the
+        points repeated, or k copies of one point): the noise would then choose the
+        neighbours. Such data has atoms: use :func:`mixed_mi`.
     seed : int, numpy.random.Generator or None, default 0
         Seeds the jitter, the only randomness: ``default_rng(seed).standard_normal`` draws
         x's noise (shape of x) then y's. ``None`` draws fresh entropy.
@@ -174,7 +177,8 @@ def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, b
     Raises
     ------
     ValueError
-        For bad arguments (naming them), and for repeated points when ``jitter == 0``.
+        For bad arguments (naming them), for any repeated point when ``jitter == 0`` and for
+        heavy ties with jitter (see *jitter*).
 
     Notes
     -----
@@ -240,6 +244,7 @@ def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, b
     py, cy = prepare(ys, standardize=standardize, jitter=jitter, noise=noise_y, xp=np)
     if cx.all() or cy.all():
         return _finish(np.zeros(n), divisor, return_local)
+    check_ties([xs, ys], ["x", "y"], k, jitter, hint=_TIES_HINT)
     nx, ny, eps = _ksg_counts_cpu(px, py, k, algorithm, _cpu_method(backend), workers)
     if nx is None:
         raise ValueError(
@@ -338,6 +343,7 @@ def _ksg_mi_batch(X, Y, *, k, algorithm, standardize, jitter, seed, base, return
         (Xb, Yb), _ = common_scale([Xb, Yb], ["X", "Y"], xp=xp)
     noise_x, noise_y = draw_noise(seed, [tuple(Xb.shape), tuple(Yb.shape)], jitter)
     P = Xb.shape[0]
+    _check_batch_ties(to_numpy(Xb), to_numpy(Yb), k, jitter)
     if device == "cuda":
         from noprune_theory.kernels import cuda_knn
 
@@ -381,6 +387,16 @@ def _ksg_mi_batch(X, Y, *, k, algorithm, standardize, jitter, seed, base, return
     if return_local:
         return local
     return xp.mean(local, axis=1)
+
+
+def _check_batch_ties(Xh, Yh, k, jitter):
+    """:func:`check_ties` for each problem of a batch (on host copies), skipping problems
+    whose x or y is all constant (their estimate is exactly 0)."""
+    for p in range(Xh.shape[0]):
+        if np.all(Xh[p].max(axis=0) == Xh[p].min(axis=0)) or \
+                np.all(Yh[p].max(axis=0) == Yh[p].min(axis=0)):
+            continue
+        check_ties([Xh[p], Yh[p]], [f"X[{p}]", f"Y[{p}]"], k, jitter, hint=_TIES_HINT)
 
 
 def _numba_ok():
@@ -473,6 +489,8 @@ def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10,
         exponent = _power_of_two_scale(np.abs(xs).max(axis=0))
         scaled = _times_power_of_two(xs, exponent, np)
         jacobian = float(np.sum(np.log(scaled.std(axis=0)) - exponent * math.log(2.0)))
+    check_ties([xs], ["x"], k, jitter, hint="The differential entropy of a law with atoms is "
+               "-inf; for discrete data use plugin_entropy")
     (noise,) = draw_noise(seed, [xs.shape], jitter)
     px, _ = prepare(xs, standardize=standardize, jitter=jitter, noise=noise, xp=np)
     if metric == "chebyshev":
@@ -561,6 +579,7 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
     pz, _ = prepare(zs, standardize=standardize, jitter=jitter, noise=nz_, xp=np)
     if cx.all() or cy.all():
         return _finish(np.zeros(n), divisor, return_local)
+    check_ties([xs, ys, zs], ["x", "y", "z"], k, jitter, hint=_TIES_HINT)
     joint = np.concatenate([px, py, pz], axis=1)
     eps = cpu_knn.knn_kth_distance(joint, k, workers=workers)
     if np.any(eps == 0):

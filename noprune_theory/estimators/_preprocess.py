@@ -306,3 +306,76 @@ def prepare(a, *, standardize, jitter, noise, xp=None):
     if noise is not None and jitter > 0:
         a = a + (jitter * spread) * xp.asarray(noise, dtype=xp.float64)
     return a, constant
+
+
+#: Above this fraction of points with an exact copy, ties are "heavy": tie-breaking noise would
+#: decide the neighbours of too many points (see :func:`check_ties`).
+HEAVY_TIE_FRACTION = 0.01
+
+
+def exact_copies(arrays):
+    """For each row i of the side-by-side *arrays* (each (n, d_j), NumPy), the number of other
+    rows exactly equal to it.
+
+    One hash per row (the float bits of its values, mixed by multiplication) and a sort of the
+    hashes find the candidate rows in O(n log n) with 1-D work; the candidates are then
+    compared exactly (lexicographic sort), so a hash collision never counts as a copy.
+    """
+    a = np.concatenate([np.asarray(x, dtype=np.float64) for x in arrays], axis=1) + 0.0
+    n = a.shape[0]
+    bits = np.ascontiguousarray(a).view(np.uint64)
+    h = np.zeros(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(bits.shape[1]):
+            h = (h ^ bits[:, j]) * np.uint64(0x9E3779B97F4A7C15)
+            h ^= h >> np.uint64(29)
+    order = np.argsort(h, kind="stable")
+    hs = h[order]
+    dup = np.zeros(n, dtype=bool)
+    same = hs[1:] == hs[:-1]
+    dup[order[1:][same]] = True
+    dup[order[:-1][same]] = True
+    copies = np.zeros(n, dtype=np.int64)
+    cand = np.flatnonzero(dup)
+    if cand.size == 0:
+        return copies
+    sub = a[cand]
+    o = np.lexsort(sub.T[::-1])
+    s = sub[o]
+    new = np.ones(len(s), dtype=bool)
+    new[1:] = np.any(s[1:] != s[:-1], axis=1)
+    group = np.cumsum(new) - 1
+    size = np.bincount(group)
+    copies[cand[o]] = size[group] - 1
+    return copies
+
+
+def check_ties(arrays, names, k, jitter, *, hint):
+    """Refuse data on which a continuous k-NN estimator would return a wrong number.
+
+    Exact copies of a point in the joint space (all *arrays* side by side) have probability 0
+    under a density. With ``jitter == 0`` any copy raises (the estimator's counts assume
+    distinct points). With ``jitter > 0`` light ties (fewer than :data:`HEAVY_TIE_FRACTION` of
+    the points repeated, and fewer than k copies of any point: finite-precision records of
+    continuous data) are broken by the noise; heavy ties raise, because the noise would then
+    choose the neighbours: a sample of 500 points each recorded twice gives KSG 0.93 nats with
+    jitter where the continuous law has 0.22.
+    """
+    copies = exact_copies(arrays)
+    repeated = int(np.count_nonzero(copies))
+    if repeated == 0:
+        return
+    n = len(copies)
+    most = int(copies.max())
+    joint = " and ".join(names)
+    where = (f"{repeated} of {n} points of ({', '.join(names)}) have an exact copy "
+             f"(up to {most} copies of one point)")
+    if jitter == 0:
+        raise ValueError(f"{joint} hold repeated points: {where}; the estimator assumes a "
+                         f"continuous distribution (distinct points). {hint}")
+    if most >= k or repeated > HEAVY_TIE_FRACTION * n:
+        raise ValueError(
+            f"{joint} hold heavy ties: {where}. Tie-breaking jitter would pick the neighbours "
+            f"at random and the estimate would describe the noise, not the data (jitter only "
+            f"breaks rare ties, below {HEAVY_TIE_FRACTION:.0%} of the points and fewer than "
+            f"k = {k} copies). {hint}")
