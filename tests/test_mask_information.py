@@ -260,3 +260,32 @@ def test_law_of_robustness_check(rng):
     assert np.all(chk.lipschitz_lower <= chk.lipschitz_upper * (1 + 1e-12))
     assert np.all(chk.consistent)
     np.testing.assert_allclose(chk.mse, to_numpy(net.loss(X, y)), rtol=1e-14)
+
+
+def _random_mask(X, y, seed):
+    # data-agnostic: keep 3 of 6 weights at random from the seed (20 patterns, I(m; D) = 0)
+    m = np.zeros(6, bool)
+    m[np.random.default_rng(seed).choice(6, 3, replace=False)] = True
+    return m
+
+
+@pytest.mark.parametrize("n_datasets,n_inits", [(100, 3), (400, 3), (100, 10)])
+def test_a_biased_headline_is_not_called_reliable(n_datasets, n_inits):
+    # Regression: N = 100 datasets x M = 3 inits of a random mask gave mi = 2.4 bits (true 0)
+    # with reliable=True: 300 runs over 20 patterns passed the old "5 runs per pattern over
+    # all runs" test, but each dataset's 3 runs estimate H(m | D) over ~3 masks. The
+    # permutation null measures the headline's bias at this design and flags it.
+    with pytest.warns(RuntimeWarning, match="under independence .* null sd from 0"):
+        res = mask_data_information(_random_mask, _sample_tiny, n_datasets=n_datasets,
+                                    n_inits=n_inits, quantity="mi", n_bootstrap=0, seed=2)
+    assert res.mi > 10 * res.null_sd          # the headline is biased here ...
+    assert not res.reliable                    # ... and says so
+    assert res.extra["null_bias"] == pytest.approx(res.mi, abs=5 * res.null_sd)
+    assert abs(res.mi_debiased) <= 4 * res.null_sd   # the centred statistic stays near 0
+
+
+def test_without_permutations_runs_per_mask_per_dataset_decide():
+    with pytest.warns(RuntimeWarning, match="runs per distinct mask per dataset"):
+        res = mask_data_information(_random_mask, _sample_tiny, n_datasets=100, n_inits=3,
+                                    quantity="mi", n_bootstrap=0, n_permutations=0)
+    assert not res.reliable and res.extra["runs_per_cell"] < 1.1
