@@ -580,3 +580,43 @@ def test_exact_copies_counts_rows_exactly():
     a = np.array([[0.0, 1.0], [0.0, 1.0], [1.0, 0.0], [-0.0, 1.0], [0.0, 2.0]])
     assert exact_copies([a]).tolist() == [2, 2, 0, 2, 0]
     assert exact_copies([a[:, :1], a[:, 1:]]).tolist() == [2, 2, 0, 2, 0]
+
+
+# ------------------------------------------------------- the same variable passed twice
+
+
+def test_conditioning_on_a_copy_of_y_gives_zero(rng):
+    # Regression: I(X; Y | Y) was -0.06 nats because the two copies of y got different jitter.
+    # With one noise for both, FP counts n_yz = n_z and n_xz = k - 1, so the estimate is 0.
+    x, y = _pair(rng, 1000)
+    assert conditional_mi(x, y, y) == 0.0
+    assert conditional_mi(x, y, x) == 0.0
+    # the same variable in another coding: standardized, 3 y + 1 and -y are y again
+    assert abs(conditional_mi(x, y, 3 * y + 1)) < 1e-12
+    assert abs(conditional_mi(x, -y, y)) < 1e-12
+    assert abs(conditional_mi(x, y, y, standardize="rank")) < 1e-12
+
+
+def test_a_variable_with_itself_gets_one_noise(rng):
+    from noprune_theory.estimators._special import digamma_scalar
+
+    x = rng.standard_normal(500)
+    # x and x (or -x): each point's k neighbours are the same in both, n_x = n_y = k - 1
+    expect = digamma_scalar(500) - digamma_scalar(3)
+    assert ksg_mi(x, x) == pytest.approx(expect, abs=1e-12)
+    assert ksg_mi(x, -x) == pytest.approx(expect, abs=1e-12)
+    assert ksg_mi_batch(x[None], x[None], backend="numpy")[0] == pytest.approx(expect,
+                                                                              abs=1e-12)
+    # two identical columns inside x: the same as one column
+    assert ksg_mi(np.column_stack([x, x]), x ** 3) == ksg_mi(x, x ** 3)
+
+
+def test_distinct_columns_are_left_alone(rng):
+    from noprune_theory.estimators._preprocess import same_columns
+
+    x, y = _pair(rng, 300)
+    assert same_columns([x[:, None], y[:, None], (x + 1e-6 * y)[:, None]],
+                        standardize="std", jitter=1e-10) == []
+    found = same_columns([x[:, None], np.column_stack([y, -x])], standardize="std",
+                         jitter=1e-10)
+    assert [(v, j, u, i, s) for v, j, u, i, s, _ in found] == [(1, 1, 0, 0, -1.0)]

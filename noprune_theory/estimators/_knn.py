@@ -22,10 +22,12 @@ from noprune_theory.estimators._preprocess import (
     check_k,
     check_seed,
     check_standardize,
+    apply_same_columns,
     check_ties,
     common_scale,
     draw_noise,
     prepare,
+    same_columns,
     same_length,
 )
 from noprune_theory.estimators._preprocess import _power_of_two_scale, _times_power_of_two
@@ -242,6 +244,8 @@ def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, b
     noise_x, noise_y = draw_noise(seed, [xs.shape, ys.shape], jitter)
     px, cx = prepare(xs, standardize=standardize, jitter=jitter, noise=noise_x, xp=np)
     py, cy = prepare(ys, standardize=standardize, jitter=jitter, noise=noise_y, xp=np)
+    px, py = apply_same_columns(
+        [px, py], same_columns([xs, ys], standardize=standardize, jitter=jitter, xp=np), xp=np)
     if cx.all() or cy.all():
         return _finish(np.zeros(n), divisor, return_local)
     check_ties([xs, ys], ["x", "y"], k, jitter, hint=_TIES_HINT)
@@ -342,6 +346,7 @@ def _ksg_mi_batch(X, Y, *, k, algorithm, standardize, jitter, seed, base, return
     if standardize == "none":
         (Xb, Yb), _ = common_scale([Xb, Yb], ["X", "Y"], xp=xp)
     noise_x, noise_y = draw_noise(seed, [tuple(Xb.shape), tuple(Yb.shape)], jitter)
+    matches = same_columns([Xb, Yb], standardize=standardize, jitter=jitter, xp=xp)
     P = Xb.shape[0]
     _check_batch_ties(to_numpy(Xb), to_numpy(Yb), k, jitter)
     if device == "cuda":
@@ -352,6 +357,7 @@ def _ksg_mi_batch(X, Y, *, k, algorithm, standardize, jitter, seed, base, return
                              f"got {k}")
         px, cx = prepare(Xb, standardize=standardize, jitter=jitter, noise=noise_x, xp=xp)
         py, cy = prepare(Yb, standardize=standardize, jitter=jitter, noise=noise_y, xp=xp)
+        px, py = apply_same_columns([px, py], matches, xp=xp)
         # problems where all of x or all of y is constant have exactly zero information
         degenerate = xp.logical_or(xp.all(cx, axis=(1, 2)), xp.all(cy, axis=(1, 2)))
         nx, ny, eps = cuda_knn.ksg_counts_batch(px, py, k, algorithm)
@@ -371,6 +377,9 @@ def _ksg_mi_batch(X, Y, *, k, algorithm, standardize, jitter, seed, base, return
                              noise=None if noise_x is None else noise_x[p], xp=np)
             py, cy = prepare(Yn[p], standardize=standardize, jitter=jitter,
                              noise=None if noise_y is None else noise_y[p], xp=np)
+            px, py = apply_same_columns(
+                [px, py], [(v, j, u, i, sign, mask[p]) for v, j, u, i, sign, mask in matches
+                           if mask[p]], xp=np)
             if cx.all() or cy.all():
                 degen[p] = True
                 continue
@@ -577,6 +586,9 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
     px, cx = prepare(xs, standardize=standardize, jitter=jitter, noise=nx_, xp=np)
     py, cy = prepare(ys, standardize=standardize, jitter=jitter, noise=ny_, xp=np)
     pz, _ = prepare(zs, standardize=standardize, jitter=jitter, noise=nz_, xp=np)
+    px, py, pz = apply_same_columns(
+        [px, py, pz], same_columns([xs, ys, zs], standardize=standardize, jitter=jitter, xp=np),
+        xp=np)
     if cx.all() or cy.all():
         return _finish(np.zeros(n), divisor, return_local)
     check_ties([xs, ys, zs], ["x", "y", "z"], k, jitter, hint=_TIES_HINT)
@@ -676,6 +688,8 @@ def mixed_mi(x, y, *, k=3, standardize="std", jitter=0.0, seed=0, base=None,
     noise_x, noise_y = draw_noise(seed, [xs.shape, ys.shape], jitter)
     px, cx = prepare(xs, standardize=standardize, jitter=jitter, noise=noise_x, xp=np)
     py, cy = prepare(ys, standardize=standardize, jitter=jitter, noise=noise_y, xp=np)
+    px, py = apply_same_columns(
+        [px, py], same_columns([xs, ys], standardize=standardize, jitter=jitter, xp=np), xp=np)
     if cx.all() or cy.all():
         return _finish(np.zeros(n), divisor, return_local)
     joint = np.concatenate([px, py], axis=1)

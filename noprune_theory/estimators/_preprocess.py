@@ -379,3 +379,81 @@ def check_ties(arrays, names, k, jitter, *, hint):
             f"at random and the estimate would describe the noise, not the data (jitter only "
             f"breaks rare ties, below {HEAVY_TIE_FRACTION:.0%} of the points and fewer than "
             f"k = {k} copies). {hint}")
+
+
+#: Columns whose centred and scaled values differ everywhere by at most this fraction of the
+#: jitter's standard deviation (or by 1e-12 of the column's spread, rounding) are one variable
+#: (see :func:`same_columns`).
+SAME_COLUMN_TOLERANCE = 1e-3
+
+
+def same_columns(arrays, *, standardize, jitter, xp=None):
+    """Find columns that are the same variable, so they can be given identical values.
+
+    Independent noise on two copies of one column (``conditional_mi(x, y, y)``, or x and -x)
+    makes them differ by the noise alone, which the max-norm counts then read as information:
+    I(X; Y | Y) came out near -0.06 nats instead of 0. The same happens without noise when
+    the copies differ by rounding (y and 3 y + 1 after standardization): a neighbour on the
+    boundary of a ball is then inside in one subspace and outside in the other. So after
+    centring and scaling (steps 1-2 of :func:`prepare`) every column is compared with the
+    columns before it, over all *arrays* in argument order; if it equals one of them (or its
+    negative) everywhere to within ``max(SAME_COLUMN_TOLERANCE * jitter, 1e-12)`` times the
+    column's spread, it is marked as a copy. :func:`apply_same_columns` then replaces it, after
+    the jitter, by that column (or its negative), noise included. Other columns are untouched,
+    so the estimates on continuous data do not change. Per problem for batches (P, n, d).
+
+    Returns
+    -------
+    list of (v, j, u, i, sign, mask)
+        Column j of array v is ``sign`` times column i of array u, in the problems where the
+        NumPy boolean *mask* (shape of the batch axes, () for one problem) is True.
+    """
+    from noprune_theory.backend import to_numpy
+
+    if xp is None:
+        from noprune_theory.backend import array_namespace
+
+        xp = array_namespace(*arrays)
+    columns = [(v, j) for v, a in enumerate(arrays) for j in range(a.shape[-1])]
+    if len(columns) < 2:
+        return []
+    prepped = [prepare(a, standardize=standardize, jitter=0, noise=None, xp=xp)[0]
+               for a in arrays]
+    rel = max(SAME_COLUMN_TOLERANCE * jitter, 1e-12)
+    lead = tuple(prepped[0].shape[:-2])
+    matches = []
+    for b in range(1, len(columns)):
+        v, j = columns[b]
+        cj = prepped[v][..., j]
+        done = np.zeros(lead, dtype=bool)
+        for u, i in columns[:b]:
+            ci = prepped[u][..., i]
+            tol = rel * to_numpy(xp.std(ci, axis=-1))
+            for sign, diff in ((1.0, cj - ci), (-1.0, cj + ci)):
+                hit = (to_numpy(xp.max(xp.abs(diff), axis=-1)) <= tol) & ~done
+                if np.any(hit):
+                    matches.append((v, j, u, i, sign, hit))
+                    done |= hit
+            if np.all(done):
+                break
+    return matches
+
+
+def apply_same_columns(prepared, matches, xp=None):
+    """Replace the copies found by :func:`same_columns` in the *prepared* arrays (after the
+    jitter) by their originals: the same values and the same noise. Returns a new list."""
+    if not matches:
+        return prepared
+    if xp is None:
+        from noprune_theory.backend import array_namespace
+
+        xp = array_namespace(*prepared)
+    cols = [[a[..., j] for j in range(a.shape[-1])] for a in prepared]
+    for v, j, u, i, sign, mask in matches:
+        src = cols[u][i] if sign > 0 else -cols[u][i]
+        if mask.ndim == 0:
+            cols[v][j] = src
+        else:
+            m = xp.asarray(mask.reshape(mask.shape + (1,)))
+            cols[v][j] = xp.where(m, src, cols[v][j])
+    return [xp.stack(c, axis=-1) for c in cols]
