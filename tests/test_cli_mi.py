@@ -216,3 +216,34 @@ def test_huge_values_give_the_right_answer_not_inf(files, capsys, tmp_path):
     record = json.loads(out)
     assert record["estimate"] == ksg_mi(x, x, standardize="none")
     assert math.isfinite(record["estimate"])
+
+
+def test_discrete_labels_from_npy_and_csv(files, capsys, tmp_path):
+    p, x, y = files
+    labels = np.load(p["xd"])
+    csv = tmp_path / "labels.csv"
+    np.savetxt(csv, labels, delimiter=",")          # read back as floats 0.0, 1.0, 2.0
+    expect = ksg_mi(labels, y)                       # integers: Ross (2014)
+    code, out, _ = run(capsys, "mi", p["xd"], p["y"], "--json")
+    assert code == 0 and json.loads(out)["estimate"] == expect
+    assert json.loads(out)["discrete"] == "auto"
+    code, out, _ = run(capsys, "mi", str(csv), p["y"], "--discrete", "x", "--json")
+    assert code == 0 and json.loads(out)["estimate"] == expect
+    code, out, _ = run(capsys, "mi", str(csv), p["y"], "--estimator", "mixed", "--discrete",
+                       "x", "--json")
+    assert code == 0 and json.loads(out)["estimate"] == mixed_mi(labels, y)
+    code, out, _ = run(capsys, "mi", p["xd"], p["yd"], "--discrete", "both", "--json")
+    assert json.loads(out)["estimate"] == pytest.approx(
+        plugin_mi(labels, np.load(p["yd"])), abs=1e-13)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--estimator", "plugin", "--discrete", "x"], "--discrete does not apply"),
+    (["--estimator", "ksg2", "--discrete", "x"], "--discrete does not apply"),
+    (["--discrete", "z"], "Invalid value for '--discrete'"),
+])
+def test_discrete_option_errors(files, capsys, args, message):
+    p, _, _ = files
+    code, out, err = run(capsys, "mi", p["xd"], p["yd"], *args)
+    _one_error_line(code, out, err)
+    assert message in err

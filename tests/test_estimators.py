@@ -75,8 +75,9 @@ def test_shapes_other_than_n_or_n_by_d_are_rejected(bad_shape):
 
 
 def test_non_numeric_input_is_rejected():
+    # strings are labels (discrete="auto"); declared continuous they are an error
     with pytest.raises(ValueError, match="x must hold real numbers"):
-        ksg_mi(np.array(["a", "b", "c", "d", "e"]), np.arange(5.0), k=1)
+        ksg_mi(np.array(["a", "b", "c", "d", "e"]), np.arange(5.0), k=1, discrete=False)
 
 
 @pytest.mark.parametrize("kwargs,match", [

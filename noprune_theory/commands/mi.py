@@ -137,13 +137,15 @@ def unit_name(base):
 #: Options each estimator uses; giving another one on the command line is an error, not a
 #: silent no-op (``--correction jackknife`` with KSG used to be ignored).
 USES = {
-    "ksg": {"k", "seed", "standardize", "jitter"},
+    "ksg": {"k", "seed", "standardize", "jitter", "discrete"},
     "ksg2": {"k", "seed", "standardize", "jitter"},
-    "mixed": {"k", "seed", "standardize", "jitter"},
+    "mixed": {"k", "seed", "standardize", "jitter", "discrete"},
     "plugin": {"correction"},
 }
 OPTION_NAMES = {"k": "--k", "seed": "--seed", "standardize": "--standardize",
-                "jitter": "--jitter", "correction": "--correction"}
+                "jitter": "--jitter", "correction": "--correction", "discrete": "--discrete"}
+#: --discrete choices and what the API takes for them.
+DISCRETE = {"auto": "auto", "none": False, "x": "x", "y": "y", "both": True}
 
 
 @click.command("mi")
@@ -169,9 +171,15 @@ OPTION_NAMES = {"k": "--k", "seed": "--seed", "standardize": "--standardize",
               help="Bias correction (plugin only). --k, --seed, --standardize and --jitter "
                    "are for the k-NN estimators only: an option the chosen estimator does not "
                    "use is an error.")
+@click.option("--discrete", type=click.Choice(tuple(DISCRETE)), default="auto",
+              show_default=True,
+              help="Which of X and Y hold labels, compared by equality (ksg, mixed): auto "
+                   "reads integer, bool and string arrays as labels (a .csv is always "
+                   "read as numbers: name it). One discrete variable: Ross (2014); both: "
+                   "the plug-in.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def command(x_file, y_file, estimator, k, base, seed, standardize, jitter, correction,
-            as_json):
+            discrete, as_json):
     """Estimate I(X; Y) between the rows of X and Y.
 
     X and Y are .npy, .csv (comma-separated numbers, no header) or .npz files (FILE.npz:KEY
@@ -195,10 +203,12 @@ def command(x_file, y_file, estimator, k, base, seed, standardize, jitter, corre
     if estimator in ("ksg", "ksg2"):
         value = est.ksg_mi(x, y, k=k, algorithm=1 if estimator == "ksg" else 2,
                            standardize=standardize,
-                           jitter=1e-10 if jitter is None else jitter, seed=seed, base=base)
+                           jitter=1e-10 if jitter is None else jitter, seed=seed, base=base,
+                           discrete=DISCRETE[discrete] if estimator == "ksg" else False)
     elif estimator == "mixed":
         value = est.mixed_mi(x, y, k=k, standardize=standardize,
-                             jitter=0.0 if jitter is None else jitter, seed=seed, base=base)
+                             jitter=0.0 if jitter is None else jitter, seed=seed, base=base,
+                             discrete=DISCRETE[discrete])
     else:
         value = est.plugin_mi(x, y, correction=correction, base=base)
     record = {
@@ -215,6 +225,8 @@ def command(x_file, y_file, estimator, k, base, seed, standardize, jitter, corre
         record.update(k=k, seed=seed, standardize=standardize,
                       jitter=(1e-10 if estimator != "mixed" else 0.0) if jitter is None
                       else jitter)
+        if estimator != "ksg2":
+            record["discrete"] = discrete
     if as_json:
         click.echo(json.dumps(record, allow_nan=False))
         return

@@ -41,6 +41,32 @@ _TIES_HINT = (
 )
 
 
+def _discrete_route(arrays, names, flags, *, k, algorithm, standardize, jitter, seed, base,
+                    return_local, workers, backend, ties):
+    """Validate and run the estimator of :mod:`._categories` (some variable is discrete)."""
+    from noprune_theory.estimators._categories import categorical_mi, finish_categorical
+    from noprune_theory.estimators._preprocess import reject_text
+
+    if algorithm not in (1, "1"):
+        check_choice(algorithm, "algorithm", (1, 2))
+        raise ValueError("algorithm=2 is for continuous x and y; with a discrete variable the "
+                         "estimator is Ross (2014) or the plug-in (use algorithm=1)")
+    if backend not in ("auto", "numpy", "numba"):
+        check_choice(backend, "backend", ("auto", "numpy", "numba", "cupy"))
+        raise ValueError(f"discrete variables run on the CPU: backend must be 'auto', 'numpy' "
+                         f"or 'numba', got {backend!r}")
+    reject_text(k, "k", "an integer >= 1")
+    k = check_k(k, max(len(a) for a in arrays))
+    standardize = check_standardize(standardize)
+    jitter = check_jitter(jitter)
+    seed = check_seed(seed)
+    divisor = check_base(base)
+    workers = _check_workers(workers)
+    local, keep = categorical_mi(arrays, flags, k=k, standardize=standardize, jitter=jitter,
+                                 seed=seed, workers=workers, ties=ties, names=names)
+    return finish_categorical(local, keep, divisor, return_local)
+
+
 def _check_workers(workers):
     if workers is None:
         return None
@@ -129,7 +155,7 @@ def _common_checks(k, n, algorithm, standardize, jitter, seed, base):
 
 
 def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, base=None,
-           return_local=False, backend="auto", workers=None):
+           return_local=False, backend="auto", workers=None, discrete="auto"):
     r"""Mutual information I(X; Y) of continuous variables by the KSG k-NN estimator.
 
     Parameters
@@ -170,6 +196,13 @@ def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, b
     workers : int or None
         Threads for the neighbour searches and counts (-1: all usable cores; None: one thread
         below 50 000 points, where starting threads costs more than it saves, else all).
+    discrete : "auto", bool, name(s) or booleans, default "auto"
+        Which of x and y are discrete: labels compared by equality, never by distance
+        (renaming them changes nothing). ``"auto"`` reads integer, bool and string dtypes as
+        discrete, floats as continuous; ``True``/``False`` sets both; ``"x"``, ``("x", "y")``
+        or ``(True, False)`` declares them. One discrete variable: the Ross (2014) estimator
+        (KSG with the discrete metric, as scikit-learn's ``mutual_info_classif``); both: the
+        plug-in from counts. Then ``algorithm`` must be 1 and the backend a CPU one.
 
     Returns
     -------
@@ -221,7 +254,14 @@ def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, b
     0.0
     """
     from noprune_theory.backend import resolve_backend
+    from noprune_theory.estimators._categories import resolve_discrete
 
+    flags = resolve_discrete(discrete, [x, y], ["x", "y"])
+    if any(flags):
+        return _discrete_route([x, y], ["x", "y"], flags, k=k, algorithm=algorithm,
+                               standardize=standardize, jitter=jitter, seed=seed, base=base,
+                               return_local=return_local, workers=workers, backend=backend,
+                               ties="raise")
     xs = as_samples(x, "x")
     ys = as_samples(y, "y")
     n = same_length(x=xs, y=ys)
@@ -258,7 +298,7 @@ def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, b
 
 
 def ksg_mi_batch(X, Y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0,
-                 base=None, return_local=False, backend="auto", workers=None):
+                 base=None, return_local=False, backend="auto", workers=None, discrete="auto"):
     r"""KSG mutual information for a batch of P problems of equal size, in one call.
 
     The batch axis comes first (masks times seeds, say). On ``backend="cupy"`` the P problems
@@ -281,6 +321,10 @@ def ksg_mi_batch(X, Y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, see
         Return the per-point terms, shape (P, n).
     backend : {"auto", "numpy", "numba", "cupy"}, default "auto"
         ``auto`` uses ``cupy`` for CuPy inputs and the best CPU path otherwise.
+    discrete : "auto", bool, name(s) or booleans, default "auto"
+        As in :func:`ksg_mi` (``"X"``/``"Y"`` or ``"x"``/``"y"`` name the variables). Problems
+        with a discrete variable run one by one through :func:`ksg_mi` on the CPU, each
+        with the seed ``seed`` (CuPy inputs: copied to the host and back).
 
     Returns
     -------
@@ -310,9 +354,23 @@ def ksg_mi_batch(X, Y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, see
     >>> bool(np.isclose(est[0], ksg_mi(X[0], Y[0], seed=0), rtol=0, atol=0.05))
     True
     """
-    from noprune_theory.backend import array_namespace, resolve_backend
+    from noprune_theory.backend import array_namespace, resolve_backend, to_numpy
+    from noprune_theory.estimators._categories import resolve_discrete
 
     xp = array_namespace(X, Y)
+    if isinstance(discrete, str) and discrete in ("X", "Y"):
+        discrete = discrete.lower()
+    flags = resolve_discrete(discrete, [X, Y], ["x", "y"])
+    if any(flags):
+        Xh, Yh = to_numpy(X), to_numpy(Y)
+        if Xh.shape[0] != Yh.shape[0]:
+            raise ValueError(f"X and Y must have the same number of problems P (axis 0), got "
+                             f"{Xh.shape[0]} and {Yh.shape[0]}")
+        out = [ksg_mi(Xh[p], Yh[p], k=k, algorithm=algorithm, standardize=standardize,
+                      jitter=jitter, seed=seed, base=base, return_local=return_local,
+                      backend="auto" if backend in ("auto", "cupy") else backend,
+                      workers=workers, discrete=flags) for p in range(Xh.shape[0])]
+        return xp.asarray(np.stack(out) if return_local else np.asarray(out))
     is_cupy = type(X).__module__.split(".")[0] == "cupy"
     if backend == "auto":
         backend = "cupy" if is_cupy else resolve_backend("auto")
@@ -418,7 +476,7 @@ def _numba_ok():
 
 
 def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10, seed=0,
-                base=None, return_local=False, workers=None):
+                base=None, return_local=False, workers=None, discrete="auto"):
     r"""Differential entropy h(X) by the Kozachenko-Leonenko k-NN estimator.
 
     Parameters
@@ -441,6 +499,10 @@ def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10,
         Return the per-point terms, shape (n,), whose mean is the estimate.
     workers : int or None
         Threads for the tree query.
+    discrete : "auto" or bool, default "auto"
+        Whether x holds labels (``"auto"``: integer, bool and string dtypes do). A discrete x
+        has a Shannon entropy, estimated by the plug-in from counts (as
+        :func:`plugin_entropy`, labels compared by equality); the k-NN arguments are unused.
 
     Returns
     -------
@@ -471,8 +533,16 @@ def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10,
     >>> bool(abs(knn_entropy(x) - exact) < 0.05)
     True
     """
+    from noprune_theory.estimators._categories import label_codes, resolve_discrete
     from noprune_theory.kernels import cpu_knn
 
+    (is_discrete,) = resolve_discrete(discrete, [x], ["x"])
+    if is_discrete:
+        codes = label_codes(x, "x")
+        divisor = check_base(base)
+        counts = np.bincount(codes)
+        local = -np.log(counts[codes] / len(codes))
+        return _finish(local, divisor, return_local)
     xs = as_samples(x, "x")
     n, d = xs.shape
     k = check_k(k, n)
@@ -524,7 +594,7 @@ def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10,
 
 
 def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, base=None,
-                   return_local=False, backend="auto", workers=None):
+                   return_local=False, backend="auto", workers=None, discrete="auto"):
     r"""Conditional mutual information I(X; Y | Z) by the Frenzel-Pompe k-NN estimator.
 
     Parameters
@@ -534,7 +604,14 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
     k, standardize, jitter, base, return_local, backend, workers
         As in :func:`ksg_mi`.
     seed : int, numpy.random.Generator or None, default 0
-        Seeds the jitter: noise for x, then y, then z, from ``default_rng(seed)``.
+        Seeds the jitter: noise for x, then y, then z, from ``default_rng(seed)`` (with
+        discrete variables: for the continuous ones, in that order).
+    discrete : "auto", bool, name(s) or booleans, default "auto"
+        Which of x, y, z are discrete (labels compared by equality), as in :func:`ksg_mi`:
+        ``"z"``, ``("y", "z")``, ``(False, True, False)``... Any mix is supported: the
+        Frenzel-Pompe estimator with the discrete metric (Mesner & Shalizi 2020), KSG within
+        each stratum for a discrete z, Ross (2014) within strata for a discrete x or y, the
+        plug-in when all three are discrete (see docs/estimators.md for the bias).
 
     Returns
     -------
@@ -569,8 +646,15 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
     True
     """
     from noprune_theory.backend import resolve_backend
+    from noprune_theory.estimators._categories import resolve_discrete
     from noprune_theory.kernels import cpu_knn
 
+    flags = resolve_discrete(discrete, [x, y, z], ["x", "y", "z"])
+    if any(flags):
+        return _discrete_route([x, y, z], ["x", "y", "z"], flags, k=k, algorithm=1,
+                               standardize=standardize, jitter=jitter, seed=seed, base=base,
+                               return_local=return_local, workers=workers,
+                               backend="auto" if backend == "cupy" else backend, ties="raise")
     xs = as_samples(x, "x")
     ys = as_samples(y, "y")
     zs = as_samples(z, "z")
@@ -610,7 +694,7 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
 
 
 def mixed_mi(x, y, *, k=3, standardize="std", jitter=0.0, seed=0, base=None,
-             return_local=False, workers=None):
+             return_local=False, workers=None, discrete="auto"):
     r"""I(X; Y) for discrete, continuous or mixed variables (Gao, Kannan, Oh & Viswanath 2017).
 
     Ties are part of the model here, not an accident: points of a discrete variable repeat,
@@ -631,6 +715,13 @@ def mixed_mi(x, y, *, k=3, standardize="std", jitter=0.0, seed=0, base=None,
         Seeds the jitter only (unused when ``jitter == 0``).
     base, return_local, workers
         As in :func:`ksg_mi`.
+    discrete : "auto", bool, name(s) or booleans, default "auto"
+        Which of x and y hold labels, compared by equality (integer, bool and string dtypes
+        with ``"auto"``). Without one, the estimator below measures distances between all
+        values, so labels 0 and 1e-4 would fall into one class after scaling and the result
+        would depend on the coding. With one: Ross (2014) for a discrete-continuous pair (the
+        continuous one may have atoms: its exact copies are counted by the rule below), the
+        plug-in for two discrete variables.
 
     Returns
     -------
@@ -675,8 +766,15 @@ def mixed_mi(x, y, *, k=3, standardize="std", jitter=0.0, seed=0, base=None,
     >>> bool(abs(mixed_mi(x, y) - exact) < 0.05)
     True
     """
+    from noprune_theory.estimators._categories import resolve_discrete
     from noprune_theory.kernels import cpu_knn
 
+    flags = resolve_discrete(discrete, [x, y], ["x", "y"])
+    if any(flags):
+        return _discrete_route([x, y], ["x", "y"], flags, k=k, algorithm=1,
+                               standardize=standardize, jitter=jitter, seed=seed, base=base,
+                               return_local=return_local, workers=workers, backend="auto",
+                               ties="count")
     xs = as_samples(x, "x")
     ys = as_samples(y, "y")
     n = same_length(x=xs, y=ys)
