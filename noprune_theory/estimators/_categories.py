@@ -274,7 +274,8 @@ def conditional_entropy(x, y, *, discrete="auto", k=3, standardize="std", jitter
         Scaling of the continuous columns for the neighbour search. The result is always in
         the units of x: with ``"std"`` the logs of x's standard deviations are added back
         (``h(a X) = h(X) + log|a|``); ``"rank"`` is refused (it would give the entropy of the
-        ranks).
+        ranks). Default on, unlike :func:`knn_entropy`, because the max norm compares x with
+        y, whose units are arbitrary (ennemi's chain rule scales neither).
     jitter, seed
         Tie-breaking noise of the continuous variables, as in :func:`ksg_mi`.
     base : float or None

@@ -173,6 +173,14 @@ def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, b
         estimate depends on it): divide by the standard deviation, replace by standardized
         average ranks (makes the estimate exactly invariant under increasing maps of each
         column), or keep the scale. Columns are always centred (this changes no distance).
+        ``"std"`` is ennemi's ``preprocess=True`` (centre, divide by the SD with ``ddof=0``,
+        noise 1e-10 of the SD) and scikit-learn's ``mutual_info_*`` scaling (divide by the
+        SD, ``ddof=0``, without centring; its noise is ``1e-10 * max(1, mean|x|)``): on
+        continuous data no noise moves a count, so the estimates agree (tested against
+        scikit-learn to 1e-9). Turn it off (``"none"``) when the
+        columns of a variable share meaningful units (coordinates of one vector, whose
+        max-norm geometry per-column scaling would change) or to reproduce numbers computed
+        on already scaled data; use ``"rank"`` for heavy tails.
     jitter : float, default 1e-10
         Tie-breaking noise: ``jitter * spread * N(0, 1)`` is added to each column, ``spread``
         being the column's standard deviation after scaling. Constant columns get none.
@@ -490,7 +498,10 @@ def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10,
     standardize : {"none", "std"}, default "none"
         ``"std"`` searches neighbours on columns divided by their standard deviations s_j and
         adds back :math:`\sum_j \log s_j` (the Jacobian), so the result is always the entropy
-        of *x* in its own units.
+        of *x* in its own units. Default off, as in ennemi's ``estimate_entropy`` (which never
+        scales): one column gives the same value either way, and several columns in shared
+        units keep their max-norm geometry; turn it on for columns of very different
+        spreads.
     jitter, seed
         Tie-breaking noise, as in :func:`ksg_mi` (the only randomness).
     base : float or None
@@ -602,7 +613,8 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
     x, y, z : array_like, shapes (n,) or (n, dx), (n, dy), (n, dz)
         Paired samples (real, finite).
     k, standardize, jitter, base, return_local, backend, workers
-        As in :func:`ksg_mi`.
+        As in :func:`ksg_mi` (``standardize="std"`` scales each column of x, y and z as
+        ennemi's ``preprocess=True`` does, z included).
     seed : int, numpy.random.Generator or None, default 0
         Seeds the jitter: noise for x, then y, then z, from ``default_rng(seed)`` (with
         discrete variables: for the continuous ones, in that order).
@@ -708,7 +720,8 @@ def mixed_mi(x, y, *, k=3, standardize="std", jitter=0.0, seed=0, base=None,
     k : int, default 3
         Neighbour order, ``1 <= k < n``.
     standardize : {"std", "rank", "none"}, default "std"
-        As in :func:`ksg_mi` (scaling keeps repeated values repeated).
+        As in :func:`ksg_mi` (scaling keeps repeated values repeated; the conventions of
+        scikit-learn and ennemi are compared there).
     jitter : float, default 0
         Optional noise as in :func:`ksg_mi`; 0 keeps ties, which this estimator needs.
     seed : int, numpy.random.Generator or None, default 0
