@@ -208,7 +208,7 @@ def test_bad_files_raise_no_warning_before_the_error(files, tmp_path, capfd):
 
 
 def test_huge_values_give_the_right_answer_not_inf(files, capsys, tmp_path):
-    p, x, y = files
+    _, x, _ = files
     huge = tmp_path / "huge.npy"
     np.save(huge, x * 1e300)
     code, out, err = run(capsys, "mi", str(huge), str(huge), "--standardize", "none", "--json")
@@ -219,7 +219,7 @@ def test_huge_values_give_the_right_answer_not_inf(files, capsys, tmp_path):
 
 
 def test_discrete_labels_from_npy_and_csv(files, capsys, tmp_path):
-    p, x, y = files
+    p, _, y = files
     labels = np.load(p["xd"])
     csv = tmp_path / "labels.csv"
     np.savetxt(csv, labels, delimiter=",")          # read back as floats 0.0, 1.0, 2.0

@@ -6,6 +6,7 @@ so a bad argument gives the same sentence here (as ``Error: ...``, exit code 2).
 from __future__ import annotations
 
 import json
+import math
 
 import click
 
@@ -115,7 +116,7 @@ class Seed(click.ParamType):
                 except ValueError:
                     self.fail(f"--seed must be an integer in [0, 2**63 - 1], got {text!r}",
                               param, ctx)
-                if not (as_float == as_float and abs(as_float) <= 2**53
+                if not (math.isfinite(as_float) and abs(as_float) <= 2**53
                         and as_float == int(as_float)):
                     self.fail(f"--seed must be an integer in [0, 2**63 - 1] written exactly "
                               f"(e-notation is exact only up to 2**53; write the digits), got "

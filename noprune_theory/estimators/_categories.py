@@ -43,7 +43,7 @@ import math
 
 import numpy as np
 
-from noprune_theory.estimators._special import digamma_int, digamma_scalar
+from noprune_theory.estimators._special import digamma_int
 
 __all__ = ["conditional_entropy", "resolve_discrete"]
 

@@ -15,6 +15,9 @@ import numpy as np
 
 from noprune_theory._validation import check_choice
 from noprune_theory.estimators._preprocess import (
+    _power_of_two_scale,
+    _times_power_of_two,
+    apply_same_columns,
     as_batch,
     as_samples,
     check_base,
@@ -22,7 +25,6 @@ from noprune_theory.estimators._preprocess import (
     check_k,
     check_seed,
     check_standardize,
-    apply_same_columns,
     check_ties,
     common_scale,
     draw_noise,
@@ -30,14 +32,14 @@ from noprune_theory.estimators._preprocess import (
     same_columns,
     same_length,
 )
-from noprune_theory.estimators._preprocess import _power_of_two_scale, _times_power_of_two
 from noprune_theory.estimators._special import digamma_int, digamma_scalar
 
 __all__ = ["conditional_mi", "knn_entropy", "ksg_mi", "ksg_mi_batch", "mixed_mi"]
 
 _TIES_HINT = (
     "Repeated points are atoms of the distribution: use mixed_mi, which counts exact copies "
-    "instead of breaking them (Gao et al. 2017)"
+    "instead of breaking them (Gao et al. 2017), or, if a variable's values are labels, "
+    "declare it discrete (discrete=...)"
 )
 
 
