@@ -88,8 +88,9 @@ def parse_base(text):
                                  param_hint="'--base'") from None
     try:
         check_base(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"--{exc}", param_hint="'--base'") from None
+    except ValueError:
+        raise click.BadParameter(f"--base must be a number > 1, e, nats or bits, got {text!r}",
+                                 param_hint="'--base'") from None
     return value
 
 
