@@ -351,3 +351,30 @@ def test_conditional_entropy_identities(rng):
         conditional_entropy(np.ones(500), xc)
     with pytest.raises(ValueError, match="standardize must be 'std' or 'none'"):
         conditional_entropy(xc, xc, standardize="rank")
+
+
+# ------------------------------------------- conditional MI of variables with atoms
+
+
+def test_conditional_mi_counting_ties_equals_frenzel_pompe_without_ties(rng):
+    x = rng.standard_normal(800)
+    z = rng.standard_normal(800)
+    y = x + z + rng.standard_normal(800)
+    assert conditional_mi(x, y, z, ties="count") == pytest.approx(conditional_mi(x, y, z),
+                                                                  abs=1e-12)
+    with pytest.raises(ValueError, match="ties must be one of 'raise', 'count'"):
+        conditional_mi(x, y, z, ties="break")
+
+
+def test_conditional_mi_of_a_variable_with_atoms():
+    # X takes the float values 0.0 and 2.0 (atoms, not declared discrete), Y | X ~ N(X, 1),
+    # Z independent: I(X; Y | Z) = I(X; Y) = 0.33683 (quadrature). Frenzel-Pompe refuses the
+    # repeated values; counting them (Mesner & Shalizi) recovers the declared-discrete value
+    # closely (seeds 0..19 at n = 4000: bias +0.002, SD 0.014)
+    rng = np.random.default_rng(22)
+    x = 2.0 * rng.integers(0, 2, 4000)
+    y = x + rng.standard_normal(4000)
+    z = rng.standard_normal(4000)
+    truth = _mixture_mi([0.0, 2.0])
+    est = conditional_mi(x, y, z, ties="count", jitter=0)
+    assert abs(est - (truth + 0.002)) < 4 * 0.014

@@ -607,7 +607,8 @@ def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10,
 
 
 def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, base=None,
-                   return_local=False, backend="auto", workers=None, discrete="auto"):
+                   return_local=False, backend="auto", workers=None, discrete="auto",
+                   ties="raise"):
     r"""Conditional mutual information I(X; Y | Z) by the Frenzel-Pompe k-NN estimator.
 
     Parameters
@@ -626,6 +627,13 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
         Frenzel-Pompe estimator with the discrete metric (Mesner & Shalizi 2020), KSG within
         each stratum for a discrete z, Ross (2014) within strata for a discrete x or y, the
         plug-in when all three are discrete (see docs/estimators.md for the bias).
+    ties : {"raise", "count"}, default "raise"
+        Repeated points (exact copies of a row of (x, y, z)): ``"raise"`` refuses them as
+        :func:`ksg_mi` does; ``"count"`` treats them as atoms with the rule of Gao et al.
+        (2017) that Mesner & Shalizi (2020) use for I(X; Y | Z): a point whose k-th neighbour
+        is at distance 0 gets, for k and every count, the number of its exact copies. Use it
+        (usually with ``jitter=0``) for continuous variables with atoms. On data without
+        repeated points both give the same number.
 
     Returns
     -------
@@ -664,11 +672,12 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
     from noprune_theory.kernels import cpu_knn
 
     flags = resolve_discrete(discrete, [x, y, z], ["x", "y", "z"])
-    if any(flags):
+    ties = check_choice(ties, "ties", ("raise", "count"))
+    if any(flags) or ties == "count":
         return _discrete_route([x, y, z], ["x", "y", "z"], flags, k=k, algorithm=1,
                                standardize=standardize, jitter=jitter, seed=seed, base=base,
                                return_local=return_local, workers=workers,
-                               backend="auto" if backend == "cupy" else backend, ties="raise")
+                               backend="auto" if backend == "cupy" else backend, ties=ties)
     xs = as_samples(x, "x")
     ys = as_samples(y, "y")
     zs = as_samples(z, "z")
