@@ -621,3 +621,12 @@ def test_distinct_columns_are_left_alone(rng):
     found = same_columns([x[:, None], np.column_stack([y, -x])], standardize="std",
                          jitter=1e-10)
     assert [(v, j, u, i, s) for v, j, u, i, s, _ in found] == [(1, 1, 0, 0, -1.0)]
+
+
+def test_entropy_of_a_vector_with_a_repeated_column_is_refused(rng):
+    x = rng.standard_normal(400)
+    for second in (x, -x, 2 * x + 3):
+        with pytest.raises(ValueError, match=r"column\(s\) \[1\] of x are copies.*-inf"):
+            knn_entropy(np.column_stack([x, second]), standardize="std")
+    with pytest.raises(ValueError, match="are copies"):
+        knn_entropy(np.column_stack([x, x]))

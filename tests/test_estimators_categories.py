@@ -378,3 +378,13 @@ def test_conditional_mi_of_a_variable_with_atoms():
     truth = _mixture_mi([0.0, 2.0])
     est = conditional_mi(x, y, z, ties="count", jitter=0)
     assert abs(est - (truth + 0.002)) < 4 * 0.014
+
+
+def test_conditional_entropy_of_a_variable_given_itself_is_refused(rng):
+    x = rng.standard_normal(500)
+    y = rng.standard_normal(500)
+    for given in (x, -x, 3 * x + 1, np.column_stack([y, x])):
+        with pytest.raises(ValueError, match=r"copies .* H\(X \| Y\) is -inf"):
+            conditional_entropy(x, given)
+    with pytest.raises(ValueError, match="column\\(s\\) \\[1\\] of x are copies"):
+        conditional_entropy(np.column_stack([x, x]), y)

@@ -392,8 +392,14 @@ def conditional_entropy(x, y, *, discrete="auto", k=3, standardize="std", jitter
     noises = draw_noise(seed, [c.shape for c in cont], jitter)
     prepped = [prepare(c, standardize=standardize, jitter=jitter, noise=nz, xp=np)[0]
                for c, nz in zip(cont, noises)]
-    prepped = apply_same_columns(
-        prepped, same_columns(cont, standardize=standardize, jitter=jitter, xp=np), xp=np)
+    matches = same_columns(cont, standardize=standardize, jitter=jitter, xp=np)
+    copied = sorted({j for v, j, u, _, _, _ in matches if v == 0 and u == 0}
+                    | {i for v, _, u, i, _, _ in matches if v == 1 and u == 0})
+    if copied:
+        raise ValueError(f"column(s) {copied} of x are copies of other columns of x or of y "
+                         f"(up to sign and scale): given them, x is not continuous and "
+                         f"H(X | Y) is -inf")
+    prepped = apply_same_columns(prepped, matches, xp=np)
     parts = [prepped[0], parts_raw[1] if dy else prepped[1]]
     keep, k_i, (ny,), eps = knn_categorical(parts, flags, [(1,)], k, ties="raise",
                                             workers=workers)

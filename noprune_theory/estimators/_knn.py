@@ -583,6 +583,12 @@ def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10,
         jacobian = float(np.sum(np.log(scaled.std(axis=0)) - exponent * math.log(2.0)))
     check_ties([xs], ["x"], k, jitter, hint="The differential entropy of a law with atoms is "
                "-inf; for discrete data use plugin_entropy")
+    copies = sorted({j for _, j, _, _, _, _ in same_columns([xs], standardize=standardize,
+                                                            jitter=jitter, xp=np)})
+    if copies:
+        raise ValueError(f"column(s) {copies} of x are copies of other columns (up to sign "
+                         f"and scale): x lies on a lower-dimensional set and its differential "
+                         f"entropy is -inf")
     (noise,) = draw_noise(seed, [xs.shape], jitter)
     px, _ = prepare(xs, standardize=standardize, jitter=jitter, noise=noise, xp=np)
     if metric == "chebyshev":

@@ -22,6 +22,11 @@ The steps of :func:`prepare`, per variable, per column, in this order:
    column has spread 0 and stays exactly constant: a constant carries no information and must
    not become a continuous variable.
 
+Two checks surround these steps: :func:`check_ties` refuses repeated points (any with
+``jitter=0``, heavy ties with jitter), and :func:`same_columns` / :func:`apply_same_columns`
+give a column that is a copy of an earlier one (up to sign, after scaling) the very same
+values and noise, so that I(X; Y | Y) is 0 and not the noise's difference.
+
 The noise of step 3 is the *only* randomness of the estimators: it is drawn on the host by
 ``numpy.random.default_rng(seed)``, as ``standard_normal`` arrays of each variable's shape, in
 argument order (x, then y, then z), so CPU and GPU runs of one seed see the same noise, and
