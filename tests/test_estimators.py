@@ -630,3 +630,12 @@ def test_entropy_of_a_vector_with_a_repeated_column_is_refused(rng):
             knn_entropy(np.column_stack([x, second]), standardize="std")
     with pytest.raises(ValueError, match="are copies"):
         knn_entropy(np.column_stack([x, x]))
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300, 2.0**-1000])
+def test_gaussian_fit_of_extreme_magnitudes(scale, rng):
+    # Regression: x * 1e300 overflowed the covariance, x * 1e-300 read as singular
+    x, y = _pair(rng, 500)
+    ref = gaussian_mi_fit(x, y)
+    assert gaussian_mi_fit(x * scale, y) == pytest.approx(ref, rel=1e-12)
+    assert gaussian_mi_fit(x * scale, y * scale) == pytest.approx(ref, rel=1e-12)

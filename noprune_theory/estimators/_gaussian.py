@@ -12,7 +12,13 @@ import math
 import numpy as np
 
 from noprune_theory._validation import check_scalar
-from noprune_theory.estimators._preprocess import as_samples, check_base, same_length
+from noprune_theory.estimators._preprocess import (
+    _power_of_two_scale,
+    _times_power_of_two,
+    as_samples,
+    check_base,
+    same_length,
+)
 
 __all__ = ["gaussian_entropy", "gaussian_mi", "gaussian_mi_fit"]
 
@@ -171,5 +177,12 @@ def gaussian_mi_fit(x, y, *, base=None):
     if n < xs.shape[1] + ys.shape[1] + 1:
         raise ValueError(f"gaussian_mi_fit needs more samples than dimensions, got n = {n} "
                          f"for dx + dy = {xs.shape[1] + ys.shape[1]}")
-    cov = np.cov(np.concatenate([xs, ys], axis=1), rowvar=False, ddof=1)
+    joint = np.concatenate([xs, ys], axis=1)
+    # The MI does not depend on the columns' scales: columns of extreme magnitude (x * 1e300
+    # would overflow the covariance, x * 1e-300 underflow it to a "singular" matrix) are
+    # brought back by exact powers of two first; other columns are used as they are.
+    exponent = _power_of_two_scale(np.abs(joint).max(axis=0))
+    if np.any(exponent != 0):
+        joint = _times_power_of_two(joint, exponent, np)
+    cov = np.cov(joint, rowvar=False, ddof=1)
     return gaussian_mi(np.atleast_2d(cov), dx=xs.shape[1], base=base)
