@@ -82,6 +82,8 @@ def test_non_numeric_input_is_rejected():
 
 @pytest.mark.parametrize("kwargs,match", [
     (dict(algorithm=3), "algorithm must be one of 1, 2"),
+    (dict(algorithm=True), "algorithm must be one of 1, 2, got True"),
+    (dict(algorithm="1"), "algorithm must be one of 1, 2, got '1'"),
     (dict(standardize="zscore"), "standardize must be one of 'std', 'rank', 'none'"),
     (dict(jitter=-1e-3), "jitter must be a number >= 0"),
     (dict(seed=-1), "seed must be None, an integer >= 0"),

@@ -49,7 +49,9 @@ def _discrete_route(arrays, names, flags, *, k, algorithm, standardize, jitter, 
     from noprune_theory.estimators._categories import categorical_mi, finish_categorical
     from noprune_theory.estimators._preprocess import reject_text
 
-    if algorithm not in (1, "1"):
+    if isinstance(algorithm, bool):
+        raise ValueError(f"algorithm must be one of 1, 2, got {algorithm!r}")
+    if algorithm != 1:
         check_choice(algorithm, "algorithm", (1, 2))
         raise ValueError("algorithm=2 is for continuous x and y; with a discrete variable the "
                          "estimator is Ross (2014) or the plug-in (use algorithm=1)")
@@ -148,6 +150,8 @@ def _ksg_local(nx, ny, k, n, algorithm, xp):
 
 def _common_checks(k, n, algorithm, standardize, jitter, seed, base):
     k = check_k(k, n)
+    if isinstance(algorithm, bool):
+        raise ValueError(f"algorithm must be one of 1, 2, got {algorithm!r}")
     algorithm = check_choice(algorithm, "algorithm", (1, 2))
     standardize = check_standardize(standardize)
     jitter = check_jitter(jitter)
