@@ -144,7 +144,11 @@ def test_data_dependent_mask_is_detected():
         s = np.abs(X.T @ y)
         return np.array([s[0] >= s[1], s[0] < s[1]])
 
-    res = mask_data_information(mask_fn, _sample_tiny, n_datasets=200, n_inits=2, seed=0)
+    # 2 runs per dataset: at this design a data-agnostic mask would read 0.32 bits, so the
+    # result is flagged even though here (one mask per dataset) the estimate is right
+    with pytest.warns(RuntimeWarning, match="under independence"):
+        res = mask_data_information(mask_fn, _sample_tiny, n_datasets=200, n_inits=2, seed=0)
+    assert not res.reliable
     # a fair bit determined by the data: I(m; D) = I(m; D | init) = H(m) = 1 bit (symmetry)
     assert abs(res.mi_conditional - 1.0) <= 3 * res.mi_conditional_se + 0.01
     assert abs(res.mi - 1.0) <= 3 * res.mi_se + 0.01

@@ -41,9 +41,11 @@ def load_array(spec, name):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             if lower.endswith(".npy"):
-                arr = np.load(path, allow_pickle=False)
+                with open(path, "rb") as handle:
+                    arr = np.load(handle, allow_pickle=False)
             elif lower.endswith(".npz"):
-                with np.load(path, allow_pickle=False) as archive:
+                # our own handle: numpy leaves the file open when the archive is truncated
+                with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as archive:
                     keys = list(archive.keys())
                     if not key:
                         if len(keys) != 1:
