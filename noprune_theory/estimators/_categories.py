@@ -20,8 +20,11 @@ nothing, bit for bit).
 The formulas that result (psi the digamma function, counts exclude the point itself):
 
 - I(X; Y | Z): ``psi(k_i) - psi(n_xz + 1) - psi(n_yz + 1) + psi(n_z + 1)`` averaged over the
-  points (Frenzel-Pompe with the discrete metric, the estimator of Mesner & Shalizi 2020 for
-  discrete components); without Z, ``n_z + 1`` is the number of points n.
+  points: Frenzel-Pompe with the discrete metric. Mesner & Shalizi (2020) study the same
+  construction for mixed data (a k-NN CMI estimator whose metric handles discrete
+  components, with inclusive counts ``<= rho``; here the counts are strict, as in
+  Frenzel-Pompe, so continuous data gives the Frenzel-Pompe numbers exactly); without Z,
+  ``n_z + 1`` is the number of points n.
 - X discrete, Y continuous, no Z: ``psi(n) + psi(k) - psi(c_x) - psi(m_i + 1)``, ``c_x`` the
   size of x_i's label class and ``m_i`` the points within the distance to the k-th neighbour
   of the same label: exactly Ross (2014), eq. (3), as in scikit-learn's
@@ -30,11 +33,17 @@ The formulas that result (psi the digamma function, counts exclude the point its
   averaged with weights c_z / n, which is I(X; Y | Z) = sum_z p(z) I(X; Y | Z = z).
 - Every variable discrete: the plug-in (maximum-likelihood) estimate from the counts.
 
+References: B. C. Ross, "Mutual information between discrete and continuous data sets",
+PLoS ONE 9, e87357 (2014). J. Mesner, C. Shalizi, "Conditional mutual information estimation
+for mixed, discrete and continuous data", IEEE Trans. Inf. Theory 67, 464-484 (2021;
+arXiv:1912.03387, 2020). S. Frenzel, B. Pompe, Phys. Rev. Lett. 99, 204101 (2007).
+
 Bias. Within a stratum of c points the estimate has the k-NN bias of a sample of size c, so it
 grows as strata shrink; a point whose combination of discrete labels occurs only once has no
 neighbour that shares it and is left out (as in Ross 2014 and scikit-learn), and the
 neighbour order is ``k_i = min(k, c - 1)`` in a stratum of c points. Each sub-estimator is
-consistent (Ross 2014; Mesner & Shalizi 2020, Theorem 2); the plug-in is biased upward by
+consistent (Ross 2014; Mesner & Shalizi 2020 for their inclusive-count version); the
+plug-in is biased upward by
 about ``(number of cells) / (2n)`` under independence (Paninski 2003).
 """
 from __future__ import annotations

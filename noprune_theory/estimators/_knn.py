@@ -250,7 +250,8 @@ def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, b
     References
     ----------
     A. Kraskov, H. Stoegbauer, P. Grassberger, "Estimating mutual information", Phys. Rev. E
-    69, 066138 (2004).
+    69, 066138 (2004). B. C. Ross, "Mutual information between discrete and continuous data
+    sets", PLoS ONE 9, e87357 (2014) (a discrete variable).
 
     Examples
     --------
@@ -634,7 +635,8 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
     discrete : "auto", bool, name(s) or booleans, default "auto"
         Which of x, y, z are discrete (labels compared by equality), as in :func:`ksg_mi`:
         ``"z"``, ``("y", "z")``, ``(False, True, False)``... Any mix is supported: the
-        Frenzel-Pompe estimator with the discrete metric (Mesner & Shalizi 2020), KSG within
+        Frenzel-Pompe estimator with the discrete metric (the construction Mesner & Shalizi
+        2020 study for mixed data), KSG within
         each stratum for a discrete z, Ross (2014) within strata for a discrete x or y, the
         plug-in when all three are discrete (see docs/estimators.md for the bias).
     ties : {"raise", "count"}, default "raise"
@@ -664,7 +666,10 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
     References
     ----------
     S. Frenzel, B. Pompe, "Partial mutual information for coupling analysis of multivariate
-    time series", Phys. Rev. Lett. 99, 204101 (2007).
+    time series", Phys. Rev. Lett. 99, 204101 (2007). B. C. Ross, "Mutual information between
+    discrete and continuous data sets", PLoS ONE 9, e87357 (2014). J. Mesner, C. Shalizi,
+    "Conditional mutual information estimation for mixed, discrete and continuous data", IEEE
+    Trans. Inf. Theory 67, 464-484 (2021).
 
     Examples
     --------
