@@ -27,7 +27,7 @@ The formulas that result (psi the digamma function, counts exclude the point its
   ``n_z + 1`` is the number of points n.
 - X discrete, Y continuous, no Z: ``psi(n) + psi(k) - psi(c_x) - psi(m_i + 1)``, ``c_x`` the
   size of x_i's label class and ``m_i`` the points within the distance to the k-th neighbour
-  of the same label: exactly Ross (2014), eq. (3), as in scikit-learn's
+  of the same label: exactly Ross (2014), as in scikit-learn's
   ``mutual_info_classif``.
 - Z discrete, X and Y continuous: KSG within each stratum z, ``psi(k) + psi(c_z) - ...``,
   averaged with weights c_z / n, which is I(X; Y | Z) = sum_z p(z) I(X; Y | Z = z).
@@ -309,8 +309,8 @@ def conditional_entropy(x, y, *, discrete="auto", k=3, standardize="std", jitter
               \rangle.
 
     This is :math:`\hat h(X, Y) - \hat h(Y)` with the Kozachenko-Leonenko estimator of the
-    joint and the estimate of h(Y) at the same radius (the construction of KSG 2004, sec.
-    II.B), so their biases partly cancel. For a discrete Y it is the Kozachenko-Leonenko
+    joint and the estimate of h(Y) at the same radius (the construction by which KSG 2004 derive
+    their estimator from the entropies), so their biases partly cancel. For a discrete Y it is the Kozachenko-Leonenko
     entropy within each class, weighted by the class frequency: :math:`\sum_y p(y) h(X | Y =
     y)`. For a discrete X: the plug-in H(X, Y) - H(Y) when Y is discrete, and
     :math:`\hat H(X) - \hat I(X; Y)` (plug-in entropy minus the Ross estimate) when Y is
