@@ -309,9 +309,10 @@ def conditional_entropy(x, y, *, discrete="auto", k=3, standardize="std", jitter
               \rangle.
 
     This is :math:`\hat h(X, Y) - \hat h(Y)` with the Kozachenko-Leonenko estimator of the
-    joint and the estimate of h(Y) at the same radius (the construction by which KSG 2004 derive
-    their estimator from the entropies), so their biases partly cancel. For a discrete Y it is the Kozachenko-Leonenko
-    entropy within each class, weighted by the class frequency: :math:`\sum_y p(y) h(X | Y =
+    joint and the estimate of h(Y) at the same radius (the construction by which KSG 2004
+    derive their estimator from the entropies), so their biases partly cancel. For a
+    discrete Y it is the Kozachenko-Leonenko entropy within each class, weighted by the class
+    frequency: :math:`\sum_y p(y) h(X | Y =
     y)`. For a discrete X: the plug-in H(X, Y) - H(Y) when Y is discrete, and
     :math:`\hat H(X) - \hat I(X; Y)` (plug-in entropy minus the Ross estimate) when Y is
     continuous. A constant column of a continuous X has entropy -inf: ValueError.
