@@ -14,8 +14,9 @@ The steps of :func:`prepare`, per variable, per column, in this order:
 2. scale: (first, magnitudes beyond ``2**+-400`` are brought back by a power of two, which
    is exact: per column for ``"std"`` and ``"rank"``, and for ``"none"`` by one common factor
    for all the variables of a call, see :func:`common_scale`) ``"std"`` divides by the
-   column's standard deviation (``ddof=0``); ``"rank"`` replaces the column by its average ranks (a copula transform: then the estimate is exactly
-   invariant under strictly increasing maps of each column) and standardizes the ranks;
+   column's standard deviation (``ddof=0``); ``"rank"`` replaces the column by its average
+   ranks (a copula transform: then the estimate is exactly invariant under strictly
+   increasing maps of each column) and standardizes the ranks;
    ``"none"`` keeps the scale;
 3. jitter: add ``jitter * spread_j * N(0, 1)`` noise to column j, where ``spread_j`` is the
    column's standard deviation after step 2 (1 after ``"std"`` and ``"rank"``). A constant
