@@ -180,8 +180,13 @@ def test_points_alone_in_their_class_are_left_out(rng):
     assert ksg_mi(x2, y) == ksg_mi(x[keep], y[keep])
     with pytest.raises(ValueError, match="alone in their class"):
         ksg_mi(x2, y, return_local=True)
-    with pytest.raises(ValueError, match="no combination .* occurs twice"):
+    with pytest.raises(ValueError, match="500 of 500 points are alone.*discrete=False"):
         ksg_mi(np.arange(500), y, discrete="x")
+    # an integer-valued measurement read as labels: most classes have one point
+    counts = rng.integers(0, 10**6, 500)
+    with pytest.raises(ValueError, match="points are alone in their class.*discrete=False"):
+        ksg_mi(counts, y)
+    assert np.isfinite(ksg_mi(counts, y, discrete=False))
 
 
 def test_repeated_points_within_a_class_follow_the_tie_rules(rng):

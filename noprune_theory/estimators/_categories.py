@@ -40,7 +40,8 @@ arXiv:1912.03387, 2020). S. Frenzel, B. Pompe, Phys. Rev. Lett. 99, 204101 (2007
 
 Bias. Within a stratum of c points the estimate has the k-NN bias of a sample of size c, so it
 grows as strata shrink; a point whose combination of discrete labels occurs only once has no
-neighbour that shares it and is left out (as in Ross 2014 and scikit-learn), and the
+neighbour that shares it and is left out (as in Ross 2014 and scikit-learn; more than 10%
+of such points raise ValueError), and the
 neighbour order is ``k_i = min(k, c - 1)`` in a stratum of c points. Each sub-estimator is
 consistent (Ross 2014; Mesner & Shalizi 2020 for their inclusive-count version); the
 plug-in is biased upward by
@@ -55,6 +56,10 @@ import numpy as np
 from noprune_theory.estimators._special import digamma_int
 
 __all__ = ["conditional_entropy", "resolve_discrete"]
+
+#: Points whose combination of discrete labels occurs once are left out; above this fraction
+#: of the sample the estimate would rest on too few points and the call raises instead.
+MAX_ALONE_FRACTION = 0.1
 
 #: dtype kinds read as labels when ``discrete="auto"``: signed and unsigned integers, bool,
 #: unicode and byte strings.
@@ -210,9 +215,14 @@ def knn_categorical(parts, discrete, subspaces, k, *, ties, workers):
     group = joint_codes(*labels) if labels else np.zeros(n, dtype=np.int64)
     size = np.bincount(group)[group]
     keep = size > 1
-    if not keep.any():
-        raise ValueError("no combination of the discrete variables' labels occurs twice: "
-                         "every point is alone in its class, so no neighbour shares its labels")
+    alone = int(np.count_nonzero(~keep))
+    if alone > MAX_ALONE_FRACTION * n:
+        raise ValueError(
+            f"{alone} of {n} points are alone in their class (no other point shares their "
+            f"combination of discrete labels), so no neighbour shares their labels: too few "
+            f"repeats for a k-NN estimate with labels (more than {MAX_ALONE_FRACTION:.0%}). "
+            f"Integer, bool and string arrays are read as labels: for an integer-valued "
+            f"measurement pass discrete=False")
     parts = [p[keep] for p in parts]
     size = size[keep]
     m = len(size)
