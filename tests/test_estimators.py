@@ -641,3 +641,14 @@ def test_gaussian_fit_of_extreme_magnitudes(scale, rng):
     ref = gaussian_mi_fit(x, y)
     assert gaussian_mi_fit(x * scale, y) == pytest.approx(ref, rel=1e-12)
     assert gaussian_mi_fit(x * scale, y * scale) == pytest.approx(ref, rel=1e-12)
+
+
+@pytest.mark.parametrize("call,name", [
+    (lambda: gaussian_mi(corr="0.5"), "corr"),
+    (lambda: gaussian_mi([[1, 0.5], [0.5, 1]], dx="1"), "dx"),
+    (lambda: permutation_null(ksg_mi, np.arange(20.0), np.arange(20.0) ** 2,
+                              n_permutations="9"), "n_permutations"),
+])
+def test_other_estimator_arguments_refuse_numbers_as_text(call, name):
+    with pytest.raises(TypeError, match=f"^{name} must be .* got the string"):
+        call()

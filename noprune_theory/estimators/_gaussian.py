@@ -11,12 +11,12 @@ import math
 
 import numpy as np
 
-from noprune_theory._validation import check_scalar
 from noprune_theory.estimators._preprocess import (
     _power_of_two_scale,
     _times_power_of_two,
     as_samples,
     check_base,
+    check_number,
     same_length,
 )
 
@@ -89,7 +89,7 @@ def gaussian_mi(cov=None, *, dx=None, corr=None, base=None):
         if dx is not None:
             raise ValueError("dx is only used with a matrix; a scalar corr describes two "
                              "scalars")
-        rho = check_scalar(corr, "corr", low=-1, high=1)
+        rho = check_number(corr, "corr", low=-1, high=1)
         if abs(rho) == 1:
             return math.inf
         return -0.5 * math.log1p(-rho * rho) / divisor
@@ -103,7 +103,7 @@ def gaussian_mi(cov=None, *, dx=None, corr=None, base=None):
     if dx is None:
         raise ValueError(f"dx (the number of coordinates of X) is required with a {name} "
                          f"matrix")
-    dx = check_scalar(dx, "dx", integer=True, low=1, high=d - 1)
+    dx = check_number(dx, "dx", integer=True, low=1, high=d - 1)
     _, cxx = _check_cov(mat[:dx, :dx], f"{name}[:dx, :dx]")
     _, cyy = _check_cov(mat[dx:, dx:], f"{name}[dx:, dx:]")
     return 0.5 * (_logdet(cxx) + _logdet(cyy) - _logdet(chol)) / divisor

@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from noprune_theory._validation import check_choice, check_scalar
+from noprune_theory._validation import check_choice
 from noprune_theory.backend import to_numpy
-from noprune_theory.estimators._preprocess import check_base, reject_text
+from noprune_theory.estimators._preprocess import check_base, check_number, reject_text
 
 __all__ = [
     "MaskInformation",
@@ -61,8 +61,8 @@ def log2_binomial(p, k):
     >>> round(log2_binomial(10, 5), 3)    # log2 252
     7.977
     """
-    p = check_scalar(p, "p", integer=True, low=0)
-    k = check_scalar(k, "k", integer=True, low=0, high=p)
+    p = check_number(p, "p", integer=True, low=0)
+    k = check_number(k, "k", integer=True, low=0, high=p)
     return (math.lgamma(p + 1) - math.lgamma(k + 1) - math.lgamma(p - k + 1)) / math.log(2)
 
 
@@ -378,14 +378,14 @@ def mask_data_information(mask_fn, sample_data, *, n_datasets=100, n_inits=10,
                         (n_bootstrap, "n_bootstrap"), (n_permutations, "n_permutations"),
                         (seed, "seed")):
         reject_text(value, name, "an integer")
-    n_datasets = check_scalar(n_datasets, "n_datasets", integer=True, low=2)
-    n_inits = check_scalar(n_inits, "n_inits", integer=True, low=1)
+    n_datasets = check_number(n_datasets, "n_datasets", integer=True, low=2)
+    n_inits = check_number(n_inits, "n_inits", integer=True, low=1)
     check_choice(quantity, "quantity", ("both", "mi", "conditional"))
     divisor = check_base(base)
     check_choice(correction, "correction", ("miller_madow", "none"))
-    n_bootstrap = check_scalar(n_bootstrap, "n_bootstrap", integer=True, low=0)
-    n_permutations = check_scalar(n_permutations, "n_permutations", integer=True, low=0)
-    seed = check_scalar(seed, "seed", integer=True, low=0)
+    n_bootstrap = check_number(n_bootstrap, "n_bootstrap", integer=True, low=0)
+    n_permutations = check_number(n_permutations, "n_permutations", integer=True, low=0)
+    seed = check_number(seed, "seed", integer=True, low=0)
     unit = "bits" if abs(divisor - math.log(2)) < 1e-15 else (
         "nats" if divisor == 1.0 else f"log base {base}")
 
@@ -536,8 +536,8 @@ def enumerate_datasets(population_size, n, probs=None):
     """
     from itertools import combinations_with_replacement
 
-    K = check_scalar(population_size, "population_size", integer=True, low=1)
-    n = check_scalar(n, "n", integer=True, low=1)
+    K = check_number(population_size, "population_size", integer=True, low=1)
+    n = check_number(n, "n", integer=True, low=1)
     if probs is None:
         q = np.full(K, 1.0 / K)
     else:
@@ -612,7 +612,7 @@ def mask_information_exact(mask_fn, datasets, probs=None, *, seeds=(0,), seed_pr
     datasets = list(datasets)
     if not datasets:
         raise ValueError("datasets must hold at least one (X, y) pair")
-    seeds = [check_scalar(s, "seeds", integer=True, low=0) for s in seeds]
+    seeds = [check_number(s, "seeds", integer=True, low=0) for s in seeds]
     if not seeds:
         raise ValueError("seeds must hold at least one seed")
     divisor = check_base(base)

@@ -479,3 +479,11 @@ def apply_same_columns(prepared, matches, xp=None):
             m = xp.asarray(mask.reshape(mask.shape + (1,)))
             cols[v][j] = xp.where(m, src, cols[v][j])
     return [xp.stack(c, axis=-1) for c in cols]
+
+
+def check_number(value, name, **kwargs):
+    """:func:`check_scalar` for the API: the same checks, and text is a TypeError (the
+    command line parses numbers, the API does not)."""
+    kind = "an integer" if kwargs.get("integer") else "a number"
+    reject_text(value, name, kind)
+    return check_scalar(value, name, **kwargs)
