@@ -144,7 +144,11 @@ def test_data_dependent_mask_is_detected():
         s = np.abs(X.T @ y)
         return np.array([s[0] >= s[1], s[0] < s[1]])
 
-    res = mask_data_information(mask_fn, _sample_tiny, n_datasets=200, n_inits=2, seed=0)
+    # 2 runs per dataset: at this design a data-agnostic mask would read 0.32 bits, so the
+    # result is flagged even though here (one mask per dataset) the estimate is right
+    with pytest.warns(RuntimeWarning, match="under independence"):
+        res = mask_data_information(mask_fn, _sample_tiny, n_datasets=200, n_inits=2, seed=0)
+    assert not res.reliable
     # a fair bit determined by the data: I(m; D) = I(m; D | init) = H(m) = 1 bit (symmetry)
     assert abs(res.mi_conditional - 1.0) <= 3 * res.mi_conditional_se + 0.01
     assert abs(res.mi - 1.0) <= 3 * res.mi_se + 0.01
@@ -178,6 +182,12 @@ def test_reproducibility_and_input_errors():
         mask_data_information(lambda X, y, s: np.ones(2, bool), _sample_tiny, n_datasets=1)
     with pytest.raises(ValueError, match="quantity must be one of"):
         mask_data_information(lambda X, y, s: np.ones(2, bool), _sample_tiny, quantity="all")
+    for name in ("n_datasets", "n_inits", "n_bootstrap", "n_permutations", "seed"):
+        with pytest.raises(TypeError, match=f"{name} must be an integer, got the string"):
+            mask_data_information(lambda X, y, s: np.ones(2, bool), _sample_tiny,
+                                  **{name: "3"})
+    with pytest.raises(ValueError, match="base must be a number > 1"):
+        mask_data_information(lambda X, y, s: np.ones(2, bool), _sample_tiny, base=0.5)
     with pytest.raises(ValueError, match="probs must be 6 non-negative numbers"):
         mask_information_exact(_contains, DATASETS, [0.5] * 6)
     with pytest.raises(ValueError, match="too many to enumerate"):
@@ -254,3 +264,32 @@ def test_law_of_robustness_check(rng):
     assert np.all(chk.lipschitz_lower <= chk.lipschitz_upper * (1 + 1e-12))
     assert np.all(chk.consistent)
     np.testing.assert_allclose(chk.mse, to_numpy(net.loss(X, y)), rtol=1e-14)
+
+
+def _random_mask(X, y, seed):
+    # data-agnostic: keep 3 of 6 weights at random from the seed (20 patterns, I(m; D) = 0)
+    m = np.zeros(6, bool)
+    m[np.random.default_rng(seed).choice(6, 3, replace=False)] = True
+    return m
+
+
+@pytest.mark.parametrize("n_datasets,n_inits", [(100, 3), (400, 3), (100, 10)])
+def test_a_biased_headline_is_not_called_reliable(n_datasets, n_inits):
+    # Regression: N = 100 datasets x M = 3 inits of a random mask gave mi = 2.4 bits (true 0)
+    # with reliable=True: 300 runs over 20 patterns passed the old "5 runs per pattern over
+    # all runs" test, but each dataset's 3 runs estimate H(m | D) over ~3 masks. The
+    # permutation null measures the headline's bias at this design and flags it.
+    with pytest.warns(RuntimeWarning, match="under independence .* null sd from 0"):
+        res = mask_data_information(_random_mask, _sample_tiny, n_datasets=n_datasets,
+                                    n_inits=n_inits, quantity="mi", n_bootstrap=0, seed=2)
+    assert res.mi > 10 * res.null_sd          # the headline is biased here ...
+    assert not res.reliable                    # ... and says so
+    assert res.extra["null_bias"] == pytest.approx(res.mi, abs=5 * res.null_sd)
+    assert abs(res.mi_debiased) <= 4 * res.null_sd   # the centred statistic stays near 0
+
+
+def test_without_permutations_runs_per_mask_per_dataset_decide():
+    with pytest.warns(RuntimeWarning, match="runs per distinct mask per dataset"):
+        res = mask_data_information(_random_mask, _sample_tiny, n_datasets=100, n_inits=3,
+                                    quantity="mi", n_bootstrap=0, n_permutations=0)
+    assert not res.reliable and res.extra["runs_per_cell"] < 1.1

@@ -17,6 +17,7 @@ from noprune_theory.estimators._knn import (
     ksg_mi_batch,
     mixed_mi,
 )
+from noprune_theory.estimators._categories import conditional_entropy
 from noprune_theory.estimators._permutation import PermutationResult, permutation_null
 from noprune_theory.estimators._lipschitz import (
     LipschitzLowerResult,
@@ -41,6 +42,7 @@ from noprune_theory.estimators._noise import (
 __all__ = [
     "CORRECTIONS",
     "PermutationResult",
+    "conditional_entropy",
     "conditional_mi",
     "gaussian_entropy",
     "gaussian_mi",

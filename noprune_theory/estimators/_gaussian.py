@@ -11,8 +11,14 @@ import math
 
 import numpy as np
 
-from noprune_theory._validation import check_scalar
-from noprune_theory.estimators._preprocess import as_samples, check_base, same_length
+from noprune_theory.estimators._preprocess import (
+    _power_of_two_scale,
+    _times_power_of_two,
+    as_samples,
+    check_base,
+    check_number,
+    same_length,
+)
 
 __all__ = ["gaussian_entropy", "gaussian_mi", "gaussian_mi_fit"]
 
@@ -83,7 +89,7 @@ def gaussian_mi(cov=None, *, dx=None, corr=None, base=None):
         if dx is not None:
             raise ValueError("dx is only used with a matrix; a scalar corr describes two "
                              "scalars")
-        rho = check_scalar(corr, "corr", low=-1, high=1)
+        rho = check_number(corr, "corr", low=-1, high=1)
         if abs(rho) == 1:
             return math.inf
         return -0.5 * math.log1p(-rho * rho) / divisor
@@ -97,7 +103,7 @@ def gaussian_mi(cov=None, *, dx=None, corr=None, base=None):
     if dx is None:
         raise ValueError(f"dx (the number of coordinates of X) is required with a {name} "
                          f"matrix")
-    dx = check_scalar(dx, "dx", integer=True, low=1, high=d - 1)
+    dx = check_number(dx, "dx", integer=True, low=1, high=d - 1)
     _, cxx = _check_cov(mat[:dx, :dx], f"{name}[:dx, :dx]")
     _, cyy = _check_cov(mat[dx:, dx:], f"{name}[dx:, dx:]")
     return 0.5 * (_logdet(cxx) + _logdet(cyy) - _logdet(chol)) / divisor
@@ -171,5 +177,12 @@ def gaussian_mi_fit(x, y, *, base=None):
     if n < xs.shape[1] + ys.shape[1] + 1:
         raise ValueError(f"gaussian_mi_fit needs more samples than dimensions, got n = {n} "
                          f"for dx + dy = {xs.shape[1] + ys.shape[1]}")
-    cov = np.cov(np.concatenate([xs, ys], axis=1), rowvar=False, ddof=1)
+    joint = np.concatenate([xs, ys], axis=1)
+    # The MI does not depend on the columns' scales: columns of extreme magnitude (x * 1e300
+    # would overflow the covariance, x * 1e-300 underflow it to a "singular" matrix) are
+    # brought back by exact powers of two first; other columns are used as they are.
+    exponent = _power_of_two_scale(np.abs(joint).max(axis=0))
+    if np.any(exponent != 0):
+        joint = _times_power_of_two(joint, exponent, np)
+    cov = np.cov(joint, rowvar=False, ddof=1)
     return gaussian_mi(np.atleast_2d(cov), dx=xs.shape[1], base=base)

@@ -15,6 +15,9 @@ import numpy as np
 
 from noprune_theory._validation import check_choice
 from noprune_theory.estimators._preprocess import (
+    _power_of_two_scale,
+    _times_power_of_two,
+    apply_same_columns,
     as_batch,
     as_samples,
     check_base,
@@ -22,8 +25,11 @@ from noprune_theory.estimators._preprocess import (
     check_k,
     check_seed,
     check_standardize,
+    check_ties,
+    common_scale,
     draw_noise,
     prepare,
+    same_columns,
     same_length,
 )
 from noprune_theory.estimators._special import digamma_int, digamma_scalar
@@ -31,10 +37,38 @@ from noprune_theory.estimators._special import digamma_int, digamma_scalar
 __all__ = ["conditional_mi", "knn_entropy", "ksg_mi", "ksg_mi_batch", "mixed_mi"]
 
 _TIES_HINT = (
-    "k-NN estimators for continuous data need distinct points: pass jitter > 0 (tie-breaking "
-    "noise scaled to each column's spread, drawn from seed), or use mixed_mi for data with "
-    "discrete parts"
+    "Repeated points are atoms of the distribution: use mixed_mi, which counts exact copies "
+    "instead of breaking them (Gao et al. 2017), or, if a variable's values are labels, "
+    "declare it discrete (discrete=...)"
 )
+
+
+def _discrete_route(arrays, names, flags, *, k, algorithm, standardize, jitter, seed, base,
+                    return_local, workers, backend, ties):
+    """Validate and run the estimator of :mod:`._categories` (some variable is discrete)."""
+    from noprune_theory.estimators._categories import categorical_mi, finish_categorical
+    from noprune_theory.estimators._preprocess import reject_text
+
+    if isinstance(algorithm, bool):
+        raise ValueError(f"algorithm must be one of 1, 2, got {algorithm!r}")
+    if algorithm != 1:
+        check_choice(algorithm, "algorithm", (1, 2))
+        raise ValueError("algorithm=2 is for continuous x and y; with a discrete variable the "
+                         "estimator is Ross (2014) or the plug-in (use algorithm=1)")
+    if backend not in ("auto", "numpy", "numba"):
+        check_choice(backend, "backend", ("auto", "numpy", "numba", "cupy"))
+        raise ValueError(f"discrete variables run on the CPU: backend must be 'auto', 'numpy' "
+                         f"or 'numba', got {backend!r}")
+    reject_text(k, "k", "an integer >= 1")
+    k = check_k(k, max(len(a) for a in arrays))
+    standardize = check_standardize(standardize)
+    jitter = check_jitter(jitter)
+    seed = check_seed(seed)
+    divisor = check_base(base)
+    workers = _check_workers(workers)
+    local, keep = categorical_mi(arrays, flags, k=k, standardize=standardize, jitter=jitter,
+                                 seed=seed, workers=workers, ties=ties, names=names)
+    return finish_categorical(local, keep, divisor, return_local)
 
 
 def _check_workers(workers):
@@ -116,6 +150,8 @@ def _ksg_local(nx, ny, k, n, algorithm, xp):
 
 def _common_checks(k, n, algorithm, standardize, jitter, seed, base):
     k = check_k(k, n)
+    if isinstance(algorithm, bool):
+        raise ValueError(f"algorithm must be one of 1, 2, got {algorithm!r}")
     algorithm = check_choice(algorithm, "algorithm", (1, 2))
     standardize = check_standardize(standardize)
     jitter = check_jitter(jitter)
@@ -125,7 +161,7 @@ def _common_checks(k, n, algorithm, standardize, jitter, seed, base):
 
 
 def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, base=None,
-           return_local=False, backend="auto", workers=None):
+           return_local=False, backend="auto", workers=None, discrete="auto"):
     r"""Mutual information I(X; Y) of continuous variables by the KSG k-NN estimator.
 
     Parameters
@@ -143,10 +179,21 @@ def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, b
         estimate depends on it): divide by the standard deviation, replace by standardized
         average ranks (makes the estimate exactly invariant under increasing maps of each
         column), or keep the scale. Columns are always centred (this changes no distance).
+        ``"std"`` is ennemi's ``preprocess=True`` (centre, divide by the SD with ``ddof=0``,
+        noise 1e-10 of the SD) and scikit-learn's ``mutual_info_*`` scaling (divide by the
+        SD, ``ddof=0``, without centring; its noise is ``1e-10 * max(1, mean|x|)``): on
+        continuous data no noise moves a count, so the estimates agree (tested against
+        scikit-learn to 1e-9). Turn it off (``"none"``) when the
+        columns of a variable share meaningful units (coordinates of one vector, whose
+        max-norm geometry per-column scaling would change) or to reproduce numbers computed
+        on already scaled data; use ``"rank"`` for heavy tails.
     jitter : float, default 1e-10
         Tie-breaking noise: ``jitter * spread * N(0, 1)`` is added to each column, ``spread``
         being the column's standard deviation after scaling. Constant columns get none.
-        ``0`` disables it (then repeated points raise ValueError).
+        ``0`` disables it. Repeated points (exact copies of a row of (x, y)) raise ValueError
+        when ``jitter == 0``, and also with jitter when they are heavy (more than 1% of the
+        points repeated, or k copies of one point): the noise would then choose the
+        neighbours. Such data has atoms: use :func:`mixed_mi`.
     seed : int, numpy.random.Generator or None, default 0
         Seeds the jitter, the only randomness: ``default_rng(seed).standard_normal`` draws
         x's noise (shape of x) then y's. ``None`` draws fresh entropy.
@@ -163,6 +210,13 @@ def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, b
     workers : int or None
         Threads for the neighbour searches and counts (-1: all usable cores; None: one thread
         below 50 000 points, where starting threads costs more than it saves, else all).
+    discrete : "auto", bool, name(s) or booleans, default "auto"
+        Which of x and y are discrete: labels compared by equality, never by distance
+        (renaming them changes nothing). ``"auto"`` reads integer, bool and string dtypes as
+        discrete, floats as continuous; ``True``/``False`` sets both; ``"x"``, ``("x", "y")``
+        or ``(True, False)`` declares them. One discrete variable: the Ross (2014) estimator
+        (KSG with the discrete metric, as scikit-learn's ``mutual_info_classif``); both: the
+        plug-in from counts. Then ``algorithm`` must be 1 and the backend a CPU one.
 
     Returns
     -------
@@ -172,7 +226,8 @@ def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, b
     Raises
     ------
     ValueError
-        For bad arguments (naming them), and for repeated points when ``jitter == 0``.
+        For bad arguments (naming them), for any repeated point when ``jitter == 0`` and for
+        heavy ties with jitter (see *jitter*).
 
     Notes
     -----
@@ -195,7 +250,8 @@ def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, b
     References
     ----------
     A. Kraskov, H. Stoegbauer, P. Grassberger, "Estimating mutual information", Phys. Rev. E
-    69, 066138 (2004).
+    69, 066138 (2004). B. C. Ross, "Mutual information between discrete and continuous data
+    sets", PLoS ONE 9, e87357 (2014) (a discrete variable).
 
     Examples
     --------
@@ -213,7 +269,14 @@ def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, b
     0.0
     """
     from noprune_theory.backend import resolve_backend
+    from noprune_theory.estimators._categories import resolve_discrete
 
+    flags = resolve_discrete(discrete, [x, y], ["x", "y"])
+    if any(flags):
+        return _discrete_route([x, y], ["x", "y"], flags, k=k, algorithm=algorithm,
+                               standardize=standardize, jitter=jitter, seed=seed, base=base,
+                               return_local=return_local, workers=workers, backend=backend,
+                               ties="raise")
     xs = as_samples(x, "x")
     ys = as_samples(y, "y")
     n = same_length(x=xs, y=ys)
@@ -231,11 +294,16 @@ def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, b
                              seed=seed, return_local=True, backend="cupy")
         local = cupy.asnumpy(local[0])
         return _finish(local, divisor, return_local)
+    if standardize == "none":
+        (xs, ys), _ = common_scale([xs, ys], ["x", "y"], xp=np)
     noise_x, noise_y = draw_noise(seed, [xs.shape, ys.shape], jitter)
     px, cx = prepare(xs, standardize=standardize, jitter=jitter, noise=noise_x, xp=np)
     py, cy = prepare(ys, standardize=standardize, jitter=jitter, noise=noise_y, xp=np)
+    px, py = apply_same_columns(
+        [px, py], same_columns([xs, ys], standardize=standardize, jitter=jitter, xp=np), xp=np)
     if cx.all() or cy.all():
         return _finish(np.zeros(n), divisor, return_local)
+    check_ties([xs, ys], ["x", "y"], k, jitter, hint=_TIES_HINT)
     nx, ny, eps = _ksg_counts_cpu(px, py, k, algorithm, _cpu_method(backend), workers)
     if nx is None:
         raise ValueError(
@@ -245,7 +313,7 @@ def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, b
 
 
 def ksg_mi_batch(X, Y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0,
-                 base=None, return_local=False, backend="auto", workers=None):
+                 base=None, return_local=False, backend="auto", workers=None, discrete="auto"):
     r"""KSG mutual information for a batch of P problems of equal size, in one call.
 
     The batch axis comes first (masks times seeds, say). On ``backend="cupy"`` the P problems
@@ -268,6 +336,10 @@ def ksg_mi_batch(X, Y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, see
         Return the per-point terms, shape (P, n).
     backend : {"auto", "numpy", "numba", "cupy"}, default "auto"
         ``auto`` uses ``cupy`` for CuPy inputs and the best CPU path otherwise.
+    discrete : "auto", bool, name(s) or booleans, default "auto"
+        As in :func:`ksg_mi` (``"X"``/``"Y"`` or ``"x"``/``"y"`` name the variables). Problems
+        with a discrete variable run one by one through :func:`ksg_mi` on the CPU, each
+        with the seed ``seed`` (CuPy inputs: copied to the host and back).
 
     Returns
     -------
@@ -297,9 +369,23 @@ def ksg_mi_batch(X, Y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, see
     >>> bool(np.isclose(est[0], ksg_mi(X[0], Y[0], seed=0), rtol=0, atol=0.05))
     True
     """
-    from noprune_theory.backend import array_namespace, resolve_backend
+    from noprune_theory.backend import array_namespace, resolve_backend, to_numpy
+    from noprune_theory.estimators._categories import resolve_discrete
 
     xp = array_namespace(X, Y)
+    if isinstance(discrete, str) and discrete in ("X", "Y"):
+        discrete = discrete.lower()
+    flags = resolve_discrete(discrete, [X, Y], ["x", "y"])
+    if any(flags):
+        Xh, Yh = to_numpy(X), to_numpy(Y)
+        if Xh.shape[0] != Yh.shape[0]:
+            raise ValueError(f"X and Y must have the same number of problems P (axis 0), got "
+                             f"{Xh.shape[0]} and {Yh.shape[0]}")
+        out = [ksg_mi(Xh[p], Yh[p], k=k, algorithm=algorithm, standardize=standardize,
+                      jitter=jitter, seed=seed, base=base, return_local=return_local,
+                      backend="auto" if backend in ("auto", "cupy") else backend,
+                      workers=workers, discrete=flags) for p in range(Xh.shape[0])]
+        return xp.asarray(np.stack(out) if return_local else np.asarray(out))
     is_cupy = type(X).__module__.split(".")[0] == "cupy"
     if backend == "auto":
         backend = "cupy" if is_cupy else resolve_backend("auto")
@@ -330,8 +416,12 @@ def _ksg_mi_batch(X, Y, *, k, algorithm, standardize, jitter, seed, base, return
     k, algorithm, standardize, jitter, seed, divisor = _common_checks(
         k, n, algorithm, standardize, jitter, seed, base)
     workers = _check_workers(workers)
+    if standardize == "none":
+        (Xb, Yb), _ = common_scale([Xb, Yb], ["X", "Y"], xp=xp)
     noise_x, noise_y = draw_noise(seed, [tuple(Xb.shape), tuple(Yb.shape)], jitter)
+    matches = same_columns([Xb, Yb], standardize=standardize, jitter=jitter, xp=xp)
     P = Xb.shape[0]
+    _check_batch_ties(to_numpy(Xb), to_numpy(Yb), k, jitter)
     if device == "cuda":
         from noprune_theory.kernels import cuda_knn
 
@@ -340,6 +430,7 @@ def _ksg_mi_batch(X, Y, *, k, algorithm, standardize, jitter, seed, base, return
                              f"got {k}")
         px, cx = prepare(Xb, standardize=standardize, jitter=jitter, noise=noise_x, xp=xp)
         py, cy = prepare(Yb, standardize=standardize, jitter=jitter, noise=noise_y, xp=xp)
+        px, py = apply_same_columns([px, py], matches, xp=xp)
         # problems where all of x or all of y is constant have exactly zero information
         degenerate = xp.logical_or(xp.all(cx, axis=(1, 2)), xp.all(cy, axis=(1, 2)))
         nx, ny, eps = cuda_knn.ksg_counts_batch(px, py, k, algorithm)
@@ -359,6 +450,9 @@ def _ksg_mi_batch(X, Y, *, k, algorithm, standardize, jitter, seed, base, return
                              noise=None if noise_x is None else noise_x[p], xp=np)
             py, cy = prepare(Yn[p], standardize=standardize, jitter=jitter,
                              noise=None if noise_y is None else noise_y[p], xp=np)
+            px, py = apply_same_columns(
+                [px, py], [(v, j, u, i, sign, mask[p]) for v, j, u, i, sign, mask in matches
+                           if mask[p]], xp=np)
             if cx.all() or cy.all():
                 degen[p] = True
                 continue
@@ -377,6 +471,16 @@ def _ksg_mi_batch(X, Y, *, k, algorithm, standardize, jitter, seed, base, return
     return xp.mean(local, axis=1)
 
 
+def _check_batch_ties(Xh, Yh, k, jitter):
+    """:func:`check_ties` for each problem of a batch (on host copies), skipping problems
+    whose x or y is all constant (their estimate is exactly 0)."""
+    for p in range(Xh.shape[0]):
+        if np.all(Xh[p].max(axis=0) == Xh[p].min(axis=0)) or \
+                np.all(Yh[p].max(axis=0) == Yh[p].min(axis=0)):
+            continue
+        check_ties([Xh[p], Yh[p]], [f"X[{p}]", f"Y[{p}]"], k, jitter, hint=_TIES_HINT)
+
+
 def _numba_ok():
     from noprune_theory.backend import numba_status
 
@@ -387,7 +491,7 @@ def _numba_ok():
 
 
 def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10, seed=0,
-                base=None, return_local=False, workers=None):
+                base=None, return_local=False, workers=None, discrete="auto"):
     r"""Differential entropy h(X) by the Kozachenko-Leonenko k-NN estimator.
 
     Parameters
@@ -401,7 +505,10 @@ def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10,
     standardize : {"none", "std"}, default "none"
         ``"std"`` searches neighbours on columns divided by their standard deviations s_j and
         adds back :math:`\sum_j \log s_j` (the Jacobian), so the result is always the entropy
-        of *x* in its own units.
+        of *x* in its own units. Default off, as in ennemi's ``estimate_entropy`` (which never
+        scales): one column gives the same value either way, and several columns in shared
+        units keep their max-norm geometry; turn it on for columns of very different
+        spreads.
     jitter, seed
         Tie-breaking noise, as in :func:`ksg_mi` (the only randomness).
     base : float or None
@@ -410,6 +517,10 @@ def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10,
         Return the per-point terms, shape (n,), whose mean is the estimate.
     workers : int or None
         Threads for the tree query.
+    discrete : "auto" or bool, default "auto"
+        Whether x holds labels (``"auto"``: integer, bool and string dtypes do). A discrete x
+        has a Shannon entropy, estimated by the plug-in from counts (as
+        :func:`plugin_entropy`, labels compared by equality); the k-NN arguments are unused.
 
     Returns
     -------
@@ -440,8 +551,16 @@ def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10,
     >>> bool(abs(knn_entropy(x) - exact) < 0.05)
     True
     """
+    from noprune_theory.estimators._categories import label_codes, resolve_discrete
     from noprune_theory.kernels import cpu_knn
 
+    (is_discrete,) = resolve_discrete(discrete, [x], ["x"])
+    if is_discrete:
+        codes = label_codes(x, "x")
+        divisor = check_base(base)
+        counts = np.bincount(codes)
+        local = -np.log(counts[codes] / len(codes))
+        return _finish(local, divisor, return_local)
     xs = as_samples(x, "x")
     n, d = xs.shape
     k = check_k(k, n)
@@ -454,11 +573,27 @@ def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10,
     seed = check_seed(seed)
     divisor = check_base(base)
     workers = _check_workers(workers)
-    spread = xs.std(axis=0)
     constant = xs.max(axis=0) == xs.min(axis=0)
     if constant.any():
         raise ValueError(f"x has constant column(s) {np.flatnonzero(constant).tolist()}: the "
                          f"differential entropy of a constant is -inf")
+    # log of the original units: extreme magnitudes are searched after an exact power-of-two
+    # scaling, whose logarithm is added back (h(c x) = h(x) + d log c)
+    if standardize == "none":
+        (xs,), log_factor = common_scale([xs], ["x"], xp=np)
+        jacobian = -d * float(log_factor)
+    else:
+        exponent = _power_of_two_scale(np.abs(xs).max(axis=0))
+        scaled = _times_power_of_two(xs, exponent, np)
+        jacobian = float(np.sum(np.log(scaled.std(axis=0)) - exponent * math.log(2.0)))
+    check_ties([xs], ["x"], k, jitter, hint="The differential entropy of a law with atoms is "
+               "-inf; for discrete data use plugin_entropy")
+    copies = sorted({j for _, j, _, _, _, _ in same_columns([xs], standardize=standardize,
+                                                            jitter=jitter, xp=np)})
+    if copies:
+        raise ValueError(f"column(s) {copies} of x are copies of other columns (up to sign "
+                         f"and scale): x lies on a lower-dimensional set and its differential "
+                         f"entropy is -inf")
     (noise,) = draw_noise(seed, [xs.shape], jitter)
     px, _ = prepare(xs, standardize=standardize, jitter=jitter, noise=noise, xp=np)
     if metric == "chebyshev":
@@ -475,7 +610,6 @@ def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10,
     if np.any(rho == 0):
         raise ValueError(f"x holds repeated points ({int(np.sum(rho == 0))} of {n} have their "
                          f"k-th neighbour at distance 0); {_TIES_HINT}")
-    jacobian = float(np.sum(np.log(spread))) if standardize == "std" else 0.0
     local = (digamma_scalar(n) - digamma_scalar(k) + log_cd + jacobian) + d * np.log(rho)
     return _finish(local, divisor, return_local)
 
@@ -484,7 +618,8 @@ def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10,
 
 
 def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, base=None,
-                   return_local=False, backend="auto", workers=None):
+                   return_local=False, backend="auto", workers=None, discrete="auto",
+                   ties="raise"):
     r"""Conditional mutual information I(X; Y | Z) by the Frenzel-Pompe k-NN estimator.
 
     Parameters
@@ -492,9 +627,25 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
     x, y, z : array_like, shapes (n,) or (n, dx), (n, dy), (n, dz)
         Paired samples (real, finite).
     k, standardize, jitter, base, return_local, backend, workers
-        As in :func:`ksg_mi`.
+        As in :func:`ksg_mi` (``standardize="std"`` scales each column of x, y and z as
+        ennemi's ``preprocess=True`` does, z included).
     seed : int, numpy.random.Generator or None, default 0
-        Seeds the jitter: noise for x, then y, then z, from ``default_rng(seed)``.
+        Seeds the jitter: noise for x, then y, then z, from ``default_rng(seed)`` (with
+        discrete variables: for the continuous ones, in that order).
+    discrete : "auto", bool, name(s) or booleans, default "auto"
+        Which of x, y, z are discrete (labels compared by equality), as in :func:`ksg_mi`:
+        ``"z"``, ``("y", "z")``, ``(False, True, False)``... Any mix is supported: the
+        Frenzel-Pompe estimator with the discrete metric (the construction Mesner & Shalizi
+        2020 study for mixed data), KSG within
+        each stratum for a discrete z, Ross (2014) within strata for a discrete x or y, the
+        plug-in when all three are discrete (see docs/estimators.md for the bias).
+    ties : {"raise", "count"}, default "raise"
+        Repeated points (exact copies of a row of (x, y, z)): ``"raise"`` refuses them as
+        :func:`ksg_mi` does; ``"count"`` treats them as atoms with the rule of Gao et al.
+        (2017) that Mesner & Shalizi (2020) use for I(X; Y | Z): a point whose k-th neighbour
+        is at distance 0 gets, for k and every count, the number of its exact copies. Use it
+        (usually with ``jitter=0``) for continuous variables with atoms. On data without
+        repeated points both give the same number.
 
     Returns
     -------
@@ -515,7 +666,10 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
     References
     ----------
     S. Frenzel, B. Pompe, "Partial mutual information for coupling analysis of multivariate
-    time series", Phys. Rev. Lett. 99, 204101 (2007).
+    time series", Phys. Rev. Lett. 99, 204101 (2007). B. C. Ross, "Mutual information between
+    discrete and continuous data sets", PLoS ONE 9, e87357 (2014). J. Mesner, C. Shalizi,
+    "Conditional mutual information estimation for mixed, discrete and continuous data", IEEE
+    Trans. Inf. Theory 67, 464-484 (2021).
 
     Examples
     --------
@@ -529,8 +683,16 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
     True
     """
     from noprune_theory.backend import resolve_backend
+    from noprune_theory.estimators._categories import resolve_discrete
     from noprune_theory.kernels import cpu_knn
 
+    flags = resolve_discrete(discrete, [x, y, z], ["x", "y", "z"])
+    ties = check_choice(ties, "ties", ("raise", "count"))
+    if any(flags) or ties == "count":
+        return _discrete_route([x, y, z], ["x", "y", "z"], flags, k=k, algorithm=1,
+                               standardize=standardize, jitter=jitter, seed=seed, base=base,
+                               return_local=return_local, workers=workers,
+                               backend="auto" if backend == "cupy" else backend, ties=ties)
     xs = as_samples(x, "x")
     ys = as_samples(y, "y")
     zs = as_samples(z, "z")
@@ -540,12 +702,18 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
     workers = _check_workers(workers)
     backend = resolve_backend(backend)
     method = _cpu_method("numba" if backend == "cupy" else backend)
+    if standardize == "none":
+        (xs, ys, zs), _ = common_scale([xs, ys, zs], ["x", "y", "z"], xp=np)
     nx_, ny_, nz_ = draw_noise(seed, [xs.shape, ys.shape, zs.shape], jitter)
     px, cx = prepare(xs, standardize=standardize, jitter=jitter, noise=nx_, xp=np)
     py, cy = prepare(ys, standardize=standardize, jitter=jitter, noise=ny_, xp=np)
     pz, _ = prepare(zs, standardize=standardize, jitter=jitter, noise=nz_, xp=np)
+    px, py, pz = apply_same_columns(
+        [px, py, pz], same_columns([xs, ys, zs], standardize=standardize, jitter=jitter, xp=np),
+        xp=np)
     if cx.all() or cy.all():
         return _finish(np.zeros(n), divisor, return_local)
+    check_ties([xs, ys, zs], ["x", "y", "z"], k, jitter, hint=_TIES_HINT)
     joint = np.concatenate([px, py, pz], axis=1)
     eps = cpu_knn.knn_kth_distance(joint, k, workers=workers)
     if np.any(eps == 0):
@@ -564,7 +732,7 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
 
 
 def mixed_mi(x, y, *, k=3, standardize="std", jitter=0.0, seed=0, base=None,
-             return_local=False, workers=None):
+             return_local=False, workers=None, discrete="auto"):
     r"""I(X; Y) for discrete, continuous or mixed variables (Gao, Kannan, Oh & Viswanath 2017).
 
     Ties are part of the model here, not an accident: points of a discrete variable repeat,
@@ -578,13 +746,21 @@ def mixed_mi(x, y, *, k=3, standardize="std", jitter=0.0, seed=0, base=None,
     k : int, default 3
         Neighbour order, ``1 <= k < n``.
     standardize : {"std", "rank", "none"}, default "std"
-        As in :func:`ksg_mi` (scaling keeps repeated values repeated).
+        As in :func:`ksg_mi` (scaling keeps repeated values repeated; the conventions of
+        scikit-learn and ennemi are compared there).
     jitter : float, default 0
         Optional noise as in :func:`ksg_mi`; 0 keeps ties, which this estimator needs.
     seed : int, numpy.random.Generator or None, default 0
         Seeds the jitter only (unused when ``jitter == 0``).
     base, return_local, workers
         As in :func:`ksg_mi`.
+    discrete : "auto", bool, name(s) or booleans, default "auto"
+        Which of x and y hold labels, compared by equality (integer, bool and string dtypes
+        with ``"auto"``). Without one, the estimator below measures distances between all
+        values, so labels 0 and 1e-4 would fall into one class after scaling and the result
+        would depend on the coding. With one: Ross (2014) for a discrete-continuous pair (the
+        continuous one may have atoms: its exact copies are counted by the rule below), the
+        plug-in for two discrete variables.
 
     Returns
     -------
@@ -629,17 +805,28 @@ def mixed_mi(x, y, *, k=3, standardize="std", jitter=0.0, seed=0, base=None,
     >>> bool(abs(mixed_mi(x, y) - exact) < 0.05)
     True
     """
+    from noprune_theory.estimators._categories import resolve_discrete
     from noprune_theory.kernels import cpu_knn
 
+    flags = resolve_discrete(discrete, [x, y], ["x", "y"])
+    if any(flags):
+        return _discrete_route([x, y], ["x", "y"], flags, k=k, algorithm=1,
+                               standardize=standardize, jitter=jitter, seed=seed, base=base,
+                               return_local=return_local, workers=workers, backend="auto",
+                               ties="count")
     xs = as_samples(x, "x")
     ys = as_samples(y, "y")
     n = same_length(x=xs, y=ys)
     k, _, standardize, jitter, seed, divisor = _common_checks(
         k, n, 1, standardize, jitter, seed, base)
     workers = _check_workers(workers)
+    if standardize == "none":
+        (xs, ys), _ = common_scale([xs, ys], ["x", "y"], xp=np)
     noise_x, noise_y = draw_noise(seed, [xs.shape, ys.shape], jitter)
     px, cx = prepare(xs, standardize=standardize, jitter=jitter, noise=noise_x, xp=np)
     py, cy = prepare(ys, standardize=standardize, jitter=jitter, noise=noise_y, xp=np)
+    px, py = apply_same_columns(
+        [px, py], same_columns([xs, ys], standardize=standardize, jitter=jitter, xp=np), xp=np)
     if cx.all() or cy.all():
         return _finish(np.zeros(n), divisor, return_local)
     joint = np.concatenate([px, py], axis=1)

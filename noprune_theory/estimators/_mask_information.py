@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from noprune_theory._validation import check_choice, check_scalar
+from noprune_theory._validation import check_choice
 from noprune_theory.backend import to_numpy
-from noprune_theory.estimators._preprocess import check_base
+from noprune_theory.estimators._preprocess import check_base, check_number, reject_text
 
 __all__ = [
     "MaskInformation",
@@ -48,6 +48,11 @@ __all__ = [
 ]
 
 
+#: ``reliable`` needs the headline I(m; D)'s mean under the permutation null within this many
+#: null standard deviations of 0.
+RELIABLE_NULL_SDS = 2.0
+
+
 def log2_binomial(p, k):
     """log2 C(p, k) through log-Gamma (exact to rounding for any size).
 
@@ -56,8 +61,8 @@ def log2_binomial(p, k):
     >>> round(log2_binomial(10, 5), 3)    # log2 252
     7.977
     """
-    p = check_scalar(p, "p", integer=True, low=0)
-    k = check_scalar(k, "k", integer=True, low=0, high=p)
+    p = check_number(p, "p", integer=True, low=0)
+    k = check_number(k, "k", integer=True, low=0, high=p)
     return (math.lgamma(p + 1) - math.lgamma(k + 1) - math.lgamma(p - k + 1)) / math.log(2)
 
 
@@ -105,11 +110,16 @@ class MaskInformation:
     n_runs : int
         Pipeline runs of the unconditional estimate.
     reliable : bool
-        Whether the plug-in can be trusted: at least 5 runs per distinct pattern (for I(m; D)
-        over all runs; for I(m; D | init) over the datasets of each init).
+        Whether the estimates can be trusted. For I(m; D): at least 5 runs per distinct
+        pattern over all runs, and the headline ``mi`` centred under independence: its mean
+        over the permutation null within 2 null sd of 0 (without permutations: at least 5
+        runs per distinct mask *per dataset*, since each dataset's M runs estimate H(m | D)).
+        For I(m; D | init): at least 5 datasets per distinct pattern of each init.
     extra : dict
-        ``conditional_patterns`` (most distinct masks of one init) and, when not reliable,
-        ``unreliable``: what failed.
+        ``conditional_patterns`` (most distinct masks of one init), ``runs_per_cell`` (runs
+        per distinct (dataset, mask) pair), ``null_bias`` (the mean of ``mi``'s estimator over
+        the permutation null: 0 if it is centred) and, when not reliable, ``unreliable``: what
+        failed.
     kept : float
         Mean number of weights kept, E||m||_1.
     p : int
@@ -332,6 +342,14 @@ def mask_data_information(mask_fn, sample_data, *, n_datasets=100, n_inits=10,
     and averaged. Both need few distinct masks against the runs (``reliable``); otherwise use
     ``upper`` = min(sum_i H(m_i), log2 C(p, k)), which bounds I(m; D) from above (module notes).
 
+    Miller-Madow is biased upward when each dataset's M runs see few copies of each of its
+    masks: a data-agnostic random mask (6 weights, keep 3: 20 patterns, I = 0) with N = 100
+    and M = 3 gives ``mi`` = 2.4 bits. The permutation null measures that bias at the design
+    used (``extra["null_bias"]``); above 2 null sd, ``reliable`` is False and a warning says
+    so. ``mi_debiased`` is centred under independence but subtracts too much under strong
+    dependence (the null has more cells than the truth), so it is a test statistic, not an
+    estimate of a large I(m; D).
+
     References
     ----------
     .. [NFP] T. Kumar, K. Luo and M. Sellke, "No Free Prune", ICML 2024, Theorem 4, Sec. 4.1
@@ -349,20 +367,25 @@ def mask_data_information(mask_fn, sample_data, *, n_datasets=100, n_inits=10,
     ...     return r.standard_normal((4, 2)), r.choice([-1.0, 1.0], size=4)
     >>> def mask_fn(X, y, seed):
     ...     return np.array([y[0] > 0, y[0] < 0])
-    >>> res = mask_data_information(mask_fn, sample, n_datasets=400, n_inits=2, seed=0)
+    >>> res = mask_data_information(mask_fn, sample, n_datasets=400, n_inits=2,
+    ...                             quantity="conditional", seed=0)
     >>> bool(abs(res.mi_conditional - 1.0) < 0.01), round(res.ceiling, 6)
     (True, 1.0)
     """
     _check_callable(mask_fn, "mask_fn", "(X, y, seed) -> mask")
     _check_callable(sample_data, "sample_data", "seed -> (X, y)")
-    n_datasets = check_scalar(n_datasets, "n_datasets", integer=True, low=2)
-    n_inits = check_scalar(n_inits, "n_inits", integer=True, low=1)
+    for value, name in ((n_datasets, "n_datasets"), (n_inits, "n_inits"),
+                        (n_bootstrap, "n_bootstrap"), (n_permutations, "n_permutations"),
+                        (seed, "seed")):
+        reject_text(value, name, "an integer")
+    n_datasets = check_number(n_datasets, "n_datasets", integer=True, low=2)
+    n_inits = check_number(n_inits, "n_inits", integer=True, low=1)
     check_choice(quantity, "quantity", ("both", "mi", "conditional"))
     divisor = check_base(base)
     check_choice(correction, "correction", ("miller_madow", "none"))
-    n_bootstrap = check_scalar(n_bootstrap, "n_bootstrap", integer=True, low=0)
-    n_permutations = check_scalar(n_permutations, "n_permutations", integer=True, low=0)
-    seed = check_scalar(seed, "seed", integer=True, low=0)
+    n_bootstrap = check_number(n_bootstrap, "n_bootstrap", integer=True, low=0)
+    n_permutations = check_number(n_permutations, "n_permutations", integer=True, low=0)
+    seed = check_number(seed, "seed", integer=True, low=0)
     unit = "bits" if abs(divisor - math.log(2)) < 1e-15 else (
         "nats" if divisor == 1.0 else f"log base {base}")
 
@@ -395,20 +418,41 @@ def mask_data_information(mask_fn, sample_data, *, n_datasets=100, n_inits=10,
         n = len(codes)
         res.mi, res.mi_plugin, res.bias_correction = est / divisor, plug / divisor, corr / divisor
         if n_permutations:
-            null = np.array([_mi_rows(codes, rng.permutation(rows), "none")[1]
-                             for _ in range(n_permutations)])
+            null_runs = [_mi_rows(codes, rng.permutation(rows), correction)
+                         for _ in range(n_permutations)]
+            null = np.array([r[1] for r in null_runs])
+            null_est = np.array([r[0] for r in null_runs])
             res.null_mean = float(null.mean()) / divisor
             res.null_sd = float(null.std(ddof=1)) / divisor if n_permutations > 1 else 0.0
             res.mi_debiased = res.mi_plugin - res.null_mean
             # ties count against independence-rejection: >= with a relative slack of rounding
             res.p_value = float((1 + np.sum(null >= plug - 1e-12 * max(1.0, abs(plug))))
                                 / (1 + n_permutations))
+            # what the headline estimator returns when m and D are independent: it should be 0
+            null_bias = float(null_est.mean()) / divisor
+            res.extra["null_bias"] = null_bias
         res.entropy = _h_codes(codes, correction) / divisor
         res.per_weight_mi = _per_weight_mi(masks, rows, correction) / divisor
         res.n_patterns, res.n_runs = km, n
+        kmd = len(np.unique(codes * N + rows))
+        res.extra["runs_per_cell"] = n / kmd
+        problems = []
         if n < 5 * km:
+            problems.append(f"I(m; D): {km} distinct masks in {n} runs")
+        if n_permutations > 1:
+            if abs(null_bias) > RELIABLE_NULL_SDS * res.null_sd:
+                problems.append(
+                    f"I(m; D): under independence (permutation null) the estimate averages "
+                    f"{null_bias:.3g} {unit}, {abs(null_bias) / max(res.null_sd, 1e-300):.1f} "
+                    f"null sd from 0 ({M} runs per dataset over {kmd / N:.1f} distinct masks "
+                    f"per dataset); use mi_debiased +- null_sd to test for dependence")
+        elif n < 5 * kmd:
+            problems.append(
+                f"I(m; D): {n / kmd:.1f} runs per distinct mask per dataset ({M} runs per "
+                f"dataset over {kmd / N:.1f} distinct masks), fewer than 5")
+        if problems:
             res.reliable = False
-            res.extra["unreliable"] = [f"I(m; D): {km} distinct masks in {n} runs"]
+            res.extra["unreliable"] = problems
         if n_bootstrap:
             reps = []
             for _ in range(n_bootstrap):
@@ -449,10 +493,10 @@ def mask_data_information(mask_fn, sample_data, *, n_datasets=100, n_inits=10,
     res.upper = min(res.per_weight_entropy, res.ceiling)
     if not res.reliable:
         warnings.warn(
-            "; ".join(res.extra["unreliable"]) + ": fewer than 5 runs per distinct mask, the "
-            "plug-in estimate of whole-mask information is unreliable (it saturates near "
-            f"log(runs)); use the upper bound min(sum_i H(m_i), log2 C(p, k)) = "
-            f"{res.upper:.4g} {unit}, or more datasets", RuntimeWarning, stacklevel=2)
+            "; ".join(res.extra["unreliable"]) + ": the plug-in estimate of whole-mask "
+            "information is unreliable at this design (too few runs per distinct mask; it "
+            f"saturates near log(runs)); use the upper bound min(sum_i H(m_i), log2 C(p, k)) = "
+            f"{res.upper:.4g} {unit}, or more runs", RuntimeWarning, stacklevel=2)
     return res
 
 
@@ -492,8 +536,8 @@ def enumerate_datasets(population_size, n, probs=None):
     """
     from itertools import combinations_with_replacement
 
-    K = check_scalar(population_size, "population_size", integer=True, low=1)
-    n = check_scalar(n, "n", integer=True, low=1)
+    K = check_number(population_size, "population_size", integer=True, low=1)
+    n = check_number(n, "n", integer=True, low=1)
     if probs is None:
         q = np.full(K, 1.0 / K)
     else:
@@ -568,7 +612,7 @@ def mask_information_exact(mask_fn, datasets, probs=None, *, seeds=(0,), seed_pr
     datasets = list(datasets)
     if not datasets:
         raise ValueError("datasets must hold at least one (X, y) pair")
-    seeds = [check_scalar(s, "seeds", integer=True, low=0) for s in seeds]
+    seeds = [check_number(s, "seeds", integer=True, low=0) for s in seeds]
     if not seeds:
         raise ValueError("seeds must hold at least one seed")
     divisor = check_base(base)

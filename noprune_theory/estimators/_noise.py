@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from noprune_theory._validation import check_scalar
 from noprune_theory.backend import array_namespace, to_numpy
+from noprune_theory.estimators._preprocess import check_number
 
 __all__ = [
     "LawCheck",
@@ -118,7 +118,7 @@ def noise_correlation(f, X, z, *, mean=None, fresh=None):
                          "data law for a model, or fresh values of f)")
     if mean is not None:
         if isinstance(mean, (int, float)) and not isinstance(mean, bool):
-            mu = check_scalar(mean, "mean")
+            mu = check_number(mean, "mean")
         else:
             mu = xp.asarray(mean, dtype=values.dtype) if isinstance(mean, np.ndarray) and \
                 not isinstance(values, np.ndarray) else mean
@@ -191,7 +191,7 @@ def measured_effective_params(model, mi=0.0, *, eps=0.1, X=None, mi_unit="bits")
 
     if not isinstance(model, MaskedMLP):
         raise TypeError(f"model must be a MaskedMLP, got {type(model).__name__}")
-    eps = check_scalar(eps, "eps", low=0, high=1, low_inclusive=False, high_inclusive=False)
+    eps = check_number(eps, "eps", low=0, high=1, low_inclusive=False, high_inclusive=False)
     kept = model.kept_count()
     w_max = np.zeros(model.B)
     for l, w in enumerate(model.weights):
@@ -303,7 +303,7 @@ def law_of_robustness_check(model, X, y, mi=0.0, *, eps=0.1, delta=0.01, c=1.0, 
     mse = to_numpy(model.loss(X, y, loss="mse")).astype(np.float64)
     fits = None
     if sigma2 is not None:
-        sigma2 = check_scalar(sigma2, "sigma2", low=0, low_inclusive=False)
+        sigma2 = check_number(sigma2, "sigma2", low=0, low_inclusive=False)
         fits = mse <= sigma2 - eps
     upper = to_numpy(up.value).astype(np.float64)
     consistent = upper >= bound if fits is None else (upper >= bound) | ~fits

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from noprune_theory._validation import check_choice, check_scalar
-from noprune_theory.estimators._preprocess import check_seed
+from noprune_theory._validation import check_choice
+from noprune_theory.estimators._preprocess import check_number, check_seed
 
 __all__ = ["PermutationResult", "permutation_null"]
 
@@ -87,7 +87,7 @@ def permutation_null(estimator, x, y, n_permutations=199, seed=0, *, alternative
     if not callable(estimator):
         raise ValueError(f"estimator must be a callable estimator(x, y, **kwargs), got "
                          f"{estimator!r}")
-    n_permutations = check_scalar(n_permutations, "n_permutations", integer=True, low=1)
+    n_permutations = check_number(n_permutations, "n_permutations", integer=True, low=1)
     seed = check_seed(seed)
     alternative = check_choice(alternative, "alternative", ("greater", "two-sided"))
     x_arr = np.asarray(x)
