@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 
 __all__ = ["check_scalar", "check_choice", "check_finite_array", "describe_range"]
 
@@ -81,6 +82,10 @@ def check_scalar(
             raise ValueError(f"{expected}, got {value!r}") from None
     if not math.isfinite(number):
         raise ValueError(f"{expected}, got {value!r}")
+    if number != 0 and abs(number) < sys.float_info.min:
+        # a subnormal double keeps only a few digits: 1e-320 is stored as 9.99989e-321
+        raise ValueError(f"{expected} and at least {sys.float_info.min:.4g} in magnitude (a "
+                         f"smaller double loses digits), got {value!r}")
     if integer:
         if number != math.floor(number):
             raise ValueError(f"{expected}, got {value!r}")

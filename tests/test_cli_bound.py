@@ -184,3 +184,71 @@ def test_help_states_the_defaults_the_api_uses():
 
     for name, value in DEFAULTS.items():
         assert f"--{name} {value:g}" in EPILOG
+
+
+# ---------------------------------------------------------------- float limits (issue 14 item 3)
+
+def _strict_json(text):
+    def refuse(constant):
+        raise AssertionError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_at_the_edge_of_float64_is_strict_and_right(capsys):
+    # 8/delta = 2.7e308 overflows float64: the condition's lhs is 8^4 (log 8 - log delta)
+    import mpmath
+
+    code, out, err = run(capsys, "bound", "--n", "1e4", "--d", "100", "--delta", "3e-308",
+                         "--json")
+    assert code == 0, err
+    rep = _strict_json(out)
+    lhs = float(4096 * mpmath.log(8 / mpmath.mpf("3e-308")))
+    assert rep["conditions"]["dense"]["lhs"] == pytest.approx(lhs, rel=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SampleSizeWarning)
+        assert rep["table"][0]["dense_lip_lower"] == robustness_bound(1e4, 100, 1e4,
+                                                                      delta=3e-308)
+    assert all(row["dense_lip_lower"] > 0 and row["sparse_lip_lower"] > 0 for row in rep["table"])
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--n", "1e4", "--d", "100", "--delta", "1e-320"], "--delta"),
+    (["--n", "1e4", "--d", "100", "--delta", "1e-320", "--json"], "--delta"),
+    (["--n", "1e4", "--d", "100", "--eps", "4e-324"], "--eps"),
+    (["--n", "1e308", "--d", "100"], "--n"),
+    (["--n", "1e300", "--d", "1e10", "--json"], "--n"),
+    (["--n", "1e4", "--d", "100", "--p", "1e300", "--J", "1e300", "--eps", "1e-300"], "p_eff"),
+])
+def test_numbers_beyond_float64_give_one_error_line(capsys, args, option):
+    code, out, err = run(capsys, "bound", *args)
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err  # no RuntimeWarning or SampleSizeWarning lines before it
+    assert lines[0].startswith("Error:") and option in lines[0]
+    assert "'p'" not in lines[0] and " p must" not in lines[0]  # never an option not given
+
+
+def test_dump_json_refuses_nan_and_names_where_it_is():
+    import click
+
+    from noprune_theory.commands._types import dump_json
+
+    assert dump_json({"a": [1.0, 2.5]}) == '{"a": [1.0, 2.5]}'
+    with pytest.raises(click.ClickException, match=r"\$\.a\[1\]"):
+        dump_json({"a": [1.0, float("nan")]})
+    with pytest.raises(click.ClickException, match=r"\$\.b\.c"):
+        dump_json({"b": {"c": float("-inf")}})
+
+
+def test_every_command_prints_json_through_dump_json():
+    # json.dumps defaults to allow_nan=True and prints NaN / Infinity, which are not JSON
+    from pathlib import Path
+
+    import noprune_theory.commands as commands
+
+    folder = Path(commands.__file__).parent
+    offenders = [p.name for p in folder.glob("*.py")
+                 if p.name != "_types.py" and "json.dump" in p.read_text()]
+    assert offenders == []

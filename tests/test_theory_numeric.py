@@ -247,7 +247,8 @@ def test_failing_condition_warns_with_needed_n():
 
 sizes = st.floats(1.0, 1e9)
 dims = st.floats(1.0, 1e5)
-counts = st.floats(0.0, 1e12)
+# subnormal inputs are refused (they keep a few digits only), so none is drawn
+counts = st.floats(0.0, 1e12, allow_subnormal=False)
 unit = st.floats(1e-3, 0.999)
 factor = st.floats(1.01, 100.0)
 
@@ -384,3 +385,69 @@ def test_solve_for_without_solution_in_range_raises():
         solve_for("sparse", "epsilon", n=10, d=10, p_eff=10, delta=0.5, c=1, L=1e6)
     with pytest.raises(ValueError, match="no solution in the range of delta"):
         solve_for("dense", "delta", n=10, d=10, p=10, epsilon=0.5, c=1, W=1, J=1, L=1e6)
+
+
+# ---------------------------------------------------------------- float limits (issue 14 item 3)
+
+def test_dense_bound_whose_log_argument_overflows_is_right_not_zero():
+    # 60 W J / eps = 6e321 overflows; the generated code sums log 60 + log W + log J - log eps.
+    # mpmath: 1e-300/512 sqrt(1e6 / (1e4 log(6e321) + log 400)) = 7.17536...e-304
+    got = robustness_bound(1e4, 100, 1e4, eps=1e-300, W=1e10, J=1e10)
+    expected = float(mp_dense(1e4, 100, 1e4, M("1e-300"), M("0.01"), 1, M("1e10"), M("1e10")))
+    assert got == pytest.approx(expected, rel=RTOL)
+    assert 7.17e-304 < got < 7.18e-304
+
+
+def test_sparse_bound_whose_factors_underflow_is_right():
+    # sqrt(d) sqrt(delta) eps = 1e5 * 1e-150 * 1e-200 = 1e-345 underflows to 0 as a product,
+    # while the bound is 1e-200/1152 sqrt(1e310 * 1e-300 / (1 + 5e-301 log 4e300)) = 8.68e-199
+    got = sparse_robustness_bound(1e300, 1e10, 1.0, eps=1e-200, delta=1e-300)
+    expected = float(mp_sparse(M("1e300"), M("1e10"), 1, M("1e-200"), M("1e-300"), 1))
+    assert expected == pytest.approx(8.680555555555556e-199, rel=1e-12)
+    assert got == pytest.approx(expected, rel=RTOL)
+
+
+def test_sample_size_condition_at_tiny_eps_and_delta_is_right():
+    # n eps^2 = 1e300 * 1e-300 = 1 (eps^2 = 1e-300 * ... alone underflows); 8k/delta = 2.7e308
+    # overflows, so lhs = 8^4 (log 8 - log delta) and n_required = lhs / eps^2 = lhs * 1e300
+    delta = M("3e-308")
+    cond = sample_size_condition(1e300, eps=1e-150, delta=3e-308)
+    assert cond.rhs == pytest.approx(1.0, rel=RTOL)
+    assert cond.lhs == pytest.approx(float(4096 * mpmath.log(8 / delta)), rel=RTOL)
+    assert cond.n_required == pytest.approx(float(4096 * mpmath.log(8 / delta) * M("1e300")),
+                                            rel=RTOL)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: robustness_bound(10, 10, 10, delta=1e-320), "delta"),
+    (lambda: sparse_robustness_bound(10, 10, 10, eps=5e-324), "eps"),
+    (lambda: effective_params(10, 1e-310), "mi"),
+    (lambda: robustness_bound(10, 10, 10, c=[1.0, 1e-315]), "c"),
+])
+def test_subnormal_inputs_are_refused_naming_the_argument(call, name):
+    # a subnormal double keeps a few digits only: 1e-320 is stored as 9.99989e-321
+    with pytest.raises(ValueError, match=rf"^{name} must be .* at least 2.225e-308"):
+        call()
+
+
+@pytest.mark.parametrize("call, what", [
+    (lambda: lipschitz_param_constant(1e200, depth=2), "J = R"),
+    (lambda: effective_params(1e308), "p_eff"),
+    (lambda: mi_to_bits(1.5e308, "nats"), "mi in bits"),
+    (lambda: two_layer_params(10**300, 10**300), "p = width"),
+    (lambda: sparse_robustness_bound(1, 1, 1e300, eps=1e-300, delta=1e-300), "[NFP Thm 4] bound"),
+    (lambda: robustness_bound(1, 1, 1e300, eps=1e-300), "[BS Thm 3] bound"),
+    (lambda: sample_size_condition(1, eps=1e-200), "n eps^2"),
+    (lambda: sample_size_condition(1e300, eps=1e-200, theorem="sparse"), "needs"),
+])
+def test_results_beyond_float64_raise_instead_of_inf_or_zero(call, what):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no overflow warning before the error
+        with pytest.raises(ValueError, match="overflows|underflows") as info:
+            call()
+    assert what in str(info.value)
+
+
+def test_arrays_with_one_element_beyond_float64_raise():
+    with pytest.raises(ValueError, match="overflows"):
+        lipschitz_param_constant(np.array([10.0, 1e200]), depth=2)

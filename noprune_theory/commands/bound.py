@@ -6,11 +6,9 @@ sympy at all.
 """
 from __future__ import annotations
 
-import json
-
 import click
 
-from noprune_theory.commands._types import Number
+from noprune_theory.commands._types import Number, dump_json
 
 _UNIT = dict(low=0, high=1, low_inclusive=False, high_inclusive=False)
 _POS = dict(low=0, low_inclusive=False)
@@ -87,7 +85,7 @@ def command(n, d, p, width, sparsity, kept, mi, mi_unit, eps, delta, c, W, J, k,
     rep = bound_report(n, d, p=p, sparsity=sparsity, kept=kept, mi=mi, mi_unit=mi_unit, eps=eps,
                        delta=delta, c=c, W=W, J=J, k=k, width=width, lip=lip)
     if as_json:
-        click.echo(json.dumps(rep, indent=2, sort_keys=True))
+        click.echo(dump_json(rep, indent=2, sort_keys=True))
     elif as_latex:
         click.echo(format_bound_latex(rep))
     else:

@@ -5,11 +5,10 @@ so a bad argument gives the same sentence here (as ``Error: ...``, exit code 2).
 """
 from __future__ import annotations
 
-import json
 
 import click
 
-from noprune_theory.commands._types import Number
+from noprune_theory.commands._types import Number, dump_json
 
 ESTIMATORS = ("ksg", "ksg2", "mixed", "plugin")
 
@@ -116,7 +115,7 @@ def command(x_file, y_file, estimator, k, base, seed, standardize, jitter, corre
                       jitter=(1e-10 if estimator != "mixed" else 0.0) if jitter is None
                       else jitter)
     if as_json:
-        click.echo(json.dumps(record))
+        click.echo(dump_json(record))
         return
     details = ", ".join(f"{key}={record[key]}" for key in record
                         if key not in ("estimate", "unit", "x", "y"))

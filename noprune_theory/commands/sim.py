@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from noprune_theory.commands._types import Number
+from noprune_theory.commands._types import Number, dump_json
 
 
 def _list_simulations():
@@ -56,7 +56,6 @@ def command(name, list_, preset, config_file, sets, seeds, out, backend, workers
         raise click.UsageError("give a simulation NAME, or --list to see them")
     if workers is not None and scheduler is not None:
         raise click.UsageError("use either --workers or --scheduler, not both")
-    import json
 
     from noprune_theory.sims import CellError, get_simulation, resolve_config, run_simulation
     from noprune_theory.sims._runner import estimate_cells, format_duration
@@ -67,7 +66,7 @@ def command(name, list_, preset, config_file, sets, seeds, out, backend, workers
                          backend=backend)
     if dry_run:
         total, done, folder = estimate_cells(cfg, out)
-        click.echo(json.dumps(cfg.to_dict(), indent=1))
+        click.echo(dump_json(cfg.to_dict(), indent=1))
         click.echo(f"{total} cells ({cfg.n_points} grid points x {cfg.seeds} seeds), "
                    f"{done} already in {folder}")
         return

@@ -21,7 +21,7 @@ import numpy as np
 
 from noprune_theory._validation import check_choice, check_scalar, describe_range
 
-from ._compiled import compiled
+from ._compiled import LOG_SPACE, compiled
 
 __all__ = [
     "DEFAULTS",
@@ -50,6 +50,7 @@ __all__ = [
 DEFAULTS = {"eps": 0.1, "delta": 0.01, "c": 1.0, "W": 1.0, "J": 1.0, "k": 1}
 
 _LN2 = math.log(2.0)
+_LN10 = math.log(10.0)
 
 
 class SampleSizeWarning(UserWarning):
@@ -114,10 +115,55 @@ def _check_net(W, J, eps):
     return W, J
 
 
+#: What each generated function computes, in the words of an error message.
+_RESULTS = {
+    "dense_bound": "the [BS Thm 3] bound",
+    "dense_required_params": "the p at which the [BS Thm 3] bound equals lip",
+    "dense_condition_lhs": "8^4 k log(8k/delta)",
+    "condition_rhs": "n eps^2",
+    "dense_required_samples": "the n the [BS Thm 3] sample-size condition needs",
+    "dense_finite_probability": "the [BS Thm 2] probability bound",
+    "sparse_bound": "the [NFP Thm 4] bound",
+    "sparse_required_params": "the p_eff at which the [NFP Thm 4] bound equals lip",
+    "sparse_condition_lhs": "8^3 k log(8k/delta)",
+    "sparse_required_samples": "the n the [NFP Thm 4] sample-size condition needs",
+    "sparse_finite_probability": "the [NFP Thm 3] probability bound",
+    "effective_params": "p_eff",
+    "informal_scale": "the informal scale eps sqrt(n d / p_eff)",
+    "informal_required_params": "the informal p_eff = eps^2 n d / L^2",
+    "mask_entropy": "log2 C(p, kept)",
+    "mask_entropy_asymptote": "p h2(gamma)",
+    "two_layer_params": "p = width (d + 2)",
+    "lipschitz_param_constant": "J = R (B Q p)^D",
+}
+
+#: Results that are positive for every valid input: one below the smallest normal float64 has
+#: underflowed (it would print as 0 or lose its digits), which is an error, not a bound of 0.
+_POSITIVE = LOG_SPACE | {"dense_condition_lhs", "sparse_condition_lhs", "lipschitz_param_constant"}
+
+_TINY = float(np.finfo(np.float64).tiny)
+
+
+def _result_error(name, out):
+    """ValueError if *out* holds NaN or inf, or a positive result underflowed; else None."""
+    bad = ~np.isfinite(out)
+    under = (out < _TINY) & ~bad if name in _POSITIVE else np.zeros_like(bad)
+    if not (bad.any() or under.any()):
+        return None
+    how = ("is not a finite float64 (it overflows)" if bad.any()
+           else f"underflows float64 (below {_TINY:.3g})")
+    return ValueError(f"{_RESULTS[name]} {how} for these inputs; rescale them")
+
+
 def _call(name, *args):
+    """Evaluate the generated function *name*; ValueError instead of a NaN, inf or underflow."""
     arrays = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in args))
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # overflow and underflow warnings would precede the error below: it replaces them
+    with np.errstate(all="ignore"):
         out = np.asarray(compiled(name)(*arrays), dtype=np.float64)
+    error = _result_error(name, out)
+    if error is not None:
+        raise error
     return float(out) if out.ndim == 0 else out
 
 
@@ -143,19 +189,43 @@ def mi_to_bits(mi, mi_unit="bits"):
     """
     check_choice(mi_unit, "mi_unit", ("bits", "nats"))
     mi = _check(mi, "mi", low=0)
-    return mi / _LN2 if mi_unit == "nats" else mi
+    if mi_unit == "bits":
+        return mi
+    with np.errstate(over="ignore"):
+        bits = np.asarray(mi, dtype=np.float64) / _LN2
+    if not np.all(np.isfinite(bits)):
+        raise ValueError(f"mi in bits (mi / ln 2) overflows float64, got mi = {mi!r} nats")
+    return float(bits) if bits.ndim == 0 else bits
 
 
-def _warn_condition(cond, check):
+def _format_log10(log10):
+    """A positive number given by its log10, in ``%.4g`` style even beyond float64's range."""
+    if log10 < 300:
+        return f"{10.0**log10:.4g}"
+    exponent = math.floor(log10)
+    return f"{10.0 ** (log10 - exponent):.4g}e+{exponent}"
+
+
+def _warn_condition(n, eps, delta, k, theorem, check):
+    """Warn (or raise) when the sample-size condition of *theorem* fails somewhere.
+
+    Compared in logs, log(lhs) <= log n + 2 log eps, so that a condition whose n eps^2
+    underflows or whose required n overflows float64 still gets its verdict.
+    """
     if check == "ignore":
         return
-    holds = np.asarray(cond.holds)
+    label, statement, prefix = _THEOREMS[theorem]
+    k = _check(k, "k", integer=True, low=1)
+    log_lhs = np.log(_call(f"{prefix}_condition_lhs", k, delta))
+    log_eps = np.log(np.asarray(eps, dtype=np.float64))
+    holds = log_lhs <= np.log(np.asarray(n, dtype=np.float64)) + 2 * log_eps
+    holds, log_required = np.broadcast_arrays(holds, log_lhs - 2 * log_eps)
     if holds.all():
         return
-    needed = float(np.max(cond.n_required))
-    msg = (f"{cond.theorem} sample-size condition {cond.statement} fails "
+    needed = _format_log10(float(np.max(log_required)) / _LN10)
+    msg = (f"{label} sample-size condition {statement} fails "
            f"({int((~holds).sum())} of {holds.size} cases); the bound is only guaranteed "
-           f"for n >= {needed:.4g}")
+           f"for n >= {needed}")
     if check == "raise":
         raise ValueError(msg)
     warnings.warn(msg, SampleSizeWarning, stacklevel=3)
@@ -270,7 +340,7 @@ def robustness_bound(n, d, p, *, eps=DEFAULTS["eps"], delta=DEFAULTS["delta"], c
     n, d, eps, delta, c = _common(n, d, eps, delta, c)
     p = _check(p, "p", low=0)
     W, J = _check_net(W, J, eps)
-    _warn_condition(sample_size_condition(n, eps=eps, delta=delta, k=k, theorem="dense"), check)
+    _warn_condition(n, eps, delta, k, "dense", check)
     return _call("dense_bound", n, d, p, eps, delta, c, W, J)
 
 
@@ -326,7 +396,7 @@ def sparse_robustness_bound(n, d, p_eff, *, eps=DEFAULTS["eps"], delta=DEFAULTS[
     check_choice(check, "check", ("warn", "raise", "ignore"))
     n, d, eps, delta, c = _common(n, d, eps, delta, c)
     p_eff = _check(p_eff, "p_eff", low=0)
-    _warn_condition(sample_size_condition(n, eps=eps, delta=delta, k=k, theorem="sparse"), check)
+    _warn_condition(n, eps, delta, k, "sparse", check)
     return _call("sparse_bound", n, d, p_eff, eps, delta, c)
 
 
@@ -460,8 +530,11 @@ def mask_entropy_bound(p, kept=None, *, sparsity=None, asymptotic=False):
         gamma = 1 - np.asarray(kept) / np.asarray(p)
     if not asymptotic:
         return _call("mask_entropy", p, kept)
-    # h2(0) = 0 is the limit the symbolic 0 log 0 leaves undefined
-    out = np.where(np.asarray(gamma) > 0, _call("mask_entropy_asymptote", p, gamma), 0.0)
+    # h2(0) = 0 is the limit the symbolic 0 log 0 leaves undefined: evaluated elsewhere (at 1/2)
+    # and replaced, so that the NaN of 0 log 0 never reaches the result
+    gamma = np.asarray(gamma, dtype=np.float64)
+    inside = np.where(gamma > 0, gamma, 0.5)
+    out = np.where(gamma > 0, _call("mask_entropy_asymptote", p, inside), 0.0)
     return float(out) if out.ndim == 0 else out
 
 

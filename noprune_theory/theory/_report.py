@@ -7,6 +7,8 @@ does not import sympy; the derivation formatters receive a built :class:`Derivat
 """
 from __future__ import annotations
 
+import math
+import sys
 import textwrap
 
 import numpy as np
@@ -53,7 +55,11 @@ _SIZE_GRID = (("n", lambda n, d: n), ("nd/100", lambda n, d: n * d / 100),
 def _size_rows(n, d):
     rows = {}
     for label, fn in _SIZE_GRID:
-        value = float(fn(n, d))
+        value = float(fn(float(n), float(d)))
+        if not math.isfinite(value):
+            raise ValueError(f"--n times --d must be at most {sys.float_info.max / 10:.4g}, so "
+                             f"that the table's largest size 10 n d is a finite number, got "
+                             f"n = {float(n):.4g} and d = {float(d):.4g}")
         key = float(f"{value:.12g}")
         rows.setdefault(key, []).append(label)
     return [(" = ".join(labels), value) for value, labels in sorted(rows.items())]
