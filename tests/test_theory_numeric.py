@@ -451,3 +451,58 @@ def test_results_beyond_float64_raise_instead_of_inf_or_zero(call, what):
 def test_arrays_with_one_element_beyond_float64_raise():
     with pytest.raises(ValueError, match="overflows"):
         lipschitz_param_constant(np.array([10.0, 1e200]), depth=2)
+
+
+# ---------------------------------------------------------------- solve_for and the domain (item 4)
+
+def test_solve_for_n_below_the_sample_size_condition_warns_naming_the_n_needed():
+    # the n at which the dense bound reaches L = 0.01 (d = 100, p = 10, eps = 0.5) is 56.48,
+    # while [BS Thm 3] needs n >= 8^4 log(800) / 0.25 = 109,520.7
+    kwargs = dict(d=100, p=10, epsilon=0.5, delta=0.01, c=1, W=1, J=1, L=0.01)
+    match = r"solve_for\('dense', 'n'\) = 56.48.*n >= 1.095e\+05"
+    with pytest.warns(SampleSizeWarning, match=match):
+        n = solve_for("dense", "n", **kwargs)
+    assert n == pytest.approx(56.482995345742566, rel=1e-10)
+    with pytest.raises(ValueError, match=r"sample-size condition .* fails"):
+        solve_for("dense", "n", check="raise", **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert solve_for("dense", "n", check="ignore", **kwargs) == n
+
+
+def test_solve_for_sparse_warns_too_and_k_enters_the_condition():
+    # sparse: n = 1152^2 L^2 (10 + 0.005 log 400) / (eps^2 d delta) = 5324.3, below
+    # 8^3 log(800) / 0.25 = 13,690 (k = 1) and 2 * 8^3 log(1600) / 0.25 = 30,219 (k = 2)
+    kwargs = dict(d=100, p_eff=10, epsilon=0.5, delta=0.01, c=1, L=0.01)
+    with pytest.warns(SampleSizeWarning, match=r"n >= 1.369e\+04"):
+        solve_for("sparse", "n", **kwargs)
+    with pytest.warns(SampleSizeWarning, match=r"n >= 3.022e\+04"):
+        solve_for("sparse", "n", k=2, **kwargs)
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
+        solve_for("sparse", "n", k=0, **kwargs)
+
+
+def test_solve_for_inside_the_domain_is_silent():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        n = solve_for("dense", "n", d=100, p=10, epsilon=0.5, delta=0.01, c=1, W=1, J=1,
+                      L=robustness_bound(2e5, 100, 10, eps=0.5))
+    assert n == pytest.approx(2e5, rel=1e-10)
+
+
+@pytest.mark.parametrize("unknown, given", [
+    ("W", dict(J=1.0)),
+    ("J", dict(W=2.0)),
+])
+def test_solve_for_net_outside_its_domain_raises(unknown, given):
+    # L = 10 needs p log(60 W J / eps) = n d eps^2 / (2^18 L^2) - log(4/delta) = 0.95 - 5.99 < 0,
+    # i.e. 60 W J / eps < 1, where the formula of [BS Thm 3] means nothing
+    with pytest.raises(ValueError, match=rf"solve_for\('dense', '{unknown}'\): the solution lies "
+                                         r"outside the domain .* 60 W J / eps = 0.99"):
+        solve_for("dense", unknown, n=1e6, d=100, p=1e4, epsilon=0.5, delta=0.01, c=1, L=10,
+                  **given)
+
+
+def test_solve_for_with_given_values_outside_the_domain_raises():
+    with pytest.raises(ValueError, match="the given values lie outside the domain"):
+        solve_for("dense", "n", d=100, p=10, epsilon=0.5, delta=0.01, c=1, W=1e-3, J=1, L=0.1)

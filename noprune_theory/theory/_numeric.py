@@ -206,7 +206,7 @@ def _format_log10(log10):
     return f"{10.0 ** (log10 - exponent):.4g}e+{exponent}"
 
 
-def _warn_condition(n, eps, delta, k, theorem, check):
+def _warn_condition(n, eps, delta, k, theorem, check, *, context="", stacklevel=3):
     """Warn (or raise) when the sample-size condition of *theorem* fails somewhere.
 
     Compared in logs, log(lhs) <= log n + 2 log eps, so that a condition whose n eps^2
@@ -223,12 +223,12 @@ def _warn_condition(n, eps, delta, k, theorem, check):
     if holds.all():
         return
     needed = _format_log10(float(np.max(log_required)) / _LN10)
-    msg = (f"{label} sample-size condition {statement} fails "
+    msg = (f"{context}{label} sample-size condition {statement} fails "
            f"({int((~holds).sum())} of {holds.size} cases); the bound is only guaranteed "
            f"for n >= {needed}")
     if check == "raise":
         raise ValueError(msg)
-    warnings.warn(msg, SampleSizeWarning, stacklevel=3)
+    warnings.warn(msg, SampleSizeWarning, stacklevel=stacklevel)
 
 
 def sample_size_condition(n, *, eps=DEFAULTS["eps"], delta=DEFAULTS["delta"], k=DEFAULTS["k"],
@@ -750,7 +750,46 @@ def _bisect_unit(bound, names, unknown, *values):
     return np.where(ok, np.exp((lo + hi) / 2), np.nan)
 
 
-def solve_for(theorem, unknown, **values):
+def _check_net_domain(theorem, unknown, full):
+    """ValueError where 60 W J / eps <= 1 in *full* (dense only), as robustness_bound raises."""
+    if theorem != "dense":
+        return
+    with np.errstate(all="ignore"):
+        log_ratio = (np.log(60.0) + np.log(full["W"]) + np.log(full["J"])
+                     - np.log(full["epsilon"]))
+    bad = np.asarray(log_ratio <= 0)
+    if not bad.any():
+        return
+    i = np.unravel_index(int(np.argmax(bad)), bad.shape) if bad.ndim else ()
+    at = {a: float(np.broadcast_to(full[a], bad.shape)[i]) for a in ("W", "J", "epsilon")}
+    who = "the solution lies" if unknown in ("W", "J", "epsilon") else "the given values lie"
+    raise ValueError(
+        f"solve_for({theorem!r}, {unknown!r}): {who} outside the domain of [BS Thm 3], which "
+        f"needs 60 W J / eps > 1 (the net's log-size p log(60 W J / eps) must be positive); "
+        f"got 60 W J / eps = {60 * at['W'] * at['J'] / at['epsilon']:.4g} at "
+        f"W = {at['W']:.4g}, J = {at['J']:.4g}, epsilon = {at['epsilon']:.4g}")
+
+
+def _check_solution_domain(theorem, unknown, full, k, check):
+    """The theorem's domain at the solution: raise or warn as the bound functions do.
+
+    ``60 W J / eps > 1`` (dense) is part of the formula (below it the net's log is negative):
+    ValueError, as :func:`robustness_bound` raises. The sample-size condition is the theorem's
+    validity: :class:`SampleSizeWarning` (or ValueError with ``check="raise"``), as the bound
+    functions warn.
+    """
+    _check_net_domain(theorem, unknown, full)
+    shown = "" if unknown == "L" else f" = {_format_values(full[unknown])}"
+    _warn_condition(full["n"], full["epsilon"], full["delta"], k, theorem, check,
+                    context=f"solve_for({theorem!r}, {unknown!r}){shown}: ", stacklevel=4)
+
+
+def _format_values(x):
+    x = np.asarray(x, dtype=np.float64)
+    return f"{float(x):.6g}" if x.ndim == 0 else np.array2string(x, precision=6)
+
+
+def solve_for(theorem, unknown, *, k=DEFAULTS["k"], check="warn", **values):
     """Solve ``bound(theorem) = L`` for any one variable, given the others (sympy, cached).
 
     Parameters
@@ -760,13 +799,34 @@ def solve_for(theorem, unknown, **values):
         (n, d, p_eff, epsilon, delta, c, L).
     unknown : str
         The variable to solve for (``"L"`` evaluates the bound itself).
+    k : int, default 1
+        Number of isoperimetric mixture components; enters only the sample-size condition.
+    check : {"warn", "raise", "ignore"}, default "warn"
+        What to do when the solution (with the given values) violates the theorem's
+        sample-size condition, as in :func:`robustness_bound`.
     **values
         Every other variable, by its symbol name, as numbers or arrays.
 
     Returns
     -------
     float or ndarray
-        The solution. Raises ValueError where none exists in the variable's range.
+        The solution.
+
+    Raises
+    ------
+    ValueError
+        Where no solution exists in the variable's range; and where the solution lies outside
+        the formula's domain, for the dense theorem 60 W J / eps <= 1 (the same condition
+        :func:`robustness_bound` refuses as input).
+
+    Warns
+    -----
+    SampleSizeWarning
+        Where the solution violates the theorem's sample-size condition (8^4 or 8^3
+        k log(8k/delta) <= n eps^2): the equation is solved, but the theorem says nothing
+        there. For example the n at which the dense bound reaches a target may be far below
+        the n the theorem needs; the warning names that n. ``check="raise"`` makes it a
+        ValueError, ``check="ignore"`` silences it.
 
     Notes
     -----
@@ -785,6 +845,8 @@ def solve_for(theorem, unknown, **values):
     '5.3084e+10'
     """
     check_choice(theorem, "theorem", tuple(_SOLVABLE))
+    check_choice(check, "check", ("warn", "raise", "ignore"))
+    k = _check(k, "k", integer=True, low=1)
     args, func, _ = _solved(theorem, unknown)
     missing = [a for a in args if a not in values]
     extra = sorted(set(values) - set(args))
@@ -797,12 +859,20 @@ def solve_for(theorem, unknown, **values):
     checked = [_check(values[a], a, **ranges.get(a, dict(low=0, low_inclusive=False)))
                for a in args]
     arrays = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in checked))
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+    full = dict(zip(args, arrays))
+    if unknown not in ("W", "J", "epsilon"):
+        _check_net_domain(theorem, unknown, full)  # before solving: the inputs' fault
+    with np.errstate(all="ignore"):
         out = np.asarray(func(*arrays), dtype=np.float64)
+    if np.isinf(out).any():
+        raise ValueError(f"solve_for({theorem!r}, {unknown!r}): the solution overflows float64 "
+                         "for these values")
     if unknown != "L":
         try:
             _check(out, unknown, **ranges.get(unknown, dict(low=0, low_inclusive=False)))
         except ValueError as exc:
             raise ValueError(f"solve_for({theorem!r}, {unknown!r}): no solution in the range of "
                              f"{unknown} for these values ({exc})") from None
+    full[unknown] = out
+    _check_solution_domain(theorem, unknown, full, k, check)
     return float(out) if out.ndim == 0 else out
