@@ -12,7 +12,17 @@ import math
 import numbers
 import sys
 
-__all__ = ["check_scalar", "check_choice", "check_finite_array", "describe_range"]
+__all__ = ["ArgumentTypeError", "check_scalar", "check_choice", "check_bool", "check_finite_array",
+           "describe_range"]
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type (a string where a number belongs, a complex number).
+
+    A :class:`TypeError`, as Python raises for wrong types; also a :class:`ValueError`, so that
+    code written against the earlier contract (every bad argument raised ValueError) and the
+    command line's handler of ValueError keep working.
+    """
 
 
 def describe_range(low=None, high=None, *, low_inclusive=True, high_inclusive=True):
@@ -37,13 +47,14 @@ def check_scalar(
     high=None,
     low_inclusive=True,
     high_inclusive=True,
+    text=False,
 ):
     """Return *value* as a float (or int) after checking it is finite and in range.
 
     Parameters
     ----------
     value : object
-        What the user passed. Strings such as ``"1e4"`` are accepted (the CLI passes text).
+        What the user passed: a real number (Python or NumPy, or a 0-d array of one).
     name : str
         The argument's name as the user knows it (``"n"``, ``"--eps"``).
     integer : bool, default False
@@ -52,6 +63,10 @@ def check_scalar(
         Bounds of the allowed interval; ``None`` means unbounded.
     low_inclusive, high_inclusive : bool, default True
         Whether the bounds belong to the interval.
+    text : bool, default False
+        Parse a string such as ``"1e4"``. Only the command line and configuration files, whose
+        values are text, pass True; the Python API refuses strings (``TypeError``), so that
+        ``prune(sparsity="0.5")`` is an error rather than a silent conversion.
 
     Returns
     -------
@@ -59,6 +74,9 @@ def check_scalar(
 
     Raises
     ------
+    ArgumentTypeError
+        (a TypeError and a ValueError) If *value* is a string (with ``text=False``) or a
+        complex number; the message names *name*.
     ValueError
         If *value* is not a finite number in the allowed range. The message names *name*, the
         allowed range and the value received.
@@ -66,13 +84,21 @@ def check_scalar(
     kind = "an integer" if integer else "a number"
     rng = describe_range(low, high, low_inclusive=low_inclusive, high_inclusive=high_inclusive)
     expected = f"{name} must be {kind} {rng}".rstrip()
-    if isinstance(value, bool):
+    # NumPy scalars and 0-d arrays carry a dtype (no NumPy import here: --help stays fast)
+    dtype = getattr(value, "dtype", None)
+    if isinstance(value, bool) or (dtype is not None and dtype.kind == "b"):
         raise ValueError(f"{expected}, got {value!r}")
-    if isinstance(value, str):
+    if isinstance(value, (str, bytes)) or (dtype is not None and dtype.kind in "USO"):
+        if not (text and isinstance(value, str)):
+            raise ArgumentTypeError(
+                f"{expected}, got the string {value!r} (pass a number, not text)"
+                if isinstance(value, str) else f"{expected}, got {value!r}")
         try:
             number = float(value.strip())
         except ValueError:
             raise ValueError(f"{expected}, got {value!r}") from None
+    elif isinstance(value, complex) or (dtype is not None and dtype.kind == "c"):
+        raise ArgumentTypeError(f"{expected}, got the complex number {value!r}")
     elif isinstance(value, numbers.Real):
         number = float(value)
     else:
@@ -95,6 +121,17 @@ def check_scalar(
     if too_low or too_high:
         raise ValueError(f"{expected}, got {value!r}")
     return number
+
+
+def check_bool(value, name):
+    """Return *value* as a bool if it is True or False (Python or NumPy), else raise TypeError.
+
+    A truthy string such as ``"no"`` or a number is refused rather than read as True.
+    """
+    if isinstance(value, bool) or (getattr(value, "dtype", None) is not None
+                                   and value.dtype.kind == "b" and getattr(value, "ndim", 0) == 0):
+        return bool(value)
+    raise ArgumentTypeError(f"{name} must be True or False, got {value!r}")
 
 
 def check_choice(value, name, choices):

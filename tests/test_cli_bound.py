@@ -151,6 +151,17 @@ def test_latex_output(capsys):
     (["--n", "1e4", "--d", "100", "--p", "10", "--mi", "1", "--mi-unit", "bans"], "--mi-unit"),
     (["--n", "1e4", "--d", "100", "--W", "inf"], "--W"),
     (["--d", "100"], "--n"),
+    # counts are integers (issue 14, inputs that slip through)
+    (["--n", "1.5", "--d", "100"], "--n"),
+    (["--n", "1e4", "--d", "100.5"], "--d"),
+    (["--n", "1e4", "--d", "100", "--p", "100.5"], "--p"),
+    (["--n", "1e4", "--d", "100", "--p", "100", "--kept", "10.5"], "--kept"),
+    # I(m; D) <= H(m) <= log2 C(p, kept) = log2 C(100, 10) = 43.98 bits
+    (["--n", "1e4", "--d", "100", "--p", "100", "--kept", "10", "--mi", "44"], "--mi"),
+    (["--n", "1e4", "--d", "100", "--p", "100", "--kept", "10", "--mi", "30.5", "--mi-unit",
+      "nats"], "--mi"),  # 30.5 nats = 44.0 bits
+    (["--n", "1e4", "--d", "100", "--p", "100", "--mi", "1e-3"], "--mi"),  # dense: cap 0
+    (["--n", "1e4", "--d", "100", "--width", "5", "--sparsity", "0.5", "--mi", "1e6"], "--mi"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, args, option):
     code, out, err = run(capsys, "bound", *args)
@@ -252,3 +263,20 @@ def test_every_command_prints_json_through_dump_json():
     offenders = [p.name for p in folder.glob("*.py")
                  if p.name != "_types.py" and "json.dump" in p.read_text()]
     assert offenders == []
+
+
+def test_mi_at_its_cap_is_accepted(capsys):
+    # log2 C(100, 10) = 43.9767..., given back at full precision
+    cap = mask_entropy_bound(100, 10)
+    rep = bound_json(capsys, "--n", "1e4", "--d", "100", "--p", "100", "--kept", "10", "--mi",
+                     repr(cap))
+    assert rep["model"]["mi_bits"] == cap
+    assert rep["model"]["p_eff_given_mi"] == rep["model"]["p_eff_max_informative"]
+
+
+def test_numbers_as_text_are_parsed_on_the_command_line_only(capsys):
+    # the CLI parses "1e4"; the API it calls receives numbers (the API refuses strings)
+    rep = bound_json(capsys, "--n", "1e4", "--d", "1e2", "--p", "1e3", "--kept", "1e2")
+    assert rep["inputs"]["n"] == 10000 and rep["inputs"]["p"] == 1000.0
+    with pytest.raises(TypeError, match="^n must be"):
+        robustness_bound("1e4", 100, 10)

@@ -340,7 +340,6 @@ def test_defaults_are_the_documented_ones():
      "delta must be a number in (0, 1), got 1.5"),
     (lambda: sparse_robustness_bound(float("nan"), 10, 10), "n must be a number >= 1, got nan"),
     (lambda: sparse_robustness_bound(10, float("inf"), 10), "d must be a number >= 1, got inf"),
-    (lambda: sparse_robustness_bound("ten", 10, 10), "n must be a number >= 1, got 'ten'"),
     (lambda: sparse_robustness_bound(10, 10, -1), "p_eff must be a number >= 0, got -1"),
     (lambda: sparse_robustness_bound([10, 0], 10, 10), "n must be a number >= 1, got 0.0"),
     (lambda: effective_params(10, -0.5), "mi must be a number >= 0, got -0.5"),
@@ -506,3 +505,113 @@ def test_solve_for_net_outside_its_domain_raises(unknown, given):
 def test_solve_for_with_given_values_outside_the_domain_raises():
     with pytest.raises(ValueError, match="the given values lie outside the domain"):
         solve_for("dense", "n", d=100, p=10, epsilon=0.5, delta=0.01, c=1, W=1e-3, J=1, L=0.1)
+
+
+# ---------------------------------------------------------------- inputs that slip through (item 4)
+
+API_CALLS = {
+    "robustness_bound": lambda **kw: robustness_bound(**{"n": 1e4, "d": 100, "p": 10, **kw}),
+    "sparse_robustness_bound": lambda **kw: sparse_robustness_bound(
+        **{"n": 1e4, "d": 100, "p_eff": 10, **kw}),
+    "effective_params": lambda **kw: effective_params(**{"kept": 10, **kw}),
+    "required_params": lambda **kw: required_params(**{"n": 1e4, "d": 100, **kw}),
+    "mask_entropy_bound": lambda **kw: mask_entropy_bound(**{"p": 100, "kept": 10, **kw}),
+    "two_layer_params": lambda **kw: two_layer_params(**{"d": 10, "width": 5, **kw}),
+    "lipschitz_param_constant": lambda **kw: lipschitz_param_constant(**{"p": 10, **kw}),
+    "sample_size_condition": lambda **kw: sample_size_condition(**{"n": 1e4, **kw}),
+    "dense_finite_class_probability": lambda **kw: dense_finite_class_probability(
+        **{"n": 1e4, "d": 100, "lip": 1.0, "log_card": 0.0, **kw}),
+    "sparse_finite_class_probability": lambda **kw: sparse_finite_class_probability(
+        **{"n": 1e4, "d": 100, "lip": 1.0, "mi": 1.0, **kw}),
+    "mi_to_bits": lambda **kw: mi_to_bits(**{"mi": 1.0, **kw}),
+    "solve_for": lambda **kw: solve_for("sparse", "n", **{"d": 100, "p_eff": 10, "epsilon": 0.5,
+                                                          "delta": 0.5, "c": 1, "L": 1e-3,
+                                                          **kw}),
+}
+
+#: every numeric argument of every function above
+API_ARGS = [("robustness_bound", a) for a in ("n", "d", "p", "eps", "delta", "c", "W", "J", "k")]
+API_ARGS += [("sparse_robustness_bound", a) for a in ("n", "d", "p_eff", "eps", "delta", "c", "k")]
+API_ARGS += [("effective_params", a) for a in ("kept", "mi", "eps", "W", "J")]
+API_ARGS += [("required_params", a) for a in ("n", "d", "lip", "eps", "delta", "c")]
+API_ARGS += [("mask_entropy_bound", a) for a in ("p", "kept")]
+API_ARGS += [("two_layer_params", a) for a in ("d", "width")]
+API_ARGS += [("lipschitz_param_constant", a) for a in ("p", "R", "W", "Q", "depth")]
+API_ARGS += [("sample_size_condition", a) for a in ("n", "eps", "delta", "k")]
+API_ARGS += [("dense_finite_class_probability", a)
+             for a in ("n", "d", "lip", "log_card", "eps", "c", "k")]
+API_ARGS += [("sparse_finite_class_probability", a)
+             for a in ("n", "d", "lip", "mi", "eps", "c", "k")]
+API_ARGS += [("mi_to_bits", "mi")]
+API_ARGS += [("solve_for", a) for a in ("d", "p_eff", "epsilon", "delta", "c", "L", "k")]
+
+
+@pytest.mark.parametrize("func, arg", API_ARGS)
+@pytest.mark.parametrize("text", ["0.5", np.array(["0.5"]), ["2", "3"], np.str_("2")],
+                         ids=["str", "str-array", "str-list", "np.str_"])
+def test_api_refuses_numbers_given_as_text_naming_the_argument(func, arg, text):
+    # strings are parsed by the command line only; the API never converts them
+    with pytest.raises(TypeError, match=rf"^{arg} must be "):
+        API_CALLS[func](**{arg: text})
+
+
+@pytest.mark.parametrize("func, arg", API_ARGS[::3])
+@pytest.mark.parametrize("value, error", [
+    (np.array([1 + 2j]), TypeError), (1 + 0j, TypeError),
+    (np.array([True]), ValueError), (np.True_, ValueError),
+    ([[1.0], [1.0, 2.0]], ValueError),
+])
+def test_api_refuses_complex_boolean_and_ragged_input(func, arg, value, error):
+    with pytest.raises(error, match=rf"^{arg} must be "):
+        API_CALLS[func](**{arg: value})
+
+
+@pytest.mark.parametrize("func, kwargs, names", [
+    ("robustness_bound", dict(n=np.ones(3) * 1e4, d=np.ones(2) * 100), "n, d"),
+    ("robustness_bound", dict(p=np.ones(3), W=np.ones((2, 1)) * 2, J=np.ones(4)), "p, W, J"),
+    ("sparse_robustness_bound", dict(p_eff=np.ones(3), delta=np.full(2, 0.1)), "p_eff, delta"),
+    ("effective_params", dict(kept=np.ones(3), mi=np.ones(2)), "kept, mi"),
+    ("required_params", dict(n=np.ones(3) * 1e4, lip=np.ones(2)), "n, lip"),
+    ("mask_entropy_bound", dict(p=np.full(3, 100), kept=np.ones(2)), "p, kept"),
+    ("two_layer_params", dict(d=np.ones(3, int), width=np.ones(2, int)), "d, width"),
+    ("lipschitz_param_constant", dict(p=np.ones(3) * 10, R=np.ones(2)), "p, R"),
+    ("sample_size_condition", dict(n=np.ones(3) * 1e4, eps=np.full(2, 0.5)), "n, eps"),
+    ("dense_finite_class_probability", dict(lip=np.ones(3), log_card=np.ones(2)),
+     "lip, log_card"),
+    ("sparse_finite_class_probability", dict(n=np.ones(3) * 1e4, mi=np.ones(2)), "n, mi"),
+    ("solve_for", dict(d=np.ones(3) * 100, L=np.full(2, 1e-3)), "d, L"),
+])
+def test_shape_mismatch_names_the_arguments(func, kwargs, names):
+    with pytest.raises(ValueError, match=rf"^{names} must have shapes that broadcast") as info:
+        API_CALLS[func](**kwargs)
+    for name, value in kwargs.items():
+        assert f"{name} {np.shape(value)}" in str(info.value)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: required_params(1e4, 100, sparse="no"), "sparse"),
+    (lambda: mask_entropy_bound(100, 10, asymptotic=1), "asymptotic"),
+    (lambda: two_layer_params(10, 5, output_bias="False"), "output_bias"),
+])
+def test_flags_must_be_booleans(call, name):
+    # "no" and "False" are truthy: read as True they would silently pick the other branch
+    with pytest.raises(TypeError, match=rf"^{name} must be True or False"):
+        call()
+
+
+def test_numpy_numbers_and_booleans_still_work():
+    assert robustness_bound(np.float32(1e4), np.int64(100), np.float64(10)) == robustness_bound(
+        1e4, 100, 10)
+    assert two_layer_params(10, 5, output_bias=np.True_) == 61
+
+
+def test_wrong_types_raise_a_type_error_that_is_also_a_value_error():
+    # TypeError as Python raises for wrong types; ValueError for code (and the CLI handler)
+    # written against the earlier contract
+    from noprune_theory._validation import ArgumentTypeError
+
+    with pytest.raises(ArgumentTypeError) as info:
+        sparse_robustness_bound("ten", 10, 10)
+    assert isinstance(info.value, TypeError) and isinstance(info.value, ValueError)
+    assert str(info.value) == ("n must be a number >= 1, got the string 'ten' (pass a number, "
+                               "not text)")

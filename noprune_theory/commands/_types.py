@@ -27,7 +27,7 @@ class Number(click.ParamType):
             text = str(value)
         opt = param.opts[0] if param is not None and param.opts else "value"
         try:
-            return check_scalar(text, opt, **self.kwargs)
+            return check_scalar(text, opt, text=True, **self.kwargs)
         except ValueError as exc:
             # click prefixes "Invalid value for '--n':"; keep our sentence whole
             self.fail(str(exc), param, ctx)

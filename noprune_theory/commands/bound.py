@@ -35,18 +35,21 @@ reconstruction that could not be checked against the sources.
 
 
 @click.command("bound", epilog=EPILOG)
-@click.option("--n", "n", type=Number(low=1), required=True, help="Number of samples (>= 1).")
-@click.option("--d", "d", type=Number(low=1), required=True, help="Input dimension (>= 1).")
-@click.option("--p", "p", type=Number(low=1), default=None,
-              help="Parameters of your model: adds a section for it.")
+@click.option("--n", "n", type=Number(integer=True, low=1), required=True,
+              help="Number of samples, integer >= 1.")
+@click.option("--d", "d", type=Number(integer=True, low=1), required=True,
+              help="Input dimension, integer >= 1.")
+@click.option("--p", "p", type=Number(integer=True, low=1), default=None,
+              help="Parameters of your model, integer >= 1: adds a section for it.")
 @click.option("--width", type=Number(integer=True, low=1), default=None,
               help="A two-layer net of this width: p = width (d + 2), J derived.")
 @click.option("--sparsity", type=Number(low=0, high=1, high_inclusive=False), default=None,
               help="Fraction of weights pruned, in [0, 1) (needs --p or --width).")
-@click.option("--kept", type=Number(low=0), default=None,
-              help="Number of weights kept, in [0, p] (needs --p or --width).")
+@click.option("--kept", type=Number(integer=True, low=0), default=None,
+              help="Number of weights kept, an integer in [0, p] (needs --p or --width).")
 @click.option("--mi", type=Number(low=0), default=None,
-              help="I(mask; data) of your mask, >= 0 (needs --p or --width).")
+              help="I(mask; data) of your mask, in [0, log2 C(p, kept)] bits (needs --p or "
+                   "--width).")
 @click.option("--mi-unit", type=click.Choice(["bits", "nats"]), default="bits",
               show_default=True, help="Unit of --mi.")
 @click.option("--eps", type=Number(**_UNIT), default=None,

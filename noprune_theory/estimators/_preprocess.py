@@ -54,7 +54,8 @@ def check_base(base):
         return 1.0
     if isinstance(base, str) and base.strip().lower() == "bits":
         return float(np.log(2.0))
-    value = check_scalar(base, "base", low=0, low_inclusive=False)
+    # text=True keeps this function's behaviour: `mi --base 2` passes the option's text here
+    value = check_scalar(base, "base", low=0, low_inclusive=False, text=True)
     if value == 1:
         raise ValueError(f"base must be a number > 0 other than 1 (None for nats), got {base!r}")
     return float(np.log(value))

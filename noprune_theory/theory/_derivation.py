@@ -360,6 +360,9 @@ def derivation(sparse=False, constants=None):
     >>> derivation(constants={"threshold": sp.Rational(1, 4)}).ok
     False
     """
+    from noprune_theory._validation import check_bool
+
+    sparse = check_bool(sparse, "sparse")
     base = dict(SPARSE_CONSTANTS if sparse else DENSE_CONSTANTS)
     if constants:
         unknown = set(constants) - set(base)

@@ -19,7 +19,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from noprune_theory._validation import check_choice, check_scalar, describe_range
+from noprune_theory._validation import (
+    ArgumentTypeError,
+    check_bool,
+    check_choice,
+    check_scalar,
+    describe_range,
+)
 
 from ._compiled import LOG_SPACE, compiled
 
@@ -75,20 +81,49 @@ _THEOREMS = {
 
 
 def _check(value, name, **kwargs):
-    """check_scalar for scalars; the same checks, element by element, for arrays."""
-    if np.ndim(value) == 0 and not isinstance(value, np.ndarray):
-        return check_scalar(value, name, **kwargs)
+    """check_scalar for scalars; the same checks, element by element, for arrays.
+
+    Arrays must hold real numbers: strings (``np.array(['1e4'])``), booleans, complex numbers
+    and other objects are refused (TypeError or ValueError naming *name*), never converted.
+    """
+    rng = describe_range(kwargs.get("low"), kwargs.get("high"),
+                         low_inclusive=kwargs.get("low_inclusive", True),
+                         high_inclusive=kwargs.get("high_inclusive", True))
+    kind = "integers" if kwargs.get("integer") else "numbers"
     try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        rng = describe_range(kwargs.get("low"), kwargs.get("high"),
-                             low_inclusive=kwargs.get("low_inclusive", True),
-                             high_inclusive=kwargs.get("high_inclusive", True))
-        raise ValueError(f"{name} must be a number {rng}, got {value!r}") from None
+        if isinstance(value, (str, bytes)) or (np.ndim(value) == 0
+                                               and not isinstance(value, np.ndarray)):
+            return check_scalar(value, name, **kwargs)
+        raw = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        if str(exc).startswith(f"{name} must be"):
+            raise
+        raise ValueError(f"{name} must be a number or an array of {kind} {rng}, got a ragged "
+                         f"or unreadable {type(value).__name__}") from None
+    if raw.dtype.kind == "O":
+        for item in raw.ravel():
+            check_scalar(item, name, **kwargs)  # names the first offending element
+    elif raw.dtype.kind not in "iuf":
+        error = ValueError if raw.dtype.kind == "b" else ArgumentTypeError
+        raise error(f"{name} must be a number or an array of {kind} {rng}, got an array of "
+                    f"dtype {raw.dtype} ({np.array2string(raw.ravel()[:3], threshold=3)}"
+                    f"{', ...' if raw.size > 3 else ''})")
+    arr = raw.astype(np.float64)
     for item in arr.ravel():
         # stops at the first offending element and reports it with check_scalar's message
         check_scalar(float(item), name, **kwargs)
     return arr
+
+
+def _same_shape(**named):
+    """ValueError naming the arguments whose shapes do not broadcast together."""
+    shapes = {k: np.shape(v) for k, v in named.items() if np.ndim(v) > 0}
+    try:
+        np.broadcast_shapes(*shapes.values())
+    except ValueError:
+        listed = ", ".join(f"{k} {shape}" for k, shape in shapes.items())
+        raise ValueError(f"{', '.join(shapes)} must have shapes that broadcast together, got "
+                         f"{listed}") from None
 
 
 def _pos(value, name):
@@ -106,6 +141,7 @@ def _common(n, d, eps, delta, c):
 
 def _check_net(W, J, eps):
     W, J = _pos(W, "W"), _pos(J, "J")
+    _same_shape(eps=eps, W=W, J=J)
     # the net has (60 W J / eps)^p points; below one point the log turns negative and the
     # theorem's formula stops meaning anything
     bad = np.asarray(60 * np.asarray(W) * np.asarray(J) <= np.asarray(eps))
@@ -271,6 +307,7 @@ def sample_size_condition(n, *, eps=DEFAULTS["eps"], delta=DEFAULTS["delta"], k=
     n = _check(n, "n", low=1)
     eps, delta = _unit(eps, "eps"), _unit(delta, "delta")
     k = _check(k, "k", integer=True, low=1)
+    _same_shape(n=n, eps=eps, delta=delta, k=k)
     label, statement, prefix = _THEOREMS[theorem]
     lhs = _call(f"{prefix}_condition_lhs", k, delta)
     rhs = _call("condition_rhs", n, eps)
@@ -339,7 +376,9 @@ def robustness_bound(n, d, p, *, eps=DEFAULTS["eps"], delta=DEFAULTS["delta"], c
     check_choice(check, "check", ("warn", "raise", "ignore"))
     n, d, eps, delta, c = _common(n, d, eps, delta, c)
     p = _check(p, "p", low=0)
+    k = _check(k, "k", integer=True, low=1)
     W, J = _check_net(W, J, eps)
+    _same_shape(n=n, d=d, p=p, eps=eps, delta=delta, c=c, W=W, J=J, k=k)
     _warn_condition(n, eps, delta, k, "dense", check)
     return _call("dense_bound", n, d, p, eps, delta, c, W, J)
 
@@ -395,7 +434,9 @@ def sparse_robustness_bound(n, d, p_eff, *, eps=DEFAULTS["eps"], delta=DEFAULTS[
     """
     check_choice(check, "check", ("warn", "raise", "ignore"))
     n, d, eps, delta, c = _common(n, d, eps, delta, c)
+    k = _check(k, "k", integer=True, low=1)
     p_eff = _check(p_eff, "p_eff", low=0)
+    _same_shape(n=n, d=d, p_eff=p_eff, eps=eps, delta=delta, c=c, k=k)
     _warn_condition(n, eps, delta, k, "sparse", check)
     return _call("sparse_bound", n, d, p_eff, eps, delta, c)
 
@@ -445,6 +486,7 @@ def effective_params(kept, mi=0.0, *, eps=DEFAULTS["eps"], W=DEFAULTS["W"], J=DE
     mi_bits = mi_to_bits(mi, mi_unit)
     eps = _unit(eps, "eps")
     W, J = _pos(W, "W"), _pos(J, "J")
+    _same_shape(kept=kept, mi=mi_bits, eps=eps, W=W, J=J)
     return _call("effective_params", mi_bits, kept, eps, W, J)
 
 
@@ -479,13 +521,15 @@ def required_params(n, d, *, lip=1.0, sparse=True, eps=DEFAULTS["eps"], delta=DE
     >>> round(required_params(1e6, 100, lip=0.25, eps=0.5), 2)
     2.98
     """
+    sparse = check_bool(sparse, "sparse")
     n, d, eps, delta, c = _common(n, d, eps, delta, c)
     lip = _pos(lip, "lip")
+    net = {} if sparse else dict(zip(("W", "J"), _check_net(W, J, eps)))
+    _same_shape(n=n, d=d, lip=lip, eps=eps, delta=delta, c=c, **net)
     if sparse:
         out = _call("sparse_required_params", n, d, lip, eps, delta, c)
     else:
-        W, J = _check_net(W, J, eps)
-        out = _call("dense_required_params", n, d, lip, eps, delta, c, W, J)
+        out = _call("dense_required_params", n, d, lip, eps, delta, c, net["W"], net["J"])
     out = np.maximum(out, 0.0)
     return float(out) if np.ndim(out) == 0 else out
 
@@ -519,12 +563,15 @@ def mask_entropy_bound(p, kept=None, *, sparsity=None, asymptotic=False):
     """
     if (kept is None) == (sparsity is None):
         raise ValueError("give exactly one of kept and sparsity")
+    asymptotic = check_bool(asymptotic, "asymptotic")
     p = _check(p, "p", low=1)
     if kept is None:
         gamma = _check(sparsity, "sparsity", low=0, high=1, high_inclusive=False)
+        _same_shape(p=p, sparsity=gamma)
         kept = (1 - np.asarray(gamma)) * np.asarray(p)
     else:
         kept = _check(kept, "kept", low=0)
+        _same_shape(p=p, kept=kept)
         if np.any(np.asarray(kept) > np.asarray(p)):
             raise ValueError(f"kept must be a number in [0, p], got {kept!r} > p = {p!r}")
         gamma = 1 - np.asarray(kept) / np.asarray(p)
@@ -566,6 +613,8 @@ def two_layer_params(d, width, *, output_bias=False):
     """
     d = _check(d, "d", integer=True, low=1)
     width = _check(width, "width", integer=True, low=1)
+    output_bias = check_bool(output_bias, "output_bias")
+    _same_shape(d=d, width=width)
     out = _call("two_layer_params", d, width, 1.0 if output_bias else 0.0)
     return int(round(out)) if np.ndim(out) == 0 else np.rint(out).astype(np.int64)
 
@@ -604,6 +653,7 @@ def lipschitz_param_constant(p, *, R=1.0, W=1.0, Q=1.0, depth=2):
     R, W = _pos(R, "R"), _pos(W, "W")
     Q = _check(Q, "Q", low=1)
     depth = _check(depth, "depth", integer=True, low=1)
+    _same_shape(p=p, R=R, W=W, Q=Q, depth=depth)
     return _call("lipschitz_param_constant", p, R, W, Q, depth)
 
 
@@ -638,6 +688,7 @@ def dense_finite_class_probability(n, d, lip, log_card, *, eps=DEFAULTS["eps"], 
     lip, log_card = _pos(lip, "lip"), _check(log_card, "log_card", low=0)
     eps, c = _unit(eps, "eps"), _pos(c, "c")
     k = _check(k, "k", integer=True, low=1)
+    _same_shape(n=n, d=d, lip=lip, log_card=log_card, eps=eps, c=c, k=k)
     return _call("dense_finite_probability", n, d, lip, log_card, eps, c, k)
 
 
@@ -676,6 +727,7 @@ def sparse_finite_class_probability(n, d, lip, mi, *, eps=DEFAULTS["eps"], c=DEF
     mi_bits = mi_to_bits(mi, mi_unit)
     eps, c = _unit(eps, "eps"), _pos(c, "c")
     k = _check(k, "k", integer=True, low=1)
+    _same_shape(n=n, d=d, lip=lip, mi=mi_bits, eps=eps, c=c, k=k)
     return _call("sparse_finite_probability", n, d, lip, mi_bits, eps, c, k)
 
 
@@ -858,6 +910,7 @@ def solve_for(theorem, unknown, *, k=DEFAULTS["k"], check="warn", **values):
               "n": dict(low=1), "d": dict(low=1), "p": dict(low=0), "p_eff": dict(low=0)}
     checked = [_check(values[a], a, **ranges.get(a, dict(low=0, low_inclusive=False)))
                for a in args]
+    _same_shape(**dict(zip(args, checked)))
     arrays = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in checked))
     full = dict(zip(args, arrays))
     if unknown not in ("W", "J", "epsilon"):

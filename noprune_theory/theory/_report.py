@@ -126,6 +126,13 @@ def bound_report(n, d, *, p=None, sparsity=None, kept=None, mi=None, mi_unit="bi
         }
         if mi is not None:
             mi_bits = mi_to_bits(mi, mi_unit)
+            # I(m; D) <= H(m) <= log2 C(p, kept); a few ulps of slack for a cap typed back in
+            if mi_bits > mask_bits * (1 + 1e-12):
+                shown = (f"{mi:.6g} nats = {mi_bits:.6g} bits" if mi_unit == "nats"
+                         else f"{mi_bits:.6g} bits")
+                raise ValueError(
+                    f"--mi must be at most log2 C(p, kept) = {mask_bits:.6g} bits (the entropy "
+                    f"of a mask keeping {kept:g} of {p:g} weights bounds I(m; D)), got {shown}")
             p_eff_mi = effective_params(kept, mi_bits, eps=eps, W=W, J=J)
             model.update(mi_bits=float(mi_bits), p_eff_given_mi=p_eff_mi,
                          sparse_lip_lower_given_mi=sparse_robustness_bound(n, d, p_eff_mi, k=k,
