@@ -99,14 +99,22 @@ def test_width_derives_p_and_J_and_mask_section(capsys):
                      "--mi", "3", "--mi-unit", "nats", "--eps", "0.5")
     m = rep["model"]
     assert m["p"] == 5100.0  # 50 * (100 + 2)
-    # J = R (W Q p)^D = 5100^2 [BS Lemma 3.1], R = Q = W = 1, D = 2
+    # J = R (w_max Q p)^D = 5100^2 [BS Lemma 3.1], R = Q = w_max = 1, D = 2
     assert m["J"] == lipschitz_param_constant(5100, depth=2) == pytest.approx(5100.0**2)
-    assert "J" not in rep["assumed"]
+    # W is the diameter of [-1, 1]^5100: 2 sqrt(5100) = 142.83, not the coordinate bound 1
+    assert m["W"] == pytest.approx(2 * 5100**0.5, rel=1e-14) and m["w_max"] == 1.0
+    assert rep["inputs"]["W"] == m["W"]
+    assert "J" not in rep["assumed"] and "W" not in rep["assumed"]
+    assert rep["assumed"]["w_max"]["value"] == 1.0
     assert m["kept"] == pytest.approx(510.0)
     assert m["mask_entropy_bits"] == mask_entropy_bound(5100, m["kept"])
     assert m["mi_bits"] == pytest.approx(3 / 0.6931471805599453, rel=1e-12)
-    assert m["p_eff_given_mi"] == effective_params(m["kept"], 3.0, eps=0.5, J=m["J"],
+    assert m["p_eff_given_mi"] == effective_params(m["kept"], 3.0, eps=0.5, W=m["W"], J=m["J"],
                                                    mi_unit="nats")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SampleSizeWarning)
+        assert m["dense_lip_lower"] == robustness_bound(1e6, 100, 5100, eps=0.5, W=m["W"],
+                                                        J=m["J"])
     # a more informative mask can only lower the bound
     assert m["sparse_lip_lower_max_informative"] < m["sparse_lip_lower_data_agnostic"]
 
@@ -280,3 +288,43 @@ def test_numbers_as_text_are_parsed_on_the_command_line_only(capsys):
     assert rep["inputs"]["n"] == 10000 and rep["inputs"]["p"] == 1000.0
     with pytest.raises(TypeError, match="^n must be"):
         robustness_bound("1e4", 100, 10)
+
+
+# ---------------------------------------------------------------- W is a diameter (issue 18)
+
+def test_width_derives_the_diameter_from_the_coordinate_bound(capsys):
+    # weights in [-0.5, 0.5]^p: W = 2 * 0.5 * sqrt(p) = sqrt(p), J = (0.5 p)^2
+    rep = bound_json(capsys, "--n", "1e6", "--d", "100", "--width", "50", "--w-max", "0.5")
+    m = rep["model"]
+    assert m["W"] == pytest.approx(5100**0.5, rel=1e-14)
+    assert m["J"] == pytest.approx(2550.0**2, rel=1e-14)
+    assert "w_max" not in rep["assumed"] and rep["inputs"]["w_max"] == 0.5
+    assert "2 w_max sqrt(p)" in m["W_source"] and "w_max = 0.5" in m["J_source"]
+
+
+def test_width_numbers_changed_from_the_w_equals_1_convention(capsys):
+    # before the fix W = 1 (the coordinate bound) stood in for the diameter: the dense bound of
+    # the model section was eps/512 sqrt(n d/(p log(60 * 1 * J/eps) + log 400)); now W = 202
+    code, out, _ = run(capsys, "bound", "--n", "1e7", "--d", "100", "--width", "100",
+                       "--sparsity", "0.9", "--eps", "0.5")
+    assert code == 0
+    J = 10200.0**2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SampleSizeWarning)
+        old = robustness_bound(1e7, 100, 10200, eps=0.5, W=1.0, J=J)
+        new = robustness_bound(1e7, 100, 10200, eps=0.5, W=2 * 10200**0.5, J=J)
+    assert f"dense Lip >= {new:.4g}" in out and f"{old:.4g}" not in out
+    assert "W = 202 (derived: W = 2 w_max sqrt(p)" in out
+
+
+def test_given_W_overrides_the_derived_diameter(capsys):
+    rep = bound_json(capsys, "--n", "1e6", "--d", "100", "--width", "50", "--W", "3")
+    assert rep["model"]["W"] == 3.0 and rep["model"]["W_source"] == "given"
+    assert rep["model"]["J"] == pytest.approx(5100.0**2)  # still derived from w_max = 1
+
+
+def test_w_max_needs_width(capsys):
+    code, out, err = run(capsys, "bound", "--n", "1e4", "--d", "100", "--p", "100",
+                         "--w-max", "2")
+    assert code == 2 and out == ""
+    assert err.startswith("Error: --w-max needs --width") and len(err.strip().splitlines()) == 1

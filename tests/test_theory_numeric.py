@@ -180,8 +180,8 @@ def test_mask_entropy_asymptote_gap_is_order_log_p():
 def test_two_layer_params_and_J():
     assert two_layer_params(100, 50) == 5100  # 50 * (100 + 2)
     assert two_layer_params(100, 50, output_bias=True) == 5101
-    # J = R (W Q p)^D = 2 * (0.5 * 1 * 100)^3 = 250000
-    assert lipschitz_param_constant(100, R=2, W=0.5, Q=1, depth=3) == pytest.approx(250000.0)
+    # J = R (w_max Q p)^D = 2 * (0.5 * 1 * 100)^3 = 250000
+    assert lipschitz_param_constant(100, R=2, w_max=0.5, Q=1, depth=3) == pytest.approx(250000.0)
 
 
 # ---------------------------------------------------------------- finite classes
@@ -536,7 +536,7 @@ API_ARGS += [("effective_params", a) for a in ("kept", "mi", "eps", "W", "J")]
 API_ARGS += [("required_params", a) for a in ("n", "d", "lip", "eps", "delta", "c")]
 API_ARGS += [("mask_entropy_bound", a) for a in ("p", "kept")]
 API_ARGS += [("two_layer_params", a) for a in ("d", "width")]
-API_ARGS += [("lipschitz_param_constant", a) for a in ("p", "R", "W", "Q", "depth")]
+API_ARGS += [("lipschitz_param_constant", a) for a in ("p", "R", "w_max", "Q", "depth")]
 API_ARGS += [("sample_size_condition", a) for a in ("n", "eps", "delta", "k")]
 API_ARGS += [("dense_finite_class_probability", a)
              for a in ("n", "d", "lip", "log_card", "eps", "c", "k")]
@@ -615,3 +615,21 @@ def test_wrong_types_raise_a_type_error_that_is_also_a_value_error():
     assert isinstance(info.value, TypeError) and isinstance(info.value, ValueError)
     assert str(info.value) == ("n must be a number >= 1, got the string 'ten' (pass a number, "
                                "not text)")
+
+
+# ---------------------------------------------------------------- W and w_max (issue 18)
+
+def test_parameter_set_diameter_is_the_cube_diagonal():
+    from noprune_theory.theory import parameter_set_diameter
+
+    # [-w, w]^p has diameter 2 w sqrt(p): p = 100, w = 0.5 gives 10
+    assert parameter_set_diameter(100, w_max=0.5) == pytest.approx(10.0, rel=1e-15)
+    np.testing.assert_allclose(parameter_set_diameter(np.array([1, 4, 9])), [2, 4, 6],
+                               rtol=1e-15)
+
+
+def test_lipschitz_param_constant_takes_the_coordinate_bound_w_max():
+    assert lipschitz_param_constant(100, w_max=0.5, depth=2) == pytest.approx(2500.0)
+    # the old name still works, with a FutureWarning that says what it is
+    with pytest.warns(FutureWarning, match="coordinate bound, now named w_max"):
+        assert lipschitz_param_constant(100, W=0.5, depth=2) == pytest.approx(2500.0)

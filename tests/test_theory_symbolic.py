@@ -237,3 +237,17 @@ def test_docs_show_the_real_output(args, shown, capsys):
         main(args.split())
     assert info.value.code == 0
     assert capsys.readouterr().out.rstrip() == shown
+
+
+def test_diameter_and_coordinate_bound_are_different_symbols():
+    # [BS Thm 3] uses the diameter W, [BS Lemma 3.1] the coordinate bound w_max
+    from noprune_theory.theory._masks import (
+        lipschitz_param_constant_expression,
+        parameter_set_diameter_expression,
+    )
+
+    assert S["W"] not in lipschitz_param_constant_expression().free_symbols
+    assert S["w_max"] in lipschitz_param_constant_expression().free_symbols
+    assert sp.simplify(parameter_set_diameter_expression()
+                       - 2 * S["w_max"] * sp.sqrt(S["p"])) == 0
+    assert S["W"] in dense_lipschitz_bound().free_symbols

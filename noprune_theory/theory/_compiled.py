@@ -59,7 +59,8 @@ SPECS = {
     "mask_entropy_asymptote": ("_masks", "mask_entropy_asymptote", ("p", "gamma")),
     "two_layer_params": ("_masks", "two_layer_params_expression", ("d", "width", "bias")),
     "lipschitz_param_constant": ("_masks", "lipschitz_param_constant_expression",
-                                 ("p", "R", "W", "Q", "D")),
+                                 ("p", "R", "w_max", "Q", "D")),
+    "parameter_set_diameter": ("_masks", "parameter_set_diameter_expression", ("p", "w_max")),
 }
 
 #: Positive products of powers, printed in log space: ``exp(sum of logs)``. A product such as

@@ -40,6 +40,7 @@ __all__ = [
     "mask_entropy_bound",
     "two_layer_params",
     "lipschitz_param_constant",
+    "parameter_set_diameter",
     "sample_size_condition",
     "dense_finite_class_probability",
     "sparse_finite_class_probability",
@@ -170,12 +171,13 @@ _RESULTS = {
     "mask_entropy": "log2 C(p, kept)",
     "mask_entropy_asymptote": "p h2(gamma)",
     "two_layer_params": "p = width (d + 2)",
-    "lipschitz_param_constant": "J = R (B Q p)^D",
+    "lipschitz_param_constant": "J = R (w_max Q p)^D",
+    "parameter_set_diameter": "W = 2 w_max sqrt(p)",
 }
 
 #: Results that are positive for every valid input: one below the smallest normal float64 has
 #: underflowed (it would print as 0 or lose its digits), which is an error, not a bound of 0.
-_POSITIVE = LOG_SPACE | {"dense_condition_lhs", "sparse_condition_lhs", "lipschitz_param_constant"}
+_POSITIVE = LOG_SPACE | {"dense_condition_lhs", "sparse_condition_lhs"}
 
 _TINY = float(np.finfo(np.float64).tiny)
 
@@ -619,8 +621,8 @@ def two_layer_params(d, width, *, output_bias=False):
     return int(round(out)) if np.ndim(out) == 0 else np.rint(out).astype(np.int64)
 
 
-def lipschitz_param_constant(p, *, R=1.0, W=1.0, Q=1.0, depth=2):
-    """J = R (W Q p)^D of [BS, Lemma 3.1] for depth-D nets with 1-Lipschitz activations.
+def lipschitz_param_constant(p, *, R=1.0, w_max=1.0, Q=1.0, depth=2, W=None):
+    """J = R (w_max Q p)^D of [BS, Lemma 3.1] for depth-D nets with 1-Lipschitz activations.
 
     Parameters
     ----------
@@ -628,12 +630,16 @@ def lipschitz_param_constant(p, *, R=1.0, W=1.0, Q=1.0, depth=2):
         Number of parameters, >= 1.
     R : float, default 1
         Radius of the ball holding the inputs (N(0, I_d/d) points have norm close to 1).
-    W : float, default 1
-        Weights lie in [-W, W]^p.
+    w_max : float, default 1
+        The coordinate bound: weights lie in [-w_max, w_max]^p. Not the diameter W of
+        [BS Thm 3], which for this cube is 2 w_max sqrt(p) (:func:`parameter_set_diameter`).
     Q : float, default 1
         Weight sharing (the largest number of times a parameter is used), >= 1.
     depth : int, default 2
         D, the number of layers.
+    W : float, optional
+        Deprecated name of ``w_max`` (it clashed with the diameter W of [BS Thm 3]); gives a
+        :class:`FutureWarning`.
 
     Returns
     -------
@@ -646,15 +652,51 @@ def lipschitz_param_constant(p, *, R=1.0, W=1.0, Q=1.0, depth=2):
 
     Examples
     --------
-    >>> lipschitz_param_constant(100, W=0.5, depth=2)
+    >>> lipschitz_param_constant(100, w_max=0.5, depth=2)
     2500.0
     """
+    if W is not None:
+        warnings.warn("lipschitz_param_constant(W=...) is the coordinate bound, now named w_max "
+                      "(W is the parameter set's diameter in [BS Thm 3]); pass w_max=",
+                      FutureWarning, stacklevel=2)
+        w_max = W
     p = _check(p, "p", low=1)
-    R, W = _pos(R, "R"), _pos(W, "W")
+    R, w_max = _pos(R, "R"), _pos(w_max, "w_max")
     Q = _check(Q, "Q", low=1)
     depth = _check(depth, "depth", integer=True, low=1)
-    _same_shape(p=p, R=R, W=W, Q=Q, depth=depth)
-    return _call("lipschitz_param_constant", p, R, W, Q, depth)
+    _same_shape(p=p, R=R, w_max=w_max, Q=Q, depth=depth)
+    return _call("lipschitz_param_constant", p, R, w_max, Q, depth)
+
+
+def parameter_set_diameter(p, *, w_max=1.0):
+    """W = 2 w_max sqrt(p): the diameter of the parameter set [-w_max, w_max]^p [BS Thm 3].
+
+    [BS] use two different numbers: the diameter W of the parameter set in Theorem 3 (the
+    net of the union bound covers a set of diameter W) and the coordinate bound w_max of
+    Lemma 3.1 (J = R (w_max Q p)^D). For the cube [-w_max, w_max]^p the diameter is the length
+    of its main diagonal, 2 w_max sqrt(p).
+
+    Parameters
+    ----------
+    p : float or array_like
+        Number of parameters, >= 1.
+    w_max : float or array_like, default 1
+        The coordinate bound, > 0.
+
+    Returns
+    -------
+    float or ndarray
+        W, the Euclidean diameter.
+
+    Examples
+    --------
+    >>> parameter_set_diameter(100, w_max=0.5)
+    10.0
+    """
+    p = _check(p, "p", low=1)
+    w_max = _pos(w_max, "w_max")
+    _same_shape(p=p, w_max=w_max)
+    return _call("parameter_set_diameter", p, w_max)
 
 
 def dense_finite_class_probability(n, d, lip, log_card, *, eps=DEFAULTS["eps"], c=DEFAULTS["c"],
