@@ -13,7 +13,7 @@ import numbers
 import sys
 
 __all__ = ["ArgumentTypeError", "check_scalar", "check_choice", "check_bool", "check_finite_array",
-           "describe_range"]
+           "check_random_state", "check_seed", "describe_range"]
 
 
 class ArgumentTypeError(TypeError, ValueError):
@@ -132,6 +132,87 @@ def check_bool(value, name):
                                    and value.dtype.kind == "b" and getattr(value, "ndim", 0) == 0):
         return bool(value)
     raise ArgumentTypeError(f"{name} must be True or False, got {value!r}")
+
+
+_EXACT_INT = 2**53  # every integer up to here is exactly a double
+
+
+def check_seed(seed, name="seed", *, none=False, generator=True):
+    """Return a validated seed: an integer >= 0, a ``numpy.random.Generator`` or None.
+
+    The one seed check of the package (the scikit-learn ``check_random_state`` idea): every
+    function taking ``seed`` accepts the same things and refuses the same things with the
+    same message.
+
+    Parameters
+    ----------
+    seed : int, numpy.random.Generator or None
+        An integer >= 0 (Python or NumPy; a float only if it is exactly an integer below
+        2^53, so ``3.0`` is 3 and ``1e23``, which is not the integer 10^23, is refused); a
+        ``numpy.random.Generator`` when *generator* is True (returned as is: drawing from it
+        advances its state); None when *none* is True (fresh entropy, not reproducible).
+    name : str, default "seed"
+        The argument's name in messages.
+    none, generator : bool
+        Whether None and a Generator are accepted.
+
+    Returns
+    -------
+    int, numpy.random.Generator or None
+
+    Raises
+    ------
+    ArgumentTypeError
+        (a TypeError and a ValueError) For a string, a bool, a ``RandomState`` or any other
+        type.
+    ValueError
+        For a negative integer or a float that is not exactly an integer.
+    """
+    import numpy as np  # here, not at module level: `--help` must not import NumPy
+
+    kinds = ["an integer >= 0"]
+    if generator:
+        kinds.append("a numpy.random.Generator")
+    if none:
+        kinds.append("None")
+    expected = (f"{name} must be {', '.join(kinds[:-1])} or {kinds[-1]}" if len(kinds) > 1
+                else f"{name} must be {kinds[0]}")
+    if seed is None:
+        if none:
+            return None
+        raise ArgumentTypeError(f"{expected}, got None")
+    if isinstance(seed, np.random.Generator):
+        if generator:
+            return seed
+        raise ArgumentTypeError(f"{expected}, got a numpy.random.Generator")
+    dtype = getattr(seed, "dtype", None)
+    if isinstance(seed, (bool, str, bytes)) or (dtype is not None and dtype.kind not in "iuf"):
+        raise ArgumentTypeError(f"{expected}, got {seed!r}")
+    if isinstance(seed, numbers.Integral):
+        value = int(seed)
+    elif isinstance(seed, numbers.Real) and getattr(seed, "ndim", 0) == 0:
+        number = float(seed)
+        if not (math.isfinite(number) and number == math.floor(number)
+                and abs(number) <= _EXACT_INT):
+            raise ValueError(f"{expected}, got {seed!r} (a float that is not exactly an "
+                             "integer; pass an int)")
+        value = int(number)
+    else:
+        raise ArgumentTypeError(f"{expected}, got {seed!r}")
+    if value < 0:
+        raise ValueError(f"{expected}, got {seed!r}")
+    return value
+
+
+def check_random_state(seed, name="seed", *, none=False):
+    """A ``numpy.random.Generator`` from *seed* (see :func:`check_seed`).
+
+    An integer seeds :func:`numpy.random.default_rng`; a Generator is returned as is; None
+    (when allowed) gives a generator seeded from fresh entropy.
+    """
+    import numpy as np
+
+    return np.random.default_rng(check_seed(seed, name, none=none, generator=True))
 
 
 def check_choice(value, name, choices):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from noprune_theory._validation import check_choice, check_scalar
+from noprune_theory._validation import check_choice, check_scalar, check_seed
 
 __all__ = [
     "TeacherStudent",
@@ -46,9 +46,7 @@ def _check_nd(n, d):
 
 
 def _check_seed(seed):
-    if isinstance(seed, np.random.Generator):
-        return seed
-    return check_scalar(seed, "seed", integer=True, low=0)
+    return check_seed(seed)
 
 
 def gaussian(n, d, seed=0, *, dtype="float64"):
@@ -338,7 +336,7 @@ def teacher_student(
     from noprune_theory.models import MaskedMLP
 
     n, d = _check_nd(n, d)
-    seed = check_scalar(seed, "seed", integer=True, low=0)
+    seed = check_seed(seed, generator=False)  # an int: it feeds SeedSequence(seed).spawn
     check_choice(inputs, "inputs", ("gaussian", "sphere"))
     check_choice(dtype, "dtype", _DTYPES)
     sigma = check_scalar(sigma, "sigma", low=0)

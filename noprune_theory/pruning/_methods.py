@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from noprune_theory._validation import ArgumentTypeError, check_choice, check_scalar
+from noprune_theory._validation import ArgumentTypeError, check_choice, check_scalar, check_seed
 from noprune_theory.backend import to_numpy
 
 from ._densities import DENSITY_SCHEMES, layer_densities
@@ -161,7 +161,7 @@ def _check_data(data, method):
 
 
 def _check_seed(seed):
-    return check_scalar(seed, "seed", integer=True, low=0)
+    return check_seed(seed, generator=False)  # an int: it feeds SeedSequence(seed).spawn
 
 
 def _check_options(spec, options, caller):
