@@ -7,7 +7,7 @@ interpolation; the measured Lipschitz constants are then compared with the bound
 
 Every function is seeded (``seed`` feeds :func:`numpy.random.default_rng`) and returns NumPy
 arrays on the host (float64 unless ``dtype`` says otherwise); move them to a GPU with
-``cupy.asarray`` when needed. The laws are the c-isoperimetric ones of [BS] Sec. 1 (THEORY.md
+``cupy.asarray`` when needed. The laws are the c-isoperimetric ones of [BS] Sec. 1 (docs/theory.md,
 sec. 1): ``N(0, I_d / d)`` and the uniform law on the unit sphere, both with c = O(1), and
 finite mixtures of them.
 
@@ -144,7 +144,7 @@ def mixture(n, d, k=2, seed=0, *, separation=1.0, base="gaussian", scale=1.0, dt
     Notes
     -----
     The theorems of [BS] and [NFP] allow the data law to be a mixture of k c-isoperimetric
-    components; the bound then needs ``n eps^2 >= 8^3 k log(8k/delta)`` (THEORY.md sec. 3).
+    components; the bound then needs ``n eps^2 >= 8^3 k log(8k/delta)`` (docs/theory.md, sec. 3).
 
     Examples
     --------
@@ -175,8 +175,7 @@ def mixture(n, d, k=2, seed=0, *, separation=1.0, base="gaussian", scale=1.0, dt
 def random_labels(n, seed=0, *, dtype="float64"):
     """Labels +1 or -1 with probability 1/2 each, independent of everything else.
 
-    This is the pure-noise regime of the memorization experiment ([NFP] Sec. 5, THEORY.md
-    sec. 6): ``E[y | x] = 0`` and the noise level is ``sigma^2 = 1``.
+    This is the pure-noise regime of the memorization experiment ([NFP] Sec. 5, docs/simulations.md): ``E[y | x] = 0`` and the noise level is ``sigma^2 = 1``.
 
     Parameters
     ----------
@@ -304,7 +303,7 @@ def teacher_student(
     output is O(1) at any width) labels inputs from ``inputs`` with Gaussian noise:
     ``y = f*(x) + sigma z``. The paper uses a teacher of depth 3 and width 50 (the default,
     ``teacher_hidden=(50, 50)``: three weight layers), n = 1000, d = 50 and sigma^2 = 1
-    (THEORY.md sec. 6).
+    ([NFP] Sec. 5).
 
     Parameters
     ----------

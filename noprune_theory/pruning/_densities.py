@@ -3,7 +3,7 @@
 Where this sits in the data flow: :func:`layer_densities` turns one global density into a
 table of per-layer densities; :func:`noprune_theory.pruning.prune` takes such a table
 (``densities=``) and prunes each layer to its entry exactly. The formulas are those of
-[GMB] (THEORY.md sec. 5); pure NumPy on a handful of numbers, so no backend enters here.
+[GMB] (docs/pruning.md); pure NumPy on a handful of numbers, so no backend enters here.
 """
 from __future__ import annotations
 
@@ -149,7 +149,7 @@ def layer_densities(layer_sizes, density, scheme="uniform"):
     Notes
     -----
     With ``N_l`` the number of weights of layer ``l`` (of ``L``) and ``N = sum_l N_l``
-    (THEORY.md sec. 5, [GMB] Sec. 3):
+    ([GMB] Sec. 3):
 
     - ``uniform``: ``p_l = p``.
     - ``er`` (Erdős–Rényi, [ME]): ``p_l = eps (n_in + n_out) / (n_in n_out)`` from the first

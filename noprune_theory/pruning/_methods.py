@@ -314,7 +314,7 @@ def prune(model, method="magnitude", sparsity=None, *, data=None, seed=0, scope=
 
     Notes
     -----
-    Score conventions (THEORY.md sec. 5; higher = keep): random ``U(0, 1)``; magnitude
+    Score conventions (docs/pruning.md; higher = keep): random ``U(0, 1)``; magnitude
     ``|w|``; SNIP ``|w dL/dw|`` [LAT]; GraSP ``S = -w (H g)`` on the loss of the logits divided
     by ``temperature``, removing the highest ``S`` [WZG]; SynFlow ``|w dR/dw|`` on the
     linearised ``|w|`` network with all-ones input, iterated ``iterations = E`` times with
