@@ -237,7 +237,11 @@ def test_json_at_the_edge_of_float64_is_strict_and_right(capsys):
     (["--n", "1e4", "--d", "100", "--eps", "4e-324"], "--eps"),
     (["--n", "1e308", "--d", "100"], "--n"),
     (["--n", "1e300", "--d", "1e10", "--json"], "--n"),
-    (["--n", "1e4", "--d", "100", "--p", "1e300", "--J", "1e300", "--eps", "1e-300"], "p_eff"),
+    # p_eff = 1e300 log2(6e601) = 2e303 is right; the dense bound ~1e-452 underflows
+    (["--n", "1e4", "--d", "100", "--p", "1e300", "--J", "1e300", "--eps", "1e-300"],
+     "[BS Thm 3] bound underflows"),
+    (["--n", "1e4", "--d", "100", "--p", "1e307", "--kept", "1e307", "--J", "1e300"],
+     "p_eff is not a finite float64"),
 ])
 def test_numbers_beyond_float64_give_one_error_line(capsys, args, option):
     code, out, err = run(capsys, "bound", *args)

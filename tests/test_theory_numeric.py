@@ -633,3 +633,13 @@ def test_lipschitz_param_constant_takes_the_coordinate_bound_w_max():
     # the old name still works, with a FutureWarning that says what it is
     with pytest.warns(FutureWarning, match="coordinate bound, now named w_max"):
         assert lipschitz_param_constant(100, W=0.5, depth=2) == pytest.approx(2500.0)
+
+
+def test_effective_params_whose_net_ratio_overflows_is_right():
+    # 60 W J / eps = 6e401 overflows float64; p_eff = kept log2(1 + 6e401) = 13380.0005664544...
+    # mpmath: 10 * log(1 + 60e400 / 0.1) / log(2)
+    expected = float(10 * mpmath.log(1 + 60 * M("1e400") / M("0.1")) / mpmath.log(2))
+    assert effective_params(10, W=1e200, J=1e200) == pytest.approx(expected, rel=RTOL)
+    # and where the ratio is tiny, log2(1 + x) ~ x / ln 2 keeps its digits (no cancellation)
+    expected = float(10 * mpmath.log(1 + 60 * M("1e-8") / M("0.1")) / mpmath.log(2))
+    assert effective_params(10, W=1e-4, J=1e-4) == pytest.approx(expected, rel=RTOL)

@@ -148,7 +148,7 @@ def _generate():
             body = f"numpy.exp({printer.doprint(sp.expand_log(sp.log(expr), force=True))})"
             printer.module_imports.setdefault("numpy", set())
         else:
-            body = printer.doprint(sp.expand_log(expr, force=True))
+            body = printer.doprint(_log1p_of_products(sp.expand_log(expr, force=True)))
         imports = sorted(printer.module_imports)
         blocks.append(f"def {name}({', '.join(args)}):")
         blocks.append(f'    """{builder}() of {module}: {expr}"""')
@@ -156,6 +156,35 @@ def _generate():
         blocks.append(f"    return {body}")
         blocks.append("")
     return "\n".join(blocks)
+
+
+def _log1p_of_products(expr):
+    """Print log(1 + x), x a positive product, as numpy.logaddexp(0, log x) (logs expanded).
+
+    log(1 + 60 W J / eps) of p_eff: the quotient overflows for W J beyond ~1e306 although the
+    log is an ordinary number; logaddexp is exact for small x too, where log x + log1p(1/x)
+    would cancel.
+    """
+    import sympy as sp
+
+    class _LogOnePlusExp(sp.Function):
+        """log(1 + exp(u)), printed as numpy.logaddexp(0, u)."""
+
+        def _numpycode(self, printer):
+            printer.module_imports.setdefault("numpy", set())
+            return f"numpy.logaddexp(0, {printer._print(self.args[0])})"
+
+    def is_target(e):
+        if not (isinstance(e, sp.log) and e.args[0].is_Add and len(e.args[0].args) == 2):
+            return False
+        one, x = sorted(e.args[0].args, key=lambda a: a != 1)
+        return one == 1 and x.is_Mul and x.is_positive
+
+    def rewrite(e):
+        x = next(a for a in e.args[0].args if a != 1)
+        return _LogOnePlusExp(sp.expand_log(sp.log(x), force=True))
+
+    return expr.replace(is_target, rewrite)
 
 
 def _write_atomically(path, text):
