@@ -1,8 +1,9 @@
 """The numeric API of noprune_theory.theory against independent computations.
 
 Expected values are recomputed here with mpmath at 30 digits from the theorem statements of
-the papers (as docs/theory.md states them), written out again by hand (not through the package's sympy expressions), or are
-hard-coded with the mpmath line that produced them in a comment. Float64 results must agree to
+the papers (as docs/theory.md states them), written out again by hand (not through the
+package's sympy expressions), or are hard-coded with the mpmath line that produced them in a
+comment. Float64 results must agree to
 rtol 1e-12 (a few ulps of the ~10 operations involved).
 """
 import math
