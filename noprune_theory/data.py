@@ -175,7 +175,8 @@ def mixture(n, d, k=2, seed=0, *, separation=1.0, base="gaussian", scale=1.0, dt
 def random_labels(n, seed=0, *, dtype="float64"):
     """Labels +1 or -1 with probability 1/2 each, independent of everything else.
 
-    This is the pure-noise regime of the memorization experiment ([NFP] Sec. 5, docs/simulations.md): ``E[y | x] = 0`` and the noise level is ``sigma^2 = 1``.
+    This is the pure-noise regime of the memorization experiment ([NFP] Sec. 5,
+    docs/simulations.md): ``E[y | x] = 0`` and the noise level is ``sigma^2 = 1``.
 
     Parameters
     ----------
