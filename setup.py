@@ -63,7 +63,7 @@ setup(
     long_description=(HERE / "README.md").read_text(),
     long_description_content_type="text/markdown",
     license="BSD-3-Clause",
-    python_requires=">=3.10",
+    python_requires=">=3.11",
     packages=packages,
     package_dir=package_dir,
     package_data={"noprune_theory.sims": ["presets/*.toml"]},

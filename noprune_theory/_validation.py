@@ -10,8 +10,19 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 
-__all__ = ["check_scalar", "check_choice", "check_finite_array", "describe_range"]
+__all__ = ["ArgumentTypeError", "check_scalar", "check_choice", "check_bool", "check_finite_array",
+           "check_random_state", "check_seed", "describe_range"]
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type (a string where a number belongs, a complex number).
+
+    A :class:`TypeError`, as Python raises for wrong types; also a :class:`ValueError`, so that
+    code written against the earlier contract (every bad argument raised ValueError) and the
+    command line's handler of ValueError keep working.
+    """
 
 
 def describe_range(low=None, high=None, *, low_inclusive=True, high_inclusive=True):
@@ -36,13 +47,14 @@ def check_scalar(
     high=None,
     low_inclusive=True,
     high_inclusive=True,
+    text=False,
 ):
     """Return *value* as a float (or int) after checking it is finite and in range.
 
     Parameters
     ----------
     value : object
-        What the user passed. Strings such as ``"1e4"`` are accepted (the CLI passes text).
+        What the user passed: a real number (Python or NumPy, or a 0-d array of one).
     name : str
         The argument's name as the user knows it (``"n"``, ``"--eps"``).
     integer : bool, default False
@@ -51,6 +63,10 @@ def check_scalar(
         Bounds of the allowed interval; ``None`` means unbounded.
     low_inclusive, high_inclusive : bool, default True
         Whether the bounds belong to the interval.
+    text : bool, default False
+        Parse a string such as ``"1e4"``. Only the command line and configuration files, whose
+        values are text, pass True; the Python API refuses strings (``TypeError``), so that
+        ``prune(sparsity="0.5")`` is an error rather than a silent conversion.
 
     Returns
     -------
@@ -58,6 +74,9 @@ def check_scalar(
 
     Raises
     ------
+    ArgumentTypeError
+        (a TypeError and a ValueError) If *value* is a string (with ``text=False``) or a
+        complex number; the message names *name*.
     ValueError
         If *value* is not a finite number in the allowed range. The message names *name*, the
         allowed range and the value received.
@@ -65,13 +84,21 @@ def check_scalar(
     kind = "an integer" if integer else "a number"
     rng = describe_range(low, high, low_inclusive=low_inclusive, high_inclusive=high_inclusive)
     expected = f"{name} must be {kind} {rng}".rstrip()
-    if isinstance(value, bool):
+    # NumPy scalars and 0-d arrays carry a dtype (no NumPy import here: --help stays fast)
+    dtype = getattr(value, "dtype", None)
+    if isinstance(value, bool) or (dtype is not None and dtype.kind == "b"):
         raise ValueError(f"{expected}, got {value!r}")
-    if isinstance(value, str):
+    if isinstance(value, (str, bytes)) or (dtype is not None and dtype.kind in "USO"):
+        if not (text and isinstance(value, str)):
+            raise ArgumentTypeError(
+                f"{expected}, got the string {value!r} (pass a number, not text)"
+                if isinstance(value, str) else f"{expected}, got {value!r}")
         try:
             number = float(value.strip())
         except ValueError:
             raise ValueError(f"{expected}, got {value!r}") from None
+    elif isinstance(value, complex) or (dtype is not None and dtype.kind == "c"):
+        raise ArgumentTypeError(f"{expected}, got the complex number {value!r}")
     elif isinstance(value, numbers.Real):
         number = float(value)
     else:
@@ -81,6 +108,10 @@ def check_scalar(
             raise ValueError(f"{expected}, got {value!r}") from None
     if not math.isfinite(number):
         raise ValueError(f"{expected}, got {value!r}")
+    if number != 0 and abs(number) < sys.float_info.min:
+        # a subnormal double keeps only a few digits: 1e-320 is stored as 9.99989e-321
+        raise ValueError(f"{expected} and at least {sys.float_info.min:.4g} in magnitude (a "
+                         f"smaller double loses digits), got {value!r}")
     if integer:
         if number != math.floor(number):
             raise ValueError(f"{expected}, got {value!r}")
@@ -90,6 +121,98 @@ def check_scalar(
     if too_low or too_high:
         raise ValueError(f"{expected}, got {value!r}")
     return number
+
+
+def check_bool(value, name):
+    """Return *value* as a bool if it is True or False (Python or NumPy), else raise TypeError.
+
+    A truthy string such as ``"no"`` or a number is refused rather than read as True.
+    """
+    if isinstance(value, bool) or (getattr(value, "dtype", None) is not None
+                                   and value.dtype.kind == "b" and getattr(value, "ndim", 0) == 0):
+        return bool(value)
+    raise ArgumentTypeError(f"{name} must be True or False, got {value!r}")
+
+
+_EXACT_INT = 2**53  # every integer up to here is exactly a double
+
+
+def check_seed(seed, name="seed", *, none=False, generator=True):
+    """Return a validated seed: an integer >= 0, a ``numpy.random.Generator`` or None.
+
+    The one seed check of the package (the scikit-learn ``check_random_state`` idea): every
+    function taking ``seed`` accepts the same things and refuses the same things with the
+    same message.
+
+    Parameters
+    ----------
+    seed : int, numpy.random.Generator or None
+        An integer >= 0 (Python or NumPy; a float only if it is exactly an integer below
+        2^53, so ``3.0`` is 3 and ``1e23``, which is not the integer 10^23, is refused); a
+        ``numpy.random.Generator`` when *generator* is True (returned as is: drawing from it
+        advances its state); None when *none* is True (fresh entropy, not reproducible).
+    name : str, default "seed"
+        The argument's name in messages.
+    none, generator : bool
+        Whether None and a Generator are accepted.
+
+    Returns
+    -------
+    int, numpy.random.Generator or None
+
+    Raises
+    ------
+    ArgumentTypeError
+        (a TypeError and a ValueError) For a string, a bool, a ``RandomState`` or any other
+        type.
+    ValueError
+        For a negative integer or a float that is not exactly an integer.
+    """
+    import numpy as np  # here, not at module level: `--help` must not import NumPy
+
+    kinds = ["an integer >= 0"]
+    if generator:
+        kinds.append("a numpy.random.Generator")
+    if none:
+        kinds.append("None")
+    expected = (f"{name} must be {', '.join(kinds[:-1])} or {kinds[-1]}" if len(kinds) > 1
+                else f"{name} must be {kinds[0]}")
+    if seed is None:
+        if none:
+            return None
+        raise ArgumentTypeError(f"{expected}, got None")
+    if isinstance(seed, np.random.Generator):
+        if generator:
+            return seed
+        raise ArgumentTypeError(f"{expected}, got a numpy.random.Generator")
+    dtype = getattr(seed, "dtype", None)
+    if isinstance(seed, (bool, str, bytes)) or (dtype is not None and dtype.kind not in "iuf"):
+        raise ArgumentTypeError(f"{expected}, got {seed!r}")
+    if isinstance(seed, numbers.Integral):
+        value = int(seed)
+    elif isinstance(seed, numbers.Real) and getattr(seed, "ndim", 0) == 0:
+        number = float(seed)
+        if not (math.isfinite(number) and number == math.floor(number)
+                and abs(number) <= _EXACT_INT):
+            raise ValueError(f"{expected}, got {seed!r} (a float that is not exactly an "
+                             "integer; pass an int)")
+        value = int(number)
+    else:
+        raise ArgumentTypeError(f"{expected}, got {seed!r}")
+    if value < 0:
+        raise ValueError(f"{expected}, got {seed!r}")
+    return value
+
+
+def check_random_state(seed, name="seed", *, none=False):
+    """A ``numpy.random.Generator`` from *seed* (see :func:`check_seed`).
+
+    An integer seeds :func:`numpy.random.default_rng`; a Generator is returned as is; None
+    (when allowed) gives a generator seeded from fresh entropy.
+    """
+    import numpy as np
+
+    return np.random.default_rng(check_seed(seed, name, none=none, generator=True))
 
 
 def check_choice(value, name, choices):

@@ -7,7 +7,7 @@ interpolation; the measured Lipschitz constants are then compared with the bound
 
 Every function is seeded (``seed`` feeds :func:`numpy.random.default_rng`) and returns NumPy
 arrays on the host (float64 unless ``dtype`` says otherwise); move them to a GPU with
-``cupy.asarray`` when needed. The laws are the c-isoperimetric ones of [BS] Sec. 1 (THEORY.md
+``cupy.asarray`` when needed. The laws are the c-isoperimetric ones of [BS] Sec. 1 (docs/theory.md,
 sec. 1): ``N(0, I_d / d)`` and the uniform law on the unit sphere, both with c = O(1), and
 finite mixtures of them.
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from noprune_theory._validation import check_choice, check_scalar
+from noprune_theory._validation import check_choice, check_scalar, check_seed
 
 __all__ = [
     "TeacherStudent",
@@ -46,9 +46,7 @@ def _check_nd(n, d):
 
 
 def _check_seed(seed):
-    if isinstance(seed, np.random.Generator):
-        return seed
-    return check_scalar(seed, "seed", integer=True, low=0)
+    return check_seed(seed)
 
 
 def gaussian(n, d, seed=0, *, dtype="float64"):
@@ -146,7 +144,7 @@ def mixture(n, d, k=2, seed=0, *, separation=1.0, base="gaussian", scale=1.0, dt
     Notes
     -----
     The theorems of [BS] and [NFP] allow the data law to be a mixture of k c-isoperimetric
-    components; the bound then needs ``n eps^2 >= 8^3 k log(8k/delta)`` (THEORY.md sec. 3).
+    components; the bound then needs ``n eps^2 >= 8^3 k log(8k/delta)`` (docs/theory.md, sec. 3).
 
     Examples
     --------
@@ -177,8 +175,8 @@ def mixture(n, d, k=2, seed=0, *, separation=1.0, base="gaussian", scale=1.0, dt
 def random_labels(n, seed=0, *, dtype="float64"):
     """Labels +1 or -1 with probability 1/2 each, independent of everything else.
 
-    This is the pure-noise regime of the memorization experiment ([NFP] Sec. 5, THEORY.md
-    sec. 6): ``E[y | x] = 0`` and the noise level is ``sigma^2 = 1``.
+    This is the pure-noise regime of the memorization experiment ([NFP] Sec. 5,
+    docs/simulations.md): ``E[y | x] = 0`` and the noise level is ``sigma^2 = 1``.
 
     Parameters
     ----------
@@ -306,7 +304,7 @@ def teacher_student(
     output is O(1) at any width) labels inputs from ``inputs`` with Gaussian noise:
     ``y = f*(x) + sigma z``. The paper uses a teacher of depth 3 and width 50 (the default,
     ``teacher_hidden=(50, 50)``: three weight layers), n = 1000, d = 50 and sigma^2 = 1
-    (THEORY.md sec. 6).
+    ([NFP] Sec. 5).
 
     Parameters
     ----------
@@ -338,7 +336,7 @@ def teacher_student(
     from noprune_theory.models import MaskedMLP
 
     n, d = _check_nd(n, d)
-    seed = check_scalar(seed, "seed", integer=True, low=0)
+    seed = check_seed(seed, generator=False)  # an int: it feeds SeedSequence(seed).spawn
     check_choice(inputs, "inputs", ("gaussian", "sphere"))
     check_choice(dtype, "dtype", _DTYPES)
     sigma = check_scalar(sigma, "sigma", low=0)

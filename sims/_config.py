@@ -110,7 +110,7 @@ class Field:
             return value
         number = check_scalar(value, name, integer=self.kind is int, low=self.low, high=self.high,
                               low_inclusive=self.low_inclusive,
-                              high_inclusive=self.high_inclusive)
+                              high_inclusive=self.high_inclusive, text=True)
         # 1 and 1.0 must hash alike for a float field, and 1e4 is the integer 10000
         return int(number) if self.kind is int else float(number)
 
@@ -269,7 +269,7 @@ def _convert_reserved(key, value):
     if key == "seeds":
         if isinstance(value, list):
             raise ValueError(f"seeds must be an integer >= 1 (a count), got {value!r}")
-        return check_scalar(value, "seeds", integer=True, low=1)
+        return check_scalar(value, "seeds", integer=True, low=1, text=True)
     if not isinstance(value, str):
         raise ValueError(f"backend must be one of {BACKEND_CHOICES}, got {value!r}")
     return check_choice(value, "backend", BACKEND_CHOICES)

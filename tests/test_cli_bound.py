@@ -99,14 +99,22 @@ def test_width_derives_p_and_J_and_mask_section(capsys):
                      "--mi", "3", "--mi-unit", "nats", "--eps", "0.5")
     m = rep["model"]
     assert m["p"] == 5100.0  # 50 * (100 + 2)
-    # J = R (W Q p)^D = 5100^2 [BS Lemma 3.1], R = Q = W = 1, D = 2
+    # J = R (w_max Q p)^D = 5100^2 [BS Lemma 3.1], R = Q = w_max = 1, D = 2
     assert m["J"] == lipschitz_param_constant(5100, depth=2) == pytest.approx(5100.0**2)
-    assert "J" not in rep["assumed"]
+    # W is the diameter of [-1, 1]^5100: 2 sqrt(5100) = 142.83, not the coordinate bound 1
+    assert m["W"] == pytest.approx(2 * 5100**0.5, rel=1e-14) and m["w_max"] == 1.0
+    assert rep["inputs"]["W"] == m["W"]
+    assert "J" not in rep["assumed"] and "W" not in rep["assumed"]
+    assert rep["assumed"]["w_max"]["value"] == 1.0
     assert m["kept"] == pytest.approx(510.0)
     assert m["mask_entropy_bits"] == mask_entropy_bound(5100, m["kept"])
     assert m["mi_bits"] == pytest.approx(3 / 0.6931471805599453, rel=1e-12)
-    assert m["p_eff_given_mi"] == effective_params(m["kept"], 3.0, eps=0.5, J=m["J"],
+    assert m["p_eff_given_mi"] == effective_params(m["kept"], 3.0, eps=0.5, W=m["W"], J=m["J"],
                                                    mi_unit="nats")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SampleSizeWarning)
+        assert m["dense_lip_lower"] == robustness_bound(1e6, 100, 5100, eps=0.5, W=m["W"],
+                                                        J=m["J"])
     # a more informative mask can only lower the bound
     assert m["sparse_lip_lower_max_informative"] < m["sparse_lip_lower_data_agnostic"]
 
@@ -151,6 +159,17 @@ def test_latex_output(capsys):
     (["--n", "1e4", "--d", "100", "--p", "10", "--mi", "1", "--mi-unit", "bans"], "--mi-unit"),
     (["--n", "1e4", "--d", "100", "--W", "inf"], "--W"),
     (["--d", "100"], "--n"),
+    # counts are integers (issue 14, inputs that slip through)
+    (["--n", "1.5", "--d", "100"], "--n"),
+    (["--n", "1e4", "--d", "100.5"], "--d"),
+    (["--n", "1e4", "--d", "100", "--p", "100.5"], "--p"),
+    (["--n", "1e4", "--d", "100", "--p", "100", "--kept", "10.5"], "--kept"),
+    # I(m; D) <= H(m) <= log2 C(p, kept) = log2 C(100, 10) = 43.98 bits
+    (["--n", "1e4", "--d", "100", "--p", "100", "--kept", "10", "--mi", "44"], "--mi"),
+    (["--n", "1e4", "--d", "100", "--p", "100", "--kept", "10", "--mi", "30.5", "--mi-unit",
+      "nats"], "--mi"),  # 30.5 nats = 44.0 bits
+    (["--n", "1e4", "--d", "100", "--p", "100", "--mi", "1e-3"], "--mi"),  # dense: cap 0
+    (["--n", "1e4", "--d", "100", "--width", "5", "--sparsity", "0.5", "--mi", "1e6"], "--mi"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, args, option):
     code, out, err = run(capsys, "bound", *args)
@@ -184,3 +203,132 @@ def test_help_states_the_defaults_the_api_uses():
 
     for name, value in DEFAULTS.items():
         assert f"--{name} {value:g}" in EPILOG
+
+
+# ---------------------------------------------------------------- float limits (issue 14 item 3)
+
+def _strict_json(text):
+    def refuse(constant):
+        raise AssertionError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_at_the_edge_of_float64_is_strict_and_right(capsys):
+    # 8/delta = 2.7e308 overflows float64: the condition's lhs is 8^4 (log 8 - log delta)
+    import mpmath
+
+    code, out, err = run(capsys, "bound", "--n", "1e4", "--d", "100", "--delta", "3e-308",
+                         "--json")
+    assert code == 0, err
+    rep = _strict_json(out)
+    lhs = float(4096 * mpmath.log(8 / mpmath.mpf("3e-308")))
+    assert rep["conditions"]["dense"]["lhs"] == pytest.approx(lhs, rel=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SampleSizeWarning)
+        assert rep["table"][0]["dense_lip_lower"] == robustness_bound(1e4, 100, 1e4,
+                                                                      delta=3e-308)
+    assert all(row["dense_lip_lower"] > 0 and row["sparse_lip_lower"] > 0 for row in rep["table"])
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--n", "1e4", "--d", "100", "--delta", "1e-320"], "--delta"),
+    (["--n", "1e4", "--d", "100", "--delta", "1e-320", "--json"], "--delta"),
+    (["--n", "1e4", "--d", "100", "--eps", "4e-324"], "--eps"),
+    (["--n", "1e308", "--d", "100"], "--n"),
+    (["--n", "1e300", "--d", "1e10", "--json"], "--n"),
+    # p_eff = 1e300 log2(6e601) = 2e303 is right; the dense bound ~1e-452 underflows
+    (["--n", "1e4", "--d", "100", "--p", "1e300", "--J", "1e300", "--eps", "1e-300"],
+     "[BS Thm 3] bound underflows"),
+    (["--n", "1e4", "--d", "100", "--p", "1e307", "--kept", "1e307", "--J", "1e300"],
+     "p_eff is not a finite float64"),
+])
+def test_numbers_beyond_float64_give_one_error_line(capsys, args, option):
+    code, out, err = run(capsys, "bound", *args)
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err  # no RuntimeWarning or SampleSizeWarning lines before it
+    assert lines[0].startswith("Error:") and option in lines[0]
+    assert "'p'" not in lines[0] and " p must" not in lines[0]  # never an option not given
+
+
+def test_dump_json_refuses_nan_and_names_where_it_is():
+    import click
+
+    from noprune_theory.commands._types import dump_json
+
+    assert dump_json({"a": [1.0, 2.5]}) == '{"a": [1.0, 2.5]}'
+    with pytest.raises(click.ClickException, match=r"\$\.a\[1\]"):
+        dump_json({"a": [1.0, float("nan")]})
+    with pytest.raises(click.ClickException, match=r"\$\.b\.c"):
+        dump_json({"b": {"c": float("-inf")}})
+
+
+def test_every_command_prints_json_through_dump_json():
+    # json.dumps defaults to allow_nan=True and prints NaN / Infinity, which are not JSON
+    from pathlib import Path
+
+    import noprune_theory.commands as commands
+
+    folder = Path(commands.__file__).parent
+    offenders = [p.name for p in folder.glob("*.py")
+                 if p.name != "_types.py" and "json.dump" in p.read_text()]
+    assert offenders == []
+
+
+def test_mi_at_its_cap_is_accepted(capsys):
+    # log2 C(100, 10) = 43.9767..., given back at full precision
+    cap = mask_entropy_bound(100, 10)
+    rep = bound_json(capsys, "--n", "1e4", "--d", "100", "--p", "100", "--kept", "10", "--mi",
+                     repr(cap))
+    assert rep["model"]["mi_bits"] == cap
+    assert rep["model"]["p_eff_given_mi"] == rep["model"]["p_eff_max_informative"]
+
+
+def test_numbers_as_text_are_parsed_on_the_command_line_only(capsys):
+    # the CLI parses "1e4"; the API it calls receives numbers (the API refuses strings)
+    rep = bound_json(capsys, "--n", "1e4", "--d", "1e2", "--p", "1e3", "--kept", "1e2")
+    assert rep["inputs"]["n"] == 10000 and rep["inputs"]["p"] == 1000.0
+    with pytest.raises(TypeError, match="^n must be"):
+        robustness_bound("1e4", 100, 10)
+
+
+# ---------------------------------------------------------------- W is a diameter (issue 18)
+
+def test_width_derives_the_diameter_from_the_coordinate_bound(capsys):
+    # weights in [-0.5, 0.5]^p: W = 2 * 0.5 * sqrt(p) = sqrt(p), J = (0.5 p)^2
+    rep = bound_json(capsys, "--n", "1e6", "--d", "100", "--width", "50", "--w-max", "0.5")
+    m = rep["model"]
+    assert m["W"] == pytest.approx(5100**0.5, rel=1e-14)
+    assert m["J"] == pytest.approx(2550.0**2, rel=1e-14)
+    assert "w_max" not in rep["assumed"] and rep["inputs"]["w_max"] == 0.5
+    assert "2 w_max sqrt(p)" in m["W_source"] and "w_max = 0.5" in m["J_source"]
+
+
+def test_width_numbers_changed_from_the_w_equals_1_convention(capsys):
+    # before the fix W = 1 (the coordinate bound) stood in for the diameter: the dense bound of
+    # the model section was eps/512 sqrt(n d/(p log(60 * 1 * J/eps) + log 400)); now W = 202
+    code, out, _ = run(capsys, "bound", "--n", "1e7", "--d", "100", "--width", "100",
+                       "--sparsity", "0.9", "--eps", "0.5")
+    assert code == 0
+    J = 10200.0**2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SampleSizeWarning)
+        old = robustness_bound(1e7, 100, 10200, eps=0.5, W=1.0, J=J)
+        new = robustness_bound(1e7, 100, 10200, eps=0.5, W=2 * 10200**0.5, J=J)
+    assert f"dense Lip >= {new:.4g}" in out and f"{old:.4g}" not in out
+    assert "W = 202 (derived: W = 2 w_max sqrt(p)" in out
+
+
+def test_given_W_overrides_the_derived_diameter(capsys):
+    rep = bound_json(capsys, "--n", "1e6", "--d", "100", "--width", "50", "--W", "3")
+    assert rep["model"]["W"] == 3.0 and rep["model"]["W_source"] == "given"
+    assert rep["model"]["J"] == pytest.approx(5100.0**2)  # still derived from w_max = 1
+
+
+def test_w_max_needs_width(capsys):
+    code, out, err = run(capsys, "bound", "--n", "1e4", "--d", "100", "--p", "100",
+                         "--w-max", "2")
+    assert code == 2 and out == ""
+    assert err.startswith("Error: --w-max needs --width") and len(err.strip().splitlines()) == 1

@@ -32,8 +32,20 @@ def test_sparse_derivation_names_change_of_measure_and_audit(capsys):
     assert code == 0, err
     assert "Xu-Raginsky" in out and "p_eff" in out
     assert "/(1152*sqrt(c))" in out and "sqrt(delta)" in out
-    assert out.count("[ok]") == 5
-    assert "factor sqrt(2)" in out
+    assert out.count("[ok]") == 7 and "FAILED" not in out
+    # the last steps follow [NFP] App. B.2 step 4, the quantile form at q = delta/2
+    assert "quantile form" in out and "App. B.2, step 4" in out
+    assert "s_C0(delta/2)" in out
+    # the max-form route is explained as an artefact, not as a sqrt 2 error in the theorem
+    assert "factor sqrt(2): an artefact of that route" in out
+    assert "Budget audit" not in out and "too strong" not in out
+
+
+def test_sparse_help_states_the_quantile_step():
+    from noprune_theory.commands.derive import EPILOG
+
+    assert "quantile" in EPILOG and "1152 exactly" in EPILOG
+    assert "sqrt(2) below the stated" not in EPILOG
 
 
 def test_latex_blocks_are_myst_display_math(capsys):

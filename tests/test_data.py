@@ -80,3 +80,87 @@ def test_teacher_student_matches_its_teacher():
 def test_bad_arguments_are_named(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# ----------------------------------------------------------------------------- one seed check
+# (issue 15, "Code that exists twice": the seed checkers of data, pruning and selection accepted
+# different types: 1e23 and 1.5 slipped through one, a Generator was refused by another)
+
+def _seeded_calls():
+    from noprune_theory.data import gaussian, random_labels, teacher_student
+    from noprune_theory.models import MaskedMLP
+    from noprune_theory.pruning import prune, random_scores, select_masks, shuffle_masks
+
+    net = MaskedMLP(3, (4,), B=1, seed=0)
+    mask = [np.ones((1, 3, 4), dtype=bool), np.ones((1, 4, 1), dtype=bool)]
+    scores = [np.ones((1, 3, 4)), np.ones((1, 4, 1))]
+    return {
+        "gaussian": (lambda s: gaussian(4, 2, seed=s), True),
+        "random_labels": (lambda s: random_labels(4, seed=s), True),
+        "teacher_student": (lambda s: _xy(teacher_student(n=4, d=2, teacher_hidden=(3,),
+                                                          seed=s)), False),
+        "prune": (lambda s: prune(net, "random", 0.5, seed=s), False),
+        "shuffle_masks": (lambda s: shuffle_masks(mask, seed=s), True),
+        "select_masks": (lambda s: select_masks(scores, density=0.5, seed=s), True),
+        "random_scores": (lambda s: random_scores([(1, 2)], seed=s), True),
+    }
+
+
+SEEDED = ["gaussian", "random_labels", "teacher_student", "prune", "shuffle_masks",
+          "select_masks", "random_scores"]
+
+
+@pytest.mark.parametrize("func", SEEDED)
+@pytest.mark.parametrize("seed, error", [
+    (-1, ValueError), (1.5, ValueError), (1e23, ValueError), (float("nan"), ValueError),
+    ("3", TypeError), (True, TypeError), (None, TypeError), ([1], TypeError),
+    (np.random.RandomState(0), TypeError),
+])
+def test_every_seeded_function_refuses_the_same_seeds(func, seed, error):
+    call, _ = _seeded_calls()[func]
+    with pytest.raises(error, match="^seed must be an integer >= 0"):
+        call(seed)
+
+
+@pytest.mark.parametrize("func", SEEDED)
+def test_every_seeded_function_accepts_the_same_seeds(func):
+    call, takes_generator = _seeded_calls()[func]
+    first = call(3)
+    for same in (np.int64(3), 3.0, np.uint8(3)):
+        _assert_same(call(same), first)
+    if takes_generator:
+        _assert_same(call(np.random.default_rng(3)), first)  # default_rng(3) is seed 3
+    else:
+        with pytest.raises(TypeError, match="^seed must be an integer >= 0, got a numpy"):
+            call(np.random.default_rng(3))
+
+
+def _xy(ts):
+    return ts.X, ts.y
+
+
+def _assert_same(a, b):
+    if isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            _assert_same(x, y)
+    elif hasattr(a, "weights"):  # a model
+        _assert_same(a.weights, b.weights)
+    else:
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_check_seed_contract():
+    from noprune_theory._validation import check_random_state, check_seed
+
+    assert check_seed(np.int32(7)) == 7 and type(check_seed(np.int32(7))) is int
+    assert check_seed(None, none=True) is None
+    g = np.random.default_rng(0)
+    assert check_seed(g) is g and check_random_state(g) is g
+    assert check_random_state(5).integers(1000) == np.random.default_rng(5).integers(1000)
+    # floats are exact integers only below 2^53: 2.0**53 is, 1e23 (99999999999999991611392) not
+    assert check_seed(2.0**53) == 2**53
+    with pytest.raises(ValueError, match="not exactly an integer"):
+        check_seed(1e23)
+    with pytest.raises(TypeError, match="^rng_seed must be"):
+        check_seed("1", "rng_seed")

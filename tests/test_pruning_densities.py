@@ -92,3 +92,34 @@ def test_every_scheme_keeps_the_budget(scheme, density):
 def test_bad_input(args, match):
     with pytest.raises(ValueError, match=match):
         layer_densities(*args)
+
+
+# ----------------------------------------------------------------------------- issue 14, item 5
+@pytest.mark.parametrize("sizes", [
+    "ab",                  # a string iterates as characters
+    b"ab",
+    ["ab", "cd"],
+    [(3.7, 4)],            # int() would truncate 3.7 silently
+    [("3", "4")],          # int() would read the text
+    [(3, 4), (4, True)],
+    [3.0, 4],
+    [(3, 4), 5],
+])
+def test_malformed_layer_sizes_name_the_argument(sizes):
+    with pytest.raises(ValueError, match="^layer_sizes must be"):
+        layer_densities(sizes, 0.5)
+
+
+def test_layer_sizes_as_a_string_is_a_type_error():
+    with pytest.raises(TypeError, match="^layer_sizes must be .* got the string 'ab'"):
+        layer_densities("ab", 0.5)
+
+
+def test_density_given_as_text_is_refused():
+    with pytest.raises(TypeError, match="^density must be"):
+        layer_densities((30, 100, 1), "0.5")
+
+
+def test_numpy_integer_sizes_still_work():
+    np.testing.assert_array_equal(layer_densities((np.int64(30), np.int32(10), 1), 0.5),
+                                  layer_densities((30, 10, 1), 0.5))

@@ -275,3 +275,63 @@ def test_imp_beats_random_mask_on_teacher_student():
     train(rand, X, y, **opts)
     imp_loss, rand_loss = ticket.loss(X, y), rand.loss(X, y)
     assert imp_loss.mean() < 0.6 * rand_loss.mean(), (imp_loss, rand_loss)
+
+
+# ----------------------------------------------------------------------------- issue 14, item 5
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(sparsity="0.5"), "sparsity"),
+    (dict(sparsity=0.5, seed="1"), "seed"),
+    (dict(densities=["0.5", "0.5", "0.5"]), r"densities\[0\]"),
+    (dict(sparsity=0.5 + 0j), "sparsity"),
+])
+def test_numbers_given_as_text_or_complex_are_refused(kwargs, name):
+    # the API never converts text: "0.5" is an error naming the argument, not 0.5
+    with pytest.raises(TypeError, match=rf"^{name} must be"):
+        prune(_net(), "random", **kwargs)
+
+
+@pytest.mark.parametrize("method, option, listed", [
+    ("magnitude", "temprature", "none"),
+    ("random", "iterations", "none"),
+    ("grasp", "temprature", "loss, temperature"),
+    ("synflow", "iteration", "iterations"),
+    ("imp", "rewind", "fraction, rewind_step, loss, train_options, return_result"),
+])
+def test_unknown_option_names_prune_and_the_method_not_a_private_function(method, option,
+                                                                           listed):
+    with pytest.raises(TypeError) as info:
+        prune(_net(), method, 0.5, data=_data(), **{option: 1})
+    message = str(info.value)
+    assert message.startswith(f"prune() got an unexpected option '{option}' for method "
+                              f"'{method}'")
+    assert f"(its options: {listed})" in message
+    assert "_" + method not in message  # never the private implementation's name
+
+
+def test_unknown_option_of_compute_scores_is_named_too():
+    from noprune_theory.pruning import compute_scores
+
+    with pytest.raises(TypeError, match=r"^compute_scores\(\) got an unexpected option 'lr'"):
+        compute_scores(_net(), "snip", data=_data(), lr=0.1)
+
+
+def test_imp_rewind_point_ignores_the_rounds_stop_rule():
+    # regression: with stop_when_memorized the rewind training stopped as soon as the dense net
+    # memorized (about 20 steps here), not after rewind_step = 100. Full-batch Adam draws no
+    # random numbers, so the rewind point is the dense net after exactly 100 Adam steps.
+    from noprune_theory.training import train
+
+    net = _net()
+    X, y = _data(n=6)
+    y = np.sign(y)
+    opts = {"optimizer": "adam", "lr": 3e-2, "steps": 40, "stop_when_memorized": True}
+    early = net.copy()
+    stopped = train(early, X, y, loss="logistic", **opts)
+    assert stopped.steps.max() < 100  # the stop rule does fire well before step 100
+    expected = net.copy()
+    train(expected, X, y, loss="logistic", optimizer="adam", lr=3e-2, steps=100)
+    res = prune(net, "imp", 0.5, data=(X, y), loss="logistic", rewind_step=100,
+                train_options=opts, return_result=True)
+    for got, want, m in zip(res.rewind_weights, expected.weights, res.masks):
+        np.testing.assert_allclose(to_numpy(got), np.where(to_numpy(m), to_numpy(want), 0.0),
+                                   rtol=1e-12, atol=0)

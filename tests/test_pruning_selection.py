@@ -122,5 +122,6 @@ def test_shuffle_bad_input():
         shuffle_masks([])
     with pytest.raises(ValueError, match="masks\\[0\\] must be a boolean array"):
         shuffle_masks([np.zeros((1, 2, 2))])
-    with pytest.raises(ValueError, match="seed must be an integer >= 0, got -1"):
+    with pytest.raises(ValueError, match="seed must be an integer >= 0 or a numpy.random."
+                                         "Generator, got -1"):
         shuffle_masks([np.ones((1, 2, 2), dtype=bool)], seed=-1)

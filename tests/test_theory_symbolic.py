@@ -61,8 +61,30 @@ def test_sparse_derivation_reproduces_nfp_theorems_and_audits_budget():
     D = derivation(sparse=True)
     assert D.ok, [c.name for c in D.checks if not c.passed]
     assert "change_of_measure" in [s.key for s in D.steps]
-    assert any("sqrt(2)" in note for note in D.notes)
+    assert any("sqrt(2)" in note and "artefact" in note for note in D.notes)
     assert any("nats" in note for note in D.notes)
+
+
+def test_sparse_last_step_is_the_quantile_form_at_half_delta_giving_1152():
+    # [NFP] App. B.2 step 4: a1 sqrt((144 c L^2/(n d)) (2 I/delta + log(4/delta))) <= eps/8
+    # solves to L = eps/(96 a1 sqrt(2c)) sqrt(n d delta/(I + (delta/2) log(4/delta))), i.e.
+    # exactly the stated [NFP Thm 4] with a1^2 = 72 (96 sqrt(72) sqrt(2) = 1152)
+    D = derivation(sparse=True)
+    keys = [s.key for s in D.steps]
+    assert keys[-4:] == ["mean_budget", "quantile", "information_budget", "solve_L"]
+    a1 = sp.sqrt(72)
+    n, d, c, L, eps, delta, p_eff = (S[x] for x in ("n", "d", "c", "L", "epsilon", "delta",
+                                                     "p_eff"))
+    by_hand = a1 * sp.sqrt(144 * c * L**2 / (n * d) * (2 * p_eff / delta + sp.log(4 / delta)))
+    assert sp.simplify(D.step("information_budget").expr - by_hand) == 0
+    stated = eps / (96 * a1 * sp.sqrt(2 * c)) * sp.sqrt(
+        n * d * delta / (p_eff + delta / 2 * sp.log(4 / delta)))
+    assert sp.simplify(96 * a1 * sp.sqrt(2)) == 1152
+    assert sp.simplify(sp.expand_log(D.step("solve_L").expr**2 - stated**2, force=True)) == 0
+    names = {ch.name: ch.passed for ch in D.checks}
+    assert names["theorem"] and names["max_form_route"] and names["quantile_vs_max"]
+    # nothing says the stated theorem is sqrt 2 too strong any more
+    assert not any("too strong" in note or "Budget audit" in note for note in D.notes)
 
 
 @pytest.mark.parametrize("sparse, constants, failing", [
@@ -70,8 +92,9 @@ def test_sparse_derivation_reproduces_nfp_theorems_and_audits_budget():
     (False, {"sum_lemma": 4}, {"finite_class", "theorem"}),
     (False, {"noise_bound": 1}, {"finite_class", "theorem"}),
     (False, {"net_accuracy": sp.Rational(1, 4)}, {"theorem"}),
-    (True, {"threshold": sp.Rational(1, 4)}, {"finite_class", "theorem"}),
-    (True, {"info_budget": sp.Rational(1, 2)}, {"theorem"}),
+    (True, {"threshold": sp.Rational(1, 4)}, {"finite_class", "theorem", "max_form_route"}),
+    (True, {"info_budget": 1}, {"theorem"}),
+    (True, {"info_budget": sp.Rational(1, 4)}, {"theorem"}),
 ])
 def test_a_wrong_step_fails_the_check(sparse, constants, failing):
     with pytest.raises(AssertionError, match="checks failed") as info:
@@ -214,3 +237,17 @@ def test_docs_show_the_real_output(args, shown, capsys):
         main(args.split())
     assert info.value.code == 0
     assert capsys.readouterr().out.rstrip() == shown
+
+
+def test_diameter_and_coordinate_bound_are_different_symbols():
+    # [BS Thm 3] uses the diameter W, [BS Lemma 3.1] the coordinate bound w_max
+    from noprune_theory.theory._masks import (
+        lipschitz_param_constant_expression,
+        parameter_set_diameter_expression,
+    )
+
+    assert S["W"] not in lipschitz_param_constant_expression().free_symbols
+    assert S["w_max"] in lipschitz_param_constant_expression().free_symbols
+    assert sp.simplify(parameter_set_diameter_expression()
+                       - 2 * S["w_max"] * sp.sqrt(S["p"])) == 0
+    assert S["W"] in dense_lipschitz_bound().free_symbols

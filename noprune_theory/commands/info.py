@@ -1,9 +1,9 @@
 """``noprune-theory info``: versions, backends, GPU availability and what ``auto`` picks."""
 from __future__ import annotations
 
-import json
-
 import click
+
+from noprune_theory.commands._types import dump_json
 
 
 @click.command("info")
@@ -14,7 +14,7 @@ def command(as_json):
 
     info = backend_info()
     if as_json:
-        click.echo(json.dumps(info, indent=2))
+        click.echo(dump_json(info, indent=2))
         return
     click.echo(f"noprune-theory {info['noprune_theory']}  (Python {info['python']}, "
                f"{info['platform']})")

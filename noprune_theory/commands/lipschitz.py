@@ -6,11 +6,10 @@ or a file that is not a saved model gives one line ``Error: ...`` and exit code 
 """
 from __future__ import annotations
 
-import json
 
 import click
 
-from noprune_theory.commands._types import Number
+from noprune_theory.commands._types import Number, dump_json
 
 UPPER = ("auto", "spectral", "sum_norms", "patterns", "branch_and_bound")
 LOWER = ("data", "random", "ascent", "pairs", "patterns")
@@ -93,7 +92,7 @@ def command(model_file, data_file, method, lower, starts, steps, seed, as_json):
             "exact": bool(up.exact[b]),
         })
     if as_json:
-        click.echo(json.dumps({
+        click.echo(dump_json({
             "model": model_file,
             "sizes": list(model.sizes),
             "activation": model.activation,

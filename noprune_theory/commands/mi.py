@@ -5,12 +5,11 @@ so a bad argument gives the same sentence here (as ``Error: ...``, exit code 2).
 """
 from __future__ import annotations
 
-import json
 import math
 
 import click
 
-from noprune_theory.commands._types import Number
+from noprune_theory.commands._types import Number, dump_json
 
 ESTIMATORS = ("ksg", "ksg2", "mixed", "plugin")
 
@@ -232,7 +231,7 @@ def command(x_file, y_file, estimator, k, base, seed, standardize, jitter, corre
         if estimator != "ksg2":
             record["discrete"] = discrete
     if as_json:
-        click.echo(json.dumps(record, allow_nan=False))
+        click.echo(dump_json(record))
         return
     details = ", ".join(f"{key}={record[key]}" for key in record
                         if key not in ("estimate", "unit", "x", "y"))

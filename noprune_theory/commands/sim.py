@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from noprune_theory.commands._types import Number
+from noprune_theory.commands._types import Number, dump_json
 
 
 class NonEmptyPath(click.Path):
@@ -180,7 +180,6 @@ def command(name, list_, preset, config_file, sets, seeds, out, backend, workers
         raise click.UsageError("give a simulation NAME, or --list to see them")
     if workers is not None and scheduler is not None:
         raise click.UsageError("use either --workers or --scheduler, not both")
-    import json
     from pathlib import Path
 
     from noprune_theory.sims import (
@@ -215,7 +214,7 @@ def command(name, list_, preset, config_file, sets, seeds, out, backend, workers
         bad = store.check_cells(move=False, fields=sim.fields)
         done = store.stored_keys()
         keys = {k for k, _, _ in cfg.cells()}
-        click.echo(json.dumps(cfg.to_dict(), indent=1))
+        click.echo(dump_json(cfg.to_dict(), indent=1))
         click.echo(f"{len(keys)} cells ({cfg.n_points} grid points x {cfg.seeds} seeds), "
                    f"{len(keys & (done - {p.stem for p, _ in bad}))} already in {store.folder}")
         if bad:

@@ -208,7 +208,7 @@ def measured_effective_params(model, mi=0.0, *, eps=0.1, X=None, mi_unit="bits")
         Xh = to_numpy(model._prepare_X(X))
         R = float(np.sqrt((Xh * Xh).sum(axis=-1)).max()) or 1.0
     p = np.maximum(kept + n_bias, 1).astype(np.float64)
-    J = lipschitz_param_constant(p, R=R, W=w_max, depth=model.depth)
+    J = lipschitz_param_constant(p, R=R, w_max=w_max, depth=model.depth)
     W = 2.0 * w_max * np.sqrt(p)
     p_eff = effective_params(kept.astype(np.float64), mi, eps=eps, W=W, J=J, mi_unit=mi_unit)
     return {"p_eff": np.asarray(p_eff, dtype=np.float64), "kept": kept, "W": W,

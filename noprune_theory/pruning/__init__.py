@@ -3,7 +3,7 @@
 Where this sits in the data flow: a :class:`~noprune_theory.models.MaskedMLP` (B networks) goes
 in, boolean masks (one per layer, batch axis first) come out; ``model.set_masks(masks)`` applies
 them and :mod:`noprune_theory.training` trains the sparse networks. Data-agnostic masks (random,
-ERK, SynFlow) have ``I(m; D) = 0`` in the sparse law of robustness (THEORY.md sec. 4).
+ERK, SynFlow) have ``I(m; D) = 0`` in the sparse law of robustness (docs/theory.md, sec. 4).
 
 Public names (the implementation lives in private modules):
 
@@ -13,7 +13,7 @@ Public names (the implementation lives in private modules):
 - Scores of plain arrays: :func:`magnitude_scores`, :func:`snip_scores`, :func:`grasp_scores`,
   :func:`synflow_scores`, :func:`random_scores`; exact selection: :func:`select_masks`.
 
-The formulas and references are in ``docs/pruning.md`` and THEORY.md sec. 5.
+The formulas and references are in ``docs/pruning.md``.
 """
 from ._densities import DENSITY_SCHEMES, layer_densities, layer_shapes
 from ._methods import (

@@ -3,7 +3,7 @@
 Where this sits in the data flow: :func:`layer_densities` turns one global density into a
 table of per-layer densities; :func:`noprune_theory.pruning.prune` takes such a table
 (``densities=``) and prunes each layer to its entry exactly. The formulas are those of
-[GMB] (THEORY.md sec. 5); pure NumPy on a handful of numbers, so no backend enters here.
+[GMB] (docs/pruning.md); pure NumPy on a handful of numbers, so no backend enters here.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from noprune_theory._validation import check_choice, check_scalar
+from noprune_theory._validation import ArgumentTypeError, check_choice, check_scalar
 
 __all__ = ["DENSITY_SCHEMES", "layer_densities", "layer_shapes"]
 
@@ -34,12 +34,14 @@ def layer_shapes(layer_sizes):
     -------
     list of tuple of int
     """
+    expected = "layer_sizes must be a sequence of widths or of weight shapes"
+    if isinstance(layer_sizes, (str, bytes)):
+        # a string iterates as characters: "ab" would read as two shapes
+        raise ArgumentTypeError(f"{expected}, got the string {layer_sizes!r}")
     try:
         items = list(layer_sizes)
     except TypeError:
-        raise ValueError(
-            f"layer_sizes must be a sequence of widths or of weight shapes, got {layer_sizes!r}"
-        ) from None
+        raise ValueError(f"{expected}, got {layer_sizes!r}") from None
     if not items:
         raise ValueError("layer_sizes must not be empty")
     if all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in items):
@@ -52,19 +54,28 @@ def layer_shapes(layer_sizes):
         return [(int(items[i]), int(items[i + 1])) for i in range(len(items) - 1)]
     shapes = []
     for s in items:
-        try:
-            shape = tuple(int(v) for v in s)
-        except TypeError:
+        # int(v) would read "3" and truncate 3.7: every entry must be an integer already
+        if isinstance(s, (str, bytes)) or not all(
+                isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in _iter(s)):
             raise ValueError(
-                "layer_sizes must be all widths (ints) or all weight shapes (tuples), "
-                f"got {layer_sizes!r}"
-            ) from None
+                "layer_sizes must be all widths (integers) or all weight shapes (tuples of "
+                f"integers), got {layer_sizes!r}"
+            )
+        shape = tuple(int(v) for v in s)
         if len(shape) < 2 or any(v < 1 for v in shape):
             raise ValueError(
                 f"each weight shape in layer_sizes needs >= 2 positive entries, got {tuple(s)!r}"
             )
         shapes.append(shape)
     return shapes
+
+
+def _iter(s):
+    """The entries of one weight shape, or ``(s,)`` when it is not iterable (then refused)."""
+    try:
+        return list(s)
+    except TypeError:
+        return [s, None]
 
 
 def _capped_proportional(counts, raw, budget):
@@ -138,7 +149,7 @@ def layer_densities(layer_sizes, density, scheme="uniform"):
     Notes
     -----
     With ``N_l`` the number of weights of layer ``l`` (of ``L``) and ``N = sum_l N_l``
-    (THEORY.md sec. 5, [GMB] Sec. 3):
+    ([GMB] Sec. 3):
 
     - ``uniform``: ``p_l = p``.
     - ``er`` (Erdős–Rényi, [ME]): ``p_l = eps (n_in + n_out) / (n_in n_out)`` from the first

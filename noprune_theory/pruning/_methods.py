@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from noprune_theory._validation import check_choice, check_scalar
+from noprune_theory._validation import ArgumentTypeError, check_choice, check_scalar, check_seed
 from noprune_theory.backend import to_numpy
 
 from ._densities import DENSITY_SCHEMES, layer_densities
@@ -161,7 +161,24 @@ def _check_data(data, method):
 
 
 def _check_seed(seed):
-    return check_scalar(seed, "seed", integer=True, low=0)
+    return check_seed(seed, generator=False)  # an int: it feeds SeedSequence(seed).spawn
+
+
+def _check_options(spec, options, caller):
+    """TypeError naming *caller* and the method when an option is not one the method takes."""
+    import inspect
+
+    params = inspect.signature(spec.func).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    taken = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+             and p.name not in ("model", "data", "rng", "select")]
+    unknown = sorted(set(options) - set(taken))
+    if unknown:
+        words = ", ".join(repr(name) for name in unknown)
+        allowed = ", ".join(taken) if taken else "none"
+        raise ArgumentTypeError(f"{caller}() got an unexpected option {words} for method "
+                                f"{spec.name!r} (its options: {allowed})")
 
 
 def _plan(model, sparsity, scope, densities):
@@ -189,16 +206,17 @@ def _plan(model, sparsity, scope, densities):
         table = layer_densities(model.sizes, 1.0 - s, densities)
         return 1.0 - s, [float(p) for p in table], "layer"
     try:
-        table = [float(p) for p in densities]
-    except (TypeError, ValueError):
+        table = list(densities)
+    except TypeError:
         raise ValueError(
             f"densities must be a scheme name ({', '.join(DENSITY_SCHEMES)}) or one number in "
             f"[0, 1] per layer, got {densities!r}"
         ) from None
     if len(table) != depth:
         raise ValueError(f"densities must hold {depth} numbers (one per layer), got {len(table)}")
-    for i, p in enumerate(table):
-        check_scalar(p, f"densities[{i}]", low=0, high=1)
+    # checked as given (float() would read "0.5"), then converted
+    table = [float(check_scalar(p, f"densities[{i}]", low=0, high=1))
+             for i, p in enumerate(table)]
     sizes = [math.prod(tuple(w.shape)[1:]) for w in model.weights]
     density = sum(p * n for p, n in zip(table, sizes)) / sum(sizes)
     if sparsity is not None:
@@ -290,10 +308,13 @@ def prune(model, method="magnitude", sparsity=None, *, data=None, seed=0, scope=
     ValueError
         Sparsity outside [0, 1), an unknown method (the message lists the known ones), a
         data-dependent method without ``data``, an unknown scope or a malformed densities table.
+    TypeError
+        A number given as text (``sparsity="0.5"``), or an option the method does not take (the
+        message names the method and lists its options).
 
     Notes
     -----
-    Score conventions (THEORY.md sec. 5; higher = keep): random ``U(0, 1)``; magnitude
+    Score conventions (docs/pruning.md; higher = keep): random ``U(0, 1)``; magnitude
     ``|w|``; SNIP ``|w dL/dw|`` [LAT]; GraSP ``S = -w (H g)`` on the loss of the logits divided
     by ``temperature``, removing the highest ``S`` [WZG]; SynFlow ``|w dR/dw|`` on the
     linearised ``|w|`` network with all-ones input, iterated ``iterations = E`` times with
@@ -328,6 +349,7 @@ def prune(model, method="magnitude", sparsity=None, *, data=None, seed=0, scope=
         raise ValueError(f"invert must be True or False, got {invert!r}")  # noqa: TRY004
     density, table, scope = _plan(model, sparsity, scope, densities)
     seed = _check_seed(seed)
+    _check_options(spec, options, "prune")
     if spec.needs_data:
         data = _check_data(data, method)
     tie_seq, method_seq = np.random.SeedSequence(seed).spawn(2)
@@ -365,6 +387,7 @@ def compute_scores(model, method, *, data=None, seed=0, **options):
             "(iterative: its scores depend on the step)"
         )
     seed = _check_seed(seed)
+    _check_options(spec, options, "compute_scores")
     if spec.needs_data:
         data = _check_data(data, method)
     method_seq = np.random.SeedSequence(seed).spawn(2)[1]
@@ -509,7 +532,9 @@ def _imp(model, data, *, rng, select, fraction=0.2, rewind_step=0, loss="mse",
     work = model.copy()
     if t > 0:
         opts = dict(train_options or {})
-        opts["steps"] = t
+        # the rewind point is the dense model after exactly t steps: the rounds' stop rules
+        # (memorization, a target loss) must not end its training early
+        opts.update(steps=t, stop_when_memorized=False, target_loss=None)
         _train(work, X, y, loss, opts, int(rng.integers(2**31)))
     rewind_w = [work.xp.asarray(w, copy=True) for w in work.weights]
     rewind_b = None if work.biases is None else [work.xp.asarray(b, copy=True)

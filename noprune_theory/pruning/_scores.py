@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from noprune_theory._validation import check_random_state
 from noprune_theory.backend import array_namespace
 
 __all__ = [
@@ -34,7 +35,7 @@ def random_scores(shapes, seed=0, *, xp=None):
     ----------
     shapes : sequence of tuple
         Weight shapes, batch axis first.
-    seed : int or numpy.random.Generator
+    seed : int >= 0 or numpy.random.Generator
         Seeds the draws (layer by layer, in order).
     xp : array namespace, optional
         Where to put the scores (default NumPy).
@@ -44,7 +45,7 @@ def random_scores(shapes, seed=0, *, xp=None):
     list of float64 arrays.
     """
     xp = np if xp is None else xp
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = check_random_state(seed)
     return [xp.asarray(rng.random(tuple(s))) for s in shapes]
 
 

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from noprune_theory._validation import check_random_state
 from noprune_theory.backend import array_namespace
 
 __all__ = [
@@ -174,7 +175,7 @@ def select_masks(scores, *, density=None, densities=None, scope="global", seed=0
         Per-layer fractions kept; implies per-layer selection.
     scope : {"global", "layer"}
         One ranking over all weights of a network, or one per layer.
-    seed : int or numpy.random.Generator
+    seed : int >= 0 or numpy.random.Generator
         Seeds the random tie-breaking keys.
     current : list of bool arrays, optional
         Weights already pruned (False) are never revived; they rank below every live weight.
@@ -191,7 +192,7 @@ def select_masks(scores, *, density=None, densities=None, scope="global", seed=0
     are the closest achievable.
     """
     xp = array_namespace(*scores)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = check_random_state(seed)
     shapes = [tuple(s.shape) for s in scores]
     sizes = [math.prod(s[1:]) for s in shapes]
     flat = _flatten(scores, xp)
@@ -259,13 +260,9 @@ def shuffle_masks(masks, seed=0):
     >>> int(shuffle_masks(m, seed=1)[0].sum())
     2
     """
-    from noprune_theory._validation import check_scalar
-
-    if not isinstance(seed, np.random.Generator):
-        seed = check_scalar(seed, "seed", integer=True, low=0)
+    rng = check_random_state(seed)
     _check_mask_list(masks)
     xp = array_namespace(*masks)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     out = []
     for m in masks:
         B = m.shape[0]

@@ -9,7 +9,9 @@ Numeric API (no sympy import once the generated code is cached; see :mod:`._comp
 - :func:`mask_entropy_bound` -- log2 C(p, kept) and its asymptote p h2(gamma) [NFP Sec. 4.1].
 - :func:`sample_size_condition`, :func:`dense_finite_class_probability` [BS Thm 2],
   :func:`sparse_finite_class_probability` [NFP Thm 3], :func:`two_layer_params`,
-  :func:`lipschitz_param_constant` [BS Lemma 3.1], :func:`solve_for`, :func:`mi_to_bits`.
+  :func:`lipschitz_param_constant` [BS Lemma 3.1] (J from the coordinate bound w_max),
+  :func:`parameter_set_diameter` (the diameter W = 2 w_max sqrt(p) of [BS Thm 3]),
+  :func:`solve_for`, :func:`mi_to_bits`.
 
 Symbolic API (imports sympy on first access): the expressions ``dense_lipschitz_bound``,
 ``dense_finite_class_probability_expression``, ``sparse_lipschitz_bound``,
@@ -30,6 +32,7 @@ from ._numeric import (
     lipschitz_param_constant,
     mask_entropy_bound,
     mi_to_bits,
+    parameter_set_diameter,
     required_params,
     robustness_bound,
     sample_size_condition,
@@ -70,6 +73,7 @@ __all__ = [
     "lipschitz_param_constant",
     "mask_entropy_bound",
     "mi_to_bits",
+    "parameter_set_diameter",
     "required_params",
     "robustness_bound",
     "sample_size_condition",

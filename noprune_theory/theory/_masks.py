@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ._symbols import D, Q, R, W, bias, d, gamma, kept, p, width
+from ._symbols import D, Q, R, bias, d, gamma, kept, p, w_max, width
 
 __all__ = [
     "mask_entropy_expression",
@@ -18,6 +18,7 @@ __all__ = [
     "mask_entropy_asymptote",
     "two_layer_params_expression",
     "lipschitz_param_constant_expression",
+    "parameter_set_diameter_expression",
 ]
 
 
@@ -56,5 +57,14 @@ def two_layer_params_expression():
 
 
 def lipschitz_param_constant_expression():
-    """J = R (W Q p)^D [BS Lemma 3.1] for depth-D nets with 1-Lipschitz activations."""
-    return R * (W * Q * p) ** D
+    """J = R (w_max Q p)^D [BS Lemma 3.1]: depth-D nets, weights in [-w_max, w_max]^p.
+
+    w_max is the coordinate bound of the weights; the diameter W of [BS Thm 3] is another
+    number (:func:`parameter_set_diameter_expression`).
+    """
+    return R * (w_max * Q * p) ** D
+
+
+def parameter_set_diameter_expression():
+    """W = 2 w_max sqrt(p): the Euclidean diameter of the cube [-w_max, w_max]^p [BS Thm 3]."""
+    return 2 * w_max * sp.sqrt(p)

@@ -19,9 +19,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from noprune_theory._validation import check_choice, check_scalar, describe_range
+from noprune_theory._validation import (
+    ArgumentTypeError,
+    check_bool,
+    check_choice,
+    check_scalar,
+    describe_range,
+)
 
-from ._compiled import compiled
+from ._compiled import LOG_SPACE, compiled
 
 __all__ = [
     "DEFAULTS",
@@ -34,6 +40,7 @@ __all__ = [
     "mask_entropy_bound",
     "two_layer_params",
     "lipschitz_param_constant",
+    "parameter_set_diameter",
     "sample_size_condition",
     "dense_finite_class_probability",
     "sparse_finite_class_probability",
@@ -50,6 +57,7 @@ __all__ = [
 DEFAULTS = {"eps": 0.1, "delta": 0.01, "c": 1.0, "W": 1.0, "J": 1.0, "k": 1}
 
 _LN2 = math.log(2.0)
+_LN10 = math.log(10.0)
 
 
 class SampleSizeWarning(UserWarning):
@@ -74,20 +82,49 @@ _THEOREMS = {
 
 
 def _check(value, name, **kwargs):
-    """check_scalar for scalars; the same checks, element by element, for arrays."""
-    if np.ndim(value) == 0 and not isinstance(value, np.ndarray):
-        return check_scalar(value, name, **kwargs)
+    """check_scalar for scalars; the same checks, element by element, for arrays.
+
+    Arrays must hold real numbers: strings (``np.array(['1e4'])``), booleans, complex numbers
+    and other objects are refused (TypeError or ValueError naming *name*), never converted.
+    """
+    rng = describe_range(kwargs.get("low"), kwargs.get("high"),
+                         low_inclusive=kwargs.get("low_inclusive", True),
+                         high_inclusive=kwargs.get("high_inclusive", True))
+    kind = "integers" if kwargs.get("integer") else "numbers"
     try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        rng = describe_range(kwargs.get("low"), kwargs.get("high"),
-                             low_inclusive=kwargs.get("low_inclusive", True),
-                             high_inclusive=kwargs.get("high_inclusive", True))
-        raise ValueError(f"{name} must be a number {rng}, got {value!r}") from None
+        if isinstance(value, (str, bytes)) or (np.ndim(value) == 0
+                                               and not isinstance(value, np.ndarray)):
+            return check_scalar(value, name, **kwargs)
+        raw = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        if str(exc).startswith(f"{name} must be"):
+            raise
+        raise ValueError(f"{name} must be a number or an array of {kind} {rng}, got a ragged "
+                         f"or unreadable {type(value).__name__}") from None
+    if raw.dtype.kind == "O":
+        for item in raw.ravel():
+            check_scalar(item, name, **kwargs)  # names the first offending element
+    elif raw.dtype.kind not in "iuf":
+        error = ValueError if raw.dtype.kind == "b" else ArgumentTypeError
+        raise error(f"{name} must be a number or an array of {kind} {rng}, got an array of "
+                    f"dtype {raw.dtype} ({np.array2string(raw.ravel()[:3], threshold=3)}"
+                    f"{', ...' if raw.size > 3 else ''})")
+    arr = raw.astype(np.float64)
     for item in arr.ravel():
         # stops at the first offending element and reports it with check_scalar's message
         check_scalar(float(item), name, **kwargs)
     return arr
+
+
+def _same_shape(**named):
+    """ValueError naming the arguments whose shapes do not broadcast together."""
+    shapes = {k: np.shape(v) for k, v in named.items() if np.ndim(v) > 0}
+    try:
+        np.broadcast_shapes(*shapes.values())
+    except ValueError:
+        listed = ", ".join(f"{k} {shape}" for k, shape in shapes.items())
+        raise ValueError(f"{', '.join(shapes)} must have shapes that broadcast together, got "
+                         f"{listed}") from None
 
 
 def _pos(value, name):
@@ -105,6 +142,7 @@ def _common(n, d, eps, delta, c):
 
 def _check_net(W, J, eps):
     W, J = _pos(W, "W"), _pos(J, "J")
+    _same_shape(eps=eps, W=W, J=J)
     # the net has (60 W J / eps)^p points; below one point the log turns negative and the
     # theorem's formula stops meaning anything
     bad = np.asarray(60 * np.asarray(W) * np.asarray(J) <= np.asarray(eps))
@@ -114,10 +152,56 @@ def _check_net(W, J, eps):
     return W, J
 
 
+#: What each generated function computes, in the words of an error message.
+_RESULTS = {
+    "dense_bound": "the [BS Thm 3] bound",
+    "dense_required_params": "the p at which the [BS Thm 3] bound equals lip",
+    "dense_condition_lhs": "8^4 k log(8k/delta)",
+    "condition_rhs": "n eps^2",
+    "dense_required_samples": "the n the [BS Thm 3] sample-size condition needs",
+    "dense_finite_probability": "the [BS Thm 2] probability bound",
+    "sparse_bound": "the [NFP Thm 4] bound",
+    "sparse_required_params": "the p_eff at which the [NFP Thm 4] bound equals lip",
+    "sparse_condition_lhs": "8^3 k log(8k/delta)",
+    "sparse_required_samples": "the n the [NFP Thm 4] sample-size condition needs",
+    "sparse_finite_probability": "the [NFP Thm 3] probability bound",
+    "effective_params": "p_eff",
+    "informal_scale": "the informal scale eps sqrt(n d / p_eff)",
+    "informal_required_params": "the informal p_eff = eps^2 n d / L^2",
+    "mask_entropy": "log2 C(p, kept)",
+    "mask_entropy_asymptote": "p h2(gamma)",
+    "two_layer_params": "p = width (d + 2)",
+    "lipschitz_param_constant": "J = R (w_max Q p)^D",
+    "parameter_set_diameter": "W = 2 w_max sqrt(p)",
+}
+
+#: Results that are positive for every valid input: one below the smallest normal float64 has
+#: underflowed (it would print as 0 or lose its digits), which is an error, not a bound of 0.
+_POSITIVE = LOG_SPACE | {"dense_condition_lhs", "sparse_condition_lhs"}
+
+_TINY = float(np.finfo(np.float64).tiny)
+
+
+def _result_error(name, out):
+    """ValueError if *out* holds NaN or inf, or a positive result underflowed; else None."""
+    bad = ~np.isfinite(out)
+    under = (out < _TINY) & ~bad if name in _POSITIVE else np.zeros_like(bad)
+    if not (bad.any() or under.any()):
+        return None
+    how = ("is not a finite float64 (it overflows)" if bad.any()
+           else f"underflows float64 (below {_TINY:.3g})")
+    return ValueError(f"{_RESULTS[name]} {how} for these inputs; rescale them")
+
+
 def _call(name, *args):
+    """Evaluate the generated function *name*; ValueError instead of a NaN, inf or underflow."""
     arrays = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in args))
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # overflow and underflow warnings would precede the error below: it replaces them
+    with np.errstate(all="ignore"):
         out = np.asarray(compiled(name)(*arrays), dtype=np.float64)
+    error = _result_error(name, out)
+    if error is not None:
+        raise error
     return float(out) if out.ndim == 0 else out
 
 
@@ -143,22 +227,46 @@ def mi_to_bits(mi, mi_unit="bits"):
     """
     check_choice(mi_unit, "mi_unit", ("bits", "nats"))
     mi = _check(mi, "mi", low=0)
-    return mi / _LN2 if mi_unit == "nats" else mi
+    if mi_unit == "bits":
+        return mi
+    with np.errstate(over="ignore"):
+        bits = np.asarray(mi, dtype=np.float64) / _LN2
+    if not np.all(np.isfinite(bits)):
+        raise ValueError(f"mi in bits (mi / ln 2) overflows float64, got mi = {mi!r} nats")
+    return float(bits) if bits.ndim == 0 else bits
 
 
-def _warn_condition(cond, check):
+def _format_log10(log10):
+    """A positive number given by its log10, in ``%.4g`` style even beyond float64's range."""
+    if log10 < 300:
+        return f"{10.0**log10:.4g}"
+    exponent = math.floor(log10)
+    return f"{10.0 ** (log10 - exponent):.4g}e+{exponent}"
+
+
+def _warn_condition(n, eps, delta, k, theorem, check, *, context="", stacklevel=3):
+    """Warn (or raise) when the sample-size condition of *theorem* fails somewhere.
+
+    Compared in logs, log(lhs) <= log n + 2 log eps, so that a condition whose n eps^2
+    underflows or whose required n overflows float64 still gets its verdict.
+    """
     if check == "ignore":
         return
-    holds = np.asarray(cond.holds)
+    label, statement, prefix = _THEOREMS[theorem]
+    k = _check(k, "k", integer=True, low=1)
+    log_lhs = np.log(_call(f"{prefix}_condition_lhs", k, delta))
+    log_eps = np.log(np.asarray(eps, dtype=np.float64))
+    holds = log_lhs <= np.log(np.asarray(n, dtype=np.float64)) + 2 * log_eps
+    holds, log_required = np.broadcast_arrays(holds, log_lhs - 2 * log_eps)
     if holds.all():
         return
-    needed = float(np.max(cond.n_required))
-    msg = (f"{cond.theorem} sample-size condition {cond.statement} fails "
+    needed = _format_log10(float(np.max(log_required)) / _LN10)
+    msg = (f"{context}{label} sample-size condition {statement} fails "
            f"({int((~holds).sum())} of {holds.size} cases); the bound is only guaranteed "
-           f"for n >= {needed:.4g}")
+           f"for n >= {needed}")
     if check == "raise":
         raise ValueError(msg)
-    warnings.warn(msg, SampleSizeWarning, stacklevel=3)
+    warnings.warn(msg, SampleSizeWarning, stacklevel=stacklevel)
 
 
 def sample_size_condition(n, *, eps=DEFAULTS["eps"], delta=DEFAULTS["delta"], k=DEFAULTS["k"],
@@ -201,6 +309,7 @@ def sample_size_condition(n, *, eps=DEFAULTS["eps"], delta=DEFAULTS["delta"], k=
     n = _check(n, "n", low=1)
     eps, delta = _unit(eps, "eps"), _unit(delta, "delta")
     k = _check(k, "k", integer=True, low=1)
+    _same_shape(n=n, eps=eps, delta=delta, k=k)
     label, statement, prefix = _THEOREMS[theorem]
     lhs = _call(f"{prefix}_condition_lhs", k, delta)
     rhs = _call("condition_rhs", n, eps)
@@ -269,8 +378,10 @@ def robustness_bound(n, d, p, *, eps=DEFAULTS["eps"], delta=DEFAULTS["delta"], c
     check_choice(check, "check", ("warn", "raise", "ignore"))
     n, d, eps, delta, c = _common(n, d, eps, delta, c)
     p = _check(p, "p", low=0)
+    k = _check(k, "k", integer=True, low=1)
     W, J = _check_net(W, J, eps)
-    _warn_condition(sample_size_condition(n, eps=eps, delta=delta, k=k, theorem="dense"), check)
+    _same_shape(n=n, d=d, p=p, eps=eps, delta=delta, c=c, W=W, J=J, k=k)
+    _warn_condition(n, eps, delta, k, "dense", check)
     return _call("dense_bound", n, d, p, eps, delta, c, W, J)
 
 
@@ -325,8 +436,10 @@ def sparse_robustness_bound(n, d, p_eff, *, eps=DEFAULTS["eps"], delta=DEFAULTS[
     """
     check_choice(check, "check", ("warn", "raise", "ignore"))
     n, d, eps, delta, c = _common(n, d, eps, delta, c)
+    k = _check(k, "k", integer=True, low=1)
     p_eff = _check(p_eff, "p_eff", low=0)
-    _warn_condition(sample_size_condition(n, eps=eps, delta=delta, k=k, theorem="sparse"), check)
+    _same_shape(n=n, d=d, p_eff=p_eff, eps=eps, delta=delta, c=c, k=k)
+    _warn_condition(n, eps, delta, k, "sparse", check)
     return _call("sparse_bound", n, d, p_eff, eps, delta, c)
 
 
@@ -375,6 +488,7 @@ def effective_params(kept, mi=0.0, *, eps=DEFAULTS["eps"], W=DEFAULTS["W"], J=DE
     mi_bits = mi_to_bits(mi, mi_unit)
     eps = _unit(eps, "eps")
     W, J = _pos(W, "W"), _pos(J, "J")
+    _same_shape(kept=kept, mi=mi_bits, eps=eps, W=W, J=J)
     return _call("effective_params", mi_bits, kept, eps, W, J)
 
 
@@ -409,13 +523,15 @@ def required_params(n, d, *, lip=1.0, sparse=True, eps=DEFAULTS["eps"], delta=DE
     >>> round(required_params(1e6, 100, lip=0.25, eps=0.5), 2)
     2.98
     """
+    sparse = check_bool(sparse, "sparse")
     n, d, eps, delta, c = _common(n, d, eps, delta, c)
     lip = _pos(lip, "lip")
+    net = {} if sparse else dict(zip(("W", "J"), _check_net(W, J, eps)))
+    _same_shape(n=n, d=d, lip=lip, eps=eps, delta=delta, c=c, **net)
     if sparse:
         out = _call("sparse_required_params", n, d, lip, eps, delta, c)
     else:
-        W, J = _check_net(W, J, eps)
-        out = _call("dense_required_params", n, d, lip, eps, delta, c, W, J)
+        out = _call("dense_required_params", n, d, lip, eps, delta, c, net["W"], net["J"])
     out = np.maximum(out, 0.0)
     return float(out) if np.ndim(out) == 0 else out
 
@@ -449,19 +565,25 @@ def mask_entropy_bound(p, kept=None, *, sparsity=None, asymptotic=False):
     """
     if (kept is None) == (sparsity is None):
         raise ValueError("give exactly one of kept and sparsity")
+    asymptotic = check_bool(asymptotic, "asymptotic")
     p = _check(p, "p", low=1)
     if kept is None:
         gamma = _check(sparsity, "sparsity", low=0, high=1, high_inclusive=False)
+        _same_shape(p=p, sparsity=gamma)
         kept = (1 - np.asarray(gamma)) * np.asarray(p)
     else:
         kept = _check(kept, "kept", low=0)
+        _same_shape(p=p, kept=kept)
         if np.any(np.asarray(kept) > np.asarray(p)):
             raise ValueError(f"kept must be a number in [0, p], got {kept!r} > p = {p!r}")
         gamma = 1 - np.asarray(kept) / np.asarray(p)
     if not asymptotic:
         return _call("mask_entropy", p, kept)
-    # h2(0) = 0 is the limit the symbolic 0 log 0 leaves undefined
-    out = np.where(np.asarray(gamma) > 0, _call("mask_entropy_asymptote", p, gamma), 0.0)
+    # h2(0) = 0 is the limit the symbolic 0 log 0 leaves undefined: evaluated elsewhere (at 1/2)
+    # and replaced, so that the NaN of 0 log 0 never reaches the result
+    gamma = np.asarray(gamma, dtype=np.float64)
+    inside = np.where(gamma > 0, gamma, 0.5)
+    out = np.where(gamma > 0, _call("mask_entropy_asymptote", p, inside), 0.0)
     return float(out) if out.ndim == 0 else out
 
 
@@ -493,12 +615,14 @@ def two_layer_params(d, width, *, output_bias=False):
     """
     d = _check(d, "d", integer=True, low=1)
     width = _check(width, "width", integer=True, low=1)
+    output_bias = check_bool(output_bias, "output_bias")
+    _same_shape(d=d, width=width)
     out = _call("two_layer_params", d, width, 1.0 if output_bias else 0.0)
     return int(round(out)) if np.ndim(out) == 0 else np.rint(out).astype(np.int64)
 
 
-def lipschitz_param_constant(p, *, R=1.0, W=1.0, Q=1.0, depth=2):
-    """J = R (W Q p)^D of [BS, Lemma 3.1] for depth-D nets with 1-Lipschitz activations.
+def lipschitz_param_constant(p, *, R=1.0, w_max=1.0, Q=1.0, depth=2, W=None):
+    """J = R (w_max Q p)^D of [BS, Lemma 3.1] for depth-D nets with 1-Lipschitz activations.
 
     Parameters
     ----------
@@ -506,12 +630,16 @@ def lipschitz_param_constant(p, *, R=1.0, W=1.0, Q=1.0, depth=2):
         Number of parameters, >= 1.
     R : float, default 1
         Radius of the ball holding the inputs (N(0, I_d/d) points have norm close to 1).
-    W : float, default 1
-        Weights lie in [-W, W]^p.
+    w_max : float, default 1
+        The coordinate bound: weights lie in [-w_max, w_max]^p. Not the diameter W of
+        [BS Thm 3], which for this cube is 2 w_max sqrt(p) (:func:`parameter_set_diameter`).
     Q : float, default 1
         Weight sharing (the largest number of times a parameter is used), >= 1.
     depth : int, default 2
         D, the number of layers.
+    W : float, optional
+        Deprecated name of ``w_max`` (it clashed with the diameter W of [BS Thm 3]); gives a
+        :class:`FutureWarning`.
 
     Returns
     -------
@@ -524,14 +652,51 @@ def lipschitz_param_constant(p, *, R=1.0, W=1.0, Q=1.0, depth=2):
 
     Examples
     --------
-    >>> lipschitz_param_constant(100, W=0.5, depth=2)
+    >>> lipschitz_param_constant(100, w_max=0.5, depth=2)
     2500.0
     """
+    if W is not None:
+        warnings.warn("lipschitz_param_constant(W=...) is the coordinate bound, now named w_max "
+                      "(W is the parameter set's diameter in [BS Thm 3]); pass w_max=",
+                      FutureWarning, stacklevel=2)
+        w_max = W
     p = _check(p, "p", low=1)
-    R, W = _pos(R, "R"), _pos(W, "W")
+    R, w_max = _pos(R, "R"), _pos(w_max, "w_max")
     Q = _check(Q, "Q", low=1)
     depth = _check(depth, "depth", integer=True, low=1)
-    return _call("lipschitz_param_constant", p, R, W, Q, depth)
+    _same_shape(p=p, R=R, w_max=w_max, Q=Q, depth=depth)
+    return _call("lipschitz_param_constant", p, R, w_max, Q, depth)
+
+
+def parameter_set_diameter(p, *, w_max=1.0):
+    """W = 2 w_max sqrt(p): the diameter of the parameter set [-w_max, w_max]^p [BS Thm 3].
+
+    [BS] use two different numbers: the diameter W of the parameter set in Theorem 3 (the
+    net of the union bound covers a set of diameter W) and the coordinate bound w_max of
+    Lemma 3.1 (J = R (w_max Q p)^D). For the cube [-w_max, w_max]^p the diameter is the length
+    of its main diagonal, 2 w_max sqrt(p).
+
+    Parameters
+    ----------
+    p : float or array_like
+        Number of parameters, >= 1.
+    w_max : float or array_like, default 1
+        The coordinate bound, > 0.
+
+    Returns
+    -------
+    float or ndarray
+        W, the Euclidean diameter.
+
+    Examples
+    --------
+    >>> parameter_set_diameter(100, w_max=0.5)
+    10.0
+    """
+    p = _check(p, "p", low=1)
+    w_max = _pos(w_max, "w_max")
+    _same_shape(p=p, w_max=w_max)
+    return _call("parameter_set_diameter", p, w_max)
 
 
 def dense_finite_class_probability(n, d, lip, log_card, *, eps=DEFAULTS["eps"], c=DEFAULTS["c"],
@@ -565,6 +730,7 @@ def dense_finite_class_probability(n, d, lip, log_card, *, eps=DEFAULTS["eps"], 
     lip, log_card = _pos(lip, "lip"), _check(log_card, "log_card", low=0)
     eps, c = _unit(eps, "eps"), _pos(c, "c")
     k = _check(k, "k", integer=True, low=1)
+    _same_shape(n=n, d=d, lip=lip, log_card=log_card, eps=eps, c=c, k=k)
     return _call("dense_finite_probability", n, d, lip, log_card, eps, c, k)
 
 
@@ -603,6 +769,7 @@ def sparse_finite_class_probability(n, d, lip, mi, *, eps=DEFAULTS["eps"], c=DEF
     mi_bits = mi_to_bits(mi, mi_unit)
     eps, c = _unit(eps, "eps"), _pos(c, "c")
     k = _check(k, "k", integer=True, low=1)
+    _same_shape(n=n, d=d, lip=lip, mi=mi_bits, eps=eps, c=c, k=k)
     return _call("sparse_finite_probability", n, d, lip, mi_bits, eps, c, k)
 
 
@@ -677,7 +844,46 @@ def _bisect_unit(bound, names, unknown, *values):
     return np.where(ok, np.exp((lo + hi) / 2), np.nan)
 
 
-def solve_for(theorem, unknown, **values):
+def _check_net_domain(theorem, unknown, full):
+    """ValueError where 60 W J / eps <= 1 in *full* (dense only), as robustness_bound raises."""
+    if theorem != "dense":
+        return
+    with np.errstate(all="ignore"):
+        log_ratio = (np.log(60.0) + np.log(full["W"]) + np.log(full["J"])
+                     - np.log(full["epsilon"]))
+    bad = np.asarray(log_ratio <= 0)
+    if not bad.any():
+        return
+    i = np.unravel_index(int(np.argmax(bad)), bad.shape) if bad.ndim else ()
+    at = {a: float(np.broadcast_to(full[a], bad.shape)[i]) for a in ("W", "J", "epsilon")}
+    who = "the solution lies" if unknown in ("W", "J", "epsilon") else "the given values lie"
+    raise ValueError(
+        f"solve_for({theorem!r}, {unknown!r}): {who} outside the domain of [BS Thm 3], which "
+        f"needs 60 W J / eps > 1 (the net's log-size p log(60 W J / eps) must be positive); "
+        f"got 60 W J / eps = {60 * at['W'] * at['J'] / at['epsilon']:.4g} at "
+        f"W = {at['W']:.4g}, J = {at['J']:.4g}, epsilon = {at['epsilon']:.4g}")
+
+
+def _check_solution_domain(theorem, unknown, full, k, check):
+    """The theorem's domain at the solution: raise or warn as the bound functions do.
+
+    ``60 W J / eps > 1`` (dense) is part of the formula (below it the net's log is negative):
+    ValueError, as :func:`robustness_bound` raises. The sample-size condition is the theorem's
+    validity: :class:`SampleSizeWarning` (or ValueError with ``check="raise"``), as the bound
+    functions warn.
+    """
+    _check_net_domain(theorem, unknown, full)
+    shown = "" if unknown == "L" else f" = {_format_values(full[unknown])}"
+    _warn_condition(full["n"], full["epsilon"], full["delta"], k, theorem, check,
+                    context=f"solve_for({theorem!r}, {unknown!r}){shown}: ", stacklevel=4)
+
+
+def _format_values(x):
+    x = np.asarray(x, dtype=np.float64)
+    return f"{float(x):.6g}" if x.ndim == 0 else np.array2string(x, precision=6)
+
+
+def solve_for(theorem, unknown, *, k=DEFAULTS["k"], check="warn", **values):
     """Solve ``bound(theorem) = L`` for any one variable, given the others (sympy, cached).
 
     Parameters
@@ -687,13 +893,34 @@ def solve_for(theorem, unknown, **values):
         (n, d, p_eff, epsilon, delta, c, L).
     unknown : str
         The variable to solve for (``"L"`` evaluates the bound itself).
+    k : int, default 1
+        Number of isoperimetric mixture components; enters only the sample-size condition.
+    check : {"warn", "raise", "ignore"}, default "warn"
+        What to do when the solution (with the given values) violates the theorem's
+        sample-size condition, as in :func:`robustness_bound`.
     **values
         Every other variable, by its symbol name, as numbers or arrays.
 
     Returns
     -------
     float or ndarray
-        The solution. Raises ValueError where none exists in the variable's range.
+        The solution.
+
+    Raises
+    ------
+    ValueError
+        Where no solution exists in the variable's range; and where the solution lies outside
+        the formula's domain, for the dense theorem 60 W J / eps <= 1 (the same condition
+        :func:`robustness_bound` refuses as input).
+
+    Warns
+    -----
+    SampleSizeWarning
+        Where the solution violates the theorem's sample-size condition (8^4 or 8^3
+        k log(8k/delta) <= n eps^2): the equation is solved, but the theorem says nothing
+        there. For example the n at which the dense bound reaches a target may be far below
+        the n the theorem needs; the warning names that n. ``check="raise"`` makes it a
+        ValueError, ``check="ignore"`` silences it.
 
     Notes
     -----
@@ -712,6 +939,8 @@ def solve_for(theorem, unknown, **values):
     '5.3084e+10'
     """
     check_choice(theorem, "theorem", tuple(_SOLVABLE))
+    check_choice(check, "check", ("warn", "raise", "ignore"))
+    k = _check(k, "k", integer=True, low=1)
     args, func, _ = _solved(theorem, unknown)
     missing = [a for a in args if a not in values]
     extra = sorted(set(values) - set(args))
@@ -723,13 +952,22 @@ def solve_for(theorem, unknown, **values):
               "n": dict(low=1), "d": dict(low=1), "p": dict(low=0), "p_eff": dict(low=0)}
     checked = [_check(values[a], a, **ranges.get(a, dict(low=0, low_inclusive=False)))
                for a in args]
+    _same_shape(**dict(zip(args, checked)))
     arrays = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in checked))
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+    full = dict(zip(args, arrays))
+    if unknown not in ("W", "J", "epsilon"):
+        _check_net_domain(theorem, unknown, full)  # before solving: the inputs' fault
+    with np.errstate(all="ignore"):
         out = np.asarray(func(*arrays), dtype=np.float64)
+    if np.isinf(out).any():
+        raise ValueError(f"solve_for({theorem!r}, {unknown!r}): the solution overflows float64 "
+                         "for these values")
     if unknown != "L":
         try:
             _check(out, unknown, **ranges.get(unknown, dict(low=0, low_inclusive=False)))
         except ValueError as exc:
             raise ValueError(f"solve_for({theorem!r}, {unknown!r}): no solution in the range of "
                              f"{unknown} for these values ({exc})") from None
+    full[unknown] = out
+    _check_solution_domain(theorem, unknown, full, k, check)
     return float(out) if out.ndim == 0 else out

@@ -7,6 +7,8 @@ does not import sympy; the derivation formatters receive a built :class:`Derivat
 """
 from __future__ import annotations
 
+import math
+import sys
 import textwrap
 
 import numpy as np
@@ -18,6 +20,7 @@ from ._numeric import (
     lipschitz_param_constant,
     mask_entropy_bound,
     mi_to_bits,
+    parameter_set_diameter,
     required_params,
     robustness_bound,
     sample_size_condition,
@@ -34,10 +37,14 @@ DEFAULT_REASONS = {
            "with noise variance sigma^2 has eps up to sigma^2, so 0.1 is conservative)",
     "delta": "statements hold with probability 99%",
     "c": "N(0, I_d/d) is c-isoperimetric with c = 1",
-    "W": "normalised parameter set; enters only through log(60 W J / eps)",
+    "W": "normalised parameter set (its diameter); enters only through log(60 W J / eps)",
     "J": "normalised parametrisation; enters only through log(60 W J / eps)",
     "k": "one isoperimetric component (no mixture)",
+    "w_max": "weights in [-1, 1]^p (the coordinate bound of [BS Lemma 3.1]; W and J follow)",
 }
+
+#: Default coordinate bound of a ``--width`` net's weights.
+W_MAX_DEFAULT = 1.0
 
 SOURCE_CAVEAT = (
     "Theorem statements and constants: [BS] NeurIPS 2021 version (the JACM 2023 version may "
@@ -53,7 +60,11 @@ _SIZE_GRID = (("n", lambda n, d: n), ("nd/100", lambda n, d: n * d / 100),
 def _size_rows(n, d):
     rows = {}
     for label, fn in _SIZE_GRID:
-        value = float(fn(n, d))
+        value = float(fn(float(n), float(d)))
+        if not math.isfinite(value):
+            raise ValueError(f"--n times --d must be at most {sys.float_info.max / 10:.4g}, so "
+                             f"that the table's largest size 10 n d is a finite number, got "
+                             f"n = {float(n):.4g} and d = {float(d):.4g}")
         key = float(f"{value:.12g}")
         rows.setdefault(key, []).append(label)
     return [(" = ".join(labels), value) for value, labels in sorted(rows.items())]
@@ -66,16 +77,22 @@ def _condition(n, eps, delta, k, theorem):
 
 
 def bound_report(n, d, *, p=None, sparsity=None, kept=None, mi=None, mi_unit="bits", eps=None,
-                 delta=None, c=None, W=None, J=None, k=None, width=None, lip=1.0):
+                 delta=None, c=None, W=None, J=None, k=None, width=None, w_max=None, lip=1.0):
     """All numbers of ``noprune-theory bound`` as a dict with stable keys.
 
     Arguments left as None take :data:`DEFAULTS`; the report lists which ones (``assumed``).
+    With ``width``, the diameter W and the constant J are derived from the coordinate bound
+    ``w_max`` (default 1) unless given: W = 2 w_max sqrt(p), J = R (w_max Q p)^D.
     """
     given = {"eps": eps, "delta": delta, "c": c, "W": W, "J": J, "k": k}
     assumed = {name: {"value": DEFAULTS[name], "why": DEFAULT_REASONS[name]}
                for name, value in given.items() if value is None}
-    eps, delta, c, W, k = (DEFAULTS[x] if v is None else v for x, v in
-                           (("eps", eps), ("delta", delta), ("c", c), ("W", W), ("k", k)))
+    eps, delta, c, k = (DEFAULTS[x] if v is None else v for x, v in
+                        (("eps", eps), ("delta", delta), ("c", c), ("k", k)))
+    if w_max is not None and width is None:
+        raise ValueError("--w-max needs --width: it is the coordinate bound of the two-layer "
+                         "net's weights, from which W and J are derived (with --p give --W and "
+                         "--J directly)")
     if p is not None and width is not None:
         raise ValueError("give at most one of --p and --width")
     if sparsity is not None and kept is not None:
@@ -86,17 +103,31 @@ def bound_report(n, d, *, p=None, sparsity=None, kept=None, mi=None, mi_unit="bi
             raise ValueError(f"{name} needs the model's size: give --p or --width")
 
     J_source = "given" if J is not None else "default"
+    W_source = "given" if W is not None else "default"
     model = None
     if model_given:
         if width is not None:
             p = two_layer_params(d, width)
+            if w_max is None:
+                w_max = W_MAX_DEFAULT
+                assumed["w_max"] = {"value": W_MAX_DEFAULT, "why": DEFAULT_REASONS["w_max"]}
+            if W is None:
+                # [BS Thm 3] needs the diameter of the parameter set: for [-w_max, w_max]^p
+                # it is the cube's diagonal, not w_max
+                W = parameter_set_diameter(p, w_max=w_max)
+                W_source = ("derived: W = 2 w_max sqrt(p), the diameter of [-w_max, w_max]^p, "
+                            f"w_max = {w_max:g}")
+                assumed.pop("W", None)
             if J is None:
                 # [BS Lemma 3.1] with inputs in the unit ball (R = 1), no sharing, depth 2
-                J = lipschitz_param_constant(p, R=1.0, W=W, Q=1.0, depth=2)
-                J_source = "derived: J = R (W Q p)^D, R = 1, Q = 1, D = 2 [BS Lemma 3.1]"
+                J = lipschitz_param_constant(p, R=1.0, w_max=w_max, Q=1.0, depth=2)
+                J_source = (f"derived: J = R (w_max Q p)^D, w_max = {w_max:g}, R = 1, Q = 1, "
+                            "D = 2 [BS Lemma 3.1]")
                 assumed.pop("J", None)
         if J is None:
             J = DEFAULTS["J"]
+        if W is None:
+            W = DEFAULTS["W"]
         if kept is not None and kept > p:
             raise ValueError(f"--kept must be a number in [0, p], got {kept:g} > p = {p:g}")
         if kept is None:
@@ -106,7 +137,8 @@ def bound_report(n, d, *, p=None, sparsity=None, kept=None, mi=None, mi_unit="bi
         p_eff_max = effective_params(kept, mask_bits, eps=eps, W=W, J=J)
         opts = dict(eps=eps, delta=delta, c=c, check="ignore")
         model = {
-            "p": float(p), "width": width, "J": float(J), "J_source": J_source,
+            "p": float(p), "width": width, "w_max": None if w_max is None else float(w_max),
+            "W": float(W), "W_source": W_source, "J": float(J), "J_source": J_source,
             "kept": float(kept), "sparsity": 1.0 - kept / p,
             "dense_lip_lower": robustness_bound(n, d, p, W=W, J=J, k=k, **opts),
             "mask_entropy_bits": float(mask_bits),
@@ -120,12 +152,21 @@ def bound_report(n, d, *, p=None, sparsity=None, kept=None, mi=None, mi_unit="bi
         }
         if mi is not None:
             mi_bits = mi_to_bits(mi, mi_unit)
+            # I(m; D) <= H(m) <= log2 C(p, kept); a few ulps of slack for a cap typed back in
+            if mi_bits > mask_bits * (1 + 1e-12):
+                shown = (f"{mi:.6g} nats = {mi_bits:.6g} bits" if mi_unit == "nats"
+                         else f"{mi_bits:.6g} bits")
+                raise ValueError(
+                    f"--mi must be at most log2 C(p, kept) = {mask_bits:.6g} bits (the entropy "
+                    f"of a mask keeping {kept:g} of {p:g} weights bounds I(m; D)), got {shown}")
             p_eff_mi = effective_params(kept, mi_bits, eps=eps, W=W, J=J)
             model.update(mi_bits=float(mi_bits), p_eff_given_mi=p_eff_mi,
                          sparse_lip_lower_given_mi=sparse_robustness_bound(n, d, p_eff_mi, k=k,
                                                                            **opts))
     if J is None:
         J = DEFAULTS["J"]
+    if W is None:
+        W = DEFAULTS["W"]
 
     opts = dict(eps=eps, delta=delta, c=c, check="ignore")
     rows = []
@@ -145,8 +186,9 @@ def bound_report(n, d, *, p=None, sparsity=None, kept=None, mi=None, mi_unit="bi
         "informal_p_eff": _call("informal_required_params", n, d, lip, eps),
     }
     return {
-        "inputs": {"n": n, "d": d, "eps": eps, "delta": delta, "c": c, "W": W, "J": float(J),
-                   "k": k, "p": None if p is None else float(p), "width": width,
+        "inputs": {"n": n, "d": d, "eps": eps, "delta": delta, "c": c, "W": float(W),
+                   "J": float(J), "k": k, "p": None if p is None else float(p), "width": width,
+                   "w_max": None if w_max is None else float(w_max),
                    "kept": None if kept is None else float(kept), "sparsity": sparsity,
                    "mi": mi, "mi_unit": mi_unit},
         "assumed": assumed,
@@ -221,7 +263,9 @@ def format_bound_text(rep):
         out.append("")
         size = (f"two-layer net of width {m['width']}: p = width (d + 2) = {_g(m['p'], 8)}"
                 if m["width"] is not None else f"p = {_g(m['p'], 8)}")
-        out.append(f"your model: {size}, J = {_g(m['J'])} ({m['J_source']})")
+        out.append(f"your model: {size}")
+        out.append(f"  W = {_g(m['W'])} ({m['W_source']})")
+        out.append(f"  J = {_g(m['J'])} ({m['J_source']})")
         out.append(f"  kept weights ||m||_1 = {_g(m['kept'], 8)} (sparsity {_g(m['sparsity'])})")
         out.append(f"  dense Lip >= {_g(m['dense_lip_lower'])}  [BS Thm 3, p = {_g(m['p'])}]")
         out.append(f"  sparse, data-agnostic mask (I = 0): p_eff = "

@@ -2,7 +2,7 @@
 
 Information is in bits, as in [NFP]: p_eff = I(m^W; D) + E||m||_1 log2(1 + 60 W J / eps). The
 [XR] lemma behind the theorem is usually stated in nats; [NFP] does not reconcile the two
-(THEORY.md section 3). The numeric API converts nats to bits when asked (``mi_unit="nats"``).
+(docs/theory.md, sec. 3). The numeric API converts nats to bits when asked (``mi_unit="nats"``).
 
 References
 ----------

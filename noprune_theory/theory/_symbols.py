@@ -20,7 +20,8 @@ p_eff = sp.Symbol("p_eff", **_pos)  # effective number of parameters [NFP Thm 4]
 epsilon = sp.Symbol("epsilon", **_pos)  # fitting margin below the noise level
 delta = sp.Symbol("delta", **_pos)  # failure probability
 c = sp.Symbol("c", **_pos)  # isoperimetry constant
-W = sp.Symbol("W", **_pos)  # diameter of the parameter set
+W = sp.Symbol("W", **_pos)  # diameter of the parameter set [BS Thm 3]
+w_max = sp.Symbol("w_max", **_pos)  # coordinate bound: weights in [-w_max, w_max]^p [BS Lemma 3.1]
 J = sp.Symbol("J", **_pos)  # Lipschitz constant of the parametrization w -> f_w (sup norm)
 k = sp.Symbol("k", **_pos)  # number of mixture components of the data law
 L = sp.Symbol("L", **_pos)  # Lipschitz constant of f
@@ -38,8 +39,8 @@ sigma2 = sp.Symbol("sigma2", **_pos)  # variance proxy of a subgaussian variable
 C = sp.Symbol("C", **_pos)  # subgaussian constant in the tail form 2 exp(-t^2 / C)
 A = sp.Symbol("A", **_pos)  # the information term's factor in [NFP Thm 3]
 
-SYMBOLS = {s.name: s for s in (n, d, p, p_eff, epsilon, delta, c, W, J, k, L, I, kept, gamma, t,
-                               logF, R, Q, D, width, bias, sigma2, C, A)}
+SYMBOLS = {s.name: s for s in (n, d, p, p_eff, epsilon, delta, c, W, w_max, J, k, L, I, kept,
+                               gamma, t, logF, R, Q, D, width, bias, sigma2, C, A)}
 
 #: [NFP Thm 4]: a_1^2 = 72, so 96 a_1 sqrt(2) = 1152.
 A1_SQUARED = sp.Integer(72)
@@ -53,6 +54,7 @@ LATEX_NAMES = {
     kept: r"\|m\|_1",
     width: r"\mathrm{width}",
     bias: r"b",
+    w_max: r"w_{\max}",
 }
 
 
