@@ -1,4 +1,4 @@
-"""Check a built HTML site for markup that did not render.
+r"""Check a built HTML site for markup that did not render.
 
 Run after ``sphinx-build -b html docs OUT``::
 
@@ -27,8 +27,6 @@ import re
 import sys
 from pathlib import Path
 
-from bs4 import BeautifulSoup, NavigableString
-
 #: elements whose text is not running text
 SKIP = {"script", "style", "pre", "code", "kbd", "samp", "math", "svg", "textarea"}
 TEX_WORD = re.compile(r"\\[A-Za-z]{2,}")
@@ -45,6 +43,8 @@ def _is_math(tag):
 
 def _running_text(node):
     """Yield the text nodes of *node* that are running text (not code, not math)."""
+    from bs4 import NavigableString
+
     for child in node.children:
         if isinstance(child, NavigableString):
             if type(child) is NavigableString:  # not a Comment, Doctype, ...
@@ -61,9 +61,15 @@ def _cells(row):
 
 def check_page(path, root):
     """Return the findings of one HTML file as ``(page, message)`` pairs."""
-    soup = BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+    return check_html(path.read_text(encoding="utf-8"), str(path.relative_to(root)))
+
+
+def check_html(html, page="page"):
+    """Return the findings of one HTML document as ``(page, message)`` pairs."""
+    from bs4 import BeautifulSoup  # a dependency of the docs extra (pydata-sphinx-theme)
+
+    soup = BeautifulSoup(html, "html.parser")
     body = soup.find("article") or soup.find("div", role="main") or soup.body
-    page = str(path.relative_to(root))
     found = []
     if body is None:
         return found
@@ -126,8 +132,12 @@ DELIMITER_ROW = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
 def check_markdown(path, root):
     """Return ``(page, message)`` for every table row of a Markdown file whose cell count differs
     from its header's. Fenced code blocks are skipped."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    page = str(path.relative_to(root))
+    return check_markdown_text(path.read_text(encoding="utf-8"), str(path.relative_to(root)))
+
+
+def check_markdown_text(text, page="page"):
+    """Return the table findings of Markdown *text* (see :func:`check_markdown`)."""
+    lines = text.splitlines()
     found = []
     fence = None
     i = 0
