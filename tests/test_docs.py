@@ -150,6 +150,15 @@ def test_html_check_flags_unrendered_markup(html, what):
     assert any(what in msg for _, msg in found), found
 
 
+def test_html_check_flags_mathjax_from_the_network():
+    pytest.importorskip("bs4")
+    check = _load_check_tool().check_html
+    remote = "<html><head><script src='https://cdn.example/mathjax@3/es5/tex-mml-chtml.js'>"
+    local = "<html><head><script src='_static/mathjax/tex-chtml.js'>"
+    assert any("network" in msg for _, msg in check(remote + "</script></head></html>"))
+    assert check(local + "</script></head></html>") == []
+
+
 def test_html_check_passes_rendered_math_code_and_text_in_math():
     pytest.importorskip("bs4")
     html = ("<p>cost <code>$HOME</code> and <span class='math'>\\(\\frac{a}{b}\\)</span>, "

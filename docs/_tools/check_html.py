@@ -16,7 +16,8 @@ It reports, page by page,
   header's: a ``|`` splits a cell even inside backticks or ``$...$``, and the parser then drops
   the extra cells silently, so this is checked on the source (write ``\lvert``, ``\mid`` or
   ``\|`` instead);
-* in the built pages, a table row whose cell count differs from its header's.
+* in the built pages, a table row whose cell count differs from its header's;
+* a page that loads MathJax from the network (the site must render offline).
 
 Code (``<pre>``, ``<code>``), scripts, styles and the rendered math itself are not running text.
 Exit status 1 when anything is found, with one line per finding.
@@ -69,8 +70,11 @@ def check_html(html, page="page"):
     from bs4 import BeautifulSoup  # a dependency of the docs extra (pydata-sphinx-theme)
 
     soup = BeautifulSoup(html, "html.parser")
-    body = soup.find("article") or soup.find("div", role="main") or soup.body
     found = []
+    for script in soup.find_all("script", src=True):
+        if "mathjax" in script["src"].lower() and "://" in script["src"]:
+            found.append((page, f"MathJax loaded from the network: {script['src']}"))
+    body = soup.find("article") or soup.find("div", role="main") or soup.body
     if body is None:
         return found
     for text in _running_text(body):
