@@ -174,3 +174,30 @@ def test_pages_cite_only_public_sources():
     problems = [f"{page.relative_to(ROOT)}: {word!r}" for page in PAGES
                 for word in banned if word in page.read_text()]
     assert not problems, "\n".join(problems)
+
+
+def test_intersphinx_inventories_are_current(tmp_path):
+    # the offline build reads docs/_intersphinx; the tool writes them from its curated table
+    spec = importlib.util.spec_from_file_location(
+        "intersphinx_inventories", DOCS / "_tools" / "intersphinx_inventories.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    written = module.write_curated(tmp_path)
+    assert written
+    for path in written:
+        shipped = DOCS / "_intersphinx" / path.name
+        assert shipped.is_file() and shipped.read_bytes() == path.read_bytes(), (
+            f"docs/_intersphinx/{path.name} is stale: run "
+            "python docs/_tools/intersphinx_inventories.py")
+
+
+def test_citation_names_the_current_version():
+    import noprune_theory
+
+    text = (DOCS / "citing.md").read_text()
+    assert f"version = {{{noprune_theory.__version__}}}" in text
+
+
+def test_changelog_page_includes_the_changelog():
+    assert (ROOT / "CHANGELOG.md").is_file()
+    assert "../CHANGELOG.md" in (DOCS / "changelog.md").read_text()
