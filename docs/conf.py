@@ -94,8 +94,6 @@ intersphinx_mapping = {
     for name, url in INTERSPHINX_URLS.items()
     if (HERE / "_intersphinx" / f"{name}.inv").is_file()
 }
-intersphinx_disabled_reftypes = []
-intersphinx_timeout = 1
 
 # ---------------------------------------------------------------------------------------------
 # The example gallery: examples/plot_*.py, run at build time (each takes seconds)
