@@ -38,6 +38,7 @@ package_dir = {
 
 TEST = [
     "pytest>=8",
+    "pyarrow>=14",
     "hypothesis>=6.100",
     "array-api-strict>=2.3",
     "scikit-learn>=1.5",
@@ -80,9 +81,15 @@ setup(
         "tqdm>=4.66",
         "threadpoolctl>=3.1",
         "dask[distributed]>=2024.1",
+        # results tables (load_results, summarize) and the figures drawn from them: pandas is
+        # in every environment that already has numpy, scipy, matplotlib and dask, and the
+        # `plot` command needs it, so it is a dependency rather than an extra
+        "pandas>=2.1",
     ],
     extras_require={
         "gpu": ["cupy-cuda12x>=13", "numba-cuda[cu12]>=0.20"],
+        # Parquet export of large sweeps (`sim --parquet`, `save_table(df, "x.parquet")`)
+        "analysis": ["pyarrow>=14"],
         "test": TEST,
         "docs": DOCS,
         "dev": TEST + DOCS,

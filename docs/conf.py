@@ -88,6 +88,7 @@ INTERSPHINX_URLS = {
     "dask": "https://docs.dask.org/en/stable/",
     "distributed": "https://distributed.dask.org/en/stable/",
     "matplotlib": "https://matplotlib.org/stable/",
+    "pandas": "https://pandas.pydata.org/docs/",
 }
 intersphinx_mapping = {
     name: (url, str(HERE / "_intersphinx" / f"{name}.inv"))
@@ -146,6 +147,7 @@ nitpick_ignore = [
     ("py:data", "DENSE_CONSTANTS"),  # theory._derivation constants, not public
     ("py:data", "SPARSE_CONSTANTS"),
     ("py:mod", "_compiled"),  # theory: a private module named in the package docstring
+    ("py:func", "read_config"),  # sims._store.read_config is not public
 ]
 
 

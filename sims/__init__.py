@@ -4,8 +4,10 @@ machinery they run on.
 A simulation declares typed ``FIELDS`` (with defaults, ranges and ``PRESETS``) and one pure
 function ``cell(config, seed) -> dict``; the runner expands the sweep grid, maps the cells over
 a Dask cluster or runs them in-process, writes each record atomically as it finishes and skips
-the finished ones on a rerun. ``load_results`` reads a folder into a table;
-``noprune-theory plot`` hands it to the simulation's ``plot``. See ``docs/simulations.md``.
+the finished ones on a rerun (after checking them). ``load_results`` reads a folder, or a whole
+results root, into a pandas DataFrame and ``summarize`` reduces it over seeds;
+``noprune-theory plot`` hands the table to the simulation's ``plot``. See
+``docs/simulations.md``.
 
 Importing this package imports neither Dask nor matplotlib.
 """
@@ -26,15 +28,21 @@ from noprune_theory.sims._registry import (
     register_simulation,
 )
 from noprune_theory.sims._runner import CellError, RunSummary, run_simulation
-from noprune_theory.sims._store import ResultStore, ResultTable, load_results
+from noprune_theory.sims._store import (
+    CorruptCellsWarning,
+    ResultStore,
+    load_results,
+    save_table,
+    summarize,
+)
 
 __all__ = [
     "CellError",
+    "CorruptCellsWarning",
     "Field",
     "LogLogFit",
     "Preset",
     "ResultStore",
-    "ResultTable",
     "RunConfig",
     "RunSummary",
     "Simulation",
@@ -51,7 +59,9 @@ __all__ = [
     "resolve_config",
     "run_simulation",
     "save_figures",
+    "save_table",
     "script_main",
+    "summarize",
 ]
 
 

@@ -138,8 +138,12 @@ def _short_hash(obj, length=12):
     return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:length]
 
 
-def _parse_text(text):
-    """A ``--set`` value: ``[1, 2]`` (TOML/JSON list) or ``a,b,c`` is a list, else one item."""
+def _parse_text(text, key="value"):
+    """A ``--set`` value: ``[1, 2]``, ``[imp, snip]`` or ``a,b,c`` is a list, else one item.
+
+    Inside brackets, a TOML/JSON list is read as such; otherwise the items are the
+    comma-separated words, with surrounding quotes removed (so ``[imp, "snip"]`` works too).
+    """
     text = text.strip()
     if text.startswith("["):
         import tomllib
@@ -147,13 +151,29 @@ def _parse_text(text):
         try:
             return tomllib.loads(f"v = {text}")["v"]
         except tomllib.TOMLDecodeError:
-            try:
-                return json.loads(text)
-            except json.JSONDecodeError:
-                raise ValueError(f"cannot read the list {text!r}; write e.g. [1, 2, 3]") from None
+            pass
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            pass
+        if not text.endswith("]") or "[" in text[1:-1] or "]" in text[1:-1]:
+            raise ValueError(f"cannot read the list {text!r} for {key}; write e.g. [1, 2, 3] "
+                             f"or [imp, snip] (a flat list)")
+        inner = text[1:-1]
+        return [] if not inner.strip() else [_bare_item(part, text, key)
+                                             for part in inner.split(",")]
     if "," in text:
-        return [part.strip() for part in text.split(",")]
+        return [_bare_item(part, text, key) for part in text.split(",")]
     return text
+
+
+def _bare_item(part, text, key):
+    part = part.strip()
+    if len(part) >= 2 and part[0] == part[-1] and part[0] in "'\"":
+        part = part[1:-1]
+    if not part:
+        raise ValueError(f"{key}: the list {text!r} has an empty item")
+    return part
 
 
 @dataclass(frozen=True)
@@ -233,7 +253,7 @@ def _convert_value(fields, sim_name, key, value, *, from_text):
                          f"valid keys: {valid}")
     f = fields[key]
     if from_text and isinstance(value, str):
-        value = _parse_text(value)
+        value = _parse_text(value, key)
     if isinstance(value, (list, tuple)):
         if len(value) == 0:
             raise ValueError(f"{key} must be {f.describe()} or a non-empty list of them, got []")
@@ -263,7 +283,8 @@ def resolve_config(sim, *, preset=None, file=None, sets=(), seeds=None, backend=
     sim : Simulation
         From :func:`noprune_theory.sims.get_simulation`.
     preset : str, optional
-        Name of one of ``sim.presets``.
+        Name of one of ``sim.presets``; ``"default"`` (unless the simulation declares a preset
+        of that name) is the field defaults, the same as no preset.
     file : str or path, optional
         A TOML file of ``key = value`` lines (a list value is a sweep axis).
     sets : iterable of str
@@ -303,9 +324,11 @@ def resolve_config(sim, *, preset=None, file=None, sets=(), seeds=None, backend=
             else:
                 values[k] = _convert_value(fields, sim.name, k, v, from_text=from_text)
 
-    if preset is not None:
+    if preset is not None and not (preset == "default" and "default" not in sim.presets):
+        # "default" names the field defaults (what runs without a preset) unless a simulation
+        # declares its own preset of that name
         if preset not in sim.presets:
-            known = ", ".join(sim.presets) or "(none)"
+            known = ", ".join(["default", *sim.presets])
             raise ValueError(f"unknown preset {preset!r} for simulation {sim.name!r}; "
                              f"presets: {known}")
         apply(sim.presets[preset].values, False)
@@ -329,6 +352,11 @@ def resolve_config(sim, *, preset=None, file=None, sets=(), seeds=None, backend=
         if "=" not in item:
             raise ValueError(f"--set expects key=value, got {item!r}")
         k, v = item.split("=", 1)
+        if k.strip() in parsed:
+            # the later value would silently win: the user meant one of them, or a sweep
+            raise ValueError(f"--set gives {k.strip()} more than once ({k.strip()}="
+                             f"{parsed[k.strip()]} and {item}); to sweep it write "
+                             f"{k.strip()}=[{parsed[k.strip()].strip()}, {v.strip()}]")
         parsed[k.strip()] = v
     apply(parsed, True)
     if seeds is not None:

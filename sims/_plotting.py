@@ -1,7 +1,9 @@
 """Shared plotting helpers: means and standard errors over seeds, error-bar lines, log-log fits.
 
 Where this sits in the data flow: a simulation's ``plot(table, config, outdir)`` receives the
-:class:`~noprune_theory.sims.ResultTable` of its folder and returns matplotlib figures;
+:class:`pandas.DataFrame` of its folder (:func:`~noprune_theory.sims.load_results`) and
+returns matplotlib figures, reducing over seeds with :func:`mean_sem` (that is,
+:func:`~noprune_theory.sims.summarize`);
 ``noprune-theory plot`` saves them as PNG and PDF with the config beside them
 (:func:`save_figures`). Figures are made with :func:`new_figure` (``matplotlib.figure.Figure``
 with the Agg canvas, no pyplot state), and matplotlib is imported only inside these functions.
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from noprune_theory.sims._store import ResultTable
+from noprune_theory.sims._store import summarize
 
 __all__ = [
     "FORMATS",
@@ -33,18 +35,22 @@ FORMATS = ("png", "pdf", "svg")
 def mean_sem(table, value, by=()):
     """Mean and standard error of the mean of *value* over the rows of each group.
 
+    The figures' reduction: it is :func:`~noprune_theory.sims.summarize` of one value, so a
+    figure and a table of the same results show the same numbers.
+
     Parameters
     ----------
-    table : ResultTable or list of dict
+    table : pandas.DataFrame or list of dict
+        From :func:`~noprune_theory.sims.load_results`, or a selection of its rows.
     value : str
         A numeric column.
-    by : sequence of str
+    by : str or sequence of str
         Columns that define a group (typically the swept config fields); the rows of a group
         are its seeds.
 
     Returns
     -------
-    ResultTable
+    pandas.DataFrame
         One row per group, sorted by the *by* values: the *by* columns, ``mean``, ``sem`` and
         ``count`` (rows in the group).
 
@@ -61,28 +67,11 @@ def mean_sem(table, value, by=()):
     Examples
     --------
     >>> rows = [{"k": 1, "y": 1.0}, {"k": 1, "y": 3.0}, {"k": 2, "y": 5.0}]
-    >>> g = mean_sem(rows, "y", by=["k"])
-    >>> g.rows[0]
+    >>> mean_sem(rows, "y", by=["k"]).to_dict("records")[0]
     {'k': 1, 'mean': 2.0, 'sem': 1.0, 'count': 2}
     """
-    rows = table.rows if isinstance(table, ResultTable) else list(table)
     by = [by] if isinstance(by, str) else list(by)
-    groups = {}
-    for r in rows:
-        key = tuple(r.get(b) for b in by)
-        v = r.get(value)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            where = ", ".join(f"{b}={k!r}" for b, k in zip(by, key)) or "the table"
-            raise ValueError(f"{value} must be a finite number in every row; got {v!r} in "
-                             f"{where} (seed {r.get('seed')!r})")
-        groups.setdefault(key, []).append(float(v))
-    out = []
-    for key in sorted(groups, key=lambda t: tuple((x is None, x) for x in t)):
-        vals = np.asarray(groups[key])
-        n = vals.size
-        sem = float(vals.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
-        out.append({**dict(zip(by, key)), "mean": float(vals.mean()), "sem": sem, "count": n})
-    return ResultTable(out, by + ["mean", "sem", "count"])
+    return summarize(table, value, by=by)
 
 
 def errorbar_lines(ax, table, x, y, group=None, *, label="{group}={value}", **kwargs):
@@ -91,7 +80,7 @@ def errorbar_lines(ax, table, x, y, group=None, *, label="{group}={value}", **kw
     Parameters
     ----------
     ax : matplotlib Axes
-    table : ResultTable or list of dict
+    table : pandas.DataFrame or list of dict
     x, y : str
         Columns for the horizontal axis and the measured value.
     group : str, optional
@@ -104,21 +93,22 @@ def errorbar_lines(ax, table, x, y, group=None, *, label="{group}={value}", **kw
     Returns
     -------
     dict
-        group value (or None) -> :class:`ResultTable` of *x*, ``mean``, ``sem``, ``count``.
+        group value (or None) -> :class:`pandas.DataFrame` of *x*, ``mean``, ``sem``,
+        ``count`` (from :func:`mean_sem`).
     """
     by = [group, x] if group is not None else [x]
     stats = mean_sem(table, y, by=by)
     kwargs.setdefault("marker", "o")
     kwargs.setdefault("capsize", 3)
     lines = {}
-    gvals = stats.unique(group) if group is not None else [None]
+    gvals = list(dict.fromkeys(stats[group].tolist())) if group is not None else [None]
     for g in gvals:
-        sub = stats.where(**{group: g}) if group is not None else stats
+        sub = stats[stats[group] == g] if group is not None else stats
         lab = label.format(group=group, value=g) if group is not None else kwargs.pop("label",
                                                                                     None)
-        ax.errorbar(sub[x].astype(float), sub["mean"], yerr=sub["sem"], label=lab, **kwargs)
-        lines[g] = ResultTable([{x: r[x], "mean": r["mean"], "sem": r["sem"],
-                                 "count": r["count"]} for r in sub])
+        ax.errorbar(sub[x].astype(float).to_numpy(), sub["mean"].to_numpy(),
+                    yerr=sub["sem"].to_numpy(), label=lab, **kwargs)
+        lines[g] = sub[[x, "mean", "sem", "count"]].reset_index(drop=True)
     return lines
 
 

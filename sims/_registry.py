@@ -43,7 +43,8 @@ class Simulation:
         ``cell(config, seed) -> dict``, a pure function of its arguments; *config* holds one
         value per field plus ``backend`` (the concrete backend name).
     plot : callable or None
-        ``plot(table, config, outdir) -> Figure or dict of stem -> Figure``.
+        ``plot(table, config, outdir) -> Figure or dict of stem -> Figure``; *table* is the
+        :class:`pandas.DataFrame` of :func:`~noprune_theory.sims.load_results`.
     module : str
         Importable module that defines it (the plot command finds the simulation through it).
     cell_version : int, str or None

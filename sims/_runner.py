@@ -301,7 +301,7 @@ def estimate_cells(run_config, out):
     """``(total, already stored)`` without running anything (for ``--dry-run``)."""
     folder = Path(out) / run_config.sim.replace(":", "_") / run_config.hash
     store = ResultStore(folder)
-    done = store.done_keys() if store.cells_dir.is_dir() else set()
+    done = store.stored_keys()  # unchecked: done_keys() would move corrupt records aside
     keys = {k for k, _, _ in run_config.cells()}
     return len(keys), len(keys & done), folder
 

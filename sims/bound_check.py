@@ -285,7 +285,7 @@ def network_rows(table):
                "mi_kind", "p_eff", "bits_per_weight", "bound", "bound_dense", "x_theorem",
                "x_informal", "train_steps")
     rows = []
-    for r in table:
+    for r in (table.to_dict("records") if hasattr(table, "to_dict") else table):
         for b in range(len(r["mse"])):
             row = {k: v for k, v in r.items() if k not in per_net}
             row.update({k: r[k][b] for k in per_net})

@@ -85,7 +85,7 @@ def plot(table, config, outdir):
     import numpy as np
     from noprune_theory.sims._plotting import errorbar_lines, loglog_fit, new_figure
 
-    rows = [r for r in table if r["lip_floor"] > 0]
+    rows = table[table["lip_floor"] > 0]
     fig, ax = new_figure(width=5.5, height=4.2)
     lines = errorbar_lines(ax, rows, "n", "log_lip_floor", group="d", label="d = {value}")
     for d, stats in lines.items():

@@ -565,12 +565,12 @@ def plot(table, config, outdir):
     methods = [m for m in METHODS if m in set(stats["method"])]
     seeds = int(np.median(stats["count"]))
     for m in methods:
-        sub = stats.where(method=m)
+        sub = stats[stats["method"] == m].reset_index(drop=True)
         colour, marker, ls = _STYLE[m]
         s = 1.0 - sub["kept"].astype(float) / P
         # the spread over initializations; the entropy of each init is exact (or its bootstrap
         # SE, when sampled, is added in quadrature)
-        est = mean_sem(table.where(method=m), "info_se", by=["kept"])
+        est = mean_sem(table[table["method"] == m], "info_se", by=["kept"])
         err = np.sqrt(np.nan_to_num(sub["sem"]) ** 2 + (est["mean"] ** 2) / max(seeds, 1))
         # random and synflow both sit at exactly 0: hollow, larger markers keep both visible
         hollow = {"markerfacecolor": "none", "markersize": 9} if m == "random" else \
@@ -601,8 +601,8 @@ def plot(table, config, outdir):
     dep = [m for m in methods if m not in ("random", "synflow", "magnitude")]
     for m in dep:
         colour, marker, _ = _STYLE[m]
-        sx = mean_sem(table.where(method=m), "info_x_bits", by=["kept"])
-        sy = mean_sem(table.where(method=m), "info_y_bits", by=["kept"])
+        sx = mean_sem(table[table["method"] == m], "info_x_bits", by=["kept"])
+        sy = mean_sem(table[table["method"] == m], "info_y_bits", by=["kept"])
         s = 1.0 - sx["kept"].astype(float) / P
         ax2.errorbar(s, sx["mean"], yerr=sx["sem"], color=colour, marker=marker, linestyle="--",
                      capsize=2, markersize=4, label=f"{m}: I(m; inputs)")

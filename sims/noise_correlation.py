@@ -302,7 +302,7 @@ def plot(table, config, outdir):
 
     from noprune_theory.sims._plotting import mean_sem, new_figure
 
-    rows = list(table)
+    rows = table.to_dict("records")
     lrs = sorted({r["lr"] for r in rows})
     noises = sorted({r["grad_noise"] for r in rows})
     lr_ref = _reference(lrs, 1e-3)

@@ -179,7 +179,7 @@ def cell(config, seed):
 def long_rows(table):
     """One dict per (width, seed, group): width, seed, scheme, sparsity, the errors."""
     rows = []
-    for r in table:
+    for r in (table.to_dict("records") if hasattr(table, "to_dict") else table):
         for i, (sch, s) in enumerate(zip(r["group_scheme"], r["group_sparsity"])):
             rows.append({"width": r["width"], "seed": r["seed"], "scheme": sch,
                          "sparsity": float(s), "test": float(r["test_rel_mse"][i]),
@@ -289,7 +289,7 @@ def plot(table, config, outdir):
 
     target = config["target"]
     ks = required_widths(table, target)
-    seeds = sorted({r["seed"] for r in table})
+    seeds = sorted(set(table["seed"].tolist()))
     dense = next(r for r in ks if r["scheme"] == "dense")
     k_dense, dense_cens = dense["kstar"], dense["censored"]
 

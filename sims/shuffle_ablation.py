@@ -204,7 +204,7 @@ def plot(table, config, outdir):
 
     from noprune_theory.sims._plotting import mean_sem, new_figure
 
-    rows = list(table)
+    rows = table.to_dict("records")
     ks = sorted({r["k"] for r in rows})
     methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
     seeds = len({r["seed"] for r in rows})
@@ -223,7 +223,7 @@ def plot(table, config, outdir):
             x = np.arange(len(methods))
             for j, v in enumerate(VARIANTS):
                 st = mean_sem(sub, f"{prefix}_{v}", by=["method"])
-                by = {r["method"]: r for r in st}
+                by = {r["method"]: r for r in st.to_dict("records")}
                 means = [by[m]["mean"] if m in by else np.nan for m in methods]
                 sems = [by[m]["sem"] if m in by else np.nan for m in methods]
                 ax.errorbar(x + (j - 1.5) * 0.17, means, yerr=sems, linestyle="none",

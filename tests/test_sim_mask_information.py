@@ -186,7 +186,7 @@ def test_quick_preset_runs_and_plots(tmp_path):
     summary = run_simulation(cfg, out=tmp_path, progress=False)
     table = load_results(summary.folder)
     assert len(table) == 5 * 3 * 2
-    for row in table:
+    for row in table.to_dict("records"):
         assert 0.0 <= row["info_bits"] <= min(row["ceiling_bits"],
                                               row["data_ceiling_bits"]) + 1e-9
         if row["method"] in ("random", "synflow"):

@@ -62,7 +62,7 @@ def test_quick_preset_runs_and_plots(tmp_path):
     # student 20 -> 32 -> 32 -> 32 -> 32 -> 1: 20*32 + 3*32*32 + 32 = 3744 weights; IMP keeps
     # round(0.8^r * 3744) exactly: 2995, 2396, 1917
     expected_density = [1.0] + [round(0.8 ** r * 3744) / 3744 for r in (1, 2, 3)]
-    for r in table:
+    for r in table.to_dict("records"):
         np.testing.assert_allclose(r["density"], expected_density, rtol=0, atol=1e-12)
         assert r["steps_recorded"] == list(range(0, 61, 10))
         for key in ("corr_imp", "corr_shuffled", "corr_other_noise"):
@@ -77,7 +77,7 @@ def test_quick_preset_runs_and_plots(tmp_path):
         assert abs(r["noise_power"] - 1.0) < 0.4
         assert all(math.isfinite(v) for v in r["corr_curve"] + r["loss_curve"])
     # lr 1e-2 drives the dense student to interpolation within 60 steps: corr near mean(z^2)
-    for r in table.where(lr=0.01, grad_noise=0.0):
+    for r in table.query("lr == 0.01 and grad_noise == 0.0").to_dict("records"):
         assert r["loss_final"] < 0.05 and r["corr_final"] > 0.8 * r["noise_power"]
     with pytest.raises(SystemExit) as info:
         main(["plot", str(summary.folder), "--out", str(tmp_path / "fig")])

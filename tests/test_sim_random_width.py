@@ -108,7 +108,7 @@ def test_quick_preset_runs_and_plots(tmp_path):
     table = load_results(summary.folder)
     assert len(table) == 7 * 2
     G = 1 + 4 * 2
-    for row in table:
+    for row in table.to_dict("records"):
         for key in ("test_rel_mse", "train_rel_mse", "kept_weights", "density_w0"):
             assert len(row[key]) == G
         assert all(0 < v < 5 for v in row["test_rel_mse"])

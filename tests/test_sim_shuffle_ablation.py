@@ -66,7 +66,7 @@ def test_quick_preset_runs_and_plots(tmp_path):
     assert (summary.total, summary.computed) == (28, 28)
     table = load_results(summary.folder)
     # 30 -> 32 -> 32 -> 1: 30*32 + 32*32 + 32 = 2016 weights; exactly round(0.8^k * 2016) kept
-    for r in table:
+    for r in table.to_dict("records"):
         kept = round(0.8 ** r["k"] * 2016)
         assert r["total_weights"] == 2016 and r["kept_weights"] == kept
         assert r["diverged"] == 0
@@ -82,7 +82,7 @@ def test_quick_preset_runs_and_plots(tmp_path):
     # at k = 8 (16.8% kept, 338 weights for 30 points) the masks found by SynFlow and IMP
     # memorize everything, and so do their shuffled and reinitialized versions
     for method in ("synflow", "imp"):
-        for r in table.where(method=method, k=8):
+        for r in table.query("method == @method and k == 8").to_dict("records"):
             assert r["memorized_found"] == 1.0
             assert r["memorized_shuffled"] == 1.0 and r["memorized_reinit"] == 1.0
     with pytest.raises(SystemExit) as info:

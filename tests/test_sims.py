@@ -15,7 +15,6 @@ import sims_fixtures.toy_sims  # noqa: F401  (registers the "toy" simulation)
 from noprune_theory.sims import (
     CellError,
     Field,
-    ResultTable,
     _config,
     _plotting,
     _registry,
@@ -27,6 +26,8 @@ from noprune_theory.sims import (
     mean_sem,
     resolve_config,
     run_simulation,
+    save_table,
+    summarize,
 )
 
 from noprune_theory.cli import main
@@ -83,7 +84,8 @@ def test_config_hash_ignores_seeds_and_backend_and_int_float_spelling():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(preset="huge"), "unknown preset 'huge' for simulation 'toy'; presets: quick"),
+    (dict(preset="huge"), "unknown preset 'huge' for simulation 'toy'; presets: default, "
+                        "quick"),
     (dict(sets=["nope=1"]), "unknown config key 'nope' for simulation 'toy'; valid keys: x, k, "
                             "mode, sleep, fail_seed, seeds, backend"),
     (dict(sets=["k=1.5"]), "k must be an integer >= 0, got '1.5'"),
@@ -134,11 +136,11 @@ def test_store_writes_atomically_and_loads_a_table(tmp_path):
     np.testing.assert_array_equal(table["y"], table["x"] ** 2 + table["seed"])
     assert sorted(zip(table["x"].tolist(), table["seed"].tolist())) == [
         (x, s) for x in (1.0, 2.0) for s in range(3)]
-    path = table.to_csv(tmp_path / "t.csv")
+    path = save_table(table, tmp_path / "t.csv")
     with open(path) as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 6 and float(rows[0]["y"]) == table["y"][0]
-    assert set(rows[0]) == set(table.columns)
+    assert list(rows[0]) == list(table.columns)
 
 
 def test_store_refuses_a_folder_holding_another_config(tmp_path):
@@ -181,14 +183,56 @@ def test_a_second_run_of_the_same_folder_stops_before_work(tmp_path):
     assert run_simulation(more, out=tmp_path, progress=False).computed == 2  # lock released
 
 
-def test_result_table_columns_and_where():
-    t = ResultTable([{"a": 1, "b": "u", "c": True}, {"a": 2, "b": "v", "c": False, "d": 0.5}])
-    assert t.columns == ["a", "b", "c", "d"]
-    assert t["a"].dtype == np.int64 and t["c"].dtype == bool and t["b"].dtype == object
-    assert t["d"].tolist() == [None, 0.5]  # a missing value is None, never a silent NaN
-    assert t.where(b="v").rows[0]["a"] == 2 and t.unique("a") == [1, 2]
-    with pytest.raises(KeyError, match="no column 'z'"):
-        t["z"]
+def test_load_results_gives_a_typed_dataframe_with_the_config(tmp_path):
+    cfg = resolve_config(get_simulation("toy"), sets=["x=2,1", "k=0,3", "mode=b"], seeds=2)
+    df = load_results(run_simulation(cfg, out=tmp_path, progress=False).folder)
+    assert list(df.columns) == ["seed", "x", "k", "mode", "sleep", "fail_seed", "twice_k", "y",
+                                "backend", "version", "host", "seconds", "started"]
+    assert str(df["seed"].dtype) == "int64" and str(df["k"].dtype) == "int64"
+    assert str(df["x"].dtype) == "float64" and str(df["y"].dtype) == "float64"
+    assert str(df["started"].dtype).startswith("datetime64") and str(df["started"].dt.tz) == "UTC"
+    assert df.attrs["config"]["hash"] == cfg.hash and df.attrs["config"]["config"]["mode"] == "b"
+    # rows follow the grid as declared (x = 2 first), seeds ascending within a point
+    assert list(zip(df["x"], df["k"], df["seed"])) == [
+        (x, k, s) for x in (2.0, 1.0) for k in (0, 3) for s in (0, 1)]
+    assert (df["y"] == df["x"] ** 2 + df["seed"]).all()
+
+
+def test_load_results_of_a_root_has_sim_and_config_hash_columns(tmp_path):
+    a = resolve_config(get_simulation("toy"), sets=["x=1,2"], seeds=2)
+    b = resolve_config(get_simulation("toy"), sets=["x=3"], seeds=3)
+    c = resolve_config(get_simulation("lipschitz_floor"), sets=["n=8", "d=2"], seeds=2)
+    for cfg in (a, b, c):
+        run_simulation(cfg, out=tmp_path, progress=False)
+    df = load_results(tmp_path)
+    assert list(df.columns[:2]) == ["sim", "config_hash"] and len(df) == 4 + 3 + 2
+    assert df.groupby("config_hash").size().to_dict() == {a.hash: 4, b.hash: 3, c.hash: 2}
+    assert set(df.attrs["configs"]) == {a.hash, b.hash, c.hash}
+    assert df.attrs["configs"][c.hash]["sim"] == "lipschitz_floor"
+    # one simulation's folder parent loads too, and the summary keeps the configs apart
+    assert len(load_results(tmp_path / "toy")) == 7
+    s = summarize(df, "y")
+    toy = s[s["sim"] == "toy"]
+    assert toy["count"].tolist() == [2, 2, 3] and toy["mean"].tolist() == [1.5, 4.5, 10.0]
+    with pytest.raises(ValueError, match="is not a results folder"):
+        load_results(tmp_path / "toy" / a.hash / "cells")
+
+
+def test_summarize_mean_and_standard_error_over_seeds(tmp_path):
+    cfg = resolve_config(get_simulation("toy"), sets=["x=1,2", "k=0,3"], seeds=3)
+    df = load_results(run_simulation(cfg, out=tmp_path, progress=False).folder)
+    s = summarize(df)
+    # by default: the swept fields are the grid, every measured number is reduced
+    assert list(s.columns) == ["x", "k", "twice_k_mean", "twice_k_sem", "twice_k_count",
+                               "y_mean", "y_sem", "y_count"]
+    # y = x^2 + seed over seeds 0, 1, 2: mean x^2 + 1, s = 1, sem = 1/sqrt(3)
+    assert s["y_mean"].tolist() == [2.0, 2.0, 5.0, 5.0]
+    assert np.allclose(s["y_sem"], 3 ** -0.5, rtol=1e-15) and (s["y_count"] == 3).all()
+    assert s["twice_k_mean"].tolist() == [0.0, 6.0, 0.0, 6.0]
+    # the figures use the same helper
+    assert mean_sem(df, "y", by=["x", "k"]).equals(summarize(df, "y", by=["x", "k"]))
+    with pytest.raises(ValueError, match="no column 'z'"):
+        summarize(df, "z")
 
 
 # ---------------------------------------------------------------------------- runner
@@ -237,9 +281,9 @@ def test_local_cluster_with_two_workers_matches_in_process(tmp_path):
                for p in (summary.folder / "cells").glob("*.json")}
     assert all(w.startswith("tcp://") for w in workers)
     local = load_results(run_simulation(cfg, out=tmp_path / "local", progress=False).folder)
-    key = lambda r: (r["x"], r["seed"])
-    assert [(key(r), r["y"]) for r in sorted(dask_table, key=key)] == [
-        (key(r), r["y"]) for r in sorted(local, key=key)]
+    # the same rows in the same (grid) order, whichever worker computed them
+    assert dask_table[["x", "seed", "y"]].equals(local[["x", "seed", "y"]])
+    assert len(local) == 6
 
 
 def test_running_scheduler_and_given_client_paths(tmp_path):
@@ -345,7 +389,7 @@ def test_cli_list_and_dry_run(tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["sim", "nosuch"], "Error: unknown simulation 'nosuch'; known: "),
     (["sim", "toy", "--preset", "huge"], "Error: unknown preset 'huge' for simulation 'toy'; "
-                                         "presets: quick"),
+                                         "presets: default, quick"),
     (["sim", "toy", "--set", "zz=1"], "Error: unknown config key 'zz' for simulation 'toy'; "
                                       "valid keys: x, k, mode, sleep, fail_seed, seeds, backend"),
     (["sim", "toy", "--set", "k=two"], "Error: k must be an integer >= 0, got 'two'"),
@@ -426,11 +470,11 @@ def test_a_sim_module_runs_as_a_script(tmp_path):
 def test_mean_sem_by_hand():
     rows = [{"g": "a", "seed": 0, "v": 1.0}, {"g": "a", "seed": 1, "v": 2.0},
             {"g": "a", "seed": 2, "v": 6.0}, {"g": "b", "seed": 0, "v": 4.0}]
-    stats = mean_sem(rows, "v", by="g")
+    stats = mean_sem(rows, "v", by="g").to_dict("records")
     # group a: mean 3; deviations -2, -1, 3 -> s^2 = 14/2 = 7; sem = sqrt(7/3)
-    assert stats.rows[0]["mean"] == 3.0 and stats.rows[0]["count"] == 3
-    assert abs(stats.rows[0]["sem"] - (7 / 3) ** 0.5) < 1e-15
-    assert stats.rows[1]["count"] == 1 and np.isnan(stats.rows[1]["sem"])  # undefined, stated
+    assert stats[0]["mean"] == 3.0 and stats[0]["count"] == 3
+    assert abs(stats[0]["sem"] - (7 / 3) ** 0.5) < 1e-15
+    assert stats[1]["count"] == 1 and np.isnan(stats[1]["sem"])  # undefined, stated
     with pytest.raises(ValueError, match=r"v must be a finite number in every row; got nan in "
                                          r"g='c' \(seed 0\)"):
         mean_sem(rows + [{"g": "c", "seed": 0, "v": float("nan")}], "v", by=["g"])

@@ -23,17 +23,17 @@ def test_quick_preset_runs_and_plots(tmp_path, capsys):
     # d -> 32 -> 32 -> 1 has 30*32 + 32*32 + 32*1 = 2016 weights; pruning keeps exactly
     # round(0.8^k * 2016) of them in every network
     assert set(table["total_weights"].tolist()) == {2016}
-    for r in table:
+    for r in table.to_dict("records"):
         assert r["kept_weights"] == round(0.8 ** r["k"] * 2016)
         assert 0.0 <= r["memorized"] <= 1.0 and r["diverged"] == 0
-    stats = {(r["method"], r["k"]): r["mean"] for r in mean_sem(table, "memorized",
-                                                                by=["method", "k"])}
+    means = mean_sem(table, "memorized", by=["method", "k"])
+    stats = {(r["method"], r["k"]): r["mean"] for r in means.to_dict("records")}
     # dense (k = 0): 2016 weights for 30 points, every network memorizes every label, and the
     # paired design gives every method the same problems and initializations
-    dense = table.where(k=0)
+    dense = table[table["k"] == 0]
     assert np.all(dense["memorized"] == 1.0)
     by_seed = {}
-    for r in dense:
+    for r in dense.to_dict("records"):
         by_seed.setdefault(r["seed"], set()).add((r["train_steps"], r["final_loss"]))
     assert all(len(v) == 1 for v in by_seed.values())
     # at 23 kept weights (k = 20) IMP's data-chosen mask still memorizes most labels, a random

@@ -75,6 +75,10 @@ CURATED = {
         ("dask.distributed.Client", "py:class", "api.html#distributed.Client"),
         ("dask.distributed.LocalCluster", "py:class", "api.html#distributed.LocalCluster"),
     ]),
+    "pandas": ("https://pandas.pydata.org/docs/", [
+        ("pandas.DataFrame", "py:class", "reference/api/$.html#$"),
+        ("pandas.Series", "py:class", "reference/api/$.html#$"),
+    ]),
     "matplotlib": ("https://matplotlib.org/stable/", [
         ("matplotlib.figure.Figure", "py:class", "api/_as_gen/matplotlib.figure.Figure.html#$"),
         ("matplotlib.axes.Axes", "py:class", "api/_as_gen/matplotlib.axes.Axes.html#$"),
