@@ -50,6 +50,9 @@ DOCS = [
     "pydata-sphinx-theme>=0.16",
     "myst-parser>=4",
     "numpydoc>=1.8",
+    # MathJax served with the site (the pages render offline); no Django needed
+    "django-static-mathjax>=3.2.2",
+    "sphinx-gallery>=0.17",
 ]
 
 setup(
