@@ -46,13 +46,11 @@ _RESERVED_HELP = {
 
 def _field_rows(sim):
     """``(key, description)`` rows: meaning, type, default and allowed values of every key."""
-    import json
-
     from noprune_theory.sims._config import RESERVED_FIELDS
 
     rows = []
     for k, f in sim.fields.items():
-        default = json.dumps(f.default) if not isinstance(f.default, str) else f.default
+        default = dump_json(f.default) if not isinstance(f.default, str) else f.default
         sweep = " (a list: swept)" if isinstance(f.default, list) else ""
         rows.append((k, (f"{f.help or '(no description)'}. Type {f.kind.__name__}, default "
                          f"{default}{sweep}; allowed: {f.describe()}.")))
