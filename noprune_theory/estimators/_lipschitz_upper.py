@@ -1,0 +1,414 @@
+"""Upper bounds of the Lipschitz constant: :func:`lipschitz_upper` (see
+:mod:`noprune_theory.estimators._lipschitz` for the overview)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from noprune_theory._validation import check_choice, check_scalar
+from noprune_theory.backend import to_numpy
+from noprune_theory.estimators._lipschitz_common import (
+    MAX_ENUMERATE,
+    UPPER_METHODS,
+    _check_model,
+    _chunks,
+)
+
+__all__ = ["LipschitzUpperResult", "lipschitz_upper"]
+
+
+@dataclass
+class LipschitzUpperResult:
+    """Upper bounds of ``Lip(f)`` for a batch of networks.
+
+    Attributes
+    ----------
+    value : array (B,)
+        The bound (the smallest of the computed ones for ``method="auto"``).
+    method : str or tuple of str
+        Which bound ``value`` is: ``"spectral"``, ``"sum_norms"``, ``"patterns"`` or
+        ``"branch_and_bound"`` (a tuple, per network, for ``"auto"``).
+    exact : ndarray of bool (B,)
+        True where ``value`` is the exact Lipschitz constant: a pattern bound of a ReLU or leaky
+        ReLU network whose maximizing activation pattern is realized at a point (found by a
+        linear program, then checked by evaluating the pre-activations), so the gradient there
+        attains the bound.
+    by_method : dict of str -> ndarray (B,)
+        Every bound that was computed.
+    pattern : ndarray of bool (B, h) or None
+        The maximizing activation pattern (pattern bounds only).
+    witness : ndarray (B, d) or None
+        A point realizing the maximizing pattern where ``exact``; otherwise, for at most 20
+        active units, a point realizing the highest-valued pattern found realizable among the
+        256 best; NaN rows where none (pattern bounds of ReLU / leaky ReLU nets only).
+    realized : ndarray (B,) or None
+        The gradient norm of the pattern at ``witness`` (a lower bound of ``Lip(f)``; equal to
+        ``value`` where ``exact``), NaN where no witness.
+    """
+
+    value: object
+    method: object
+    exact: np.ndarray
+    by_method: dict = field(default_factory=dict)
+    pattern: np.ndarray | None = None
+    witness: np.ndarray | None = None
+    realized: np.ndarray | None = None
+
+
+def _spectral(model):
+    xp = model.xp
+    out = None
+    for l, W in enumerate(model.weights):
+        s = abs(model.multipliers[l]) * xp.linalg.matrix_norm(W, ord=2)
+        out = s if out is None else out * s
+    if model.activation == "identity":
+        # a linear network: the product of the matrices is exact and never larger
+        P = model.weights[0] * model.multipliers[0]
+        for l in range(1, model.depth):
+            P = xp.matmul(P, model.weights[l]) * model.multipliers[l]
+        out = xp.minimum(out, xp.linalg.matrix_norm(P, ord=2))
+    return out
+
+
+def _unit_vectors(model):
+    """u_j = c_0 c_1 a_j w_j, host (B, h, d); one hidden layer, one output."""
+    W0 = to_numpy(model.weights[0]).astype(np.float64)  # (B, d, h)
+    a = to_numpy(model.weights[1]).astype(np.float64)[:, :, 0]  # (B, h)
+    c = model.multipliers[0] * model.multipliers[1]
+    return c * np.transpose(W0, (0, 2, 1)) * a[:, :, None], W0
+
+
+def _gate_range(activation):
+    """[lo, 1] holds phi' everywhere (phi'' >= 0 is not needed: ||.|| is convex)."""
+    if activation == "leaky_relu":
+        from noprune_theory.models import LEAKY_SLOPE
+
+        return LEAKY_SLOPE
+    return 0.0
+
+
+def _enumerate(U, lo, block=2**22):
+    """max over t in {0,1}^k of ||v0 + sum_j t_j (1 - lo) u_j||, U (k, d); meet in the middle."""
+    k = U.shape[0]
+    v0 = lo * U.sum(axis=0)
+    V = (1.0 - lo) * U
+    if k == 0:
+        return float(np.linalg.norm(v0)), np.zeros(0, dtype=bool)
+    k1 = k // 2
+    k2 = k - k1
+    S1 = ((np.arange(2**k1)[:, None] >> np.arange(k1)[None, :]) & 1).astype(np.float64)
+    S2 = ((np.arange(2**k2)[:, None] >> np.arange(k2)[None, :]) & 1).astype(np.float64)
+    P1 = S1 @ V[:k1] + v0  # (2^k1, d)
+    P2 = S2 @ V[k1:]  # (2^k2, d)
+    n1 = np.sum(P1 * P1, axis=1)
+    n2 = np.sum(P2 * P2, axis=1)
+    best, bi, bj = -1.0, 0, 0
+    rows = max(1, block // max(1, P2.shape[0]))
+    for a, b in _chunks(P1.shape[0], rows):
+        tot = n1[a:b, None] + n2[None, :] + 2.0 * (P1[a:b] @ P2.T)
+        k_ = int(np.argmax(tot))
+        v = float(tot.flat[k_])
+        if v > best:
+            best, bi, bj = v, a + k_ // P2.shape[0], k_ % P2.shape[0]
+    s = np.concatenate([S1[bi], S2[bj]]).astype(bool)
+    # recompute the winner directly: the expanded square loses digits
+    return float(np.linalg.norm(v0 + s @ V)), s
+
+
+def _all_pattern_norms(U, lo):
+    """||v0 + sum_j t_j (1 - lo) u_j|| for every t in {0,1}^k (k <= 20), and a decoder."""
+    k = U.shape[0]
+    v0 = lo * U.sum(axis=0)
+    V = (1.0 - lo) * U
+    k1 = k // 2
+    k2 = k - k1
+    S1 = ((np.arange(2**k1)[:, None] >> np.arange(k1)[None, :]) & 1).astype(np.float64)
+    S2 = ((np.arange(2**k2)[:, None] >> np.arange(k2)[None, :]) & 1).astype(np.float64)
+    P1 = S1 @ V[:k1] + v0
+    P2 = S2 @ V[k1:]
+    sq = (np.sum(P1 * P1, axis=1)[:, None] + np.sum(P2 * P2, axis=1)[None, :]
+          + 2.0 * (P1 @ P2.T))
+    norms = np.sqrt(np.maximum(sq, 0.0)).reshape(-1)
+
+    def decode(i):
+        return np.concatenate([S1[i // 2**k2], S2[i % 2**k2]]).astype(bool)
+
+    return norms, decode
+
+
+def _branch_and_bound(U, lo, max_nodes, leaf=12):
+    """max over t in {0,1}^k of ||v0 + sum_j t_j (1-lo) u_j|| by depth-first branch and bound.
+
+    Bound of a node (fixed part v, free vectors R): in an orthonormal basis Q, coordinate i of
+    the sum lies in [q_i.v + sum_R min(0, q_i.u), q_i.v + sum_R max(0, q_i.u)], so ||.||^2 <=
+    sum_i max(lo_i^2, hi_i^2); taken in the standard basis and in the principal axes of U, and
+    with the triangle bound ||v|| + sum_R ||u||. The last ``leaf`` free vectors are enumerated.
+    Returns (value, pattern, upper, complete): ``upper`` bounds the maximum when the node
+    budget ran out (complete False).
+    """
+    k, d = U.shape
+    v0 = lo * U.sum(axis=0)
+    V = (1.0 - lo) * U
+    order = np.argsort(-np.linalg.norm(V, axis=1))
+    V = V[order]
+    # principal axes of the vectors make the box bound tight for low-rank sets
+    _, _, Qt = np.linalg.svd(V, full_matrices=True)
+    bases = [np.eye(d), Qt]
+    Vb = [V @ Q.T for Q in bases]  # coordinates of every u in each basis, (k, d)
+    pos = [np.cumsum(np.maximum(A, 0)[::-1], axis=0)[::-1] for A in Vb]  # suffix sums
+    neg = [np.cumsum(np.minimum(A, 0)[::-1], axis=0)[::-1] for A in Vb]
+    tri = np.cumsum(np.linalg.norm(V, axis=1)[::-1])[::-1]
+
+    def bound(v, depth):
+        if depth >= k:
+            return float(np.linalg.norm(v))
+        best_b = float(np.linalg.norm(v)) + tri[depth]
+        for Q, P, N in zip(bases, pos, neg):
+            c = Q @ v
+            hi_, lo_ = c + P[depth], c + N[depth]
+            best_b = min(best_b, math.sqrt(float(np.sum(np.maximum(hi_ * hi_, lo_ * lo_)))))
+        return best_b
+
+    # incumbent: local search from sign patterns of a few directions
+    best_val, best_s = -1.0, None
+    rng = np.random.default_rng(0)
+    dirs = np.vstack([V, rng.standard_normal((8, d))])
+    for r in dirs:
+        s = (V @ r) > 0
+        for _ in range(4 * k):
+            v = v0 + s @ V
+            gain = 2 * (V @ v) * np.where(s, -1, 1) + np.sum(V * V, axis=1)
+            j = int(np.argmax(gain))
+            if gain[j] <= 1e-15 * (1 + v @ v):
+                break
+            s[j] = ~s[j]
+        val = float(np.linalg.norm(v0 + s @ V))
+        if val > best_val:
+            best_val, best_s = val, s.copy()
+    m = min(leaf, k)
+    tail = ((np.arange(2**m)[:, None] >> np.arange(m)[None, :]) & 1).astype(np.float64)
+    tailV = tail @ V[k - m:]  # (2^m, d)
+    stack = [(v0.copy(), 0, ())]
+    nodes = 0
+    open_bound = 0.0
+    complete = True
+    while stack:
+        v, depth, fixed = stack.pop()
+        ub = bound(v, depth)
+        if ub <= best_val * (1 + 1e-12):
+            continue
+        nodes += 1
+        if nodes > max_nodes:
+            complete = False
+            open_bound = max(open_bound, ub)
+            continue
+        if depth >= k - m:
+            tot = tailV + v
+            nrm = np.sum(tot * tot, axis=1)
+            i = int(np.argmax(nrm))
+            val = math.sqrt(float(nrm[i]))
+            if val > best_val:
+                best_val = val
+                best_s = np.concatenate([np.array(fixed, dtype=bool), tail[i].astype(bool)])
+            continue
+        stack.append((v, depth + 1, fixed + (False,)))
+        stack.append((v + V[depth], depth + 1, fixed + (True,)))
+    s = np.zeros(k, dtype=bool)
+    s[order] = best_s
+    return best_val, s, max(best_val, open_bound), complete
+
+
+def _realize(W0b, b0b, c0, active, s):
+    """A point x whose active units have the activation pattern s, or None.
+
+    Linear program: maximize the margin t subject to
+    ``sign_j (c0 w_j . x + b_j) >= t ||c0 w_j||`` for the active units, ``t <= 1`` and
+    ``|x_i| <= R`` (a large box: any open region meets it). The caller verifies the signs at
+    the returned point by evaluating the network, so the LP's tolerances certify nothing.
+    """
+    from scipy.optimize import linprog
+
+    if len(active) == 0:
+        return np.zeros(W0b.shape[0])
+    A = c0 * W0b[:, active].T  # (k, d)
+    bias = b0b[active]
+    sign = np.where(s, 1.0, -1.0)
+    norms = np.linalg.norm(A, axis=1)
+    d = A.shape[1]
+    R = 1e4 * (1.0 + float(np.max(np.abs(bias) / norms)))
+    # -sign_j (A_j x + b_j) + t ||A_j|| <= 0
+    A_ub = np.hstack([-sign[:, None] * A, norms[:, None]])
+    b_ub = sign * bias
+    res = linprog(np.r_[np.zeros(d), -1.0], A_ub=A_ub, b_ub=b_ub,
+                  bounds=[(-R, R)] * d + [(None, 1.0)], method="highs")
+    if res.status != 0 or res.x[-1] <= 1e-9:
+        return None
+    return res.x[:d]
+
+
+def _pattern_bounds(model, force_bb, max_enumerate, max_nodes, max_lp=256):
+    U, W0 = _unit_vectors(model)
+    b0 = (np.zeros((model.B, U.shape[1])) if model.biases is None
+          else to_numpy(model.biases[0]).astype(np.float64))
+    c0 = model.multipliers[0]
+    lo = _gate_range(model.activation)
+    B, h, d = U.shape[0], U.shape[1], W0.shape[1]
+    vals = np.empty(B)
+    exact = np.zeros(B, dtype=bool)
+    names = []
+    pats = np.zeros((B, h), dtype=bool)
+    witness = np.full((B, d), np.nan)
+    realized = np.full(B, np.nan)
+    piecewise_linear = model.activation in ("relu", "leaky_relu")
+
+    def realize(b, active, s):
+        x = _realize(W0[b], b0[b], c0, active, s)
+        if x is None:
+            return None
+        z = c0 * (x @ W0[b][:, active]) + b0[b, active]
+        # certified by evaluation: every active unit strictly on its pattern's side
+        return x if np.all(np.where(s, z > 0, z < 0)) else None
+
+    for b in range(B):
+        active = np.flatnonzero(np.linalg.norm(U[b], axis=1) > 0)
+        Ub = U[b, active]
+        enumerated = len(active) <= max_enumerate and not force_bb
+        if enumerated:
+            val, s = _enumerate(Ub, lo)
+            complete = True
+            names.append("patterns")
+        else:
+            val, s, upper, complete = _branch_and_bound(Ub, lo, max_nodes)
+            val = upper
+            names.append("branch_and_bound")
+        vals[b] = val
+        pats[b, active] = s
+        if not (complete and piecewise_linear):
+            continue
+        x = realize(b, active, s)
+        if x is not None:
+            witness[b], exact[b], realized[b] = x, True, val
+        elif enumerated and len(active) <= 20:
+            # the maximizer is not realized: walk down the patterns by value until one is
+            # (a certified lower bound; the true constant when no higher pattern was skipped
+            # for lack of LP budget, but the LP's 'infeasible' is not a certificate)
+            norms, decode = _all_pattern_norms(Ub, lo)
+            order = np.argsort(-norms, kind="stable")[:max_lp]
+            for i in order[1:]:
+                t = decode(int(i))
+                x = realize(b, active, t)
+                if x is not None:
+                    witness[b], realized[b] = x, float(norms[i])
+                    break
+    return vals, exact, names, pats, witness, realized
+
+
+def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_nodes=200_000):
+    """Upper bounds of the Lipschitz constant of every network of a batch.
+
+    Parameters
+    ----------
+    model : MaskedMLP
+        B networks. All activations of the package are 1-Lipschitz with ``phi'`` in
+        ``[lo, 1]`` (lo = 0.01 for leaky ReLU, 0 otherwise).
+    method : {"auto", "spectral", "sum_norms", "patterns", "branch_and_bound"}
+        ``spectral``: ``prod_l c_l ||W_l||_2`` (any depth, any number of outputs).
+        ``sum_norms``: ``sum_j |c_1 a_j| ||c_0 w_j||`` (one hidden layer, one output).
+        ``patterns``: ``max_{s in [lo,1]^h} ||c_0 c_1 W diag(s) a||``, maximized over the
+        vertices ``s in {lo, 1}^h``: enumerated when at most ``max_enumerate`` hidden units are
+        active, else by branch and bound. ``branch_and_bound``: always branch and bound.
+        ``auto``: the smallest of the bounds that apply.
+    max_enumerate : int >= 0, default 20
+        Largest number of active units (nonzero ``a_j w_j``) enumerated (``2^h`` patterns, meet
+        in the middle: two sets of ``2^(h/2)`` partial sums and one matrix product).
+    max_nodes : int >= 1, default 200000
+        Node budget of the branch and bound; when it runs out the result is the largest bound
+        among the open nodes (still an upper bound, not exact).
+
+    Returns
+    -------
+    LipschitzUpperResult
+        ``value`` in the model's array library.
+
+    Notes
+    -----
+    Masked weights are zero in ``weights``, so the masks are respected. The forward
+    multipliers ``c_l`` of the scaling (standard / ntk / mean_field) are included. For one hidden
+    layer, ``grad f(x) = c_0 c_1 W diag(phi'(c_0 W^T x + b)) a``; the set of gate vectors lies
+    in the box ``[lo, 1]^h`` and a norm is convex, so its maximum over the box is at a vertex:
+    ``Lip(f) <= max_s ||c_0 c_1 W diag(s) a||`` and this never exceeds ``sum_norms``. For ReLU
+    or leaky ReLU the gradient takes the vertex value of every pattern realized on an open set;
+    when the maximizing pattern is realized (a linear program finds a point with every active
+    unit strictly on its side, checked by evaluation) the bound is the exact Lipschitz constant
+    (``exact`` True, the point in ``witness``). That is always so when the active units' weight
+    vectors are linearly independent (h <= d). Biases do not change ``Lip(f)``, but they decide
+    which patterns are realized.
+
+    References
+    ----------
+    .. [BS] S. Bubeck and M. Sellke, "A Universal Law of Robustness via Isoperimetry",
+       NeurIPS 2021 (Lipschitz constants of two-layer networks, Sec. 1).
+
+    Examples
+    --------
+    >>> from noprune_theory.models import MaskedMLP
+    >>> net = MaskedMLP(5, (3,), B=2, seed=0)
+    >>> up = lipschitz_upper(net)
+    >>> up.method, bool(up.exact.all())
+    (('patterns', 'patterns'), True)
+    >>> bool((up.value <= up.by_method["sum_norms"] + 1e-12).all())
+    True
+    """
+    _check_model(model)
+    check_choice(method, "method", UPPER_METHODS)
+    max_enumerate = check_scalar(max_enumerate, "max_enumerate", integer=True, low=0, high=40)
+    max_nodes = check_scalar(max_nodes, "max_nodes", integer=True, low=1)
+    xp = model.xp
+    two_layer = model.depth == 2 and model.sizes[-1] == 1
+    if method in ("sum_norms", "patterns", "branch_and_bound") and not two_layer:
+        raise ValueError(f"method={method!r} needs one hidden layer and one output (sizes "
+                         f"(d, h, 1)), got sizes {model.sizes}; use method='spectral'")
+    by = {}
+    exact = np.zeros(model.B, dtype=bool)
+    pattern = None
+    witness = None
+    realized = None
+    names = None
+    if method in ("auto", "spectral"):
+        by["spectral"] = to_numpy(_spectral(model)).astype(np.float64)
+    if two_layer and method in ("auto", "sum_norms"):
+        U, _ = _unit_vectors(model)
+        by["sum_norms"] = np.linalg.norm(U, axis=2).sum(axis=1)
+    if two_layer and method in ("auto", "patterns", "branch_and_bound"):
+        vals, exact, names, pattern, witness, realized = _pattern_bounds(
+            model, method == "branch_and_bound", max_enumerate, max_nodes)
+        by["patterns"] = vals
+    if method == "auto" and "patterns" in by:
+        # max_s ||W diag(s) a|| <= ||W||_2 ||a|| and <= sum_j |a_j| ||w_j||, so a *finished*
+        # pattern search is the smallest bound; a branch and bound that ran out of nodes
+        # returns its open-node bound, which can exceed the others: take the smallest, and
+        # prefer the pattern name on ties in the last digit (they must not hide `exact`)
+        others = np.stack([by[k] for k in by if k != "patterns"])
+        best_other = others.min(axis=0)
+        other_name = [k for k in by if k != "patterns"]
+        use_pattern = by["patterns"] <= best_other * (1 + 1e-12)
+        value = np.where(use_pattern, by["patterns"], best_other)
+        meth = tuple(names[b] if use_pattern[b] else other_name[int(np.argmin(others[:, b]))]
+                     for b in range(model.B))
+        exact = exact & use_pattern
+    elif method == "auto":
+        keys = list(by)
+        table = np.stack([by[k] for k in keys])
+        value = table.min(axis=0)
+        meth = tuple(keys[int(w)] for w in np.argmin(table, axis=0))
+    elif method in ("patterns", "branch_and_bound"):
+        value = by["patterns"]
+        meth = tuple(names)
+    else:
+        value = by[method]
+        meth = method
+    return LipschitzUpperResult(value=xp.asarray(value, dtype=model._dt), method=meth,
+                                exact=exact, by_method=by, pattern=pattern, witness=witness,
+                                realized=realized)
