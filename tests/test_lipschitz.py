@@ -173,14 +173,22 @@ def test_branch_and_bound_matches_enumeration(rng):
     net = MaskedMLP(5, (18,), B=3, seed=9)
     enum = lipschitz_upper(net, "patterns")
     bb = lipschitz_upper(net, "branch_and_bound")
-    np.testing.assert_allclose(to_numpy(bb.value), to_numpy(enum.value), rtol=1e-12)
+    np.testing.assert_allclose(bb.by_method["patterns"], enum.by_method["patterns"], rtol=1e-12)
     assert bb.method == ("branch_and_bound",) * 3 and enum.method == ("patterns",) * 3
     # with zero biases 18 hyperplanes through the origin of R^5 make 2 (1 + 17 + 136 + 680 +
     # 2380) = 6428 of the 2^18 patterns; for this seed no maximizer is among them (LP check)
-    assert not enum.exact.any()
+    assert not bb.exact.any()
+    assert np.all(to_numpy(enum.value)[enum.exact] < enum.by_method["patterns"][enum.exact])
+    # the walk down the patterns certifies the exact constant of networks 0 and 2 (the
+    # skipped patterns' regions are proved empty), not of network 1 (none of the 256 best
+    # patterns is realized)
+    assert enum.exact.tolist() == [True, False, True]
+    np.testing.assert_allclose(to_numpy(enum.value)[enum.exact], enum.realized[enum.exact],
+                               rtol=0)
     # a tiny node budget still returns an upper bound, flagged not exact
     tiny = lipschitz_upper(net, "branch_and_bound", max_nodes=1)
-    assert np.all(to_numpy(tiny.value) >= to_numpy(enum.value) * (1 - 1e-12))
+    assert np.all(to_numpy(tiny.value) >= enum.by_method["patterns"] * (1 - 1e-12))
+    assert not tiny.exact.any()
 
 
 def test_pattern_bound_brute_force_and_masks(rng):
@@ -196,7 +204,11 @@ def test_pattern_bound_brute_force_and_masks(rng):
         # max over every s in {0,1}^7 of ||W diag(s) a|| (standard scaling: c0 = c1 = 1)
         best = max(np.linalg.norm(W[b] @ (np.array(s) * a[b]))
                    for s in itertools.product([0, 1], repeat=7))
-        assert abs(float(up.value[b]) - best) <= 1e-12 * best
+        assert abs(float(up.by_method["patterns"][b]) - best) <= 1e-12 * best
+        # the value is that maximum, or the certified exact constant below it
+        assert float(up.value[b]) <= best * (1 + 1e-12)
+        if not up.exact[b]:
+            assert abs(float(up.value[b]) - best) <= 1e-12 * best
 
 
 def test_spectral_is_exact_for_linear_nets():
@@ -280,12 +292,15 @@ def test_realizability_decides_exactness_by_hand():
     net.weights[1] = np.array([[[1.0], [-1.0]], [[1.0], [-1.0]]])
     net.biases[0] = np.array([[0.0, 0.0], [0.5, 0.5]])
     up = lipschitz_upper(net)
-    np.testing.assert_allclose(to_numpy(up.value), [2.0, 2.0], rtol=1e-15)
-    assert up.exact.tolist() == [False, True]
+    np.testing.assert_allclose(up.by_method["patterns"], [2.0, 2.0], rtol=1e-15)
     assert abs(up.witness[1, 0]) < 0.5
     # b = 0: the next patterns, (on, off) and (off, on), have value 1 and are realized
-    # (x > 0 and x < 0): the walk down the patterns finds the true constant 1
+    # (x > 0 and x < 0): the walk down the patterns finds the true constant 1, and the
+    # pattern (on, on) is proved unrealizable (Farkas: y = (1, 1) adds x > 0 and -x > 0 to
+    # 0 > 0), so 1 is the certified exact constant: f(x) = x
     assert up.realized.tolist() == [1.0, 2.0]
+    assert to_numpy(up.value).tolist() == [1.0, 2.0]
+    assert up.exact.tolist() == [True, True]
     assert up.witness[0, 0] != 0 and not np.isnan(up.witness[0, 0])
     lo = lipschitz_lower(net, methods=("random", "patterns"), seed=0)
     np.testing.assert_allclose(to_numpy(lo.value), [1.0, 2.0], rtol=1e-15)
@@ -315,8 +330,9 @@ def test_auto_never_exceeds_spectral_when_branch_and_bound_runs_out_of_nodes():
     from noprune_theory.estimators import lipschitz_upper
     from noprune_theory.models import MaskedMLP
 
-    # d = 64, width 64 at initialization: the open-node bound is 1.09-1.46x the spectral norm
-    net = MaskedMLP(64, (64,), B=4, seed=3)
+    # d = 64, width 200 at initialization: the root's bound (the smallest of the triangle, box
+    # and Gram bounds) is 0.98-1.02x the spectral bound
+    net = MaskedMLP(64, (200,), B=4, seed=3)
     up = lipschitz_upper(net, "auto", max_enumerate=0, max_nodes=1)
     assert np.any(up.by_method["patterns"] > up.by_method["spectral"])  # the case is exercised
     smallest = np.minimum(up.by_method["spectral"], up.by_method["sum_norms"])
@@ -325,3 +341,20 @@ def test_auto_never_exceeds_spectral_when_branch_and_bound_runs_out_of_nodes():
     # where the value is not the pattern bound, it cannot be flagged exact
     not_pattern = np.asarray(up.value) < up.by_method["patterns"] * (1 - 1e-12)
     assert not np.any(up.exact & not_pattern)
+
+
+@pytest.mark.parametrize("lo", [0.0, 0.01])
+def test_compiled_branch_and_bound_against_enumeration_beyond_20_units(lo, rng):
+    # 24 units in d = 6 and 26 in d = 3: the compiled search (triangle, box and Gram bounds)
+    # must find the same maximum as meet-in-the-middle enumeration of all 2^24 / 2^26 patterns
+    from noprune_theory.estimators._lipschitz_bb import branch_and_bound
+    from noprune_theory.estimators._lipschitz_upper import _enumerate
+
+    for k, d in [(24, 6), (26, 3)]:
+        U = rng.standard_normal((k, d)) * rng.exponential(size=(k, 1))
+        want, s_want = _enumerate(U, lo)
+        val, s, upper, complete = branch_and_bound(U, lo, 10**7)
+        assert complete and upper == val
+        assert abs(val - want) <= 1e-12 * want
+        # the returned pattern attains the value
+        assert abs(np.linalg.norm(lo * U.sum(0) + (1 - lo) * (s @ U)) - val) <= 1e-12 * val

@@ -2,7 +2,6 @@
 :mod:`noprune_theory.estimators._lipschitz` for the overview)."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +14,8 @@ from noprune_theory.estimators._lipschitz_common import (
     _check_model,
     _chunks,
 )
+from noprune_theory.estimators._lipschitz_bb import branch_and_bound
+from noprune_theory.estimators._lipschitz_exact import exact_beta, farkas_empty, realizes
 
 __all__ = ["LipschitzUpperResult", "lipschitz_upper"]
 
@@ -26,23 +27,28 @@ class LipschitzUpperResult:
     Attributes
     ----------
     value : array (B,)
-        The bound (the smallest of the computed ones for ``method="auto"``).
+        The bound (the smallest of the computed ones for ``method="auto"``); where ``exact``,
+        the Lipschitz constant itself.
     method : str or tuple of str
         Which bound ``value`` is: ``"spectral"``, ``"sum_norms"``, ``"patterns"`` or
         ``"branch_and_bound"`` (a tuple, per network, for ``"auto"``).
     exact : ndarray of bool (B,)
-        True where ``value`` is the exact Lipschitz constant: a pattern bound of a ReLU or leaky
-        ReLU network whose maximizing activation pattern is realized at a point (found by a
-        linear program, then checked by evaluating the pre-activations), so the gradient there
-        attains the bound.
+        True where the upper bound ``value`` is certified equal to ``Lip(f)`` (up to the
+        rounding of one vector norm). Two certificates: a linear network (identity activation,
+        ``value`` is the norm of the product of the matrices); or a ReLU / leaky-ReLU network
+        with one hidden layer whose activation pattern of value ``value`` is realized at
+        ``witness`` (checked in exact rational arithmetic) while every pattern of higher value
+        has an empty region (an exact Farkas certificate each). It says nothing about the lower
+        bound of :func:`lipschitz_lower`, which is searched independently.
     by_method : dict of str -> ndarray (B,)
-        Every bound that was computed.
+        Every bound that was computed; ``"patterns"`` is the maximum over all patterns (the
+        relaxation), which can exceed ``value`` where the walk down certified a smaller one.
     pattern : ndarray of bool (B, h) or None
         The maximizing activation pattern (pattern bounds only).
     witness : ndarray (B, d) or None
-        A point realizing the maximizing pattern where ``exact``; otherwise, for at most 20
-        active units, a point realizing the highest-valued pattern found realizable among the
-        256 best; NaN rows where none (pattern bounds of ReLU / leaky ReLU nets only).
+        A point realizing the maximizing pattern, or, for at most 20 active units when that
+        one is not realized, the highest-valued pattern found realized among the 256 best;
+        NaN rows where none (pattern bounds of ReLU / leaky ReLU nets only).
     realized : ndarray (B,) or None
         The gradient norm of the pattern at ``witness`` (a lower bound of ``Lip(f)``; equal to
         ``value`` where ``exact``), NaN where no witness.
@@ -138,88 +144,6 @@ def _all_pattern_norms(U, lo):
     return norms, decode
 
 
-def _branch_and_bound(U, lo, max_nodes, leaf=12):
-    """max over t in {0,1}^k of ||v0 + sum_j t_j (1-lo) u_j|| by depth-first branch and bound.
-
-    Bound of a node (fixed part v, free vectors R): in an orthonormal basis Q, coordinate i of
-    the sum lies in [q_i.v + sum_R min(0, q_i.u), q_i.v + sum_R max(0, q_i.u)], so ||.||^2 <=
-    sum_i max(lo_i^2, hi_i^2); taken in the standard basis and in the principal axes of U, and
-    with the triangle bound ||v|| + sum_R ||u||. The last ``leaf`` free vectors are enumerated.
-    Returns (value, pattern, upper, complete): ``upper`` bounds the maximum when the node
-    budget ran out (complete False).
-    """
-    k, d = U.shape
-    v0 = lo * U.sum(axis=0)
-    V = (1.0 - lo) * U
-    order = np.argsort(-np.linalg.norm(V, axis=1))
-    V = V[order]
-    # principal axes of the vectors make the box bound tight for low-rank sets
-    _, _, Qt = np.linalg.svd(V, full_matrices=True)
-    bases = [np.eye(d), Qt]
-    Vb = [V @ Q.T for Q in bases]  # coordinates of every u in each basis, (k, d)
-    pos = [np.cumsum(np.maximum(A, 0)[::-1], axis=0)[::-1] for A in Vb]  # suffix sums
-    neg = [np.cumsum(np.minimum(A, 0)[::-1], axis=0)[::-1] for A in Vb]
-    tri = np.cumsum(np.linalg.norm(V, axis=1)[::-1])[::-1]
-
-    def bound(v, depth):
-        if depth >= k:
-            return float(np.linalg.norm(v))
-        best_b = float(np.linalg.norm(v)) + tri[depth]
-        for Q, P, N in zip(bases, pos, neg):
-            c = Q @ v
-            hi_, lo_ = c + P[depth], c + N[depth]
-            best_b = min(best_b, math.sqrt(float(np.sum(np.maximum(hi_ * hi_, lo_ * lo_)))))
-        return best_b
-
-    # incumbent: local search from sign patterns of a few directions
-    best_val, best_s = -1.0, None
-    rng = np.random.default_rng(0)
-    dirs = np.vstack([V, rng.standard_normal((8, d))])
-    for r in dirs:
-        s = (V @ r) > 0
-        for _ in range(4 * k):
-            v = v0 + s @ V
-            gain = 2 * (V @ v) * np.where(s, -1, 1) + np.sum(V * V, axis=1)
-            j = int(np.argmax(gain))
-            if gain[j] <= 1e-15 * (1 + v @ v):
-                break
-            s[j] = ~s[j]
-        val = float(np.linalg.norm(v0 + s @ V))
-        if val > best_val:
-            best_val, best_s = val, s.copy()
-    m = min(leaf, k)
-    tail = ((np.arange(2**m)[:, None] >> np.arange(m)[None, :]) & 1).astype(np.float64)
-    tailV = tail @ V[k - m:]  # (2^m, d)
-    stack = [(v0.copy(), 0, ())]
-    nodes = 0
-    open_bound = 0.0
-    complete = True
-    while stack:
-        v, depth, fixed = stack.pop()
-        ub = bound(v, depth)
-        if ub <= best_val * (1 + 1e-12):
-            continue
-        nodes += 1
-        if nodes > max_nodes:
-            complete = False
-            open_bound = max(open_bound, ub)
-            continue
-        if depth >= k - m:
-            tot = tailV + v
-            nrm = np.sum(tot * tot, axis=1)
-            i = int(np.argmax(nrm))
-            val = math.sqrt(float(nrm[i]))
-            if val > best_val:
-                best_val = val
-                best_s = np.concatenate([np.array(fixed, dtype=bool), tail[i].astype(bool)])
-            continue
-        stack.append((v, depth + 1, fixed + (False,)))
-        stack.append((v + V[depth], depth + 1, fixed + (True,)))
-    s = np.zeros(k, dtype=bool)
-    s[order] = best_s
-    return best_val, s, max(best_val, open_bound), complete
-
-
 def _realize(W0b, b0b, c0, active, s):
     """A point x whose active units have the activation pattern s, or None.
 
@@ -263,13 +187,12 @@ def _pattern_bounds(model, force_bb, max_enumerate, max_nodes, max_lp=256):
     realized = np.full(B, np.nan)
     piecewise_linear = model.activation in ("relu", "leaky_relu")
 
-    def realize(b, active, s):
+    def realize(b, active, s, beta):
         x = _realize(W0[b], b0[b], c0, active, s)
-        if x is None:
+        if x is None or c0 <= 0:
             return None
-        z = c0 * (x @ W0[b][:, active]) + b0[b, active]
-        # certified by evaluation: every active unit strictly on its pattern's side
-        return x if np.all(np.where(s, z > 0, z < 0)) else None
+        # certified by exact rational evaluation: every active unit strictly on its side
+        return x if realizes(W0[b][:, active].T, beta, s, x) else None
 
     for b in range(B):
         active = np.flatnonzero(np.linalg.norm(U[b], axis=1) > 0)
@@ -280,28 +203,34 @@ def _pattern_bounds(model, force_bb, max_enumerate, max_nodes, max_lp=256):
             complete = True
             names.append("patterns")
         else:
-            val, s, upper, complete = _branch_and_bound(Ub, lo, max_nodes)
+            val, s, upper, complete = branch_and_bound(Ub, lo, max_nodes)
             val = upper
             names.append("branch_and_bound")
         vals[b] = val
         pats[b, active] = s
         if not (complete and piecewise_linear):
             continue
-        x = realize(b, active, s)
+        beta = exact_beta(b0[b, active], c0)
+        x = realize(b, active, s, beta)
         if x is not None:
             witness[b], exact[b], realized[b] = x, True, val
         elif enumerated and len(active) <= 20:
-            # the maximizer is not realized: walk down the patterns by value until one is
-            # (a certified lower bound; the true constant when no higher pattern was skipped
-            # for lack of LP budget, but the LP's 'infeasible' is not a certificate)
+            # the maximizer is not realized: walk down the patterns by value until one is.
+            # Every pattern passed over gets an exact Farkas certificate that its region is
+            # empty; when all of them do, the realized pattern's value is Lip(f) exactly
+            Wa = W0[b][:, active].T
             norms, decode = _all_pattern_norms(Ub, lo)
             order = np.argsort(-norms, kind="stable")[:max_lp]
-            for i in order[1:]:
+            certified = True
+            for i in order:
                 t = decode(int(i))
-                x = realize(b, active, t)
+                x = realize(b, active, t, beta)
                 if x is not None:
                     witness[b], realized[b] = x, float(norms[i])
+                    exact[b] = certified
                     break
+                if certified and farkas_empty(Wa, beta, t) is None:
+                    certified = False
     return vals, exact, names, pats, witness, realized
 
 
@@ -324,8 +253,8 @@ def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_no
         Largest number of active units (nonzero ``a_j w_j``) enumerated (``2^h`` patterns, meet
         in the middle: two sets of ``2^(h/2)`` partial sums and one matrix product).
     max_nodes : int >= 1, default 200000
-        Node budget of the branch and bound; when it runs out the result is the largest bound
-        among the open nodes (still an upper bound, not exact).
+        Node budget of the branch and bound (compiled with numba); when it runs out the result
+        is the largest bound among the open nodes (still an upper bound, not exact).
 
     Returns
     -------
@@ -341,10 +270,14 @@ def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_no
     ``Lip(f) <= max_s ||c_0 c_1 W diag(s) a||`` and this never exceeds ``sum_norms``. For ReLU
     or leaky ReLU the gradient takes the vertex value of every pattern realized on an open set;
     when the maximizing pattern is realized (a linear program finds a point with every active
-    unit strictly on its side, checked by evaluation) the bound is the exact Lipschitz constant
-    (``exact`` True, the point in ``witness``). That is always so when the active units' weight
-    vectors are linearly independent (h <= d). Biases do not change ``Lip(f)``, but they decide
-    which patterns are realized.
+    unit strictly on its side, checked in exact rational arithmetic) the bound is the exact
+    Lipschitz constant (``exact`` True, the point in ``witness``). That is always so when the
+    active units' weight vectors are linearly independent (h <= d). Otherwise, for at most 20
+    active units, the patterns are walked down by value (at most 256): each one passed over
+    gets an exact Farkas certificate that its region is empty (Motzkin's transposition
+    theorem, verified with :class:`fractions.Fraction`), and when every one does, the first
+    realized pattern's value is ``Lip(f)``: ``value`` is then that value and ``exact`` True.
+    Biases do not change the pattern maximum, but they decide which patterns are realized.
 
     References
     ----------
@@ -393,22 +326,29 @@ def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_no
         others = np.stack([by[k] for k in by if k != "patterns"])
         best_other = others.min(axis=0)
         other_name = [k for k in by if k != "patterns"]
-        use_pattern = by["patterns"] <= best_other * (1 + 1e-12)
-        value = np.where(use_pattern, by["patterns"], best_other)
+        # a certified exact value (the walk down the patterns) is below every upper bound
+        use_pattern = (by["patterns"] <= best_other * (1 + 1e-12)) | exact
+        value = np.where(exact, realized,
+                         np.where(use_pattern, by["patterns"], best_other))
         meth = tuple(names[b] if use_pattern[b] else other_name[int(np.argmin(others[:, b]))]
                      for b in range(model.B))
-        exact = exact & use_pattern
     elif method == "auto":
         keys = list(by)
         table = np.stack([by[k] for k in keys])
         value = table.min(axis=0)
         meth = tuple(keys[int(w)] for w in np.argmin(table, axis=0))
     elif method in ("patterns", "branch_and_bound"):
-        value = by["patterns"]
+        value = np.where(exact, realized, by["patterns"])
         meth = tuple(names)
     else:
         value = by[method]
         meth = method
+    if model.activation == "identity" and method in ("auto", "spectral"):
+        # a linear network: the norm of the product of the matrices is Lip(f) itself, and it
+        # is never above the other bounds (computed in _spectral)
+        value = by["spectral"]
+        meth = "spectral" if method == "spectral" else ("spectral",) * model.B
+        exact = np.ones(model.B, dtype=bool)
     return LipschitzUpperResult(value=xp.asarray(value, dtype=model._dt), method=meth,
                                 exact=exact, by_method=by, pattern=pattern, witness=witness,
                                 realized=realized)

@@ -1,0 +1,143 @@
+"""Certified exact Lipschitz constants of one-hidden-layer ReLU / leaky-ReLU networks: the walk
+down the activation patterns with exact Farkas certificates, checked against an independent
+brute force over the cells of the hyperplane arrangement (d = 1 and d = 2), and the Farkas and
+realization checks themselves."""
+import itertools
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from noprune_theory.backend import to_numpy
+from noprune_theory.estimators import lipschitz_lower, lipschitz_upper
+from noprune_theory.estimators._lipschitz_exact import exact_beta, farkas_empty, realizes
+from noprune_theory.models import LEAKY_SLOPE, MaskedMLP
+
+
+def _identity_as_relus(d):
+    """f(x) = x_1 written as relu(x_1) - relu(-x_1), in R^d (B = 1)."""
+    net = MaskedMLP(d, (2,), B=1, seed=0)
+    W = np.zeros((1, d, 2))
+    W[0, 0] = [1.0, -1.0]
+    net.weights[0] = W
+    net.weights[1] = np.array([[[1.0], [-1.0]]])
+    net.biases[0] = np.zeros((1, 2))
+    return net
+
+
+@pytest.mark.parametrize("d", [1, 2, 5])
+def test_identity_written_with_relus_is_exactly_one(d):
+    net = _identity_as_relus(d)
+    up = lipschitz_upper(net)
+    assert to_numpy(up.value).tolist() == [1.0]
+    assert up.exact.tolist() == [True]
+    assert up.by_method["patterns"].tolist() == [2.0]  # the relaxation alone gives [1, 2]
+    lo = lipschitz_lower(net, methods=("random", "patterns"), seed=0)
+    assert to_numpy(lo.value).tolist() == [1.0]
+
+
+def _grad_at(W, b, a, c0, c1, act, x):
+    """grad f at x from the signs of the pre-activations (numpy only, not the library)."""
+    z = c0 * (x @ W) + b
+    gate = np.where(z > 0, 1.0, LEAKY_SLOPE if act == "leaky_relu" else 0.0)
+    return c0 * c1 * (W @ (gate * a))
+
+
+def _brute_force_lip(net, b):
+    """max ||grad f|| over every cell of the arrangement of the units' hyperplanes (d <= 2).
+
+    d = 1: a point inside every interval between consecutive breakpoints and beyond both ends.
+    d = 2: every cell has a vertex on its boundary (random lines are in general position):
+    around each vertex, a point in the middle of every angular sector cut by the lines through
+    it, and far away, a point in the middle of every sector cut by the line directions.
+    """
+    W = to_numpy(net.weights[0])[b].astype(float)  # (d, h)
+    bias = to_numpy(net.biases[0])[b].astype(float)
+    a = to_numpy(net.weights[1])[b, :, 0].astype(float)
+    c0, c1 = net.multipliers
+    d = W.shape[0]
+    act = net.activation
+    pts = []
+    if d == 1:
+        br = np.sort(-bias / (c0 * W[0]))
+        pts = [br[0] - 1.0, br[-1] + 1.0] + list((br[1:] + br[:-1]) / 2)
+        pts = [np.array([p]) for p in pts]
+    else:
+        N = c0 * W.T  # (h, 2): lines N_j . x + bias_j = 0
+        dirs = np.stack([-N[:, 1], N[:, 0]], axis=1)
+        ang = np.sort(np.mod(np.concatenate([np.arctan2(dirs[:, 1], dirs[:, 0]),
+                                             np.arctan2(-dirs[:, 1], -dirs[:, 0])]), 2 * np.pi))
+
+        def sectors(angles):
+            mids = (angles + np.roll(angles, -1)) / 2
+            mids[-1] = (angles[-1] + angles[0] + 2 * np.pi) / 2
+            return np.stack([np.cos(mids), np.sin(mids)], axis=1)
+
+        verts = []
+        for i, j in itertools.combinations(range(N.shape[0]), 2):
+            if abs(np.linalg.det(N[[i, j]])) > 1e-9:
+                verts.append(np.linalg.solve(N[[i, j]], -bias[[i, j]]))
+        R = 1e6 * (1 + max((np.linalg.norm(v) for v in verts), default=1.0))
+        pts += list(R * sectors(ang))
+        for v in verts:
+            through = np.abs(N @ v + bias) < 1e-9 * (1 + np.linalg.norm(v))
+            a_t = np.mod(np.concatenate([np.arctan2(dirs[through, 1], dirs[through, 0]),
+                                         np.arctan2(-dirs[through, 1], -dirs[through, 0])]),
+                         2 * np.pi)
+            pts += list(v + 1e-7 * sectors(np.sort(a_t)))
+    return max(float(np.linalg.norm(_grad_at(W, bias, a, c0, c1, act, x))) for x in pts)
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
+@pytest.mark.parametrize("d,h,seed", [(1, 3, 0), (1, 6, 1), (2, 4, 2), (2, 6, 3), (2, 5, 4)])
+def test_certified_exact_equals_brute_force(activation, d, h, seed):
+    rng = np.random.default_rng(seed)
+    net = MaskedMLP(d, (h,), B=4, activation=activation, scaling="ntk", seed=seed)
+    net.biases[0] = 0.5 * rng.standard_normal(net.biases[0].shape)
+    up = lipschitz_upper(net)
+    # 2^h <= 64 patterns: the walk covers them all, every skipped one gets its certificate
+    assert up.exact.all()
+    lo = lipschitz_lower(net, methods=("patterns",))
+    for b in range(net.B):
+        brute = _brute_force_lip(net, b)
+        assert abs(float(up.value[b]) - brute) <= 1e-12 * brute
+        assert float(up.value[b]) <= up.by_method["patterns"][b] * (1 + 1e-15)
+        assert abs(float(lo.value[b]) - brute) <= 1e-12 * brute
+    # h > d: somewhere the relaxation is strictly above the constant, and the walk closes it
+    if h > d + 2:
+        assert np.any(to_numpy(up.value) < up.by_method["patterns"] * (1 - 1e-9))
+
+
+def test_farkas_certificate_is_exact_and_refuses_feasible_regions():
+    # x > 0 and -x > 0 (d = 1): y = (1, 1) is a certificate
+    W = np.array([[1.0], [-1.0]])
+    beta = exact_beta([0.0, 0.0], 1.0)
+    y = farkas_empty(W, beta, np.array([True, True]))
+    assert y is not None and all(v > 0 for v in y) and y[0] == y[1]
+    # x + 1e-300 > 0 and -x > 0: feasible (0 < x < ... no: -1e-300 < x < 0), so no certificate
+    beta = exact_beta([1e-300, 0.0], 1.0)
+    assert farkas_empty(W, beta, np.array([True, True])) is None
+    assert realizes(W, beta, np.array([True, True]), np.array([-5e-301]))
+    # exactly on the boundary is not inside the open region
+    assert not realizes(W, exact_beta([0.0, 0.0], 1.0), np.array([True, True]), np.array([0.0]))
+    # a region empty only because of a bias gap: x > 1 and x < 1 - 2^-52 (d = 2, w = (1, 0))
+    W2 = np.array([[1.0, 0.0], [-1.0, 0.0], [0.3, 0.7]])
+    beta2 = [Fraction(-1), Fraction(1) - Fraction(1, 2**52), Fraction(0)]
+    y = farkas_empty(W2, beta2, np.array([True, True, False]))
+    assert y is not None and y[2] == 0
+    # widen the gap the other way: now it is realizable and must not be certified empty
+    beta3 = [Fraction(-1), Fraction(1) + Fraction(1, 2**52), Fraction(0)]
+    assert farkas_empty(W2, beta3, np.array([True, True, False])) is None
+
+
+def test_exact_only_when_certified():
+    # 18 units in d = 5 without biases: 6428 of 2^18 patterns are realized; whatever the walk
+    # reports as exact must be a realized pattern whose gradient is measured at the witness
+    net = MaskedMLP(5, (18,), B=2, seed=9)
+    up = lipschitz_upper(net, "patterns")
+    for b in np.flatnonzero(up.exact):
+        x = up.witness[b]
+        W = to_numpy(net.weights[0])[b]
+        g = _grad_at(W, to_numpy(net.biases[0])[b], to_numpy(net.weights[1])[b, :, 0],
+                     *net.multipliers, "relu", x)
+        assert abs(np.linalg.norm(g) - float(up.value[b])) <= 1e-12 * float(up.value[b])
