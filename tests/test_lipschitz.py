@@ -352,7 +352,7 @@ def test_compiled_branch_and_bound_against_enumeration_beyond_20_units(lo, rng):
 
     for k, d in [(24, 6), (26, 3)]:
         U = rng.standard_normal((k, d)) * rng.exponential(size=(k, 1))
-        want, s_want = _enumerate(U, lo)
+        want, _ = _enumerate(U, lo)
         val, s, upper, complete = branch_and_bound(U, lo, 10**7)
         assert complete and upper == val
         assert abs(val - want) <= 1e-12 * want

@@ -69,6 +69,7 @@ def _brute_force_lip(net, b):
                                              np.arctan2(-dirs[:, 1], -dirs[:, 0])]), 2 * np.pi))
 
         def sectors(angles):
+            angles = np.unique(np.round(angles, 12))  # coincident lines cut no sector
             mids = (angles + np.roll(angles, -1)) / 2
             mids[-1] = (angles[-1] + angles[0] + 2 * np.pi) / 2
             return np.stack([np.cos(mids), np.sin(mids)], axis=1)
@@ -141,3 +142,116 @@ def test_exact_only_when_certified():
         g = _grad_at(W, to_numpy(net.biases[0])[b], to_numpy(net.weights[1])[b, :, 0],
                      *net.multipliers, "relu", x)
         assert abs(np.linalg.norm(g) - float(up.value[b])) <= 1e-12 * float(up.value[b])
+
+
+# ----------------------------------------------------------------------------- points on kinks
+def _issue_net():
+    """f = -x1 + relu(x1 + 0.1 x2 + 10) as relu(x1) and relu(-x1) cancelling: Lip(f) = 1."""
+    net = MaskedMLP(2, (3,), B=1, seed=0)
+    net.weights[0] = np.array([[[1.0, -1.0, 1.0], [0.0, 0.0, 0.1]]])
+    net.biases[0] = np.array([[0.0, 0.0, 10.0]])
+    net.weights[1] = np.array([[[-1.0], [1.0], [1.0]]])
+    return net
+
+
+def test_lower_bound_at_a_kink_of_the_issue():
+    net = _issue_net()
+    X = np.array([[0.0, 0.0], [1.0, 2.0]])  # (0, 0) lies on the kinks of units 0 and 1
+    assert _brute_force_lip(net, 0) == 1.0
+    for methods in (("data",), ("ascent",), ("random",), ("pairs",),
+                    ("data", "random", "ascent", "pairs", "patterns")):
+        lo = lipschitz_lower(net, X, methods=methods, seed=0)
+        assert float(lo.value[0]) <= 1.0, methods
+        for m, v in lo.by_method.items():
+            assert float(v[0]) <= 1.0, m
+    # the point on the kink is replaced by a nearby kink-free one: the gradient there (and at
+    # (1, 2)) is the true (0, 0.1)
+    lo = lipschitz_lower(net, X[:1], methods=("data",))
+    assert abs(float(lo.value[0]) - 0.1) <= 1e-12
+    assert 0 < np.linalg.norm(lo.witness[0]) < 1e-5
+    up = lipschitz_upper(net)
+    assert up.exact.tolist() == [True] and to_numpy(up.value).tolist() == [1.0]
+
+
+def _cancelling_net(rng, B, d, extra):
+    """B nets in R^d: a linear part -w.x hidden as -relu(w.x) + relu(-w.x) (integer w), a unit
+    relu(w.x + eps v.x + beta) that is on near the kink, and `extra` random units far off."""
+    h = 3 + extra
+    net = MaskedMLP(d, (h,), B=B, seed=int(rng.integers(1 << 30)))
+    W = np.zeros((B, d, h))
+    bias = np.zeros((B, h))
+    a = np.zeros((B, h, 1))
+    for b in range(B):
+        w = rng.integers(1, 4, size=d) * rng.choice([-1.0, 1.0], size=d)
+        v = rng.standard_normal(d)
+        v *= np.sign(v @ w)  # the kink's dropped term -w makes the gradient too large
+        W[b, :, 0], W[b, :, 1], W[b, :, 2] = w, -w, w + rng.uniform(0.05, 0.5) * v
+        bias[b, 2] = rng.uniform(2.0, 20.0)
+        a[b, :3, 0] = [-1.0, 1.0, 1.0]
+        W[b, :, 3:] = rng.standard_normal((d, extra))
+        bias[b, 3:] = -50.0 - rng.uniform(0, 1, extra)  # off wherever the data lie
+        a[b, 3:, 0] = 0.01 * rng.standard_normal(extra)
+    net.weights[0], net.biases[0], net.weights[1] = W, bias, a
+    net.biases[1] = np.zeros((B, 1))
+    return net, W
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_points_on_kinks_never_exceed_the_exact_constant(seed):
+    # d = 2, every data point exactly on the cancelling pair's kink (w . x = 0 in floats:
+    # integer w, x a dyadic multiple of w rotated by 90 degrees), checked against brute force
+    rng = np.random.default_rng(seed)
+    net, W = _cancelling_net(rng, B=4, d=2, extra=2)
+    lo_bad = 0
+    for b in range(net.B):
+        w = W[b, :, 0]
+        t = rng.integers(-8, 9, size=6) / 4.0
+        X = t[:, None] * np.array([-w[1], w[0]])[None, :]
+        assert np.all(X @ w == 0.0)
+        brute = _brute_force_lip(net, b)
+        lo = lipschitz_lower(net, X, methods=("data", "random", "ascent", "pairs"), seed=seed)
+        v = float(lo.value[b])
+        assert v <= brute * (1 + 1e-12), (b, v, brute)
+        for m, vals in lo.by_method.items():
+            assert float(vals[b]) <= brute * (1 + 1e-12), m
+        # relu'(0) = 0 at these points would give ||w + eps v|| > ||w|| = Lip on this side
+        gate0 = np.linalg.norm(W[b, :, 2] * net.multipliers[0] * net.multipliers[1])
+        lo_bad += gate0 > brute * (1 + 1e-9)
+    assert lo_bad > 0  # the case the test is about is exercised
+    up = lipschitz_upper(net)
+    assert np.all(to_numpy(lo.value) <= to_numpy(up.value) * (1 + 1e-12))
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
+def test_deep_nets_with_points_on_kinks_stay_below_the_upper_bound(activation, rng):
+    # two hidden layers; the first layer's units pass exactly through the data points (integer
+    # weights, zero biases, integer points on the hyperplanes), so relu'(0) would be used
+    net = MaskedMLP(3, (4, 4), B=3, activation=activation, seed=5)
+    W0 = rng.integers(-2, 3, size=(3, 3, 4)).astype(float)
+    W0[:, 2, :] = 0.0  # every unit ignores x3 ...
+    W0[:, 0, :2] = [[1.0, -1.0]] * 1
+    W0[:, 1, :2] = 0.0  # ... units 0 and 1 are relu(x1) and relu(-x1): a cancelling pair
+    net.weights[0] = W0
+    net.biases[0] = np.zeros((3, 4))
+    X = np.stack([np.zeros(8), rng.standard_normal(8), rng.standard_normal(8)], axis=1)
+    lo = lipschitz_lower(net, X, methods=("data",))
+    up = lipschitz_upper(net)  # spectral: certified for any depth
+    assert np.all(to_numpy(lo.value) <= to_numpy(up.value) * (1 + 1e-12))
+    # every witness of a positive bound is a kink-free point (nudged off x1 = 0)
+    pos = to_numpy(lo.value) > 0
+    assert pos.any() and np.all(np.abs(lo.witness[pos, 0]) > 0)
+
+
+def test_pairs_of_nearby_points_do_not_divide_rounding_noise():
+    # f(x) = relu(x + 1e8): Lip = 1, but f is rounded to ulp(1e8) = 1.5e-8, so points 2.5e-9
+    # apart gave quotients up to 6; the rounding error of f is now taken off first
+    net = MaskedMLP(1, (1,), B=1, seed=1)
+    net.weights[0] = np.ones((1, 1, 1))
+    net.weights[1] = np.ones((1, 1, 1))
+    net.biases[0] = np.full((1, 1), 1e8)
+    X = np.linspace(0, 1e-7, 41)[:, None]
+    lo = lipschitz_lower(net, X, methods=("pairs",))
+    assert 0.0 <= float(lo.value[0]) <= 1.0
+    # far apart points are unaffected to rounding: (f(10) - f(0)) / 10 = 1
+    lo = lipschitz_lower(net, np.array([[0.0], [10.0]]), methods=("pairs",))
+    assert abs(float(lo.value[0]) - 1.0) <= 1e-6

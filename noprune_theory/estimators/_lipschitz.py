@@ -22,7 +22,6 @@ The code lives in three modules: ``_lipschitz_common`` (checks, forward pass, in
 """
 from noprune_theory.estimators._lipschitz_common import (
     LOWER_METHODS,
-    MAX_ENUMERATE,
     UPPER_METHODS,
     input_gradients,
 )

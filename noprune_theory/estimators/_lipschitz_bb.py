@@ -91,8 +91,7 @@ def _compile():
                         lin += vu[j]
                 r2 = nv * nv + 2.0 * lin + gpos[depth]
                 r = math.sqrt(r2) if r2 > 0.0 else 0.0
-                if r < ub:
-                    ub = r
+                ub = min(ub, r)
                 for q in range(nb):
                     tot = 0.0
                     for i in range(d):
@@ -101,15 +100,13 @@ def _compile():
                         lo = ci + neg[q, depth, i]
                         tot += max(hi * hi, lo * lo)
                     r = math.sqrt(tot)
-                    if r < ub:
-                        ub = r
+                    ub = min(ub, r)
             if ub <= best_val * (1 + 1e-12):
                 continue
             nodes += 1
             if nodes > max_nodes:
                 complete = False
-                if ub > open_bound:
-                    open_bound = ub
+                open_bound = max(open_bound, ub)
                 continue
             if depth >= k - m:
                 bi = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LOWER_METHODS", "UPPER_METHODS", "MAX_ENUMERATE", "input_gradients"]
+__all__ = ["LOWER_METHODS", "MAX_ENUMERATE", "UPPER_METHODS", "input_gradients"]
 
 #: Methods of :func:`lipschitz_lower`, in the order they are tried.
 LOWER_METHODS = ("data", "random", "ascent", "pairs", "patterns")
@@ -94,6 +94,86 @@ def _hidden_preacts(model, Xa):
             zs.append(z)
             h = _act(model.activation, z, xp)
     return zs, z[..., 0]
+
+
+def _unit_roundoff(model):
+    return float(np.finfo(np.float32 if model.dtype == "float32" else np.float64).eps) / 2
+
+
+def _forward_bounds(model, Xa):
+    """The forward pass with rigorous bounds of its rounding errors.
+
+    Returns the hidden pre-activations ``zs``, the output ``f`` (B, n), the bounds ``errs`` of
+    ``|z_computed - z_exact|`` per hidden layer, and the bound ``err_f`` (B, n) for ``f``,
+    where "exact" is real arithmetic on the same (float) weights and inputs. Standard forward
+    error analysis: a dot product of length n carries at most ``gamma_n |h| . |w|`` with
+    ``gamma_n = n u / (1 - n u)``; the multiplier and the bias add one rounding each; errors of
+    a layer's input pass through ``|c W|`` (every activation is 1-Lipschitz) and the activation
+    adds its own rounding. Everything is doubled for the rounding of the bound itself.
+    """
+    xp = model.xp
+    from noprune_theory.models import _act
+
+    u = _unit_roundoff(model)
+    smooth = model.activation in ("tanh", "softplus")
+    zs, errs = [], []
+    h = Xa
+    e = None  # error of h: None for the (exact) input
+    L = model.depth
+    for l in range(L):
+        W = model.weights[l]
+        Wa = xp.abs(W)
+        c = model.multipliers[l]
+        n_in = W.shape[-2] + 4
+        g = n_in * u / (1.0 - n_in * u)
+        z = xp.matmul(h, W)
+        mag = xp.matmul(xp.abs(h), Wa)
+        if c != 1.0:
+            z = c * z
+            mag = abs(c) * mag
+        if model.biases is not None:
+            z = z + model.biases[l][:, None, :]
+            mag = mag + xp.abs(model.biases[l])[:, None, :]
+        err = (2.0 * g) * mag
+        if e is not None:
+            err = err + (2.0 * abs(c) * (1.0 + g)) * xp.matmul(e, Wa)
+        if l < L - 1:
+            zs.append(z)
+            errs.append(err)
+            h = _act(model.activation, z, xp)
+            # relu is exact, leaky relu one product, tanh / softplus a few ulps (+ 1 absolute)
+            e = err + (4.0 * u) * (xp.abs(h) + (1.0 if smooth else 0.0))
+    return zs, z[..., 0], errs, err[..., 0]
+
+
+def _kink_free(model, zs, errs):
+    """(B, n) bool: no pre-activation within its rounding error of a kink (ReLU, leaky ReLU).
+
+    There the computed activation pattern is the exact one, ``f`` is affine on a neighbourhood
+    and the computed gradient is its gradient (to rounding). Smooth activations: everywhere.
+    """
+    xp = model.xp
+    ok = None
+    if model.activation in ("relu", "leaky_relu"):
+        for z, e in zip(zs, errs):
+            k = xp.all(xp.abs(z) > e, axis=-1)
+            ok = k if ok is None else ok & k
+    return ok
+
+
+def _grad_x_certified(model, Xa):
+    """(grad_x f, f, zs, ok): ``ok`` (B, n) where the gradient is certified (see _kink_free).
+
+    Non-finite values (overflow) are never certified.
+    """
+    xp = model.xp
+    zs, f, errs, _ = _forward_bounds(model, Xa)
+    d1s = [_d1(model.activation, z, xp) for z in zs]
+    g = _backward_x(model, zs, d1s, _output_row(model))
+    ok = _kink_free(model, zs, errs)
+    fin = xp.all(xp.isfinite(g), axis=-1) & xp.isfinite(f)
+    ok = fin if ok is None else ok & fin
+    return g, f, zs, ok
 
 
 def _output_row(model):

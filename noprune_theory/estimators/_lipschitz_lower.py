@@ -11,15 +11,17 @@ from noprune_theory._validation import check_choice, check_scalar
 from noprune_theory.backend import to_numpy
 from noprune_theory.estimators._lipschitz_common import (
     LOWER_METHODS,
+    _ascent_direction,
     _check_model,
     _check_scalar_output,
     _chunk_rows,
     _chunks,
+    _forward_bounds,
     _gather_rows,
     _grad_x,
+    _grad_x_certified,
     _hidden_preacts,
     _norm_last,
-    _ascent_direction,
 )
 from noprune_theory.estimators._lipschitz_upper import lipschitz_upper
 
@@ -67,24 +69,40 @@ def _check_X_lower(model, X):
 
 
 
-def _best_grad(model, P, budget):
-    """Largest gradient norm over the rows of P (n, d): (B,) values and (B,) indices."""
+def _best_grad(model, P, budget, rng):
+    """Largest certified gradient norm over the rows of P (n, d): (B,) values, (B, d) points.
+
+    A row where some network has a pre-activation within rounding of a ReLU kink gives no
+    bound there (``relu'(0) = 0`` is not a derivative, and kinks can cancel); it is replaced by
+    a point nudged off the kinks (a random step of 1e-6 of its scale, re-checked; up to four
+    tries), whose certified gradient is a bound like any other.
+    """
     xp = model.xp
     best = None
-    arg = None
+    best_x = None
     step = _chunk_rows(model, budget)
     for a, b in _chunks(P.shape[0], step):
-        g, _, _ = _grad_x(model, P[a:b, :])
-        nrm = _norm_last(g, xp)  # (B, m)
-        v = xp.max(nrm, axis=1)
-        i = xp.argmax(nrm, axis=1) + a
-        if best is None:
-            best, arg = v, i
-        else:
-            better = v > best
-            best = xp.where(better, v, best)
-            arg = xp.where(better, i, arg)
-    return best, arg
+        rows = P[a:b, :]
+        for attempt in range(5):
+            g, _, _, ok = _grad_x_certified(model, rows)
+            nrm = xp.where(ok, _norm_last(g, xp), 0.0)  # (B, m)
+            v = xp.max(nrm, axis=1)
+            i = xp.argmax(nrm, axis=1)
+            pts = _gather_rows(rows, i, xp)
+            if best is None:
+                best, best_x = v, pts
+            else:
+                better = v > best
+                best = xp.where(better, v, best)
+                best_x = xp.where(better[:, None], pts, best_x)
+            bad = np.flatnonzero(~np.all(to_numpy(ok), axis=0))
+            if bad.size == 0 or attempt == 4:
+                break
+            host = to_numpy(rows)[bad].astype(np.float64)
+            scale = 1e-6 * (1.0 + np.max(np.abs(host), axis=1, keepdims=True))
+            host = host + scale * rng.standard_normal(host.shape)
+            rows = model._from_host(host)
+    return best, best_x
 
 
 def _pgd(model, anchors, starts, radius, region, lo, hi, steps, step_size, smoothing):
@@ -96,8 +114,8 @@ def _pgd(model, anchors, starts, radius, region, lo, hi, steps, step_size, smoot
 
     def record(x):
         nonlocal best, best_x
-        g, _, zs = _grad_x(model, x)
-        nrm = _norm_last(g, xp)  # (B, S)
+        g, _, zs, ok = _grad_x_certified(model, x)
+        nrm = xp.where(ok, _norm_last(g, xp), 0.0)  # (B, S): certified points only
         if best is None:
             best, best_x = nrm, x
         else:
@@ -226,6 +244,8 @@ def lipschitz_lower(model, X=None, *, methods=("data", "random", "ascent", "pair
     Xa = _check_X_lower(model, X)
     d = model.sizes[0]
     rng = np.random.default_rng(seed)
+    # a separate stream for the nudges off kinks: the other draws stay those of the seed
+    rng_kink = np.random.default_rng([seed, 1])
     if Xa is None:
         methods = tuple(m for m in methods if m not in ("data", "pairs"))
         if not methods:
@@ -244,16 +264,16 @@ def lipschitz_lower(model, X=None, *, methods=("data", "random", "ascent", "pair
     cands = {}  # method -> (values (B,), points (B, d) host, second points or None)
 
     if "data" in methods:
-        v, i = _best_grad(model, Xa, memory)
-        cands["data"] = (v, _gather_rows(Xa, i, xp), None)
+        v, px = _best_grad(model, Xa, memory, rng_kink)
+        cands["data"] = (v, px, None)
 
     if "random" in methods:
         mu, sd = Xh.mean(axis=0), Xh.std(axis=0)
         if Xa is None or not np.any(sd > 0):
             mu, sd = np.zeros(d), np.full(d, 1.0 / math.sqrt(d))
         R = model._from_host(mu + sd * rng.standard_normal((n_random, d)))
-        v, i = _best_grad(model, R, memory)
-        cands["random"] = (v, _gather_rows(R, i, xp), None)
+        v, px = _best_grad(model, R, memory, rng_kink)
+        cands["random"] = (v, px, None)
 
     if "ascent" in methods:
         idx = np.arange(starts) % Xh.shape[0]
@@ -290,8 +310,8 @@ def lipschitz_lower(model, X=None, *, methods=("data", "random", "ascent", "pair
         up = lipschitz_upper(model, "patterns")
         P = np.where(np.isnan(up.witness), 0.0, up.witness)
         pts = model._from_host(P)
-        g, _, _ = _grad_x(model, pts[:, None, :])
-        cands["patterns"] = (_norm_last(g, xp)[:, 0], pts, None)
+        g, _, _, ok = _grad_x_certified(model, pts[:, None, :])
+        cands["patterns"] = (xp.where(ok, _norm_last(g, xp), 0.0)[:, 0], pts, None)
 
     names = list(cands)
     vals = xp.stack([cands[m][0] for m in names], axis=0)  # (M, B)
@@ -339,7 +359,9 @@ def _best_pair(model, Xa, memory):
     """max_{i<j} |f(x_i) - f(x_j)| / ||x_i - x_j|| in square tiles (never an n x n matrix)."""
     xp = model.xp
     n = Xa.shape[0]
-    _, f = _hidden_preacts(model, Xa)  # (B, n)
+    # f with a bound of its rounding error: a quotient of two rounded values is a lower bound
+    # only after the errors are taken off (near-duplicate points would otherwise divide noise)
+    _, f, _, ef = _forward_bounds(model, Xa)  # (B, n) each
     sq = xp.sum(Xa * Xa, axis=1)
     tile = max(1, int(math.sqrt(memory / max(1, model.B))))
     best = xp.zeros((model.B,), dtype=model._dt)
@@ -355,7 +377,9 @@ def _best_pair(model, Xa, memory):
             ii = xp.arange(a0, a1)[:, None]
             jj = xp.arange(c0, c1)[None, :]
             valid = (jj > ii) & (dist > 0)
-            q = xp.abs(f[:, a0:a1, None] - f[:, None, c0:c1]) / xp.where(valid, dist, 1.0)
+            df = (xp.abs(f[:, a0:a1, None] - f[:, None, c0:c1])
+                  - ef[:, a0:a1, None] - ef[:, None, c0:c1])
+            q = xp.clip(df, 0.0, None) / xp.where(valid, dist, 1.0)
             q = xp.where(valid[None, ...], q, 0.0)
             flat = xp.reshape(q, (model.B, -1))
             v = xp.max(flat, axis=1)
@@ -370,6 +394,9 @@ def _best_pair(model, Xa, memory):
     xj = _gather_rows(Xa, bj, xp)
     fi = xp.sum(f * xp.astype(xp.arange(n)[None, :] == bi[:, None], f.dtype), axis=1)
     fj = xp.sum(f * xp.astype(xp.arange(n)[None, :] == bj[:, None], f.dtype), axis=1)
+    ei = xp.sum(ef * xp.astype(xp.arange(n)[None, :] == bi[:, None], f.dtype), axis=1)
+    ej = xp.sum(ef * xp.astype(xp.arange(n)[None, :] == bj[:, None], f.dtype), axis=1)
     dist = _norm_last(xi - xj, xp)
-    value = xp.where(dist > 0, xp.abs(fi - fj) / xp.where(dist > 0, dist, 1.0), 0.0)
+    df = xp.clip(xp.abs(fi - fj) - ei - ej, 0.0, None)
+    value = xp.where(dist > 0, df / xp.where(dist > 0, dist, 1.0), 0.0)
     return value, xi, xj

@@ -8,13 +8,13 @@ import numpy as np
 
 from noprune_theory._validation import check_choice, check_scalar
 from noprune_theory.backend import to_numpy
+from noprune_theory.estimators._lipschitz_bb import branch_and_bound
 from noprune_theory.estimators._lipschitz_common import (
     MAX_ENUMERATE,
     UPPER_METHODS,
     _check_model,
     _chunks,
 )
-from noprune_theory.estimators._lipschitz_bb import branch_and_bound
 from noprune_theory.estimators._lipschitz_exact import exact_beta, farkas_empty, realizes
 
 __all__ = ["LipschitzUpperResult", "lipschitz_upper"]
