@@ -218,6 +218,8 @@ def test_spectral_is_exact_for_linear_nets():
     exact = c * np.linalg.norm(P[:, :, 0], axis=1)
     up = lipschitz_upper(net, "spectral")
     np.testing.assert_allclose(to_numpy(up.value), exact, rtol=1e-12)
+    # the norm of the product is the constant itself: flagged exact (also under "auto")
+    assert up.exact.all() and lipschitz_upper(net).exact.all()
     lo = lipschitz_lower(net, seed=0)
     np.testing.assert_allclose(to_numpy(lo.value), exact, rtol=1e-12)
 

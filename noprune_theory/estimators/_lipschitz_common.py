@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from noprune_theory.backend import to_numpy
+
 __all__ = ["LOWER_METHODS", "MAX_ENUMERATE", "UPPER_METHODS", "input_gradients"]
 
 #: Methods of :func:`lipschitz_lower`, in the order they are tried.
@@ -22,6 +24,81 @@ def _check_model(model):
     if not isinstance(model, MaskedMLP):
         raise TypeError(f"model must be a MaskedMLP (or MaskedTwoLayer), got "
                         f"{type(model).__name__}")
+
+
+def _check_params(model):
+    """Weights and biases must be finite real floating-point numbers."""
+    xp = model.xp
+    params = [("weights", l, w) for l, w in enumerate(model.weights)]
+    if model.biases is not None:
+        params += [("biases", l, b) for l, b in enumerate(model.biases)]
+    for name, l, w in params:
+        if not xp.isdtype(w.dtype, "real floating"):
+            raise TypeError(f"model.{name}[{l}] must hold real floating-point numbers, got "
+                            f"dtype {w.dtype}")
+        if not bool(xp.all(xp.isfinite(w))):
+            raise ValueError(f"model.{name}[{l}] contains inf or NaN: the network (and its "
+                             "Lipschitz constant) is undefined")
+
+
+#: Layers whose largest weight lies outside [2^-RESCALE, 2^RESCALE] are rescaled.
+RESCALE = 60
+
+
+def _rescaled(model):
+    """``(model', k)``: ``Lip(f) = 2^k Lip(f')`` with ``f'`` computable in floating point.
+
+    Lip is positively homogeneous in the output layer (its bias does not matter), and for the
+    positively homogeneous activations (ReLU, leaky ReLU, identity) in every layer, when each
+    later bias is scaled along. When some layer's largest weight is outside
+    ``[2^-RESCALE, 2^RESCALE]`` (per network), every layer that may be scaled is divided by the
+    power of two nearest its largest weight (exact in floating point; activation patterns and
+    witnesses are unchanged). Otherwise the model itself is returned with ``k = None``, so
+    ordinary networks are computed exactly as before.
+    """
+    xp = model.xp
+    L = model.depth
+    maxes = [to_numpy(xp.max(xp.abs(xp.reshape(w, (model.B, -1))), axis=1)).astype(np.float64)
+             for w in model.weights]
+    big = float(2.0 ** RESCALE)
+    need = any(np.any((m > big) | ((m > 0) & (m < 1.0 / big))) for m in maxes)
+    if not need:
+        return model, None
+    homogeneous = model.activation in ("relu", "leaky_relu", "identity")
+    layers = range(L) if homogeneous else [L - 1]
+    out = model.copy()
+    k = np.zeros(model.B, dtype=np.int64)
+    cum = np.zeros(model.B, dtype=np.int64)
+    weights = list(model.weights)
+    biases = None if model.biases is None else list(model.biases)
+    for l in range(L):
+        e = np.zeros(model.B, dtype=np.int64)
+        if l in layers:
+            m = maxes[l]
+            e = np.where(m > 0, np.frexp(np.where(m > 0, m, 1.0))[1], 0).astype(np.int64)
+            weights[l] = weights[l] * xp.asarray(np.ldexp(1.0, -e)[:, None, None],
+                                                 dtype=model._dt)
+        cum = cum + e
+        k = k + e
+        if biases is not None and np.any(cum != 0):
+            biases[l] = biases[l] * xp.asarray(np.ldexp(1.0, -cum)[:, None], dtype=model._dt)
+    out.weights = weights
+    if biases is not None:
+        out.biases = biases
+    return out, k
+
+
+def _unscale(values, k, what):
+    """``values * 2^k`` (host float64), or a clean error where it leaves the float64 range."""
+    v = np.asarray(values, dtype=np.float64)
+    if k is None:
+        return v
+    with np.errstate(over="ignore"):
+        out = np.ldexp(v, k)
+    if not np.all(np.isfinite(out[np.isfinite(v)])):
+        raise ValueError(f"the {what} exceeds the float64 range (about 1.8e308) for the networks "
+                         f"{np.flatnonzero(~np.isfinite(out)).tolist()}: rescale the weights")
+    return out
 
 
 def _check_scalar_output(model, what):

@@ -13,6 +13,7 @@ from noprune_theory.estimators._lipschitz_common import (
     LOWER_METHODS,
     _ascent_direction,
     _check_model,
+    _check_params,
     _check_scalar_output,
     _chunk_rows,
     _chunks,
@@ -22,6 +23,8 @@ from noprune_theory.estimators._lipschitz_common import (
     _grad_x_certified,
     _hidden_preacts,
     _norm_last,
+    _rescaled,
+    _unscale,
 )
 from noprune_theory.estimators._lipschitz_upper import lipschitz_upper
 
@@ -58,6 +61,14 @@ class LipschitzLowerResult:
     secant: np.ndarray | None = None
 
 
+def _pow2_scale(A):
+    """1.0, or the power of two nearest max |A| when that is outside [2^-100, 2^100]."""
+    m = float(np.max(np.abs(A))) if A.size else 0.0
+    if m == 0.0 or 2.0 ** -100 <= m <= 2.0 ** 100:
+        return 1.0
+    return float(np.ldexp(1.0, np.frexp(m)[1] - 1))  # <= m: never overflows
+
+
 def _check_X_lower(model, X):
     if X is None:
         return None
@@ -69,7 +80,7 @@ def _check_X_lower(model, X):
 
 
 
-def _best_grad(model, P, budget, rng):
+def _best_grad(model, P, budget, rng, what):
     """Largest certified gradient norm over the rows of P (n, d): (B,) values, (B, d) points.
 
     A row where some network has a pre-activation within rounding of a ReLU kink gives no
@@ -84,7 +95,10 @@ def _best_grad(model, P, budget, rng):
     for a, b in _chunks(P.shape[0], step):
         rows = P[a:b, :]
         for attempt in range(5):
-            g, _, _, ok = _grad_x_certified(model, rows)
+            g, f, _, ok = _grad_x_certified(model, rows)
+            if attempt == 0 and not bool(xp.all(xp.isfinite(f))):
+                raise ValueError(f"{what}: the network's output overflows float64 at some "
+                                 "points; rescale X")
             nrm = xp.where(ok, _norm_last(g, xp), 0.0)  # (B, m)
             v = xp.max(nrm, axis=1)
             i = xp.argmax(nrm, axis=1)
@@ -223,6 +237,43 @@ def lipschitz_lower(model, X=None, *, methods=("data", "random", "ascent", "pair
     """
     _check_model(model)
     _check_scalar_output(model, "lipschitz_lower")
+    _check_params(model)
+    xp = model.xp
+    scaled, k = _rescaled(model)
+    t = 1.0
+    if X is not None and model.activation in ("relu", "leaky_relu", "identity"):
+        # huge (or tiny) data: f~(u) = f(t u) / t has the same gradients and quotients, and
+        # for these activations it is the same network with every bias divided by t
+        X = _check_X_lower(model, X)
+        t = _pow2_scale(to_numpy(xp.max(xp.abs(X)))[None]) if X.shape[0] else 1.0
+        if t != 1.0:
+            if scaled is model:
+                scaled = model.copy()
+            if scaled.biases is not None:
+                scaled.biases = [b / t for b in scaled.biases]
+            X = X / t
+            radius = None if radius is None else radius / t
+            step_size = None if step_size is None else step_size / t
+    # overflow is checked on the results (a clean error), not left to warnings
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        res = _lower(scaled, X, methods, n_random, starts, steps, radius, region, step_size,
+                     smoothing, memory, seed)
+    if t != 1.0:
+        res.witness = res.witness * t
+        res.witness_pair = res.witness_pair * t
+    if k is None:
+        return res
+    res.value = xp.asarray(_unscale(to_numpy(res.value), k, "Lipschitz lower bound"),
+                           dtype=model._dt)
+    res.by_method = {m: _unscale(v, k, "Lipschitz lower bound")
+                     for m, v in res.by_method.items()}
+    if res.secant is not None:
+        res.secant = _unscale(res.secant, k, "Lipschitz lower bound")
+    return res
+
+
+def _lower(model, X, methods, n_random, starts, steps, radius, region, step_size, smoothing,
+           memory, seed):
     xp = model.xp
     if isinstance(methods, str):
         methods = (methods,)
@@ -254,8 +305,12 @@ def lipschitz_lower(model, X=None, *, methods=("data", "random", "ascent", "pair
         Xh = rng.standard_normal((max(starts, 2), d)) / math.sqrt(d)
     else:
         Xh = to_numpy(Xa).astype(np.float64)
+    if not np.all(np.isfinite(Xh)):
+        raise ValueError("X must hold finite numbers")
     if radius is None:
-        rms = float(np.sqrt(np.mean(np.sum(Xh * Xh, axis=1))))
+        # scaled by a power of two first: the squares of huge data must not overflow
+        t = _pow2_scale(Xh)
+        rms = float(np.sqrt(np.mean(np.sum((Xh / t) ** 2, axis=1)))) * t
         radius = 0.5 * rms if rms > 0 else 1.0
     radius = check_scalar(radius, "radius", low=0, low_inclusive=False)
     step_size = radius / 4 if step_size is None else check_scalar(
@@ -264,15 +319,17 @@ def lipschitz_lower(model, X=None, *, methods=("data", "random", "ascent", "pair
     cands = {}  # method -> (values (B,), points (B, d) host, second points or None)
 
     if "data" in methods:
-        v, px = _best_grad(model, Xa, memory, rng_kink)
+        v, px = _best_grad(model, Xa, memory, rng_kink, "X")
         cands["data"] = (v, px, None)
 
     if "random" in methods:
-        mu, sd = Xh.mean(axis=0), Xh.std(axis=0)
+        t = _pow2_scale(Xh)
+        mu, sd = (Xh / t).mean(axis=0) * t, (Xh / t).std(axis=0) * t
         if Xa is None or not np.any(sd > 0):
             mu, sd = np.zeros(d), np.full(d, 1.0 / math.sqrt(d))
         R = model._from_host(mu + sd * rng.standard_normal((n_random, d)))
-        v, px = _best_grad(model, R, memory, rng_kink)
+        v, px = _best_grad(model, R, memory, rng_kink,
+                           "the random points (drawn with the spread of X)")
         cands["random"] = (v, px, None)
 
     if "ascent" in methods:
@@ -362,7 +419,13 @@ def _best_pair(model, Xa, memory):
     # f with a bound of its rounding error: a quotient of two rounded values is a lower bound
     # only after the errors are taken off (near-duplicate points would otherwise divide noise)
     _, f, _, ef = _forward_bounds(model, Xa)  # (B, n) each
-    sq = xp.sum(Xa * Xa, axis=1)
+    if not bool(xp.all(xp.isfinite(f))):
+        raise ValueError("X: the network's output overflows float64 at some data points; "
+                         "rescale X")
+    # distances of huge data in units of a power of two t (exact; t = 1 for ordinary data)
+    t = _pow2_scale(to_numpy(xp.max(xp.abs(Xa)))[None])
+    Xs = Xa / t if t != 1.0 else Xa
+    sq = xp.sum(Xs * Xs, axis=1)
     tile = max(1, int(math.sqrt(memory / max(1, model.B))))
     best = xp.zeros((model.B,), dtype=model._dt)
     bi = xp.zeros((model.B,), dtype=xp.int64)
@@ -371,7 +434,7 @@ def _best_pair(model, Xa, memory):
         for c0, c1 in _chunks(n, tile):
             if c1 <= a0:
                 continue  # the lower triangle repeats the upper one
-            d2 = sq[a0:a1, None] + sq[None, c0:c1] - 2.0 * xp.matmul(Xa[a0:a1, :], Xa[c0:c1, :].T)
+            d2 = sq[a0:a1, None] + sq[None, c0:c1] - 2.0 * xp.matmul(Xs[a0:a1, :], Xs[c0:c1, :].T)
             # the expansion loses digits for close points: recompute them exactly below
             dist = xp.sqrt(xp.clip(d2, 0.0, None))
             ii = xp.arange(a0, a1)[:, None]
@@ -379,7 +442,7 @@ def _best_pair(model, Xa, memory):
             valid = (jj > ii) & (dist > 0)
             df = (xp.abs(f[:, a0:a1, None] - f[:, None, c0:c1])
                   - ef[:, a0:a1, None] - ef[:, None, c0:c1])
-            q = xp.clip(df, 0.0, None) / xp.where(valid, dist, 1.0)
+            q = xp.clip(df, 0.0, None) / t / xp.where(valid, dist, 1.0)
             q = xp.where(valid[None, ...], q, 0.0)
             flat = xp.reshape(q, (model.B, -1))
             v = xp.max(flat, axis=1)
@@ -396,7 +459,7 @@ def _best_pair(model, Xa, memory):
     fj = xp.sum(f * xp.astype(xp.arange(n)[None, :] == bj[:, None], f.dtype), axis=1)
     ei = xp.sum(ef * xp.astype(xp.arange(n)[None, :] == bi[:, None], f.dtype), axis=1)
     ej = xp.sum(ef * xp.astype(xp.arange(n)[None, :] == bj[:, None], f.dtype), axis=1)
-    dist = _norm_last(xi - xj, xp)
-    df = xp.clip(xp.abs(fi - fj) - ei - ej, 0.0, None)
+    dist = _norm_last(xi / t - xj / t, xp)
+    df = xp.clip(xp.abs(fi - fj) - ei - ej, 0.0, None) / t
     value = xp.where(dist > 0, df / xp.where(dist > 0, dist, 1.0), 0.0)
     return value, xi, xj

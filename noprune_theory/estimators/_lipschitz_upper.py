@@ -13,7 +13,10 @@ from noprune_theory.estimators._lipschitz_common import (
     MAX_ENUMERATE,
     UPPER_METHODS,
     _check_model,
+    _check_params,
     _chunks,
+    _rescaled,
+    _unscale,
 )
 from noprune_theory.estimators._lipschitz_exact import exact_beta, farkas_empty, realizes
 
@@ -298,6 +301,24 @@ def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_no
     check_choice(method, "method", UPPER_METHODS)
     max_enumerate = check_scalar(max_enumerate, "max_enumerate", integer=True, low=0, high=40)
     max_nodes = check_scalar(max_nodes, "max_nodes", integer=True, low=1)
+    _check_params(model)
+    scaled, k = _rescaled(model)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        res = _upper(scaled, method, max_enumerate, max_nodes)
+    what = "Lipschitz upper bound"
+    if k is not None:
+        res.value = model.xp.asarray(_unscale(to_numpy(res.value), k, what), dtype=model._dt)
+        res.by_method = {m: _unscale(v, k, what) for m, v in res.by_method.items()}
+        if res.realized is not None:
+            res.realized = _unscale(res.realized, k, what)
+    if not np.all(np.isfinite(to_numpy(res.value))):
+        bad = np.flatnonzero(~np.isfinite(to_numpy(res.value))).tolist()
+        raise ValueError(f"the {what} of the networks {bad} is not finite in float64: the "
+                         "weights are too large for this activation; rescale them")
+    return res
+
+
+def _upper(model, method, max_enumerate, max_nodes):
     xp = model.xp
     two_layer = model.depth == 2 and model.sizes[-1] == 1
     if method in ("sum_norms", "patterns", "branch_and_bound") and not two_layer:
