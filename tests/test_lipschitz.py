@@ -360,3 +360,12 @@ def test_compiled_branch_and_bound_against_enumeration_beyond_20_units(lo, rng):
         assert abs(val - want) <= 1e-12 * want
         # the returned pattern attains the value
         assert abs(np.linalg.norm(lo * U.sum(0) + (1 - lo) * (s @ U)) - val) <= 1e-12 * val
+
+
+def test_complete_flags_the_finished_searches():
+    net = MaskedMLP(64, (200,), B=2, seed=3)
+    up = lipschitz_upper(net, "auto", max_enumerate=0, max_nodes=1)
+    assert not up.complete.any() and not up.exact.any()
+    small = lipschitz_upper(MaskedMLP(3, (5,), B=2, seed=0))
+    assert small.complete.all()
+    assert lipschitz_upper(net, "spectral").complete is None

@@ -55,6 +55,9 @@ class LipschitzUpperResult:
     realized : ndarray (B,) or None
         The gradient norm of the pattern at ``witness`` (a lower bound of ``Lip(f)``; equal to
         ``value`` where ``exact``), NaN where no witness.
+    complete : ndarray of bool (B,) or None
+        Whether the pattern search finished (pattern bounds only): False where the branch and
+        bound ran out of ``max_nodes`` and ``by_method["patterns"]`` is its open-node bound.
     """
 
     value: object
@@ -64,6 +67,7 @@ class LipschitzUpperResult:
     pattern: np.ndarray | None = None
     witness: np.ndarray | None = None
     realized: np.ndarray | None = None
+    complete: np.ndarray | None = None
 
 
 def _spectral(model):
@@ -188,6 +192,7 @@ def _pattern_bounds(model, force_bb, max_enumerate, max_nodes, max_lp=256):
     pats = np.zeros((B, h), dtype=bool)
     witness = np.full((B, d), np.nan)
     realized = np.full(B, np.nan)
+    done = np.ones(B, dtype=bool)
     piecewise_linear = model.activation in ("relu", "leaky_relu")
 
     def realize(b, active, s, beta):
@@ -210,6 +215,7 @@ def _pattern_bounds(model, force_bb, max_enumerate, max_nodes, max_lp=256):
             val = upper
             names.append("branch_and_bound")
         vals[b] = val
+        done[b] = complete
         pats[b, active] = s
         if not (complete and piecewise_linear):
             continue
@@ -234,7 +240,7 @@ def _pattern_bounds(model, force_bb, max_enumerate, max_nodes, max_lp=256):
                     break
                 if certified and farkas_empty(Wa, beta, t) is None:
                     certified = False
-    return vals, exact, names, pats, witness, realized
+    return vals, exact, names, pats, witness, realized, done
 
 
 def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_nodes=200_000):
@@ -329,6 +335,7 @@ def _upper(model, method, max_enumerate, max_nodes):
     pattern = None
     witness = None
     realized = None
+    complete = None
     names = None
     if method in ("auto", "spectral"):
         by["spectral"] = to_numpy(_spectral(model)).astype(np.float64)
@@ -336,7 +343,7 @@ def _upper(model, method, max_enumerate, max_nodes):
         U, _ = _unit_vectors(model)
         by["sum_norms"] = np.linalg.norm(U, axis=2).sum(axis=1)
     if two_layer and method in ("auto", "patterns", "branch_and_bound"):
-        vals, exact, names, pattern, witness, realized = _pattern_bounds(
+        vals, exact, names, pattern, witness, realized, complete = _pattern_bounds(
             model, method == "branch_and_bound", max_enumerate, max_nodes)
         by["patterns"] = vals
     if method == "auto" and "patterns" in by:
@@ -372,4 +379,4 @@ def _upper(model, method, max_enumerate, max_nodes):
         exact = np.ones(model.B, dtype=bool)
     return LipschitzUpperResult(value=xp.asarray(value, dtype=model._dt), method=meth,
                                 exact=exact, by_method=by, pattern=pattern, witness=witness,
-                                realized=realized)
+                                realized=realized, complete=complete)
