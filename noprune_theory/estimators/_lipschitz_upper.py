@@ -50,8 +50,9 @@ class LipschitzUpperResult:
         The maximizing activation pattern (pattern bounds only).
     witness : ndarray (B, d) or None
         A point realizing the maximizing pattern, or, for at most 20 active units when that
-        one is not realized, the highest-valued pattern found realized among the 256 best;
-        NaN rows where none (pattern bounds of ReLU / leaky ReLU nets only).
+        one is not realized, the highest-valued pattern found realized among the 256 best; when
+        the branch and bound ran out of nodes, a point realizing the best pattern it found (if
+        it is realized); NaN rows where none (pattern bounds of ReLU / leaky ReLU nets only).
     realized : ndarray (B,) or None
         The gradient norm of the pattern at ``witness`` (a lower bound of ``Lip(f)``; equal to
         ``value`` where ``exact``), NaN where no witness.
@@ -211,15 +212,22 @@ def _pattern_bounds(model, force_bb, max_enumerate, max_nodes, max_lp=256):
             complete = True
             names.append("patterns")
         else:
-            val, s, upper, complete = branch_and_bound(Ub, lo, max_nodes)
+            found, s, upper, complete = branch_and_bound(Ub, lo, max_nodes)
             val = upper
             names.append("branch_and_bound")
         vals[b] = val
         done[b] = complete
         pats[b, active] = s
-        if not (complete and piecewise_linear):
+        if not piecewise_linear:
             continue
         beta = exact_beta(b0[b, active], c0)
+        if not complete:
+            # the best pattern the search found: where it is realized, its value is attained
+            # (a certified lower bound, reported in `realized`; the upper bound stays open)
+            x = realize(b, active, s, beta)
+            if x is not None:
+                witness[b], realized[b] = x, found
+            continue
         x = realize(b, active, s, beta)
         if x is not None:
             witness[b], exact[b], realized[b] = x, True, val
