@@ -208,15 +208,29 @@ def lipschitz_lower(model, X=None, *, methods=("data", "random", "ascent", "pair
     -------
     LipschitzLowerResult
 
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a MaskedMLP, or its weights or biases are not real numbers.
+    ValueError
+        If an argument is out of range, the parameters hold inf or NaN, or the constant (or
+        the network's output at the points) exceeds the float64 range.
+
     Notes
     -----
     Every value is a lower bound of ``Lip(f) = sup_{x != x'} |f(x) - f(x')| / ||x - x'||``:
     a difference quotient by definition, and ``||grad f(x)||`` at a point of differentiability
-    as the limit of difference quotients along the gradient. ReLU networks are differentiable
-    at x unless a pre-activation is exactly 0, a set of measure zero; ``secant`` checks the
-    best gradient witness by a difference quotient. The ascent maximises the gradient norm
-    ``||grad f||`` over the region, the quantity whose supremum is ``Lip(f)`` (sec. 1 of
-    THEORY.md; [BS] measure robustness by it).
+    as the limit of difference quotients along the gradient. At a ReLU kink (a pre-activation
+    equal to 0) ``relu'(0) = 0`` is no derivative and kinks can cancel, so a gradient norm is
+    used only where every pre-activation is farther from 0 than a rigorous bound of its
+    rounding error (then the computed activation pattern is the true one and f is affine
+    around the point); data and random points on kinks are nudged off them and re-checked,
+    ascent iterates on kinks are skipped. Pair quotients subtract the rounding-error bounds of
+    both outputs first. Weights or data far from 1 are rescaled by exact powers of two (Lip
+    is homogeneous); a constant beyond float64 raises ValueError. ``secant`` checks the best
+    gradient witness by a difference quotient. The ascent maximises the gradient norm
+    ``||grad f||`` over the region, the quantity whose supremum is ``Lip(f)`` ([BS] measure
+    robustness by it; see docs/lipschitz.md).
 
     References
     ----------

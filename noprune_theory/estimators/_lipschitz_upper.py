@@ -278,6 +278,14 @@ def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_no
     LipschitzUpperResult
         ``value`` in the model's array library.
 
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a MaskedMLP, or its weights or biases are not real numbers.
+    ValueError
+        If an argument is out of range, the parameters hold inf or NaN, or the constant (or
+        the network's output at the points) exceeds the float64 range.
+
     Notes
     -----
     Masked weights are zero in ``weights``, so the masks are respected. The forward
