@@ -255,3 +255,23 @@ def test_pairs_of_nearby_points_do_not_divide_rounding_noise():
     # far apart points are unaffected to rounding: (f(10) - f(0)) / 10 = 1
     lo = lipschitz_lower(net, np.array([[0.0], [10.0]]), methods=("pairs",))
     assert abs(float(lo.value[0]) - 1.0) <= 1e-6
+
+
+def test_dead_units_with_zero_bias_are_no_kinks():
+    # a unit with no incoming weights and bias 0 has z = 0 everywhere: constant, not a kink;
+    # one with no outgoing weight never reaches f. Neither may void the gradient bounds
+    net = MaskedMLP(3, (4,), B=1, seed=0)
+    W = to_numpy(net.weights[0]).copy()
+    W[0, :, 0] = 0.0
+    net.weights[0] = W
+    a = to_numpy(net.weights[1]).copy()
+    a[0, 1, 0] = 0.0
+    net.weights[1] = a
+    b = to_numpy(net.biases[0]).copy()
+    b[0, 0] = 0.0
+    net.biases[0] = b
+    X = np.random.default_rng(0).standard_normal((20, 3))
+    lo = lipschitz_lower(net, X, methods=("data",))
+    assert float(lo.value[0]) > 0
+    g = np.stack([_grad_at(W[0], b[0], a[0, :, 0], *net.multipliers, "relu", x) for x in X])
+    np.testing.assert_allclose(float(lo.value[0]), np.linalg.norm(g, axis=1).max(), rtol=1e-12)

@@ -232,8 +232,14 @@ def _kink_free(model, zs, errs):
     xp = model.xp
     ok = None
     if model.activation in ("relu", "leaky_relu"):
-        for z, e in zip(zs, errs):
-            k = xp.all(xp.abs(z) > e, axis=-1)
+        for l, (z, e) in enumerate(zip(zs, errs)):
+            # a unit without incoming weights is constant in x, one without outgoing weights
+            # does not reach f: their gates never enter the gradient, their kinks do not count
+            w_in = model.weights[l] != 0  # (B, h_{l-1}, h_l)
+            w_out = model.weights[l + 1] != 0  # (B, h_l, h_{l+1})
+            live = xp.any(w_in, axis=1) & xp.any(w_out, axis=2)  # (B, h_l)
+            far = (xp.abs(z) > e) | ~live[:, None, :]
+            k = xp.all(far, axis=-1)
             ok = k if ok is None else ok & k
     return ok
 
