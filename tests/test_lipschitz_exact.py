@@ -275,3 +275,16 @@ def test_dead_units_with_zero_bias_are_no_kinks():
     assert float(lo.value[0]) > 0
     g = np.stack([_grad_at(W[0], b[0], a[0, :, 0], *net.multipliers, "relu", x) for x in X])
     np.testing.assert_allclose(float(lo.value[0]), np.linalg.norm(g, axis=1).max(), rtol=1e-12)
+
+
+def test_secant_is_net_of_the_rounding_of_f():
+    # f(x) = relu(x + 1e8) - 1e8-ish: Lip = 1, f ~ 1e8 is rounded to 1.5e-8 and the secant's
+    # step is ~1e-7: the raw quotient can be off by 15%; the reported one never exceeds 1
+    net = MaskedMLP(1, (1,), B=1, seed=1)
+    net.weights[0] = np.ones((1, 1, 1))
+    net.weights[1] = np.ones((1, 1, 1))
+    net.biases[0] = np.full((1, 1), 1e8)
+    for x0 in np.linspace(-3.0, 3.0, 13):
+        lo = lipschitz_lower(net, np.array([[x0], [x0 + 1.0]]), methods=("data",))
+        assert float(lo.value[0]) == 1.0
+        assert 0.0 <= lo.secant[0] <= 1.0

@@ -21,7 +21,6 @@ from noprune_theory.estimators._lipschitz_common import (
     _gather_rows,
     _grad_x,
     _grad_x_certified,
-    _hidden_preacts,
     _norm_last,
     _rescaled,
     _unscale,
@@ -416,14 +415,20 @@ def _secant(model, cands, names):
     pts = xp.stack([cands[m][1] for m in grads], axis=0)  # (M, B, d)
     onehot = xp.astype(xp.arange(len(grads))[:, None] == which[None, :], pts.dtype)
     w = xp.sum(pts * onehot[..., None], axis=0)[:, None, :]  # (B, 1, d)
-    g, f0, _ = _grad_x(model, w)
+    g, _, _ = _grad_x(model, w)
+    _, f0, _, e0 = _forward_bounds(model, w)
     gn = _norm_last(g, xp)[..., None]
     u = g / xp.where(gn > 0, gn, 1.0)
     # a step far below the distance to the nearest kink, far above rounding of f
     eps_f = 1e-7 if model.dtype == "float64" else 3e-3
     h = eps_f * (1.0 + _norm_last(w, xp))[..., None]
-    _, f1 = _hidden_preacts(model, w + h * u)
-    return to_numpy(xp.abs(f1 - f0)[:, 0] / h[:, 0, 0]).astype(np.float64)
+    w1 = w + h * u
+    _, f1, _, e1 = _forward_bounds(model, w1)
+    # a difference quotient of the two points actually evaluated, net of the rounding of f
+    dist = _norm_last(w1 - w, xp)[:, 0]
+    df = xp.clip(xp.abs(f1 - f0) - e0 - e1, 0.0, None)[:, 0]
+    q = xp.where(dist > 0, df / xp.where(dist > 0, dist, 1.0), 0.0)
+    return to_numpy(q).astype(np.float64)
 
 
 def _best_pair(model, Xa, memory):
