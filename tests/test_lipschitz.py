@@ -177,7 +177,6 @@ def test_branch_and_bound_matches_enumeration(rng):
     assert bb.method == ("branch_and_bound",) * 3 and enum.method == ("patterns",) * 3
     # with zero biases 18 hyperplanes through the origin of R^5 make 2 (1 + 17 + 136 + 680 +
     # 2380) = 6428 of the 2^18 patterns; for this seed no maximizer is among them (LP check)
-    assert not bb.exact.any()
     assert np.all(to_numpy(enum.value)[enum.exact] < enum.by_method["patterns"][enum.exact])
     # the walk down the patterns certifies the exact constant of networks 0 and 2 (the
     # skipped patterns' regions are proved empty), not of network 1 (none of the 256 best
@@ -185,6 +184,9 @@ def test_branch_and_bound_matches_enumeration(rng):
     assert enum.exact.tolist() == [True, False, True]
     np.testing.assert_allclose(to_numpy(enum.value)[enum.exact], enum.realized[enum.exact],
                                rtol=0)
+    # the certified value does not depend on how the maximum was found
+    assert bb.exact.tolist() == enum.exact.tolist()
+    np.testing.assert_allclose(to_numpy(bb.value), to_numpy(enum.value), rtol=1e-12)
     # a tiny node budget still returns an upper bound, flagged not exact
     tiny = lipschitz_upper(net, "branch_and_bound", max_nodes=1)
     assert np.all(to_numpy(tiny.value) >= enum.by_method["patterns"] * (1 - 1e-12))
@@ -369,3 +371,39 @@ def test_complete_flags_the_finished_searches():
     small = lipschitz_upper(MaskedMLP(3, (5,), B=2, seed=0))
     assert small.complete.all()
     assert lipschitz_upper(net, "spectral").complete is None
+
+
+@pytest.mark.parametrize("k,d", [(21, 4), (22, 7)])
+def test_top_patterns_against_full_enumeration(k, d, rng):
+    # the walk beyond 20 active units scans the 2^k values in blocks keeping the best 256:
+    # the same list, in the same order of value, as sorting every pattern
+    from noprune_theory.estimators._lipschitz_upper import _all_pattern_norms, _top_patterns
+
+    U = rng.standard_normal((k, d)) * rng.exponential(size=(k, 1))
+    for lo in (0.0, 0.01):
+        top = _top_patterns(U, lo, 256, block=2**15)
+        norms, _ = _all_pattern_norms(U, lo)
+        want = np.sort(norms)[::-1][:256]
+        np.testing.assert_allclose([v for _, v in top], want, rtol=1e-12)
+        for s, v in top[:20]:
+            assert abs(np.linalg.norm(lo * U.sum(0) + (1 - lo) * (s @ U)) - v) <= 1e-12 * v
+
+
+def test_walk_beyond_20_units_certifies_or_claims_nothing():
+    # 22 units in d = 10: the branch and bound finds the maximum, the walk scans the best 256
+    # patterns. Network 1's maximizer is not realized; the walk certifies a smaller value.
+    # Network 0: some skipped pattern gets no certificate (its region may exist, however thin:
+    # such near-degenerate regions occur), so nothing is claimed there
+    rng = np.random.default_rng(16)
+    net = MaskedMLP(10, (22,), B=3, seed=16)
+    net.biases[0] = rng.standard_normal(net.biases[0].shape)
+    up = lipschitz_upper(net)
+    assert up.method == ("branch_and_bound",) * 3 and up.complete.all()
+    assert up.exact.tolist() == [False, True, True]
+    assert float(up.value[1]) < up.by_method["patterns"][1] * (1 - 1e-6)
+    assert float(up.value[0]) == up.by_method["patterns"][0]
+    lo = lipschitz_lower(net, methods=("patterns",))
+    for b in range(3):
+        if up.exact[b]:
+            assert abs(float(lo.value[b]) - float(up.value[b])) <= 1e-12 * float(up.value[b])
+        assert float(lo.value[b]) <= float(up.value[b]) * (1 + 1e-12)

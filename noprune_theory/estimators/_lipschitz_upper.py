@@ -49,7 +49,7 @@ class LipschitzUpperResult:
     pattern : ndarray of bool (B, h) or None
         The maximizing activation pattern (pattern bounds only).
     witness : ndarray (B, d) or None
-        A point realizing the maximizing pattern, or, for at most 20 active units when that
+        A point realizing the maximizing pattern, or, for at most 26 active units when that
         one is not realized, the highest-valued pattern found realized among the 256 best; when
         the branch and bound ran out of nodes, a point realizing the best pattern it found (if
         it is realized); NaN rows where none (pattern bounds of ReLU / leaky ReLU nets only).
@@ -180,6 +180,45 @@ def _realize(W0b, b0b, c0, active, s):
     return res.x[:d]
 
 
+#: Most active units for which the patterns are walked down (2^k values are scanned).
+MAX_WALK = 26
+
+
+def _top_patterns(U, lo, M, block=2**22):
+    """The M highest-valued patterns t in {0,1}^k of ||v0 + sum_j t_j (1 - lo) u_j||, best first.
+
+    Meet in the middle like :func:`_enumerate`, in blocks, keeping the M best of each block;
+    the values are recomputed directly for the winners. Returns a list of (pattern, value).
+    """
+    k = U.shape[0]
+    v0 = lo * U.sum(axis=0)
+    V = (1.0 - lo) * U
+    k1 = k // 2
+    k2 = k - k1
+    S1 = ((np.arange(2**k1)[:, None] >> np.arange(k1)[None, :]) & 1).astype(np.float64)
+    S2 = ((np.arange(2**k2)[:, None] >> np.arange(k2)[None, :]) & 1).astype(np.float64)
+    P1 = S1 @ V[:k1] + v0
+    P2 = S2 @ V[k1:]
+    n1 = np.sum(P1 * P1, axis=1)
+    n2 = np.sum(P2 * P2, axis=1)
+    rows = max(1, block // P2.shape[0])
+    cand_v, cand_i = [], []
+    for a, b in _chunks(P1.shape[0], rows):
+        tot = (n1[a:b, None] + n2[None, :] + 2.0 * (P1[a:b] @ P2.T)).reshape(-1)
+        m = min(M, tot.size)
+        idx = np.argpartition(-tot, m - 1)[:m]
+        cand_v.append(tot[idx])
+        cand_i.append(idx + a * P2.shape[0])
+    cv, ci = np.concatenate(cand_v), np.concatenate(cand_i)
+    top = ci[np.argsort(-cv, kind="stable")[:M]]
+    out = []
+    for i in top:
+        s = np.concatenate([S1[i // P2.shape[0]], S2[i % P2.shape[0]]]).astype(bool)
+        out.append((s, float(np.linalg.norm(v0 + s @ V))))
+    out.sort(key=lambda p: -p[1])
+    return out
+
+
 def _pattern_bounds(model, force_bb, max_enumerate, max_nodes, max_lp=256):
     U, W0 = _unit_vectors(model)
     b0 = (np.zeros((model.B, U.shape[1])) if model.biases is None
@@ -231,19 +270,22 @@ def _pattern_bounds(model, force_bb, max_enumerate, max_nodes, max_lp=256):
         x = realize(b, active, s, beta)
         if x is not None:
             witness[b], exact[b], realized[b] = x, True, val
-        elif enumerated and len(active) <= 20:
+        elif len(active) <= MAX_WALK:
             # the maximizer is not realized: walk down the patterns by value until one is.
             # Every pattern passed over gets an exact Farkas certificate that its region is
             # empty; when all of them do, the realized pattern's value is Lip(f) exactly
             Wa = W0[b][:, active].T
-            norms, decode = _all_pattern_norms(Ub, lo)
-            order = np.argsort(-norms, kind="stable")[:max_lp]
+            if len(active) <= 20:
+                norms, decode = _all_pattern_norms(Ub, lo)
+                order = np.argsort(-norms, kind="stable")[:max_lp]
+                walk = ((decode(int(i)), float(norms[i])) for i in order)
+            else:
+                walk = _top_patterns(Ub, lo, max_lp)
             certified = True
-            for i in order:
-                t = decode(int(i))
+            for t, value in walk:
                 x = realize(b, active, t, beta)
                 if x is not None:
-                    witness[b], realized[b] = x, float(norms[i])
+                    witness[b], realized[b] = x, value
                     exact[b] = certified
                     break
                 if certified and farkas_empty(Wa, beta, t) is None:
@@ -297,8 +339,9 @@ def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_no
     when the maximizing pattern is realized (a linear program finds a point with every active
     unit strictly on its side, checked in exact rational arithmetic) the bound is the exact
     Lipschitz constant (``exact`` True, the point in ``witness``). That is always so when the
-    active units' weight vectors are linearly independent (h <= d). Otherwise, for at most 20
-    active units, the patterns are walked down by value (at most 256): each one passed over
+    active units' weight vectors are linearly independent (h <= d). Otherwise, for at most 26
+    active units (and a finished search), the patterns are walked down by value (at most 256;
+    beyond 20 units the best 256 are found by a blockwise scan): each one passed over
     gets an exact Farkas certificate that its region is empty (Motzkin's transposition
     theorem, verified with :class:`fractions.Fraction`), and when every one does, the first
     realized pattern's value is ``Lip(f)``: ``value`` is then that value and ``exact`` True.
