@@ -111,3 +111,16 @@ def test_no_warnings_near_the_float_limits(X, recwarn):
     with pytest.raises(ValueError):
         lipschitz_upper(big)
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_given_radius_follows_the_data_scale(X):
+    # a radius given with huge data is in the data's units: the same bounds as the small case
+    net = _net()
+    other = net.copy()
+    s = 2.0 ** 800
+    other.biases = [b / s for b in net.biases]
+    lo = lipschitz_lower(net, X * s, methods=("ascent",), radius=0.3 * s, step_size=0.1 * s)
+    ref = lipschitz_lower(other, X, methods=("ascent",), radius=0.3, step_size=0.1)
+    np.testing.assert_array_equal(to_numpy(lo.value), to_numpy(ref.value))
+    with pytest.raises(ValueError, match="radius must be a number > 0"):
+        lipschitz_lower(net, X * s, radius=-1.0)

@@ -265,8 +265,10 @@ def lipschitz_lower(model, X=None, *, methods=("data", "random", "ascent", "pair
             if scaled.biases is not None:
                 scaled.biases = [b / t for b in scaled.biases]
             X = X / t
-            radius = None if radius is None else radius / t
-            step_size = None if step_size is None else step_size / t
+            if radius is not None:
+                radius = check_scalar(radius, "radius", low=0, low_inclusive=False) / t
+            if step_size is not None:
+                step_size = check_scalar(step_size, "step_size", low=0, low_inclusive=False) / t
     # overflow is checked on the results (a clean error), not left to warnings
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         res = _lower(scaled, X, methods, n_random, starts, steps, radius, region, step_size,
