@@ -16,21 +16,12 @@ forward multiplier. Two facts about it are checked here in exact rational arithm
 """
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numpy as np
 
 __all__ = ["farkas_empty", "realizes"]
-
-
-def _rows(W, beta, s):
-    """Exact rows M_j = sigma_j w_j (k lists of d Fractions) and c_j = sigma_j beta_j."""
-    M, c = [], []
-    for j in range(W.shape[0]):
-        sg = 1 if s[j] else -1
-        M.append([Fraction(float(v)) * sg for v in W[j]])
-        c.append(beta[j] * sg)
-    return M, c
 
 
 def exact_beta(b, c0):
@@ -64,10 +55,18 @@ def realizes(W, beta, s, x):
     return True
 
 
-def _null_vector(rows):
-    """A basis of {y : sum_j y_j rows_j = 0} over the rationals (rows: m lists of d Fractions).
+def _int_row(w, sg):
+    """``sg * w`` as integers over one power of two: ``(ints, den)`` with row = ints / den."""
+    fr = [Fraction(float(v)) for v in w]
+    den = max(f.denominator for f in fr)
+    return [sg * f.numerator * (den // f.denominator) for f in fr], den
 
-    Reduced row echelon form of the d x m matrix whose columns are the rows.
+
+def _null_vector_int(rows):
+    """A basis (Fractions) of {z : sum_j z_j rows_j = 0}, rows: m lists of d Python ints.
+
+    Gauss-Jordan elimination without fractions (rows kept primitive by their gcd), then one
+    division per pivot.
     """
     m = len(rows)
     d = len(rows[0]) if m else 0
@@ -80,11 +79,12 @@ def _null_vector(rows):
             continue
         A[r], A[piv] = A[piv], A[r]
         p = A[r][col]
-        A[r] = [v / p for v in A[r]]
         for i in range(d):
             if i != r and A[i][col] != 0:
                 f = A[i][col]
-                A[i] = [a - f * b for a, b in zip(A[i], A[r])]
+                row = [p * x - f * y for x, y in zip(A[i], A[r])]
+                g = math.gcd(*row)
+                A[i] = [v // g for v in row] if g > 1 else row
         pivots.append(col)
         r += 1
         if r == d:
@@ -92,11 +92,11 @@ def _null_vector(rows):
     free = [c for c in range(m) if c not in pivots]
     basis = []
     for fcol in free:
-        y = [Fraction(0)] * m
-        y[fcol] = Fraction(1)
+        z = [Fraction(0)] * m
+        z[fcol] = Fraction(1)
         for i, pc in enumerate(pivots):
-            y[pc] = -A[i][fcol]
-        basis.append(y)
+            z[pc] = Fraction(-A[i][fcol], A[i][pc])
+        basis.append(z)
     return basis
 
 
@@ -136,30 +136,37 @@ def farkas_empty(W, beta, s):
     support = [j for j in range(k) if yf[j] > 1e-12]
     if not support:
         return None
-    M, c = _rows(W, beta, s)
-    basis = _null_vector([M[j] for j in support])
+    # the support's rows M_j = sigma_j w_j, each an integer row over a power of two (exact)
+    rows, dens = [], []
+    for j in support:
+        ints, den = _int_row(W[j], 1 if s[j] else -1)
+        rows.append(ints)
+        dens.append(den)
+    basis = _null_vector_int(rows)
     if not basis:
         return None
     if len(basis) == 1:
-        y_s = basis[0]
-        if all(v <= 0 for v in y_s):
-            y_s = [-v for v in y_s]
+        z = basis[0]
+        if all(v <= 0 for v in z):
+            z = [-v for v in z]
     else:
         # fit the LP's vector in the exact null space (least squares in floats), then take the
         # exact combination of the basis with the rounded coefficients
-        N = np.array([[float(v) for v in b] for b in basis]).T  # (|S|, dim)
-        coef, *_ = np.linalg.lstsq(N, yf[support] / scale[support], rcond=None)
-        y_s = [sum(Fraction(float(a)) * b[i] for a, b in zip(coef, basis))
-               for i in range(len(support))]
-    y = [Fraction(0)] * k
-    for j, v in zip(support, y_s):
-        y[j] = v
-    # the certificate, verified exactly
-    if any(v < 0 for v in y) or not any(v > 0 for v in y):
+        target = yf[support] / scale[support] / np.array([float(q) for q in dens])
+        N = np.array([[float(v) for v in bv] for bv in basis]).T  # (|S|, dim)
+        coef, *_ = np.linalg.lstsq(N, target, rcond=None)
+        z = [sum(Fraction(float(a)) * bv[i] for a, bv in zip(coef, basis))
+             for i in range(len(support))]
+    # the certificate, verified exactly: y_j = z_j den_j >= 0, not all 0, sum_j z_j ints_j = 0
+    # (that is sum_j y_j M_j = 0) and sum_j y_j c_j <= 0
+    if any(v < 0 for v in z) or not any(v > 0 for v in z):
         return None
     for i in range(d):
-        if sum(y[j] * M[j][i] for j in support) != 0:
+        if sum(zj * r[i] for zj, r in zip(z, rows) if r[i]) != 0:
             return None
-    if sum(y[j] * c[j] for j in support) > 0:
+    y = [Fraction(0)] * k
+    for j, zj, den in zip(support, z, dens):
+        y[j] = zj * den
+    if sum(y[j] * (beta[j] if s[j] else -beta[j]) for j in support) > 0:
         return None
     return y

@@ -49,8 +49,9 @@ class LipschitzUpperResult:
     pattern : ndarray of bool (B, h) or None
         The maximizing activation pattern (pattern bounds only).
     witness : ndarray (B, d) or None
-        A point realizing the maximizing pattern, or, for at most 26 active units when that
-        one is not realized, the highest-valued pattern found realized among the 256 best; when
+        A point realizing the maximizing pattern, or, for at most ``max_walk`` active units
+        when that one is not realized, the highest-valued pattern found realized among the 256
+        best; when
         the branch and bound ran out of nodes, a point realizing the best pattern it found (if
         it is realized); NaN rows where none (pattern bounds of ReLU / leaky ReLU nets only).
     realized : ndarray (B,) or None
@@ -180,7 +181,7 @@ def _realize(W0b, b0b, c0, active, s):
     return res.x[:d]
 
 
-#: Most active units for which the patterns are walked down (2^k values are scanned).
+#: Largest ``max_walk`` of :func:`lipschitz_upper` (2^k pattern values are scanned).
 MAX_WALK = 26
 
 
@@ -219,7 +220,7 @@ def _top_patterns(U, lo, M, block=2**22):
     return out
 
 
-def _pattern_bounds(model, force_bb, max_enumerate, max_nodes, max_lp=256):
+def _pattern_bounds(model, force_bb, max_enumerate, max_nodes, max_walk, max_lp=256):
     U, W0 = _unit_vectors(model)
     b0 = (np.zeros((model.B, U.shape[1])) if model.biases is None
           else to_numpy(model.biases[0]).astype(np.float64))
@@ -270,7 +271,7 @@ def _pattern_bounds(model, force_bb, max_enumerate, max_nodes, max_lp=256):
         x = realize(b, active, s, beta)
         if x is not None:
             witness[b], exact[b], realized[b] = x, True, val
-        elif len(active) <= MAX_WALK:
+        elif len(active) <= max_walk:
             # the maximizer is not realized: walk down the patterns by value until one is.
             # Every pattern passed over gets an exact Farkas certificate that its region is
             # empty; when all of them do, the realized pattern's value is Lip(f) exactly
@@ -293,7 +294,8 @@ def _pattern_bounds(model, force_bb, max_enumerate, max_nodes, max_lp=256):
     return vals, exact, names, pats, witness, realized, done
 
 
-def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_nodes=200_000):
+def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_nodes=200_000,
+                    max_walk=20):
     """Upper bounds of the Lipschitz constant of every network of a batch.
 
     Parameters
@@ -314,6 +316,11 @@ def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_no
     max_nodes : int >= 1, default 200000
         Node budget of the branch and bound (compiled with numba); when it runs out the result
         is the largest bound among the open nodes (still an upper bound, not exact).
+    max_walk : int in [0, 26], default 20
+        Most active units for which the patterns are walked down (with exact certificates)
+        when the maximizing one is not realized. Beyond 20 the best 256 patterns come from a
+        scan of all ``2^k`` values (about a second at 26) and each certificate costs two linear
+        programs, so the default keeps the cost of the former walk.
 
     Returns
     -------
@@ -339,8 +346,9 @@ def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_no
     when the maximizing pattern is realized (a linear program finds a point with every active
     unit strictly on its side, checked in exact rational arithmetic) the bound is the exact
     Lipschitz constant (``exact`` True, the point in ``witness``). That is always so when the
-    active units' weight vectors are linearly independent (h <= d). Otherwise, for at most 26
-    active units (and a finished search), the patterns are walked down by value (at most 256;
+    active units' weight vectors are linearly independent (h <= d). Otherwise, for at most
+    ``max_walk`` active units (and a finished search), the patterns are walked down by value
+    (at most 256;
     beyond 20 units the best 256 are found by a blockwise scan): each one passed over
     gets an exact Farkas certificate that its region is empty (Motzkin's transposition
     theorem, verified with :class:`fractions.Fraction`), and when every one does, the first
@@ -366,10 +374,11 @@ def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_no
     check_choice(method, "method", UPPER_METHODS)
     max_enumerate = check_scalar(max_enumerate, "max_enumerate", integer=True, low=0, high=40)
     max_nodes = check_scalar(max_nodes, "max_nodes", integer=True, low=1)
+    max_walk = check_scalar(max_walk, "max_walk", integer=True, low=0, high=MAX_WALK)
     _check_params(model)
     scaled, k = _rescaled(model)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        res = _upper(scaled, method, max_enumerate, max_nodes)
+        res = _upper(scaled, method, max_enumerate, max_nodes, max_walk)
     what = "Lipschitz upper bound"
     if k is not None:
         res.value = model.xp.asarray(_unscale(to_numpy(res.value), k, what), dtype=model._dt)
@@ -383,7 +392,7 @@ def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_no
     return res
 
 
-def _upper(model, method, max_enumerate, max_nodes):
+def _upper(model, method, max_enumerate, max_nodes, max_walk):
     xp = model.xp
     two_layer = model.depth == 2 and model.sizes[-1] == 1
     if method in ("sum_norms", "patterns", "branch_and_bound") and not two_layer:
@@ -403,7 +412,7 @@ def _upper(model, method, max_enumerate, max_nodes):
         by["sum_norms"] = np.linalg.norm(U, axis=2).sum(axis=1)
     if two_layer and method in ("auto", "patterns", "branch_and_bound"):
         vals, exact, names, pattern, witness, realized, complete = _pattern_bounds(
-            model, method == "branch_and_bound", max_enumerate, max_nodes)
+            model, method == "branch_and_bound", max_enumerate, max_nodes, max_walk)
         by["patterns"] = vals
     if method == "auto" and "patterns" in by:
         # max_s ||W diag(s) a|| <= ||W||_2 ||a|| and <= sum_j |a_j| ||w_j||, so a *finished*
