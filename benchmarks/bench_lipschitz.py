@@ -10,6 +10,13 @@ Hessian-vector product analytically (R-operator, batched matmuls); the reference
 
 Run: ``python benchmarks/bench_lipschitz.py`` (defaults: B = 512 nets, n = 1000 points,
 d = 100, width 256). The LAST line is one JSON object with the timings and their ratio.
+
+``--wide``: instead, how tight the certified bounds are at width 256 (docs/lipschitz.md). Two-layer
+ReLU networks of width ``--width`` trained (Adam, MSE) to fit pure-noise labels of n points in
+d dimensions, dense and with random masks; per network: the lower bound (data, random, ascent,
+pairs), the upper bound (``auto``: the compiled branch and bound, ``max_walk=26``), whether the
+search finished and whether the constant is certified exact, with the times. Defaults: n = 200, d = 20, B = 8
+networks per setting.
 """
 from __future__ import annotations
 
@@ -77,6 +84,75 @@ def torch_reference(torch, W0, b0, a, c0, c1, S0, radius, steps, step_size, smoo
     return best.max(dim=1).values.numpy()
 
 
+def wide_study(args):
+    from noprune_theory.data import gaussian, noisy_labels
+    from noprune_theory.estimators import lipschitz_lower, lipschitz_upper
+    from noprune_theory.models import MaskedTwoLayer
+    from noprune_theory.pruning import prune
+    from noprune_theory.training import train
+
+    n = 200 if args.n == 1000 else args.n
+    d = 20 if args.d == 100 else args.d
+    B = 8 if args.B == 512 else args.B
+    h = args.width
+    X = gaussian(n, d, seed=0)
+    y = noisy_labels(X, target=None, sigma=0.5, seed=1)
+    rows = []
+    for setting, sparsity in (("dense", None), ("random 0.5", 0.5), ("random 0.9", 0.9)):
+        net = MaskedTwoLayer(d, h, B=B, seed=2)
+        if sparsity is not None:
+            net.set_masks(prune(net, method="random", sparsity=sparsity, seed=3))
+        t0 = time.perf_counter()
+        res = train(net, X, y, loss="mse", optimizer="adam", lr=1e-2, steps=3000,
+                    target_loss=1e-3)
+        t_train = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        lo = lipschitz_lower(net, X)
+        t_lo = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        up = lipschitz_upper(net, max_walk=26)
+        t_up = time.perf_counter() - t0
+        # where the lower bound is loose: points farther out (the same f, other points) and
+        # the point realizing the branch and bound's best pattern, when it is realized
+        t0 = time.perf_counter()
+        far = np.max([np.asarray(lipschitz_lower(net, X * s, methods=("random", "ascent")).value,
+                                 dtype=np.float64) for s in (3.0, 10.0, 30.0)], axis=0)
+        t_far = time.perf_counter() - t0
+        lo_v = np.asarray(lo.value, dtype=np.float64)
+        best_lo = np.fmax(np.maximum(lo_v, far), up.realized)
+        up_v = np.asarray(up.value, dtype=np.float64)
+        ratio = up_v / lo_v
+        active = [int(np.sum(np.linalg.norm(np.asarray(net.weights[0])[b], axis=0)
+                             * np.abs(np.asarray(net.weights[1])[b, :, 0]) > 0))
+                  for b in range(B)]
+        rec = {"setting": setting, "width": h, "n": n, "d": d, "B": B,
+               "active_units": active, "final_mse": [float(v) for v in res.final_loss],
+               "lower": lo_v.tolist(), "upper": up_v.tolist(), "upper_method": list(up.method),
+               "exact": up.exact.tolist(), "ratio": ratio.tolist(),
+               "search_complete": up.complete.tolist(),
+               "lower_far": far.tolist(), "realized_best_pattern": up.realized.tolist(),
+               "ratio_best_lower": (up_v / best_lo).tolist(), "far_s": t_far,
+               "sum_norms_over_upper": (up.by_method["sum_norms"] / up_v).tolist(),
+               "spectral_over_upper": (up.by_method["spectral"] / up_v).tolist(),
+               "train_s": t_train, "lower_s": t_lo, "upper_s": t_up}
+        rows.append(rec)
+        q = np.quantile(ratio, [0, 0.5, 1])
+        print(f"{setting:>11}: active units {min(active)}-{max(active)}, upper/lower min "
+              f"{q[0]:.3f} median {q[1]:.3f} max {q[2]:.3f}, exact {int(up.exact.sum())}/{B}, "
+              f"search finished {int(up.complete.sum())}/{B}, "
+              f"methods {sorted(set(up.method))}, sum_norms/upper "
+              f"{np.median(rec['sum_norms_over_upper']):.2f}, spectral/upper "
+              f"{np.median(rec['spectral_over_upper']):.2f}; lower {t_lo:.1f} s, "
+              f"upper {t_up:.1f} s")
+        q = np.quantile(up_v / best_lo, [0, 0.5, 1])
+        print(f"{'':>11}  with points 3-30x farther out and the best pattern's point: "
+              f"upper/lower min {q[0]:.3f} median {q[1]:.3f} max {q[2]:.3f}; best pattern "
+              f"realized {int(np.sum(~np.isnan(up.realized)))}/{B}"
+              + (f", its value / lower (median) {np.nanmedian(up.realized / lo_v):.3f}"
+                 if np.any(~np.isnan(up.realized)) else ""))
+    print(json.dumps({"benchmark": "lipschitz_wide", "rows": rows}))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--B", type=int, default=512)
@@ -89,7 +165,12 @@ def main():
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1,
                     help="BLAS threads of NumPy and intra-op threads of PyTorch (same for both)")
+    ap.add_argument("--wide", action="store_true",
+                    help="the width-256 tightness study instead of the ascent benchmark")
     args = ap.parse_args()
+    if args.wide:
+        wide_study(args)
+        return
 
     from noprune_theory.estimators import lipschitz_lower
     from noprune_theory.models import MaskedTwoLayer

@@ -947,6 +947,13 @@ class MaskedMLP:
             if cls is not MaskedMLP and issubclass(cls, MaskedMLP):
                 model.__class__ = cls
             L = model.depth
+            for key in sorted(data):
+                # parameters must be finite reals: a cast would drop imaginary parts silently
+                if key.startswith(("weight_", "initial_weight_", "bias_")):
+                    if data[key].dtype.kind not in "fiu":
+                        raise ValueError(f"{key} has dtype {data[key].dtype}, not real numbers")
+                    if not np.all(np.isfinite(data[key])):
+                        raise ValueError(f"{key} contains inf or NaN")
             model.weights = [model._from_host(data[f"weight_{l}"]) for l in range(L)]
             model.initial_weights = [
                 model._from_host(data[f"initial_weight_{l}"]) for l in range(L)

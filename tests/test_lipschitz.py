@@ -173,14 +173,24 @@ def test_branch_and_bound_matches_enumeration(rng):
     net = MaskedMLP(5, (18,), B=3, seed=9)
     enum = lipschitz_upper(net, "patterns")
     bb = lipschitz_upper(net, "branch_and_bound")
-    np.testing.assert_allclose(to_numpy(bb.value), to_numpy(enum.value), rtol=1e-12)
+    np.testing.assert_allclose(bb.by_method["patterns"], enum.by_method["patterns"], rtol=1e-12)
     assert bb.method == ("branch_and_bound",) * 3 and enum.method == ("patterns",) * 3
     # with zero biases 18 hyperplanes through the origin of R^5 make 2 (1 + 17 + 136 + 680 +
     # 2380) = 6428 of the 2^18 patterns; for this seed no maximizer is among them (LP check)
-    assert not enum.exact.any()
+    assert np.all(to_numpy(enum.value)[enum.exact] < enum.by_method["patterns"][enum.exact])
+    # the walk down the patterns certifies the exact constant of networks 0 and 2 (the
+    # skipped patterns' regions are proved empty), not of network 1 (none of the 256 best
+    # patterns is realized)
+    assert enum.exact.tolist() == [True, False, True]
+    np.testing.assert_allclose(to_numpy(enum.value)[enum.exact], enum.realized[enum.exact],
+                               rtol=0)
+    # the certified value does not depend on how the maximum was found
+    assert bb.exact.tolist() == enum.exact.tolist()
+    np.testing.assert_allclose(to_numpy(bb.value), to_numpy(enum.value), rtol=1e-12)
     # a tiny node budget still returns an upper bound, flagged not exact
     tiny = lipschitz_upper(net, "branch_and_bound", max_nodes=1)
-    assert np.all(to_numpy(tiny.value) >= to_numpy(enum.value) * (1 - 1e-12))
+    assert np.all(to_numpy(tiny.value) >= enum.by_method["patterns"] * (1 - 1e-12))
+    assert not tiny.exact.any()
 
 
 def test_pattern_bound_brute_force_and_masks(rng):
@@ -196,7 +206,11 @@ def test_pattern_bound_brute_force_and_masks(rng):
         # max over every s in {0,1}^7 of ||W diag(s) a|| (standard scaling: c0 = c1 = 1)
         best = max(np.linalg.norm(W[b] @ (np.array(s) * a[b]))
                    for s in itertools.product([0, 1], repeat=7))
-        assert abs(float(up.value[b]) - best) <= 1e-12 * best
+        assert abs(float(up.by_method["patterns"][b]) - best) <= 1e-12 * best
+        # the value is that maximum, or the certified exact constant below it
+        assert float(up.value[b]) <= best * (1 + 1e-12)
+        if not up.exact[b]:
+            assert abs(float(up.value[b]) - best) <= 1e-12 * best
 
 
 def test_spectral_is_exact_for_linear_nets():
@@ -206,6 +220,8 @@ def test_spectral_is_exact_for_linear_nets():
     exact = c * np.linalg.norm(P[:, :, 0], axis=1)
     up = lipschitz_upper(net, "spectral")
     np.testing.assert_allclose(to_numpy(up.value), exact, rtol=1e-12)
+    # the norm of the product is the constant itself: flagged exact (also under "auto")
+    assert up.exact.all() and lipschitz_upper(net).exact.all()
     lo = lipschitz_lower(net, seed=0)
     np.testing.assert_allclose(to_numpy(lo.value), exact, rtol=1e-12)
 
@@ -280,12 +296,15 @@ def test_realizability_decides_exactness_by_hand():
     net.weights[1] = np.array([[[1.0], [-1.0]], [[1.0], [-1.0]]])
     net.biases[0] = np.array([[0.0, 0.0], [0.5, 0.5]])
     up = lipschitz_upper(net)
-    np.testing.assert_allclose(to_numpy(up.value), [2.0, 2.0], rtol=1e-15)
-    assert up.exact.tolist() == [False, True]
+    np.testing.assert_allclose(up.by_method["patterns"], [2.0, 2.0], rtol=1e-15)
     assert abs(up.witness[1, 0]) < 0.5
     # b = 0: the next patterns, (on, off) and (off, on), have value 1 and are realized
-    # (x > 0 and x < 0): the walk down the patterns finds the true constant 1
+    # (x > 0 and x < 0): the walk down the patterns finds the true constant 1, and the
+    # pattern (on, on) is proved unrealizable (Farkas: y = (1, 1) adds x > 0 and -x > 0 to
+    # 0 > 0), so 1 is the certified exact constant: f(x) = x
     assert up.realized.tolist() == [1.0, 2.0]
+    assert to_numpy(up.value).tolist() == [1.0, 2.0]
+    assert up.exact.tolist() == [True, True]
     assert up.witness[0, 0] != 0 and not np.isnan(up.witness[0, 0])
     lo = lipschitz_lower(net, methods=("random", "patterns"), seed=0)
     np.testing.assert_allclose(to_numpy(lo.value), [1.0, 2.0], rtol=1e-15)
@@ -315,8 +334,9 @@ def test_auto_never_exceeds_spectral_when_branch_and_bound_runs_out_of_nodes():
     from noprune_theory.estimators import lipschitz_upper
     from noprune_theory.models import MaskedMLP
 
-    # d = 64, width 64 at initialization: the open-node bound is 1.09-1.46x the spectral norm
-    net = MaskedMLP(64, (64,), B=4, seed=3)
+    # d = 64, width 200 at initialization: the root's bound (the smallest of the triangle, box
+    # and Gram bounds) is 0.98-1.02x the spectral bound
+    net = MaskedMLP(64, (200,), B=4, seed=3)
     up = lipschitz_upper(net, "auto", max_enumerate=0, max_nodes=1)
     assert np.any(up.by_method["patterns"] > up.by_method["spectral"])  # the case is exercised
     smallest = np.minimum(up.by_method["spectral"], up.by_method["sum_norms"])
@@ -325,3 +345,70 @@ def test_auto_never_exceeds_spectral_when_branch_and_bound_runs_out_of_nodes():
     # where the value is not the pattern bound, it cannot be flagged exact
     not_pattern = np.asarray(up.value) < up.by_method["patterns"] * (1 - 1e-12)
     assert not np.any(up.exact & not_pattern)
+
+
+@pytest.mark.parametrize("lo", [0.0, 0.01])
+def test_compiled_branch_and_bound_against_enumeration_beyond_20_units(lo, rng):
+    # 24 units in d = 6 and 26 in d = 3: the compiled search (triangle, box and Gram bounds)
+    # must find the same maximum as meet-in-the-middle enumeration of all 2^24 / 2^26 patterns
+    from noprune_theory.estimators._lipschitz_bb import branch_and_bound
+    from noprune_theory.estimators._lipschitz_upper import _enumerate
+
+    for k, d in [(24, 6), (26, 3)]:
+        U = rng.standard_normal((k, d)) * rng.exponential(size=(k, 1))
+        want, _ = _enumerate(U, lo)
+        val, s, upper, complete = branch_and_bound(U, lo, 10**7)
+        assert complete and upper == val
+        assert abs(val - want) <= 1e-12 * want
+        # the returned pattern attains the value
+        assert abs(np.linalg.norm(lo * U.sum(0) + (1 - lo) * (s @ U)) - val) <= 1e-12 * val
+
+
+def test_complete_flags_the_finished_searches():
+    net = MaskedMLP(64, (200,), B=2, seed=3)
+    up = lipschitz_upper(net, "auto", max_enumerate=0, max_nodes=1)
+    assert not up.complete.any() and not up.exact.any()
+    small = lipschitz_upper(MaskedMLP(3, (5,), B=2, seed=0))
+    assert small.complete.all()
+    assert lipschitz_upper(net, "spectral").complete is None
+
+
+@pytest.mark.parametrize("k,d", [(21, 4), (22, 7)])
+def test_top_patterns_against_full_enumeration(k, d, rng):
+    # the walk beyond 20 active units scans the 2^k values in blocks keeping the best 256:
+    # the same list, in the same order of value, as sorting every pattern
+    from noprune_theory.estimators._lipschitz_upper import _all_pattern_norms, _top_patterns
+
+    U = rng.standard_normal((k, d)) * rng.exponential(size=(k, 1))
+    for lo in (0.0, 0.01):
+        top = _top_patterns(U, lo, 256, block=2**15)
+        norms, _ = _all_pattern_norms(U, lo)
+        want = np.sort(norms)[::-1][:256]
+        np.testing.assert_allclose([v for _, v in top], want, rtol=1e-12)
+        for s, v in top[:20]:
+            assert abs(np.linalg.norm(lo * U.sum(0) + (1 - lo) * (s @ U)) - v) <= 1e-12 * v
+
+
+def test_walk_beyond_20_units_certifies_or_claims_nothing():
+    # 22 units in d = 10: the branch and bound finds the maximum, the walk scans the best 256
+    # patterns. Network 1's maximizer is not realized; the walk certifies a smaller value.
+    # Network 0: some skipped pattern gets no certificate (its region may exist, however thin:
+    # such near-degenerate regions occur), so nothing is claimed there
+    rng = np.random.default_rng(16)
+    net = MaskedMLP(10, (22,), B=3, seed=16)
+    net.biases[0] = rng.standard_normal(net.biases[0].shape)
+    up = lipschitz_upper(net, max_walk=26)
+    assert up.method == ("branch_and_bound",) * 3 and up.complete.all()
+    assert up.exact.tolist() == [False, True, True]
+    assert float(up.value[1]) < up.by_method["patterns"][1] * (1 - 1e-6)
+    assert float(up.value[0]) == up.by_method["patterns"][0]
+    g = to_numpy(input_gradients(net, np.nan_to_num(up.witness)))  # (B, B, d)
+    for b in range(3):
+        if up.exact[b]:
+            attained = float(np.linalg.norm(g[b, b]))
+            assert abs(attained - float(up.value[b])) <= 1e-12 * float(up.value[b])
+    # the default walk stops at 20 units: nothing beyond the realized maximizers is claimed
+    default = lipschitz_upper(net)
+    assert default.exact.tolist() == [False, False, True]
+    with pytest.raises(ValueError, match="max_walk must be an integer"):
+        lipschitz_upper(net, max_walk=27)

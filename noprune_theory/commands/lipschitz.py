@@ -22,13 +22,15 @@ LOWER = ("data", "random", "ascent", "pairs", "patterns")
                    "points from N(0, I_d/d) stand in (no 'data' or 'pairs' bounds).")
 @click.option("--method", type=click.Choice(UPPER), default="auto", show_default=True,
               help="Upper bound: spectral (product of spectral norms, any depth), sum_norms "
-                   "(sum |a_j| ||w_j||), patterns (max over activation patterns, exact for "
-                   "ReLU when every pattern is realizable), branch_and_bound, or auto (the "
-                   "smallest that applies).")
-@click.option("--lower", "lower", default="data,random,ascent,pairs", show_default=True,
-              help="Comma-separated lower-bound methods (add 'patterns' for one-hidden-layer "
-                   "nets: the gradient at a point realizing the maximizing activation pattern, "
-                   "equal to the upper bound when that point exists).")
+                   "(sum |a_j| ||w_j||), patterns (max over activation patterns; the exact "
+                   "constant where certified), branch_and_bound, or auto (the smallest that "
+                   "applies).")
+@click.option("--lower", "lower", default=None,
+              help="Comma-separated lower-bound methods among data, random, ascent, pairs, "
+                   "patterns. Default: data,random,ascent,pairs with --data, random,ascent "
+                   "without; data and pairs need --data. 'patterns' (one hidden layer): the "
+                   "gradient at the point realizing the upper bound's activation pattern, equal "
+                   "to the upper bound where 'exact' is yes.")
 @click.option("--starts", type=Number(integer=True, low=1), default=64, show_default=True,
               help="Starts of the gradient ascent per network.")
 @click.option("--steps", type=Number(integer=True, low=0), default=30, show_default=True,
@@ -43,6 +45,11 @@ def command(model_file, data_file, method, lower, starts, steps, seed, as_json):
     Lower bounds are gradient norms and difference quotients actually attained by the network
     (at the data, at random points, after gradient ascent on the gradient norm, over pairs of
     data points); upper bounds come from the weights. Networks with one output.
+
+    The column 'exact' is yes where the upper bound is certified equal to the Lipschitz
+    constant (a linear network, or a one-hidden-layer ReLU net whose best activation pattern
+    is realized at a point and every better pattern is proved empty); the lower bound is
+    searched independently and can stay below it.
     """
     import os
 
@@ -53,10 +60,18 @@ def command(model_file, data_file, method, lower, starts, steps, seed, as_json):
     from noprune_theory.estimators import lipschitz_lower, lipschitz_upper
     from noprune_theory.models import MaskedMLP
 
+    if lower is None:
+        lower = "data,random,ascent,pairs" if data_file is not None else "random,ascent"
     methods = tuple(m.strip() for m in lower.split(",") if m.strip())
+    if not methods:
+        raise ValueError(f"--lower must list methods among {', '.join(LOWER)}, got {lower!r}")
     for m in methods:
         if m not in LOWER:
             raise ValueError(f"--lower must list methods among {', '.join(LOWER)}, got {m!r}")
+    needs = [m for m in methods if m in ("data", "pairs")]
+    if needs and data_file is None:
+        raise ValueError(f"--lower {','.join(needs)} needs --data (data points); without data "
+                         "use random, ascent or patterns")
     if not os.path.isfile(model_file):
         raise ValueError(f"MODEL: no such file {model_file!r}")
     with open(model_file, "rb") as fh:
@@ -74,9 +89,12 @@ def command(model_file, data_file, method, lower, starts, steps, seed, as_json):
         X = np.asarray(load_array(data_file, "--data"), dtype=np.float64)
         if X.ndim == 1 and model.sizes[0] == 1:
             X = X[:, None]
-    if X is None:
-        methods = tuple(m for m in methods if m not in ("data", "pairs")) or ("random",)
-    lo = lipschitz_lower(model, X, methods=methods, starts=starts, steps=steps, seed=seed)
+    try:
+        lo = lipschitz_lower(model, X, methods=methods, starts=starts, steps=steps, seed=seed)
+    except ValueError as exc:
+        msg = str(exc)
+        # the API's argument X is this command's --data
+        raise ValueError("--data" + msg[1:] if msg.startswith("X") else msg) from None
     up = lipschitz_upper(model, method)
     lo_v = to_numpy(lo.value).astype(float)
     up_v = to_numpy(up.value).astype(float)
@@ -99,7 +117,7 @@ def command(model_file, data_file, method, lower, starts, steps, seed, as_json):
             "scaling": model.scaling,
             "data": data_file,
             "networks": rows,
-        }))
+        }, allow_nan=False))  # strict JSON: every bound is finite (the API checks it)
         return
     click.echo(f"{model_file}: {model.B} network(s), sizes {model.sizes}, {model.activation}, "
                f"{model.scaling} scaling")
