@@ -117,7 +117,7 @@ def command(model_file, data_file, method, lower, starts, steps, seed, as_json):
             "scaling": model.scaling,
             "data": data_file,
             "networks": rows,
-        }, allow_nan=False))  # strict JSON: every bound is finite (the API checks it)
+        }))  # strict JSON (dump_json): every bound is finite (the API checks it)
         return
     click.echo(f"{model_file}: {model.B} network(s), sizes {model.sizes}, {model.activation}, "
                f"{model.scaling} scaling")
