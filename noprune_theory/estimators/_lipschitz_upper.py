@@ -351,7 +351,7 @@ def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_no
     (at most 256;
     beyond 20 units the best 256 are found by a blockwise scan): each one passed over
     gets an exact Farkas certificate that its region is empty (Motzkin's transposition
-    theorem, verified with :class:`fractions.Fraction`), and when every one does, the first
+    theorem, verified with ``fractions.Fraction``), and when every one does, the first
     realized pattern's value is ``Lip(f)``: ``value`` is then that value and ``exact`` True.
     Biases do not change the pattern maximum, but they decide which patterns are realized.
 

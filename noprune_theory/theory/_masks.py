@@ -60,7 +60,7 @@ def lipschitz_param_constant_expression():
     """J = R (w_max Q p)^D [BS Lemma 3.1]: depth-D nets, weights in [-w_max, w_max]^p.
 
     w_max is the coordinate bound of the weights; the diameter W of [BS Thm 3] is another
-    number (:func:`parameter_set_diameter_expression`).
+    number (``parameter_set_diameter_expression()``).
     """
     return R * (w_max * Q * p) ** D
 
