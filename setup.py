@@ -69,7 +69,6 @@ setup(
     python_requires=">=3.11",
     packages=packages,
     package_dir=package_dir,
-    package_data={"noprune_theory.sims": ["presets/*.toml"]},
     install_requires=[
         "numpy>=1.25",
         "scipy>=1.11",

@@ -8,8 +8,15 @@ import pytest
 from noprune_theory.estimators import ksg_mi, mixed_mi
 from noprune_theory.estimators._preprocess import prepare
 
-sk_mi = pytest.importorskip("sklearn.feature_selection._mutual_info")
+# scikit-learn is in the test extra, and its private KSG cores are what these tests compare
+# against: if they move, the tests must fail loudly (and be pointed at the new place), not skip
+import sklearn.feature_selection._mutual_info as sk_mi
 from sklearn.feature_selection import mutual_info_regression
+
+for _name in ("_compute_mi_cc",):
+    if not hasattr(sk_mi, _name):
+        raise ImportError(f"sklearn.feature_selection._mutual_info.{_name} is gone "
+                          f"(scikit-learn {__import__('sklearn').__version__}): update this test")
 
 
 def _pair(rng, n, rho):

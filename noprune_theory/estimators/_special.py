@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import math
 
-EULER_GAMMA = 0.57721566490153286060651209008240243
-
 # psi(m) = psi(m + S) - sum_{j=0}^{S-1} 1/(m + j), then the asymptotic series at M = m + S >= 11:
 # psi(M) = log M - 1/(2M) - 1/(12M^2) + 1/(120M^4) - 1/(252M^6) + 1/(240M^8) - 1/(132M^10) + ...
 # whose next term, 691/(32760 M^12), is below 1e-14 for M >= 11 (Abramowitz & Stegun 6.3.18).
