@@ -20,13 +20,15 @@ from noprune_theory import __version__
 
 #: name -> short help. A command is offered when ``noprune_theory.commands.<name>`` exists.
 COMMANDS = {
-    "bound": "Lipschitz lower bounds of the dense and sparse Law of Robustness.",
-    "derive": "Print the derivation of the bound, step by step (sympy).",
-    "mi": "Estimate mutual information between two arrays in files.",
-    "lipschitz": "Lipschitz lower and upper bounds of a saved model.",
-    "sim": "Run a simulation (resumable; in-process or on a Dask cluster).",
-    "plot": "Plot the results of a simulation folder.",
-    "info": "Versions, backends, and whether a GPU is usable.",
+    "bound": "Lipschitz lower bounds of the dense [BS Thm 3] and sparse [NFP Thm 4] Law of "
+             "Robustness.",
+    "derive": "Print the derivation of the Lipschitz bound step by step (sympy) and verify it.",
+    "mi": "Estimate I(X; Y) between the rows of X and Y.",
+    "lipschitz": "Certified lower and upper bounds of the Lipschitz constants of saved networks.",
+    "sim": "Run simulation NAME: every (grid point, seed) cell not yet in the results folder.",
+    "plot": "Plot the results in FOLDER (a folder made by `noprune-theory sim`, holding "
+            "config.json).",
+    "info": "Print versions, which backends are usable (and if not, why), and what `auto` picks.",
 }
 
 

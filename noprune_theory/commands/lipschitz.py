@@ -39,8 +39,9 @@ LOWER = ("data", "random", "ascent", "pairs", "patterns")
               help="Seeds the random points and the jitter of repeated starts.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def command(model_file, data_file, method, lower, starts, steps, seed, as_json):
-    """Certified lower and upper bounds of the Lipschitz constant of every network in
-    MODEL.npz (a file written by MaskedMLP.save).
+    """Certified lower and upper bounds of the Lipschitz constants of saved networks.
+
+    MODEL.npz is a file written by MaskedMLP.save; every network in it gets its own bounds.
 
     Lower bounds are gradient norms and difference quotients actually attained by the network
     (at the data, at random points, after gradient ascent on the gradient norm, over pairs of
