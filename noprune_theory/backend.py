@@ -26,6 +26,7 @@ import os
 
 __all__ = [
     "BACKENDS",
+    "CHOICES",
     "BackendUnavailableError",
     "resolve_backend",
     "namespace_for",
@@ -40,6 +41,8 @@ __all__ = [
 #: The concrete backends, in the order ``auto`` does *not* prefer them.
 BACKENDS = ("numpy", "numba", "cupy")
 _CHOICES = BACKENDS + ("auto",)
+#: What a user may ask for (the CLI's and the simulation config's choice list).
+CHOICES = ("auto",) + BACKENDS
 
 GPU_INSTALL_HINT = (
     "install the gpu extra (pip install 'noprune-theory[gpu]', CuPy for CUDA 12 and numba-cuda) "

@@ -871,6 +871,31 @@ class MaskedMLP:
         new._work = {}  # scratch buffers of the fused kernels are never shared
         return new
 
+    @classmethod
+    def _stack(cls, models):
+        """One model holding the networks of *models* in order (same shape and settings).
+
+        Arrays are copied; the result's ``seed`` is the first model's (the others' initial
+        weights are carried as arrays). Used to train networks of several simulation cells as
+        one batch.
+        """
+        first = models[0]
+        keys = ("sizes", "activation", "bias", "scaling", "dtype", "backend")
+        for m in models[1:]:
+            if any(getattr(m, k) != getattr(first, k) for k in keys):
+                raise ValueError("models to stack must share sizes, activation, bias, scaling, "
+                                 "dtype and backend")
+        xp = first.xp
+        new = first.copy()
+        new.B = sum(m.B for m in models)
+        new.weights = [xp.concat([m.weights[l] for m in models]) for l in range(first.depth)]
+        new.biases = (None if first.biases is None else
+                      [xp.concat([m.biases[l] for m in models]) for l in range(first.depth)])
+        new.masks = [xp.concat([m.masks[l] for m in models]) for l in range(first.depth)]
+        new.initial_weights = [xp.concat([m.initial_weights[l] for m in models])
+                               for l in range(first.depth)]
+        return new
+
     def save(self, path):
         """Write the model to an ``.npz`` file (weights, biases, masks, initial weights, config).
 

@@ -108,30 +108,31 @@ def _prune_options(config):
     return {}
 
 
-def cell(config, seed):
-    """Prune ``nets`` fresh networks to sparsity 1 - 0.8^k, train, count memorized points."""
-    import numpy as np
-
-    from noprune_theory.backend import to_numpy
+def _pruned_network(config, seed):
+    """Steps 1 and 2 of a cell: the problems and the pruned initialization."""
     from noprune_theory.models import MaskedMLP
     from noprune_theory.pruning import prune
-    from noprune_theory.training import train
 
     X, y = _problems(config, seed)
     net = MaskedMLP(config["d"], (config["width"],) * config["depth"], B=config["nets"],
                     activation="relu", backend=config["backend"], seed=seed)
-    sparsity = 1.0 - 0.8 ** config["k"]
     if config["k"] > 0:
-        masks = prune(net, config["method"], sparsity=sparsity, data=(X, y), seed=seed,
-                      **_prune_options(config))
+        masks = prune(net, config["method"], sparsity=1.0 - 0.8 ** config["k"], data=(X, y),
+                      seed=seed, **_prune_options(config))
         net.set_masks(masks)
-    opts = _train_options(config)
-    result = train(net, X, y, loss="logistic", seed=seed, **opts)
+    return net, X, y
+
+
+def _values(config, net, result):
+    import numpy as np
+
+    from noprune_theory.backend import to_numpy
+
     kept = np.asarray(to_numpy(net.kept_count()), dtype=np.float64).reshape(-1)
     total = int(net.weight_count())
     memorized = np.asarray(result.memorized, dtype=np.float64)
     return {
-        "sparsity": sparsity,
+        "sparsity": 1.0 - 0.8 ** config["k"],
         "density": float(kept.mean() / total),
         "kept_weights": float(kept.mean()),
         "total_weights": total,
@@ -141,6 +142,73 @@ def cell(config, seed):
         "final_loss": float(np.mean(result.final_loss)),
         "diverged": int(np.sum(result.diverged)),
     }
+
+
+def cell(config, seed):
+    """Prune ``nets`` fresh networks to sparsity 1 - 0.8^k, train, count memorized points."""
+    from noprune_theory.training import train
+
+    net, X, y = _pruned_network(config, seed)
+    # the seed of train() draws nothing here (full batch, no gradient noise)
+    result = train(net, X, y, loss="logistic", seed=seed, **_train_options(config))
+    return _values(config, net, result)
+
+
+# ----------------------------------------------------------------------------- batched cells
+def group_key(config):
+    """Cells with the same key train as one batch: every field but the method and k."""
+    return tuple((k, v) for k, v in sorted(config.items()) if k not in ("method", "k"))
+
+
+def network_count(config):
+    """Networks one cell trains."""
+    return config["nets"]
+
+
+def network_bytes(config):
+    """Memory one network of a cell takes while its batch trains (bytes, an upper estimate)."""
+    sizes = (config["d"],) + (config["width"],) * config["depth"] + (1,)
+    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    units = sum(sizes[1:])
+    # weights, initial weights, gradients, two Adam moments, masks and packed copies (float64),
+    # plus activations, pre-activations and deltas over the n points, and the data
+    return 8 * (10 * weights + 4 * units * config["n"] + config["n"] * (config["d"] + 1))
+
+
+def cells_batch(items):
+    """Values of several cells ``[(config, seed), ...]`` of one group, trained as one batch.
+
+    Each cell's networks are built and pruned exactly as in :func:`cell`; then all the
+    networks of the group train together. Training treats every network on its own (its own
+    data, mask, Adam state and stop), so every value equals the cell's own.
+    """
+    import numpy as np
+
+    from noprune_theory.models import MaskedMLP
+    from noprune_theory.training import train
+
+    nets, Xs, ys = [], [], []
+    for config, seed in items:
+        net, X, y = _pruned_network(config, seed)
+        nets.append(net)
+        Xs.append(X)
+        ys.append(y)
+    big = MaskedMLP._stack(nets)
+    config0 = items[0][0]
+    result = train(big, np.concatenate(Xs), np.concatenate(ys), loss="logistic", seed=0,
+                   **_train_options(config0))
+    out = []
+    start = 0
+    for (config, _), net in zip(items, nets):
+        idx = np.arange(start, start + net.B)
+        start += net.B
+        part = type(result)(
+            final_loss=result.final_loss[idx], final_accuracy=result.final_accuracy[idx],
+            memorized=result.memorized[idx], steps=result.steps[idx],
+            converged=result.converged[idx], diverged=result.diverged[idx], trajectory=None,
+        )
+        out.append(_values(config, net, part))
+    return out
 
 
 def plot(table, config, outdir):
