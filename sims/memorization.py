@@ -178,25 +178,42 @@ def network_bytes(config):
 def cells_batch(items):
     """Values of several cells ``[(config, seed), ...]`` of one group, trained as one batch.
 
-    Each cell's networks are built and pruned exactly as in :func:`cell`; then all the
-    networks of the group train together. Training treats every network on its own (its own
-    data, mask, Adam state and stop), so every value equals the cell's own.
+    The pruning is prepared once per (method, seed), i.e. per initialization, for all the k of
+    the batch (:func:`noprune_theory.pruning._methods.prune_at_sparsities`: one IMP trajectory
+    to the largest k, one training for magnitude after training, one set of SNIP or GraSP
+    scores), giving each cell exactly the masks :func:`cell` computes. Then all the networks of
+    the batch train together. Training treats every network on its own (its own data, mask,
+    Adam state and stop), so every value equals the cell's own.
     """
     import numpy as np
 
     from noprune_theory.models import MaskedMLP
+    from noprune_theory.pruning._methods import prune_at_sparsities
     from noprune_theory.training import train
 
-    nets, Xs, ys = [], [], []
-    for config, seed in items:
-        net, X, y = _pruned_network(config, seed)
-        nets.append(net)
-        Xs.append(X)
-        ys.append(y)
+    nets = [None] * len(items)
+    Xs = [None] * len(items)
+    ys = [None] * len(items)
+    by_init = {}
+    for i, (config, seed) in enumerate(items):
+        by_init.setdefault((config["method"], seed), []).append(i)
+    for (method, seed), where in by_init.items():
+        config = items[where[0]][0]
+        X, y = _problems(config, seed)
+        net = MaskedMLP(config["d"], (config["width"],) * config["depth"], B=config["nets"],
+                        activation="relu", backend=config["backend"], seed=seed)
+        pruned = [i for i in where if items[i][0]["k"] > 0]
+        masks = prune_at_sparsities(net, method, [1.0 - 0.8 ** items[i][0]["k"] for i in pruned],
+                                    data=(X, y), seed=seed, **_prune_options(config))
+        chosen = dict(zip(pruned, masks))
+        for i in where:
+            cell_net = net.copy()
+            if i in chosen:
+                cell_net.set_masks(chosen[i])
+            nets[i], Xs[i], ys[i] = cell_net, X, y
     big = MaskedMLP._stack(nets)
-    config0 = items[0][0]
     result = train(big, np.concatenate(Xs), np.concatenate(ys), loss="logistic", seed=0,
-                   **_train_options(config0))
+                   **_train_options(items[0][0]))
     out = []
     start = 0
     for (config, _), net in zip(items, nets):

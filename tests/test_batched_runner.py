@@ -79,3 +79,46 @@ def test_memory_budget_is_checked():
     # the budget splits work, it never changes what is computed: not part of the hash
     assert resolve_config(sim, sets=GRID, memory_budget=7).hash == cfg.hash
     assert np.isfinite(cfg.seeds)
+
+
+@pytest.mark.parametrize("method, options", [
+    ("imp", {"loss": "logistic", "fraction": 0.2,
+             "train_options": {"optimizer": "adam", "lr": 0.01, "steps": 150,
+                               "stop_when_memorized": True}}),
+    ("imp", {"loss": "mse", "fraction": 0.3, "rewind_step": 5,
+             "train_options": {"optimizer": "gd", "lr": 0.05, "steps": 40}}),
+    ("magnitude_after_training", {"loss": "logistic",
+                                  "train_options": {"optimizer": "adam", "steps": 100}}),
+    ("snip", {"loss": "logistic"}),
+    ("grasp", {"loss": "logistic"}),
+    ("random", {}),
+    ("synflow", {"iterations": 5}),
+])
+def test_prune_at_sparsities_equals_prune_at_each(method, options, monkeypatch):
+    """One preparation per initialization (an IMP trajectory to the largest target, one set of
+    scores) gives exactly prune()'s masks at every target, including targets that are not a
+    whole number of IMP rounds; and it is really shared (no per-target prune() call)."""
+    from noprune_theory.models import MaskedMLP
+    from noprune_theory.pruning import _methods, prune
+    from noprune_theory.pruning._methods import prune_at_sparsities
+
+    calls = []
+
+    def counting_prune(*args, **kwargs):
+        calls.append(args)
+        return prune(*args, **kwargs)
+
+    monkeypatch.setattr(_methods, "prune", counting_prune)
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((3, 10, 5))
+    y = np.where(rng.random((3, 10)) < 0.5, -1.0, 1.0)
+    net = MaskedMLP(5, (12, 12), B=3, seed=6, backend="numba")
+    sparsities = [1 - 0.8**k for k in (1, 4, 2, 7)] + [0.5, 0.0]
+    many = prune_at_sparsities(net, method, sparsities, data=(X, y), seed=3, **options)
+    assert len(many) == len(sparsities)
+    assert len(calls) == (len(sparsities) if method == "synflow" else 0)
+    for s, masks in zip(sparsities, many):
+        one = prune(net, method, s, data=(X, y), seed=3, **options)
+        for a, b in zip(masks, one):
+            np.testing.assert_array_equal(a, b)
