@@ -28,7 +28,8 @@ sparse kernel performs); with the fraction of this machine's float64 matmul peak
 several 1024^3 products). Also ``uptime`` (the machine may be shared). The last line is one JSON
 object.
 
-Run: ``python benchmarks/bench_memorization.py [--quick]`` (``--quick``: k = 16, 22, 3 methods,
+Both sides run on ``--threads`` threads (default 1). Run:
+``python benchmarks/bench_memorization.py [--quick] [--threads N]`` (``--quick``: k = 16, 22, 3 methods,
 4 networks, 500 steps: a smoke test, not a measurement).
 """
 
@@ -36,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import tempfile
 import time
@@ -170,7 +170,13 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--skip-sweep", action="store_true", help="only the training comparison")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="threads for numba and torch alike (default 1: on a shared machine "
+                         "torch's spinning OpenMP threads slowed its step 20-fold)")
     args = ap.parse_args(argv)
+    import numba
+
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     if args.quick:
         args.k, args.methods, args.nets, args.steps = [16, 22], ["imp", "snip", "random"], 4, 500
     else:
@@ -216,6 +222,7 @@ def main(argv=None):
         torch = None
         print("torch not installed: PyTorch yardstick skipped")
     if torch is not None:
+        torch.set_num_threads(args.threads)
         out["torch_threads"] = torch.get_num_threads()
         per_cell_s = 0.0
         per_cell_updates = 0
@@ -238,7 +245,7 @@ def main(argv=None):
         print(f"torch, one batch of {len(cells) * args.nets}: {all_s:.2f} s "
               f"({int(all_taken.sum())} updates) -> {all_s / tk_s:.1f}x the toolkit's time")
     out["uptime_after"] = uptime()
-    out["numba_threads"] = int(os.environ.get("NUMBA_NUM_THREADS", "0")) or None
+    out["numba_threads"] = numba.get_num_threads()
     print("load:", out["uptime_after"])
     print(json.dumps(out))
 

@@ -56,7 +56,7 @@ def _sigmoid(u):
 
 
 @njit(cache=True, fastmath=_FAST)
-def _forward(xb, w, bias, has_bias, ent, ek, ej, estart, sizes, zoff, mult, act, slope, Z, A):
+def _forward(xb, w, bias, has_bias, ent, ek, ej, estart, units, ustart, sizes, zoff, mult, act, slope, Z, A):
     """Pre-activations Z and activations A, both (features, n), for layers 1..L."""
     L = sizes.shape[0] - 1
     n = xb.shape[1]
@@ -64,7 +64,8 @@ def _forward(xb, w, bias, has_bias, ent, ek, ej, estart, sizes, zoff, mult, act,
         fo = sizes[l + 1]
         zo = zoff[l]
         io = zoff[l - 1] if l > 0 else 0
-        for j in range(fo):
+        for u in range(ustart[l + 1], ustart[l + 2]):
+            j = units[u]
             for i in range(n):
                 Z[zo + j, i] = 0.0
         for e in range(estart[l], estart[l + 1]):
@@ -77,7 +78,8 @@ def _forward(xb, w, bias, has_bias, ent, ek, ej, estart, sizes, zoff, mult, act,
                 zr[i] += ar[i] * wv
         c = mult[l]
         code = 4 if l == L - 1 else act
-        for j in range(fo):
+        for u in range(ustart[l + 1], ustart[l + 2]):
+            j = units[u]
             bj = bias[zo + j] if has_bias else 0.0
             zr = Z[zo + j]
             ar = A[zo + j]
@@ -122,7 +124,7 @@ def _loss(A, zoff, L, yb, loss, per):
 
 
 @njit(cache=True, fastmath=_FAST)
-def _backward(xb, w, has_bias, ent, ek, ej, estart, sizes, zoff, mult, act, slope, Z, A, D, yb, loss,
+def _backward(xb, w, has_bias, ent, ek, ej, estart, units, ustart, sizes, zoff, mult, act, slope, Z, A, D, yb, loss,
               gw, gb):
     """Gradients of the mean loss: gw over the kept entries (same order as ent), gb all."""
     L = sizes.shape[0] - 1
@@ -142,13 +144,15 @@ def _backward(xb, w, has_bias, ent, ek, ej, estart, sizes, zoff, mult, act, slop
         io = zoff[l - 1] if l > 0 else 0
         c = mult[l]
         if has_bias:  # biases are laid out like the rows of Z
-            for j in range(fo):
+            for u in range(ustart[l + 1], ustart[l + 2]):
+                j = units[u]
                 s = 0.0
                 for i in range(n):
                     s += D[zo + j, i]
                 gb[zo + j] = s
         if l > 0:
-            for k in range(fin):
+            for u in range(ustart[l], ustart[l + 1]):
+                k = units[u]
                 for i in range(n):
                     D[io + k, i] = 0.0
         for e in range(estart[l], estart[l + 1]):
@@ -166,7 +170,8 @@ def _backward(xb, w, has_bias, ent, ek, ej, estart, sizes, zoff, mult, act, slop
                 for i in range(n):
                     br[i] += dr[i] * wv
         if l > 0:
-            for k in range(fin):
+            for u in range(ustart[l], ustart[l + 1]):
+                k = units[u]
                 br = D[io + k]
                 zr = Z[io + k]
                 ar = A[io + k]
@@ -186,7 +191,7 @@ def _backward(xb, w, has_bias, ent, ek, ej, estart, sizes, zoff, mult, act, slop
 
 @njit(parallel=True, cache=True, fastmath=_FAST)
 def _train_kernel(XT, shared, Y, sizes, zoff, mult, act, slope, loss, opt, W, Bias, has_bias,
-                  Ent, Ek, Ej, Estart, lr, beta1, beta2, eps, bc1, bc2, steps, use_target, target,
+                  Ent, Ek, Ej, Estart, Units, Urow, Ustart, lr, beta1, beta2, eps, bc1, bc2, steps, use_target, target,
                   stop_mem, mem_thr, per0, f0, per_out, f_out, taken, converged, diverged):
     B = W.shape[0]
     L = sizes.shape[0] - 1
@@ -201,6 +206,9 @@ def _train_kernel(XT, shared, Y, sizes, zoff, mult, act, slope, loss, opt, W, Bi
         ent = Ent[b]
         ek = Ek[b]
         ej = Ej[b]
+        units = Units[b]
+        urow = Urow[b]
+        ustart = Ustart[b]
         estart = Estart[b]
         nk = estart[L]
         Z = np.empty((S, n), dtype=W.dtype)
@@ -215,7 +223,7 @@ def _train_kernel(XT, shared, Y, sizes, zoff, mult, act, slope, loss, opt, W, Bi
         vb = np.zeros(Pb, dtype=W.dtype)
         t = 0
         while True:
-            _forward(xb, w, bias, has_bias, ent, ek, ej, estart, sizes, zoff, mult, act, slope, Z, A)
+            _forward(xb, w, bias, has_bias, ent, ek, ej, estart, units, ustart, sizes, zoff, mult, act, slope, Z, A)
             finite = _loss(A, zoff, L, yb, loss, per)
             if t == 0:
                 for i in range(n):
@@ -240,14 +248,15 @@ def _train_kernel(XT, shared, Y, sizes, zoff, mult, act, slope, loss, opt, W, Bi
                 break
             if t >= steps:
                 break
-            _backward(xb, w, has_bias, ent, ek, ej, estart, sizes, zoff, mult, act, slope, Z, A, D, yb,
+            _backward(xb, w, has_bias, ent, ek, ej, estart, units, ustart, sizes, zoff, mult, act, slope, Z, A, D, yb,
                       loss, gw, gb)
             t += 1
             if opt == 0:
                 for e in range(nk):
                     w[ent[e]] -= lr * gw[e]
                 if has_bias:
-                    for j in range(Pb):
+                    for u in range(ustart[1], ustart[L + 1]):
+                        j = urow[u]
                         bias[j] -= lr * gb[j]
             else:
                 c1 = bc1[t]
@@ -260,7 +269,8 @@ def _train_kernel(XT, shared, Y, sizes, zoff, mult, act, slope, loss, opt, W, Bi
                     vw[e] = v
                     w[ent[e]] -= lr * (m / c1) / (np.sqrt(v / c2) + eps)
                 if has_bias:
-                    for j in range(Pb):
+                    for u in range(ustart[1], ustart[L + 1]):
+                        j = urow[u]
                         g = gb[j]
                         m = beta1 * mb[j] + (1.0 - beta1) * g
                         v = beta2 * vb[j] + (1.0 - beta2) * g * g
@@ -274,32 +284,56 @@ def _train_kernel(XT, shared, Y, sizes, zoff, mult, act, slope, loss, opt, W, Bi
 
 
 def _kept_entries(masks, B, sizes):
-    """The kept weights of every network, in row-major order layer by layer.
+    """The weights and units that matter, per network.
 
-    Returns ``ent`` (B, K): flat index in the weight vector; ``ek``, ``ej`` (B, K): row (input
-    unit) and column (output unit) within the layer; ``estart`` (B, L + 1): where each layer's
-    entries start (K is the largest kept count; rows are padded with zeros).
+    A unit is *live* when a kept weight leads from it to a live unit of the next layer (the
+    output is live). The gradient of every other unit, and of the weights into it, is exactly
+    zero at every step, so neither the reference loop nor Adam ever moves them: the kernel
+    skips them. Returns, padded with zeros to the largest count over networks:
+
+    ``ent`` (B, K): flat index in the weight vector of every kept weight into a live unit, in
+    row-major order layer by layer; ``ek``, ``ej`` (B, K): its row (input unit) and column
+    (output unit) in the layer; ``estart`` (B, L + 1): where each layer's entries start;
+    ``units`` (B, S): the live units of neuron layers 1..L (column within the layer);
+    ``urow`` (B, S): their row in the stacked (features, n) buffers; ``ustart`` (B, L + 2):
+    where neuron layer m's units start (``ustart[m]``, m = 1..L; ``ustart[0] = ustart[1] = 0``).
     """
     L = len(sizes) - 1
     per_layer = [sizes[l] * sizes[l + 1] for l in range(L)]
-    flat = np.concatenate([m.reshape(B, -1) for m in masks], axis=1)
-    K = max(int(flat.sum(axis=1).max()), 1)
-    layer_of = np.repeat(np.arange(L), per_layer)
+    zoff = np.concatenate([[0], np.cumsum(sizes[1:])])
+    m = [np.asarray(mk).reshape(B, sizes[l], sizes[l + 1]) for l, mk in enumerate(masks)]
+    ents, eks, ejs, estarts, unitss, urows, ustarts = [], [], [], [], [], [], []
     base = np.concatenate([[0], np.cumsum(per_layer)[:-1]])
-    fan_out = np.asarray(sizes[1:], dtype=np.int64)
-    ent = np.zeros((B, K), dtype=np.int64)
-    ek = np.zeros((B, K), dtype=np.int64)
-    ej = np.zeros((B, K), dtype=np.int64)
-    estart = np.zeros((B, L + 1), dtype=np.int64)
     for b in range(B):
-        idx = np.flatnonzero(flat[b])
-        lay = layer_of[idx]
-        q = idx - base[lay]
-        ent[b, : idx.size] = idx
-        ek[b, : idx.size] = q // fan_out[lay]
-        ej[b, : idx.size] = q % fan_out[lay]
-        estart[b, 1:] = np.cumsum(np.bincount(lay, minlength=L))
-    return ent, ek, ej, estart
+        live = [None] * (L + 1)
+        live[L] = np.ones(sizes[L], dtype=bool)
+        for l in range(L - 1, 0, -1):
+            live[l] = (m[l][b] & live[l + 1][None, :]).any(axis=1)
+        e_idx, e_k, e_j, counts = [], [], [], []
+        for l in range(L):
+            kk, jj = np.nonzero(m[l][b] & live[l + 1][None, :])
+            e_idx.append(base[l] + kk * sizes[l + 1] + jj)
+            e_k.append(kk)
+            e_j.append(jj)
+            counts.append(kk.size)
+        ents.append(np.concatenate(e_idx))
+        eks.append(np.concatenate(e_k))
+        ejs.append(np.concatenate(e_j))
+        estarts.append(np.concatenate([[0], np.cumsum(counts)]))
+        u = [np.flatnonzero(live[mm]) for mm in range(1, L + 1)]
+        unitss.append(np.concatenate(u))
+        urows.append(np.concatenate([zoff[mm - 1] + u[mm - 1] for mm in range(1, L + 1)]))
+        ustarts.append(np.concatenate([[0, 0], np.cumsum([x.size for x in u])]))
+
+    def pad(rows):
+        width = max(1, max(r.size for r in rows))
+        out = np.zeros((B, width), dtype=np.int64)
+        for b, r in enumerate(rows):
+            out[b, : r.size] = r
+        return out
+
+    return (pad(ents), pad(eks), pad(ejs), np.array(estarts, dtype=np.int64), pad(unitss),
+            pad(urows), np.array(ustarts, dtype=np.int64))
 
 
 def train_full_batch(X, y, weights, biases, masks, multipliers, *, activation, loss, optimizer,
@@ -352,7 +386,8 @@ def train_full_batch(X, y, weights, biases, masks, multipliers, *, activation, l
     has_bias = biases is not None
     Bias = (np.ascontiguousarray(np.concatenate(biases, axis=1)) if has_bias
             else np.zeros((B, 0), dtype=dt))
-    ent, ek, ej, estart = _kept_entries(masks, B, tuple(int(s) for s in sizes))
+    ent, ek, ej, estart, units, urow, ustart = _kept_entries(
+        masks, B, tuple(int(s) for s in sizes))
     tt = np.arange(steps + 1, dtype=np.float64)
     bc1 = (1.0 - beta1 ** tt).astype(np.float64)
     bc2 = (1.0 - beta2 ** tt).astype(np.float64)
@@ -368,7 +403,7 @@ def train_full_batch(X, y, weights, biases, masks, multipliers, *, activation, l
     _train_kernel(
         XT, shared, Y, sizes, zoff, np.asarray(multipliers, dtype=dt), ACT_CODES[activation],
         dt.type(slope), LOSS_CODES[loss], OPT_CODES[optimizer], W, Bias, has_bias, ent, ek, ej,
-        estart, dt.type(lr), dt.type(beta1), dt.type(beta2), dt.type(eps), bc1.astype(dt), bc2.astype(dt),
+        estart, units, urow, ustart, dt.type(lr), dt.type(beta1), dt.type(beta2), dt.type(eps), bc1.astype(dt), bc2.astype(dt),
         int(steps), target_loss is not None, dt.type(target_loss or 0.0),
         bool(stop_when_memorized), dt.type(memorize_threshold or 0.0),
         per0, f0, per, f, taken, converged, diverged,

@@ -353,3 +353,23 @@ def test_fused_refuses_what_it_cannot_run(kwargs, message):
         y = (y > 0).astype(int)
     with pytest.raises(ValueError, match=message):
         train(model, X, y, kernels="fused", **kw)
+
+
+def test_fused_skips_dead_units_without_changing_anything():
+    """At 6% kept most hidden units lead nowhere: the kernel skips them (their gradient is
+    exactly zero at every step), and still matches the reference, dead weights untouched."""
+    X, y = _random_problem(3, 10, 6, seed=13)
+    ref = MaskedMLP(6, (20, 20), B=3, seed=14)
+    rng = np.random.default_rng(15)
+    ref.set_masks([rng.random(w.shape) < 0.06 for w in ref.weights])
+    from noprune_theory.kernels.cpu_train import _kept_entries
+
+    ent = _kept_entries(ref.masks, 3, ref.sizes)
+    kept = sum(int(m.sum()) for m in ref.masks)
+    assert int(ent[3][:, -1].sum()) < kept  # some kept weights lead to dead units
+    fused = ref.copy()
+    kw = dict(loss="logistic", optimizer="adam", lr=0.05, steps=200)
+    train(ref, X, y, kernels="xp", **kw)
+    train(fused, X, y, kernels="fused", **kw)
+    for a, b in zip(ref.weights + ref.biases, fused.weights + fused.biases):
+        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-13)
