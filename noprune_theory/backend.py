@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+from dataclasses import dataclass
 import importlib.util
 import os
 
@@ -35,6 +36,8 @@ __all__ = [
     "gpu_status",
     "numba_status",
     "backend_info",
+    "Backend",
+    "get_backend",
     "cuda_simulator_enabled",
 ]
 
@@ -144,6 +147,63 @@ def resolve_backend(name="auto"):
                 f"backend 'numba' is not usable here ({why}); backend='auto' falls back to numpy"
             )
     return name
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What a concrete backend means for the code that runs on it: the one table of kernels.
+
+    Models and training ask this object which kernels to run instead of comparing backend
+    names. Obtain it with :func:`get_backend`.
+
+    Attributes
+    ----------
+    name : str
+        One of :data:`BACKENDS`.
+    update_kernels : {"xp", "cpu", "cuda"}
+        The masked SGD/Adam update kernels of :func:`noprune_theory.training.train`: array
+        expressions, ``noprune_theory.kernels.cpu`` (numba) or ``noprune_theory.kernels.cuda``
+        (numba.cuda).
+    fused_loss_grad : {None, "cpu", "cuda"}
+        Where the fused loss-and-gradient kernels of ``MaskedMLP`` come from (None: the
+        array-expression forward and backward passes).
+    cuda_reductions : bool
+        Whether the numba.cuda loss reductions run (the cupy backend).
+    whole_run_training : bool
+        Whether :func:`~noprune_theory.training.train` may hand sparse networks to the whole-run
+        numba kernel (``noprune_theory.kernels.cpu_train``).
+    """
+
+    name: str
+    update_kernels: str
+    fused_loss_grad: str | None
+    cuda_reductions: bool
+    whole_run_training: bool
+
+    @property
+    def xp(self):
+        """The array namespace (:mod:`numpy`, or :mod:`cupy`)."""
+        return namespace_for(self.name)
+
+    def kernel_module(self, which):
+        """The module of kernel family *which* (``"cpu"`` or ``"cuda"``), imported lazily."""
+        return importlib.import_module(f"noprune_theory.kernels.{which}")
+
+
+_TABLE = {
+    "numpy": Backend("numpy", "xp", None, False, False),
+    "numba": Backend("numba", "cpu", "cpu", False, True),
+    "cupy": Backend("cupy", "cuda", "cuda", True, False),
+}
+
+
+def get_backend(name="auto"):
+    """The :class:`Backend` of *name*, resolved as :func:`resolve_backend` does.
+
+    >>> get_backend("numpy").update_kernels
+    'xp'
+    """
+    return _TABLE[resolve_backend(name)]
 
 
 def namespace_for(backend):

@@ -37,7 +37,13 @@ import zipfile
 import numpy as np
 
 from noprune_theory._validation import check_choice, check_scalar
-from noprune_theory.backend import array_namespace, namespace_for, resolve_backend, to_numpy
+from noprune_theory.backend import (
+    array_namespace,
+    get_backend,
+    namespace_for,
+    resolve_backend,
+    to_numpy,
+)
 
 __all__ = ["ACTIVATIONS", "LOSSES", "SCALINGS", "MaskedMLP", "MaskedTwoLayer"]
 
@@ -664,13 +670,13 @@ class MaskedMLP:
     def _cuda_reductions(self):
         # the cupy backend's numba.cuda loss kernels; the tests switch them on for NumPy arrays
         # under the CUDA simulator through the private attribute
-        return self.__dict__.get("_use_cuda_kernels", self.backend == "cupy")
+        return self.__dict__.get("_use_cuda_kernels", get_backend(self.backend).cuda_reductions)
 
     def _fused_ok(self, Xa, loss):
         # the fused two-layer step: one hidden layer, scalar output, shared X, mse or logistic;
         # numba kernels on the numba backend, numba.cuda kernels on the cupy backend
         return (
-            (self.backend == "numba" or self._cuda_reductions())
+            (get_backend(self.backend).fused_loss_grad == "cpu" or self._cuda_reductions())
             and self.depth == 2
             and self.sizes[-1] == 1
             and loss in ("mse", "logistic")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from noprune_theory._validation import check_choice, check_scalar
-from noprune_theory.backend import to_numpy
+from noprune_theory.backend import get_backend, to_numpy
 from noprune_theory.models import LOSSES, MaskedMLP, _correct
 
 __all__ = ["DEFAULT_LR", "OPTIMIZERS", "TrainResult", "Trajectory", "train"]
@@ -99,13 +99,7 @@ class _Updater:
         if optimizer == "adam":
             self.M = [self.xp.zeros_like(p) for p in params]
             self.V = [self.xp.zeros_like(p) for p in params]
-        if kernels == "cpu":
-            from noprune_theory.kernels import cpu as mod
-        elif kernels == "cuda":
-            from noprune_theory.kernels import cuda as mod
-        else:
-            mod = None
-        self.mod = mod
+        self.mod = None if kernels == "xp" else get_backend(model.backend).kernel_module(kernels)
 
     def step(self, wgrads, bgrads, lr_eff):
         model = self.model
@@ -332,7 +326,7 @@ def train(
     check_choice(kernels, "kernels", (None, "xp", "cpu", "cuda", "fused"))
     auto = kernels is None
     if kernels is None:
-        kernels = {"numpy": "xp", "numba": "cpu", "cupy": "cuda"}[model.backend]
+        kernels = get_backend(model.backend).update_kernels
     if kernels in ("cpu", "fused") and not isinstance(model.weights[0], np.ndarray):
         raise ValueError(
             f"kernels={kernels!r} needs a model with NumPy arrays (backend numpy or numba)"
@@ -358,7 +352,9 @@ def train(
     )  # fmt: skip
     if kernels == "fused" and fused_why:
         raise ValueError(f"kernels='fused' cannot run this training: {fused_why}")
-    if kernels == "fused" or (auto and model.backend == "numba" and not fused_why):
+    if kernels == "fused" or (
+        auto and get_backend(model.backend).whole_run_training and not fused_why
+    ):
         use = (
             np.ones(model.B, dtype=bool)
             if kernels == "fused"
