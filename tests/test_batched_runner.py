@@ -122,3 +122,22 @@ def test_prune_at_sparsities_equals_prune_at_each(method, options, monkeypatch):
         one = prune(net, method, s, data=(X, y), seed=3, **options)
         for a, b in zip(masks, one):
             np.testing.assert_array_equal(a, b)
+
+
+def test_shuffle_ablation_batched_equals_cell_by_cell(tmp_path):
+    sim = get_simulation("shuffle_ablation")
+    cfg = resolve_config(sim, sets=["method=random,magnitude,imp", "k=3,10", "n=10", "d=5",
+                                    "width=12", "steps=200", "nets=2"], seeds=2,
+                         backend="numba")
+    one = run_simulation(cfg, out=tmp_path / "cells", progress=False, batch=False)
+    both = run_simulation(cfg, out=tmp_path / "batch", progress=False, memory_budget=1)
+    assert one.computed == both.computed == 12
+    keys = [k for k in load_results(one.folder).columns
+            if k.startswith(("memorized_", "loss_", "steps_", "effective_"))]
+    assert len(keys) == 15
+
+    def values(folder):
+        return {(r["method"], r["k"], r["seed"]): tuple(r[k] for k in keys)
+                for r in load_results(folder)}
+
+    assert values(one.folder) == values(both.folder)
