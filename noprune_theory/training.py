@@ -9,7 +9,10 @@ memorization, correlation with the label noise).
 Which kernels run depends on the model's backend: ``numpy`` updates with array expressions (the
 reference), ``numba`` with the fused in-place kernels of ``noprune_theory.kernels.cpu``, ``cupy``
 with the numba.cuda kernels of ``noprune_theory.kernels.cuda``. The forward and backward passes
-are the model's batched matrix products on every backend.
+are the model's batched matrix products on every backend. On the numba backend, sparse networks
+(at most :data:`FUSED_MAX_DENSITY` of their weights kept) of a run that allows it train
+entirely inside one compiled call (``noprune_theory.kernels.cpu_train``: forward, backward,
+update and stopping for every step, over the kept weights only).
 """
 
 from __future__ import annotations
