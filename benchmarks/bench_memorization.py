@@ -170,6 +170,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--skip-sweep", action="store_true", help="only the training comparison")
+    ap.add_argument("--skip-torch", action="store_true", help="only the toolkit's figures")
     ap.add_argument("--threads", type=int, default=1,
                     help="threads for numba and torch alike (default 1: on a shared machine "
                          "torch's spinning OpenMP threads slowed its step 20-fold)")
@@ -221,6 +222,8 @@ def main(argv=None):
     except ImportError:
         torch = None
         print("torch not installed: PyTorch yardstick skipped")
+    if args.skip_torch:
+        torch = None
     if torch is not None:
         torch.set_num_threads(args.threads)
         out["torch_threads"] = torch.get_num_threads()
