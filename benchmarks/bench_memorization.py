@@ -29,7 +29,9 @@ several 1024^3 products). Also ``uptime`` (the machine may be shared). The last 
 object.
 
 Both sides run on ``--threads`` threads (default 1). Run:
-``python benchmarks/bench_memorization.py [--quick] [--threads N]`` (``--quick``: k = 16, 22, 3 methods,
+``python benchmarks/bench_memorization.py [--quick] [--threads N] [--skip-sweep]
+[--skip-torch]``; ``--per-step`` measures only steps per second of one batch of 10 networks at
+k = 0, 10, 16, 22 (300 fixed steps, no stopping), the toolkit against the PyTorch loop. (``--quick``: k = 16, 22, 3 methods,
 4 networks, 500 steps: a smoke test, not a measurement).
 """
 
@@ -166,11 +168,47 @@ def torch_train(cells, steps, threshold):
     return seconds, taken.numpy(), (per < threshold).double().mean(dim=1).numpy()
 
 
+def per_step(threads, ks=(0, 10, 16, 22), B=10, steps=300, reps=3):
+    """Steps per second of one batch of B networks at each k, no stopping (fixed steps):
+    the toolkit's ``train`` against the PyTorch loop, interleaved, best of *reps*."""
+    import torch
+
+    from noprune_theory.models import MaskedMLP
+    from noprune_theory.pruning import prune
+
+    torch.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((B, 30, 30)) / np.sqrt(30)
+    y = np.where(rng.random((B, 30)) < 0.5, -1.0, 1.0)
+    rows = []
+    for k in ks:
+        net = MaskedMLP(30, (100, 100), B=B, seed=1, backend="numba")
+        if k:
+            net.set_masks(prune(net, "random", sparsity=1 - 0.8**k, seed=0))
+        cell = [(net, X, y)]
+        tk, th = [], []
+        for _ in range(reps):
+            model = net.copy()
+            from noprune_theory.training import train
+
+            t0 = time.perf_counter()
+            train(model, X, y, loss="logistic", optimizer="adam", lr=1e-2, steps=steps)
+            tk.append(time.perf_counter() - t0)
+            th.append(torch_train(cell, steps, threshold=-1.0)[0])
+        rows.append({"k": k, "B": B, "toolkit_steps_per_s": steps / min(tk),
+                     "torch_steps_per_s": steps / min(th), "ratio": min(th) / min(tk)})
+        print(f"k = {k:2d} (kept {0.8**k:.1%}), B = {B}: toolkit {steps / min(tk):8.0f} steps/s, "
+              f"torch {steps / min(th):6.0f} steps/s, ratio {min(th) / min(tk):.1f}x", flush=True)
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--skip-sweep", action="store_true", help="only the training comparison")
     ap.add_argument("--skip-torch", action="store_true", help="only the toolkit's figures")
+    ap.add_argument("--per-step", action="store_true",
+                    help="only steps/s of one batch of 10 networks at k = 0, 10, 16, 22")
     ap.add_argument("--threads", type=int, default=1,
                     help="threads for numba and torch alike (default 1: on a shared machine "
                          "torch's spinning OpenMP threads slowed its step 20-fold)")
@@ -183,6 +221,14 @@ def main(argv=None):
     else:
         args.k, args.methods, args.nets, args.steps = list(range(10, 23, 2)), METHODS, 10, 3000
     from noprune_theory.training import MEMORIZE_THRESHOLD
+
+    if args.per_step:
+        out = {"benchmark": "memorization-per-step", "uptime_before": uptime(),
+               "threads": args.threads, "rows": per_step(args.threads)}
+        out["uptime_after"] = uptime()
+        print("load:", out["uptime_before"], "/", out["uptime_after"])
+        print(json.dumps(out))
+        return
 
     out = {"benchmark": "memorization", "protocol": {
         "n": 30, "d": 30, "width": 100, "depth": 2, "lr": 1e-2, "steps": args.steps,
