@@ -31,8 +31,8 @@ object.
 Both sides run on ``--threads`` threads (default 1). Run:
 ``python benchmarks/bench_memorization.py [--quick] [--threads N] [--skip-sweep]
 [--skip-torch]``; ``--per-step`` measures only steps per second of one batch of 10 networks at
-k = 0, 10, 16, 22 (300 fixed steps, no stopping), the toolkit against the PyTorch loop. (``--quick``: k = 16, 22, 3 methods,
-4 networks, 500 steps: a smoke test, not a measurement).
+k = 0, 10, 16, 22 (300 fixed steps, no stopping), the toolkit against the PyTorch loop.
+``--quick``: k = 16, 22, 3 methods, 4 networks, 500 steps (a smoke test, not a measurement).
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ def _timed(fn):
 
 def uptime():
     try:
-        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+        done = subprocess.run(["uptime"], capture_output=True, text=True, check=False)
+        return done.stdout.strip()
     except OSError:
         return "?"
 

@@ -56,12 +56,12 @@ def _sigmoid(u):
 
 
 @njit(cache=True, fastmath=_FAST)
-def _forward(xb, w, bias, has_bias, ent, ek, ej, estart, units, ustart, sizes, zoff, mult, act, slope, Z, A):
+def _forward(xb, w, bias, has_bias, ent, ek, ej, estart, units, ustart, sizes, zoff, mult, act,
+             slope, Z, A):
     """Pre-activations Z and activations A, both (features, n), for layers 1..L."""
     L = sizes.shape[0] - 1
     n = xb.shape[1]
     for l in range(L):
-        fo = sizes[l + 1]
         zo = zoff[l]
         io = zoff[l - 1] if l > 0 else 0
         for u in range(ustart[l + 1], ustart[l + 2]):
@@ -124,7 +124,8 @@ def _loss(A, zoff, L, yb, loss, per):
 
 
 @njit(cache=True, fastmath=_FAST)
-def _backward(xb, w, has_bias, ent, ek, ej, estart, units, ustart, sizes, zoff, mult, act, slope, Z, A, D, yb, loss,
+def _backward(xb, w, has_bias, ent, ek, ej, estart, units, ustart, sizes, zoff, mult, act, slope,
+              Z, A, D, yb, loss,
               gw, gb):
     """Gradients of the mean loss: gw over the kept entries (same order as ent), gb all."""
     L = sizes.shape[0] - 1
@@ -138,8 +139,6 @@ def _backward(xb, w, has_bias, ent, ek, ej, estart, units, ustart, sizes, zoff, 
         else:
             D[fo_last, i] = -yb[i] * _sigmoid(-yb[i] * f) * inv_n
     for l in range(L - 1, -1, -1):
-        fin = sizes[l]
-        fo = sizes[l + 1]
         zo = zoff[l]
         io = zoff[l - 1] if l > 0 else 0
         c = mult[l]
@@ -191,7 +190,8 @@ def _backward(xb, w, has_bias, ent, ek, ej, estart, units, ustart, sizes, zoff, 
 
 @njit(parallel=True, cache=True, fastmath=_FAST)
 def _train_kernel(XT, shared, Y, sizes, zoff, mult, act, slope, loss, opt, W, Bias, has_bias,
-                  Ent, Ek, Ej, Estart, Units, Urow, Ustart, lr, beta1, beta2, eps, bc1, bc2, steps, use_target, target,
+                  Ent, Ek, Ej, Estart, Units, Urow, Ustart, lr, beta1, beta2, eps, bc1, bc2, steps,
+                  use_target, target,
                   stop_mem, mem_thr, per0, f0, per_out, f_out, taken, converged, diverged):
     B = W.shape[0]
     L = sizes.shape[0] - 1
@@ -223,7 +223,8 @@ def _train_kernel(XT, shared, Y, sizes, zoff, mult, act, slope, loss, opt, W, Bi
         vb = np.zeros(Pb, dtype=W.dtype)
         t = 0
         while True:
-            _forward(xb, w, bias, has_bias, ent, ek, ej, estart, units, ustart, sizes, zoff, mult, act, slope, Z, A)
+            _forward(xb, w, bias, has_bias, ent, ek, ej, estart, units, ustart, sizes, zoff, mult,
+                     act, slope, Z, A)
             finite = _loss(A, zoff, L, yb, loss, per)
             if t == 0:
                 for i in range(n):
@@ -248,7 +249,8 @@ def _train_kernel(XT, shared, Y, sizes, zoff, mult, act, slope, loss, opt, W, Bi
                 break
             if t >= steps:
                 break
-            _backward(xb, w, has_bias, ent, ek, ej, estart, units, ustart, sizes, zoff, mult, act, slope, Z, A, D, yb,
+            _backward(xb, w, has_bias, ent, ek, ej, estart, units, ustart, sizes, zoff, mult, act,
+                      slope, Z, A, D, yb,
                       loss, gw, gb)
             t += 1
             if opt == 0:
@@ -403,7 +405,8 @@ def train_full_batch(X, y, weights, biases, masks, multipliers, *, activation, l
     _train_kernel(
         XT, shared, Y, sizes, zoff, np.asarray(multipliers, dtype=dt), ACT_CODES[activation],
         dt.type(slope), LOSS_CODES[loss], OPT_CODES[optimizer], W, Bias, has_bias, ent, ek, ej,
-        estart, units, urow, ustart, dt.type(lr), dt.type(beta1), dt.type(beta2), dt.type(eps), bc1.astype(dt), bc2.astype(dt),
+        estart, units, urow, ustart, dt.type(lr), dt.type(beta1), dt.type(beta2), dt.type(eps),
+        bc1.astype(dt), bc2.astype(dt),
         int(steps), target_loss is not None, dt.type(target_loss or 0.0),
         bool(stop_when_memorized), dt.type(memorize_threshold or 0.0),
         per0, f0, per, f, taken, converged, diverged,

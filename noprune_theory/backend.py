@@ -21,24 +21,24 @@ from __future__ import annotations
 
 import functools
 import importlib
-from dataclasses import dataclass
 import importlib.util
 import os
+from dataclasses import dataclass
 
 __all__ = [
     "BACKENDS",
     "CHOICES",
-    "BackendUnavailableError",
-    "resolve_backend",
-    "namespace_for",
-    "array_namespace",
-    "to_numpy",
-    "gpu_status",
-    "numba_status",
-    "backend_info",
     "Backend",
-    "get_backend",
+    "BackendUnavailableError",
+    "array_namespace",
+    "backend_info",
     "cuda_simulator_enabled",
+    "get_backend",
+    "gpu_status",
+    "namespace_for",
+    "numba_status",
+    "resolve_backend",
+    "to_numpy",
 ]
 
 #: The concrete backends, in the order ``auto`` does *not* prefer them.
@@ -63,7 +63,7 @@ def cuda_simulator_enabled():
     return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def numba_status():
     """``(usable, reason)`` for the numba CPU backend."""
     if importlib.util.find_spec("numba") is None:
@@ -75,7 +75,7 @@ def numba_status():
     return True, f"numba {numba.__version__}"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def gpu_status():
     """``(usable, reason)`` for the cupy backend: a CUDA device that CuPy can use.
 

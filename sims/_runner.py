@@ -223,10 +223,10 @@ def _batch_module(sim):
         module = importlib.import_module(sim.module)
     except (ImportError, TypeError, ValueError):
         return None
-    if all(callable(getattr(module, name, None))
-           for name in ("cells_batch", "group_key", "network_bytes")):
-        if getattr(module, "cell", None) is sim.cell:
-            return module
+    if getattr(module, "cell", None) is sim.cell and all(
+            callable(getattr(module, name, None))
+            for name in ("cells_batch", "group_key", "network_bytes")):
+        return module
     return None
 
 
@@ -342,7 +342,7 @@ def run_simulation(run_config, *, out="results", workers=None, scheduler=None, c
     if memory_budget is not None:
         memory_budget = check_scalar(memory_budget, "memory_budget", integer=True, low=1)
     if not isinstance(batch, (bool, int)):
-        raise ValueError(f"batch must be True or False, got {batch!r}")
+        raise ValueError(f"batch must be True or False, got {batch!r}")  # noqa: TRY004
     from noprune_theory.sims._registry import get_simulation
 
     sim = get_simulation(run_config.sim)

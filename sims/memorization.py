@@ -168,7 +168,7 @@ def network_count(config):
 def network_bytes(config):
     """Memory one network of a cell takes while its batch trains (bytes, an upper estimate)."""
     sizes = (config["d"],) + (config["width"],) * config["depth"] + (1,)
-    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    weights = sum(sizes[i] * sizes[i + 1] for i in range(len(sizes) - 1))
     units = sum(sizes[1:])
     # weights, initial weights, gradients, two Adam moments, masks and packed copies (float64),
     # plus activations, pre-activations and deltas over the n points, and the data
@@ -231,6 +231,7 @@ def cells_batch(items):
 def plot(table, config, outdir):
     """Fraction memorized against the kept fraction of weights, one line per method."""
     import numpy as np
+
     from noprune_theory.sims._plotting import errorbar_lines, mean_sem, new_figure
 
     fig, ax = new_figure(width=6.0, height=4.4)

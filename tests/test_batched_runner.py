@@ -3,8 +3,13 @@ cell-by-cell path, split by the memory budget, and resume per cell."""
 import numpy as np
 import pytest
 
-from noprune_theory.sims import get_simulation, load_results, resolve_config, run_simulation
-from noprune_theory.sims import memorization
+from noprune_theory.sims import (
+    get_simulation,
+    load_results,
+    memorization,
+    resolve_config,
+    run_simulation,
+)
 from noprune_theory.sims._runner import plan_batches
 
 # dense (k = 0), half-dense (k = 3: 51% kept, the step loop) and sparse (k = 10: 11% kept, the

@@ -262,7 +262,7 @@ def test_fused_kernel_follows_the_numpy_reference(activation, optimizer, loss, l
     ref = MaskedMLP(5, (7, 6), B=3, seed=2, activation=activation)
     ref.set_masks(_half_masks(ref, seed=3))
     fused = ref.copy()
-    kw = dict(loss=loss, optimizer=optimizer, lr=lr, steps=40, target_loss=0.6)
+    kw = {"loss": loss, "optimizer": optimizer, "lr": lr, "steps": 40, "target_loss": 0.6}
     r0 = train(ref, X, y, kernels="xp", **kw)
     r1 = train(fused, X, y, kernels="fused", **kw)
     np.testing.assert_array_equal(r1.steps, r0.steps)
@@ -281,7 +281,8 @@ def test_fused_stops_each_network_as_the_reference_does():
     X, y = _random_problem(4, 10, 4, seed=5)
     ref = MaskedMLP(4, (16, 16), B=4, seed=6)
     fused = ref.copy()
-    kw = dict(loss="logistic", optimizer="adam", lr=0.02, steps=3000, stop_when_memorized=True)
+    kw = {"loss": "logistic", "optimizer": "adam", "lr": 0.02, "steps": 3000,
+          "stop_when_memorized": True}
     r0 = train(ref, X, y, kernels="xp", **kw)
     r1 = train(fused, X, y, kernels="fused", **kw)
     assert r0.converged.all() and len(set(r0.steps.tolist())) > 1
@@ -299,8 +300,8 @@ def test_fused_network_does_not_depend_on_its_batch():
     from noprune_theory.training import _subset
 
     part = _subset(full, np.array([1, 3]))
-    kw = dict(loss="logistic", optimizer="adam", lr=0.02, steps=500, stop_when_memorized=True,
-              kernels="fused")
+    kw = {"loss": "logistic", "optimizer": "adam", "lr": 0.02, "steps": 500,
+          "stop_when_memorized": True, "kernels": "fused"}
     rf = train(full, X, y, **kw)
     rp = train(part, X[[1, 3]], y[[1, 3]], **kw)
     np.testing.assert_array_equal(rp.steps, rf.steps[[1, 3]])
@@ -321,7 +322,8 @@ def test_numba_backend_splits_sparse_and_dense_networks():
     model.set_masks([rng.random(w.shape) < keep[:, None, None] for w in model.weights])
     sparse = model.density() <= FUSED_MAX_DENSITY
     np.testing.assert_array_equal(sparse, [True, False, True, False])
-    kw = dict(loss="logistic", optimizer="adam", lr=0.02, steps=300, stop_when_memorized=True)
+    kw = {"loss": "logistic", "optimizer": "adam", "lr": 0.02, "steps": 300,
+          "stop_when_memorized": True}
     a = _subset(model, np.flatnonzero(sparse))
     b = _subset(model, np.flatnonzero(~sparse))
     ra = train(a, X[sparse], y[sparse], kernels="fused", **kw)
@@ -368,7 +370,7 @@ def test_fused_skips_dead_units_without_changing_anything():
     kept = sum(int(m.sum()) for m in ref.masks)
     assert int(ent[3][:, -1].sum()) < kept  # some kept weights lead to dead units
     fused = ref.copy()
-    kw = dict(loss="logistic", optimizer="adam", lr=0.05, steps=200)
+    kw = {"loss": "logistic", "optimizer": "adam", "lr": 0.05, "steps": 200}
     train(ref, X, y, kernels="xp", **kw)
     train(fused, X, y, kernels="fused", **kw)
     for a, b in zip(ref.weights + ref.biases, fused.weights + fused.biases):
