@@ -505,8 +505,10 @@ def train(
 
 #: On the numba backend, networks keeping at most this fraction of their weights train in the
 #: whole-run kernel (its cost follows the kept weights; above this BLAS's dense products win:
-#: measured on 2 cores at n = 30, width 100, the two break even near 0.3-0.5).
-FUSED_MAX_DENSITY = 0.25
+#: measured on 2 shared cores at n = 30, width 100, B = 10, the whole-run kernel took 1.4, 3.8
+#: and 5.6 ms per step at 26%, 41% and 51% kept against 7.5-11 ms for the step loop, and broke
+#: even at 64%).
+FUSED_MAX_DENSITY = 0.5
 
 
 def _fused_unsupported(model, loss, optimizer, minibatch, grad_noise, record_every,
