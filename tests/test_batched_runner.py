@@ -146,3 +146,17 @@ def test_shuffle_ablation_batched_equals_cell_by_cell(tmp_path):
                 for r in load_results(folder)}
 
     assert values(one.folder) == values(both.folder)
+
+
+def test_cli_memory_budget_option(tmp_path, capsys):
+    from noprune_theory.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["sim", "memorization", "--memory-budget", "0", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 2 and len(err) == 1 and err[0].startswith("Error:")
+    assert "memory-budget" in err[0]
+    with pytest.raises(SystemExit) as info:
+        main(["sim", "memorization", "--memory-budget", "64", "--dry-run", "--out",
+              str(tmp_path)])
+    assert info.value.code == 0
