@@ -160,3 +160,20 @@ def test_cli_memory_budget_option(tmp_path, capsys):
         main(["sim", "memorization", "--memory-budget", "64", "--dry-run", "--out",
               str(tmp_path)])
     assert info.value.code == 0
+
+
+def test_batches_run_as_dask_tasks_with_the_same_records(tmp_path):
+    """With a Dask client every batch is one task; the records are the in-process ones."""
+    import json
+
+    sim = get_simulation("memorization")
+    cfg = resolve_config(sim, sets=["method=random,snip", "k=0,10", "n=12", "d=6", "width=16",
+                                    "steps=200", "nets=3"], seeds=2, backend="numba")
+    local = run_simulation(cfg, out=tmp_path / "local", progress=False, memory_budget=1)
+    dask = run_simulation(cfg, out=tmp_path / "dask", workers=2, progress=False,
+                          memory_budget=1)
+    assert local.computed == dask.computed == 8
+    assert _values(local.folder) == _values(dask.folder)
+    workers = {json.loads(p.read_text())["meta"]["worker"]
+               for p in (dask.folder / "cells").glob("*.json")}
+    assert all(w.startswith("tcp://") for w in workers)
