@@ -23,23 +23,29 @@ import functools
 import importlib
 import importlib.util
 import os
+from dataclasses import dataclass
 
 __all__ = [
     "BACKENDS",
+    "CHOICES",
+    "Backend",
     "BackendUnavailableError",
-    "resolve_backend",
-    "namespace_for",
     "array_namespace",
-    "to_numpy",
-    "gpu_status",
-    "numba_status",
     "backend_info",
     "cuda_simulator_enabled",
+    "get_backend",
+    "gpu_status",
+    "namespace_for",
+    "numba_status",
+    "resolve_backend",
+    "to_numpy",
 ]
 
 #: The concrete backends, in the order ``auto`` does *not* prefer them.
 BACKENDS = ("numpy", "numba", "cupy")
 _CHOICES = BACKENDS + ("auto",)
+#: What a user may ask for (the CLI's and the simulation config's choice list).
+CHOICES = ("auto",) + BACKENDS
 
 GPU_INSTALL_HINT = (
     "install the gpu extra (pip install 'noprune-theory[gpu]', CuPy for CUDA 12 and numba-cuda) "
@@ -57,7 +63,7 @@ def cuda_simulator_enabled():
     return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def numba_status():
     """``(usable, reason)`` for the numba CPU backend."""
     if importlib.util.find_spec("numba") is None:
@@ -69,7 +75,7 @@ def numba_status():
     return True, f"numba {numba.__version__}"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def gpu_status():
     """``(usable, reason)`` for the cupy backend: a CUDA device that CuPy can use.
 
@@ -141,6 +147,63 @@ def resolve_backend(name="auto"):
                 f"backend 'numba' is not usable here ({why}); backend='auto' falls back to numpy"
             )
     return name
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What a concrete backend means for the code that runs on it: the one table of kernels.
+
+    Models and training ask this object which kernels to run instead of comparing backend
+    names. Obtain it with :func:`get_backend`.
+
+    Attributes
+    ----------
+    name : str
+        One of :data:`BACKENDS`.
+    update_kernels : {"xp", "cpu", "cuda"}
+        The masked SGD/Adam update kernels of :func:`noprune_theory.training.train`: array
+        expressions, ``noprune_theory.kernels.cpu`` (numba) or ``noprune_theory.kernels.cuda``
+        (numba.cuda).
+    fused_loss_grad : {None, "cpu", "cuda"}
+        Where the fused loss-and-gradient kernels of ``MaskedMLP`` come from (None: the
+        array-expression forward and backward passes).
+    cuda_reductions : bool
+        Whether the numba.cuda loss reductions run (the cupy backend).
+    whole_run_training : bool
+        Whether :func:`~noprune_theory.training.train` may hand sparse networks to the whole-run
+        numba kernel (``noprune_theory.kernels.cpu_train``).
+    """
+
+    name: str
+    update_kernels: str
+    fused_loss_grad: str | None
+    cuda_reductions: bool
+    whole_run_training: bool
+
+    @property
+    def xp(self):
+        """The array namespace (:mod:`numpy`, or :mod:`cupy`)."""
+        return namespace_for(self.name)
+
+    def kernel_module(self, which):
+        """The module of kernel family *which* (``"cpu"`` or ``"cuda"``), imported lazily."""
+        return importlib.import_module(f"noprune_theory.kernels.{which}")
+
+
+_TABLE = {
+    "numpy": Backend("numpy", "xp", None, False, False),
+    "numba": Backend("numba", "cpu", "cpu", False, True),
+    "cupy": Backend("cupy", "cuda", "cuda", True, False),
+}
+
+
+def get_backend(name="auto"):
+    """The :class:`Backend` of *name*, resolved as :func:`resolve_backend` does.
+
+    >>> get_backend("numpy").update_kernels
+    'xp'
+    """
+    return _TABLE[resolve_backend(name)]
 
 
 def namespace_for(backend):

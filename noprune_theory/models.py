@@ -37,7 +37,13 @@ import zipfile
 import numpy as np
 
 from noprune_theory._validation import check_choice, check_scalar
-from noprune_theory.backend import array_namespace, namespace_for, resolve_backend, to_numpy
+from noprune_theory.backend import (
+    array_namespace,
+    get_backend,
+    namespace_for,
+    resolve_backend,
+    to_numpy,
+)
 
 __all__ = ["ACTIVATIONS", "LOSSES", "SCALINGS", "MaskedMLP", "MaskedTwoLayer"]
 
@@ -664,13 +670,13 @@ class MaskedMLP:
     def _cuda_reductions(self):
         # the cupy backend's numba.cuda loss kernels; the tests switch them on for NumPy arrays
         # under the CUDA simulator through the private attribute
-        return self.__dict__.get("_use_cuda_kernels", self.backend == "cupy")
+        return self.__dict__.get("_use_cuda_kernels", get_backend(self.backend).cuda_reductions)
 
     def _fused_ok(self, Xa, loss):
         # the fused two-layer step: one hidden layer, scalar output, shared X, mse or logistic;
         # numba kernels on the numba backend, numba.cuda kernels on the cupy backend
         return (
-            (self.backend == "numba" or self._cuda_reductions())
+            (get_backend(self.backend).fused_loss_grad == "cpu" or self._cuda_reductions())
             and self.depth == 2
             and self.sizes[-1] == 1
             and loss in ("mse", "logistic")
@@ -869,6 +875,31 @@ class MaskedMLP:
         new.masks = [self._clone(m) for m in self.masks]
         new.initial_weights = [self._clone(w) for w in self.initial_weights]
         new._work = {}  # scratch buffers of the fused kernels are never shared
+        return new
+
+    @classmethod
+    def _stack(cls, models):
+        """One model holding the networks of *models* in order (same shape and settings).
+
+        Arrays are copied; the result's ``seed`` is the first model's (the others' initial
+        weights are carried as arrays). Used to train networks of several simulation cells as
+        one batch.
+        """
+        first = models[0]
+        keys = ("sizes", "activation", "bias", "scaling", "dtype", "backend")
+        for m in models[1:]:
+            if any(getattr(m, k) != getattr(first, k) for k in keys):
+                raise ValueError("models to stack must share sizes, activation, bias, scaling, "
+                                 "dtype and backend")
+        xp = first.xp
+        new = first.copy()
+        new.B = sum(m.B for m in models)
+        new.weights = [xp.concat([m.weights[l] for m in models]) for l in range(first.depth)]
+        new.biases = (None if first.biases is None else
+                      [xp.concat([m.biases[l] for m in models]) for l in range(first.depth)])
+        new.masks = [xp.concat([m.masks[l] for m in models]) for l in range(first.depth)]
+        new.initial_weights = [xp.concat([m.initial_weights[l] for m in models])
+                               for l in range(first.depth)]
         return new
 
     def save(self, path):

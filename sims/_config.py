@@ -21,6 +21,7 @@ from dataclasses import field as dc_field
 from typing import Any
 
 from noprune_theory._validation import check_choice, check_scalar, describe_range
+from noprune_theory.backend import CHOICES as BACKEND_CHOICES
 
 __all__ = [
     "BACKEND_CHOICES",
@@ -33,9 +34,8 @@ __all__ = [
     "resolve_config",
 ]
 
-#: Settings every simulation has; neither enters the folder hash.
-RESERVED_FIELDS = ("seeds", "backend")
-BACKEND_CHOICES = ("auto", "numpy", "numba", "cupy")
+#: Settings every simulation has; none enters the folder hash.
+RESERVED_FIELDS = ("seeds", "backend", "memory_budget")
 _KINDS = (int, float, str, bool)
 
 
@@ -192,6 +192,9 @@ class RunConfig:
         The requested backend (``auto`` is resolved per cell, on the machine that runs it).
     cell_version : int or str or None
         Bumped by a simulation whose ``cell`` changed meaning; part of the hash.
+    memory_budget : int or None
+        MiB one batch of networks may take when cells train together (None: half the free
+        memory); how the work is split, never what it computes, so not part of the hash.
     """
 
     sim: str
@@ -199,6 +202,7 @@ class RunConfig:
     seeds: int = 1
     backend: str = "auto"
     cell_version: Any = None
+    memory_budget: int | None = None
 
     @property
     def axes(self):
@@ -270,12 +274,17 @@ def _convert_reserved(key, value):
         if isinstance(value, list):
             raise ValueError(f"seeds must be an integer >= 1 (a count), got {value!r}")
         return check_scalar(value, "seeds", integer=True, low=1, text=True)
+    if key == "memory_budget":
+        if isinstance(value, list):
+            raise ValueError(f"memory_budget must be an integer >= 1 (MiB), got {value!r}")
+        return check_scalar(value, "memory_budget", integer=True, low=1, text=True)
     if not isinstance(value, str):
         raise ValueError(f"backend must be one of {BACKEND_CHOICES}, got {value!r}")
     return check_choice(value, "backend", BACKEND_CHOICES)
 
 
-def resolve_config(sim, *, preset=None, file=None, sets=(), seeds=None, backend=None):
+def resolve_config(sim, *, preset=None, file=None, sets=(), seeds=None, backend=None,
+                   memory_budget=None):
     """Merge and validate a simulation's configuration.
 
     Parameters
@@ -293,6 +302,9 @@ def resolve_config(sim, *, preset=None, file=None, sets=(), seeds=None, backend=
         Number of seeds (overrides everything else).
     backend : {"auto", "numpy", "numba", "cupy"}, optional
         Overrides everything else.
+    memory_budget : int >= 1, optional
+        MiB per batch of networks (see :func:`~noprune_theory.sims.run_simulation`); overrides
+        everything else. Not part of the hash.
 
     Returns
     -------
@@ -315,7 +327,7 @@ def resolve_config(sim, *, preset=None, file=None, sets=(), seeds=None, backend=
     values = {}
     for k, f in fields.items():
         values[k] = _convert_value(fields, sim.name, k, f.default, from_text=False)
-    run = {"seeds": 1, "backend": "auto"}
+    run = {"seeds": 1, "backend": "auto", "memory_budget": None}
 
     def apply(mapping, from_text):
         for k, v in mapping.items():
@@ -363,5 +375,7 @@ def resolve_config(sim, *, preset=None, file=None, sets=(), seeds=None, backend=
         run["seeds"] = _convert_reserved("seeds", seeds)
     if backend is not None:
         run["backend"] = _convert_reserved("backend", backend)
+    if memory_budget is not None:
+        run["memory_budget"] = _convert_reserved("memory_budget", memory_budget)
     return RunConfig(sim=sim.name, values=values, seeds=run["seeds"], backend=run["backend"],
-                     cell_version=sim.cell_version)
+                     cell_version=sim.cell_version, memory_budget=run["memory_budget"])

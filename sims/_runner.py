@@ -25,7 +25,8 @@ from pathlib import Path
 
 from noprune_theory.sims._store import META_COLUMNS, ResultStore
 
-__all__ = ["CellError", "RunSummary", "compute_cell", "run_simulation"]
+__all__ = ["CellError", "RunSummary", "compute_batch", "compute_cell", "default_memory_budget",
+           "plan_batches", "run_simulation"]
 
 #: Seconds to wait for a ``--scheduler`` before giving up.
 CONNECT_TIMEOUT = 5
@@ -83,16 +84,25 @@ def compute_cell(cell, sim_name, point, seed, backend, reserved):
     The concrete backend is resolved here, on the machine that runs the cell (``auto`` picks
     the GPU of a GPU worker). *reserved* are names a value may not take.
     """
-    from noprune_theory import __version__
     from noprune_theory.backend import resolve_backend
 
     concrete = resolve_backend(backend)
     config = dict(point)
     config["backend"] = concrete
-    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+    started = _now()
     t0 = time.perf_counter()
     values = cell(config, seed)
     seconds = time.perf_counter() - t0
+    return _record(sim_name, point, seed, values, concrete, started, seconds, reserved)
+
+
+def _now():
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+
+
+def _record(sim_name, point, seed, values, concrete, started, seconds, reserved):
+    from noprune_theory import __version__
+
     if not isinstance(values, dict):
         raise TypeError(f"cell of {sim_name!r} must return a dict, got {type(values).__name__}")
     clash = sorted(set(values) & set(reserved))
@@ -121,6 +131,103 @@ def compute_cell(cell, sim_name, point, seed, backend, reserved):
             "seconds": seconds,
         },
     }
+
+
+def compute_batch(module_name, sim_name, cells, backend, reserved):
+    """Run cells of one group as one batch; ``[(key, record), ...]`` in the order of *cells*.
+
+    *cells* is ``[(key, point, seed), ...]``; the simulation module's ``cells_batch`` computes
+    their values together. A record's ``seconds`` is the batch's wall time shared out in
+    proportion to the networks of each cell (its ``network_count``, 1 when not given).
+    """
+    import importlib
+
+    from noprune_theory.backend import resolve_backend
+
+    module = importlib.import_module(module_name)
+    concrete = resolve_backend(backend)
+    items = []
+    for _, point, seed in cells:
+        config = dict(point)
+        config["backend"] = concrete
+        items.append((config, seed))
+    started = _now()
+    t0 = time.perf_counter()
+    values = module.cells_batch(items)
+    seconds = time.perf_counter() - t0
+    weights = [_network_count(module, config) for config, _ in items]
+    total = sum(weights)
+    return [(key, _record(sim_name, point, seed, v, concrete, started, seconds * w / total,
+                          reserved))
+            for (key, point, seed), v, w in zip(cells, values, weights)]
+
+
+def _network_count(module, config):
+    count = getattr(module, "network_count", None)
+    return count(config) if count is not None else 1
+
+
+def default_memory_budget(backend="auto"):
+    """Memory for one batch of networks, in MiB: half of the free memory here.
+
+    On the cupy backend, half of the free memory of the current GPU; else half of the host's
+    available memory (Linux ``/proc/meminfo``; 1024 MiB when it cannot be read).
+    """
+    from noprune_theory.backend import resolve_backend
+
+    if resolve_backend(backend) == "cupy":
+        import cupy
+
+        free, _ = cupy.cuda.Device().mem_info
+        return max(1, int(free // 2**21))
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return max(1, int(line.split()[1]) // 2048)
+    except OSError:
+        pass
+    return 1024
+
+
+def plan_batches(sim_module, todo, memory_budget):
+    """Split the pending cells into batches: cells of one group, at most *memory_budget* MiB.
+
+    *todo* is ``[(key, point, seed), ...]``. Cells group by the module's ``group_key(point)``
+    (order of first appearance kept); a batch holds as many cells of a group as fit the budget
+    by ``network_bytes(point) * network_count(point)``, and always at least one.
+    """
+    groups = {}
+    for item in todo:
+        groups.setdefault(sim_module.group_key(item[1]), []).append(item)
+    budget = memory_budget * 2**20
+    batches = []
+    for cells in groups.values():
+        batch, used = [], 0
+        for item in cells:
+            need = sim_module.network_bytes(item[1]) * _network_count(sim_module, item[1])
+            if batch and used + need > budget:
+                batches.append(batch)
+                batch, used = [], 0
+            batch.append(item)
+            used += need
+        batches.append(batch)
+    return batches
+
+
+def _batch_module(sim):
+    """The simulation's module when it can train cells together, else None."""
+    import importlib
+
+    try:
+        module = importlib.import_module(sim.module)
+    except (ImportError, TypeError, ValueError):
+        return None
+    if getattr(module, "cell", None) is sim.cell and all(
+            callable(getattr(module, name, None))
+            for name in ("cells_batch", "group_key", "network_bytes")):
+        return module
+    return None
 
 
 def _progress(total, initial, enabled, desc):
@@ -171,7 +278,7 @@ def _check_backend(backend, remote):
 
 
 def run_simulation(run_config, *, out="results", workers=None, scheduler=None, client=None,
-                   progress=True, on_record=None):
+                   progress=True, on_record=None, memory_budget=None, batch=True):
     """Run every cell of *run_config* that is not stored yet.
 
     Parameters
@@ -191,6 +298,12 @@ def run_simulation(run_config, *, out="results", workers=None, scheduler=None, c
         A tqdm bar with ETA on stderr (shown only when stderr is a terminal).
     on_record : callable, optional
         Called with each record after it is stored (tests, custom logging).
+    memory_budget : int >= 1, optional
+        MiB one batch of networks may take (see Notes); default ``run_config.memory_budget``,
+        else :func:`default_memory_budget` (half the free memory, of the GPU on cupy).
+    batch : bool, default True
+        Train the cells of a group together when the simulation can; False runs cell by cell
+        (the same records, slower).
 
     Returns
     -------
@@ -209,6 +322,13 @@ def run_simulation(run_config, *, out="results", workers=None, scheduler=None, c
     Cells are submitted all at once; the driver writes each record atomically as it arrives
     (:class:`~noprune_theory.sims.ResultStore`). The file name of a cell is a hash of its grid
     point and its seed, so no cell is stored twice, and a rerun computes only missing cells.
+
+    A simulation whose module defines ``cells_batch(items)``, ``group_key(point)`` and
+    ``network_bytes(point)`` (and optionally ``network_count(point)``) trains its pending cells
+    in batches: the cells sharing a group key (the same network shape and training settings)
+    are split into batches of at most *memory_budget* MiB, each batch is one task, and its
+    cells' records are stored when it finishes. Resume stays per cell: only the cells not
+    stored are batched. The values are those of the cell-by-cell path.
     """
     from noprune_theory._validation import check_scalar
 
@@ -217,6 +337,12 @@ def run_simulation(run_config, *, out="results", workers=None, scheduler=None, c
         raise ValueError("give at most one of workers, scheduler and client")
     if workers is not None:
         workers = check_scalar(workers, "workers", integer=True, low=1)
+    if memory_budget is None:
+        memory_budget = getattr(run_config, "memory_budget", None)
+    if memory_budget is not None:
+        memory_budget = check_scalar(memory_budget, "memory_budget", integer=True, low=1)
+    if not isinstance(batch, (bool, int)):
+        raise ValueError(f"batch must be True or False, got {batch!r}")  # noqa: TRY004
     from noprune_theory.sims._registry import get_simulation
 
     sim = get_simulation(run_config.sim)
@@ -248,8 +374,49 @@ def run_simulation(run_config, *, out="results", workers=None, scheduler=None, c
             if on_record is not None:
                 on_record(record)
 
+        module = _batch_module(sim) if batch else None
+        batches = None
+        if todo and module is not None:
+            if memory_budget is None:
+                memory_budget = default_memory_budget(
+                    "auto" if client is not None else run_config.backend)
+            batches = plan_batches(module, todo, memory_budget)
+
         if not todo:
             pass
+        elif batches is not None and client is None:
+            for cells in batches:
+                try:
+                    done_cells = compute_batch(module.__name__, sim.name, cells,
+                                               run_config.backend, reserved)
+                except Exception as exc:
+                    _, point, seed = cells[0]
+                    raise CellError(_cell_failure(sim.name, point, seed, exc, len(cells))) \
+                        from exc
+                for key, record in done_cells:
+                    store_record(key, record)
+        elif batches is not None:
+            from distributed import as_completed
+
+            futures = {}
+            for i, cells in enumerate(batches):
+                fut = client.submit(compute_batch, module.__name__, sim.name, cells,
+                                    run_config.backend, reserved, pure=False,
+                                    key=f"batch-{run_config.hash}-{i}-{time.time_ns()}")
+                futures[fut] = cells
+            try:
+                for fut in as_completed(futures, loop=client.loop):
+                    cells = futures[fut]
+                    try:
+                        done_cells = fut.result()
+                    except Exception as exc:
+                        _, point, seed = cells[0]
+                        raise CellError(_cell_failure(sim.name, point, seed, exc, len(cells))) \
+                            from exc
+                    for key, record in done_cells:
+                        store_record(key, record)
+            finally:
+                client.cancel(list(futures))
         elif client is None:
             for key, point, seed in todo:
                 try:
@@ -291,9 +458,12 @@ def run_simulation(run_config, *, out="results", workers=None, scheduler=None, c
                       computed=computed, seconds=time.perf_counter() - t0)
 
 
-def _cell_failure(name, point, seed, exc):
+def _cell_failure(name, point, seed, exc, batch_size=1):
     where = ", ".join(f"{k}={v!r}" for k, v in point.items())
-    return (f"cell of {name!r} failed at seed={seed}, {where}: {type(exc).__name__}: {exc} "
+    lead = (f"cell of {name!r} failed" if batch_size == 1 else
+            f"a batch of {batch_size} cells of {name!r} failed (its first cell:")
+    tail = "" if batch_size == 1 else ")"
+    return (f"{lead} at seed={seed}, {where}{tail}: {type(exc).__name__}: {exc} "
             f"(finished cells are kept; rerun to resume)")
 
 

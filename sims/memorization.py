@@ -108,30 +108,31 @@ def _prune_options(config):
     return {}
 
 
-def cell(config, seed):
-    """Prune ``nets`` fresh networks to sparsity 1 - 0.8^k, train, count memorized points."""
-    import numpy as np
-
-    from noprune_theory.backend import to_numpy
+def _pruned_network(config, seed):
+    """Steps 1 and 2 of a cell: the problems and the pruned initialization."""
     from noprune_theory.models import MaskedMLP
     from noprune_theory.pruning import prune
-    from noprune_theory.training import train
 
     X, y = _problems(config, seed)
     net = MaskedMLP(config["d"], (config["width"],) * config["depth"], B=config["nets"],
                     activation="relu", backend=config["backend"], seed=seed)
-    sparsity = 1.0 - 0.8 ** config["k"]
     if config["k"] > 0:
-        masks = prune(net, config["method"], sparsity=sparsity, data=(X, y), seed=seed,
-                      **_prune_options(config))
+        masks = prune(net, config["method"], sparsity=1.0 - 0.8 ** config["k"], data=(X, y),
+                      seed=seed, **_prune_options(config))
         net.set_masks(masks)
-    opts = _train_options(config)
-    result = train(net, X, y, loss="logistic", seed=seed, **opts)
+    return net, X, y
+
+
+def _values(config, net, result):
+    import numpy as np
+
+    from noprune_theory.backend import to_numpy
+
     kept = np.asarray(to_numpy(net.kept_count()), dtype=np.float64).reshape(-1)
     total = int(net.weight_count())
     memorized = np.asarray(result.memorized, dtype=np.float64)
     return {
-        "sparsity": sparsity,
+        "sparsity": 1.0 - 0.8 ** config["k"],
         "density": float(kept.mean() / total),
         "kept_weights": float(kept.mean()),
         "total_weights": total,
@@ -143,9 +144,94 @@ def cell(config, seed):
     }
 
 
+def cell(config, seed):
+    """Prune ``nets`` fresh networks to sparsity 1 - 0.8^k, train, count memorized points."""
+    from noprune_theory.training import train
+
+    net, X, y = _pruned_network(config, seed)
+    # the seed of train() draws nothing here (full batch, no gradient noise)
+    result = train(net, X, y, loss="logistic", seed=seed, **_train_options(config))
+    return _values(config, net, result)
+
+
+# ----------------------------------------------------------------------------- batched cells
+def group_key(config):
+    """Cells with the same key train as one batch: every field but the method and k."""
+    return tuple((k, v) for k, v in sorted(config.items()) if k not in ("method", "k"))
+
+
+def network_count(config):
+    """Networks one cell trains."""
+    return config["nets"]
+
+
+def network_bytes(config):
+    """Memory one network of a cell takes while its batch trains (bytes, an upper estimate)."""
+    sizes = (config["d"],) + (config["width"],) * config["depth"] + (1,)
+    weights = sum(sizes[i] * sizes[i + 1] for i in range(len(sizes) - 1))
+    units = sum(sizes[1:])
+    # weights, initial weights, gradients, two Adam moments, masks and packed copies (float64),
+    # plus activations, pre-activations and deltas over the n points, and the data
+    return 8 * (10 * weights + 4 * units * config["n"] + config["n"] * (config["d"] + 1))
+
+
+def cells_batch(items):
+    """Values of several cells ``[(config, seed), ...]`` of one group, trained as one batch.
+
+    The pruning is prepared once per (method, seed), i.e. per initialization, for all the k of
+    the batch (:func:`noprune_theory.pruning._methods.prune_at_sparsities`: one IMP trajectory
+    to the largest k, one training for magnitude after training, one set of SNIP or GraSP
+    scores), giving each cell exactly the masks :func:`cell` computes. Then all the networks of
+    the batch train together. Training treats every network on its own (its own data, mask,
+    Adam state and stop), so every value equals the cell's own.
+    """
+    import numpy as np
+
+    from noprune_theory.models import MaskedMLP
+    from noprune_theory.pruning._methods import prune_at_sparsities
+    from noprune_theory.training import train
+
+    nets = [None] * len(items)
+    Xs = [None] * len(items)
+    ys = [None] * len(items)
+    by_init = {}
+    for i, (config, seed) in enumerate(items):
+        by_init.setdefault((config["method"], seed), []).append(i)
+    for (method, seed), where in by_init.items():
+        config = items[where[0]][0]
+        X, y = _problems(config, seed)
+        net = MaskedMLP(config["d"], (config["width"],) * config["depth"], B=config["nets"],
+                        activation="relu", backend=config["backend"], seed=seed)
+        pruned = [i for i in where if items[i][0]["k"] > 0]
+        masks = prune_at_sparsities(net, method, [1.0 - 0.8 ** items[i][0]["k"] for i in pruned],
+                                    data=(X, y), seed=seed, **_prune_options(config))
+        chosen = dict(zip(pruned, masks))
+        for i in where:
+            cell_net = net.copy()
+            if i in chosen:
+                cell_net.set_masks(chosen[i])
+            nets[i], Xs[i], ys[i] = cell_net, X, y
+    big = MaskedMLP._stack(nets)
+    result = train(big, np.concatenate(Xs), np.concatenate(ys), loss="logistic", seed=0,
+                   **_train_options(items[0][0]))
+    out = []
+    start = 0
+    for (config, _), net in zip(items, nets):
+        idx = np.arange(start, start + net.B)
+        start += net.B
+        part = type(result)(
+            final_loss=result.final_loss[idx], final_accuracy=result.final_accuracy[idx],
+            memorized=result.memorized[idx], steps=result.steps[idx],
+            converged=result.converged[idx], diverged=result.diverged[idx], trajectory=None,
+        )
+        out.append(_values(config, net, part))
+    return out
+
+
 def plot(table, config, outdir):
     """Fraction memorized against the kept fraction of weights, one line per method."""
     import numpy as np
+
     from noprune_theory.sims._plotting import errorbar_lines, mean_sem, new_figure
 
     fig, ax = new_figure(width=6.0, height=4.4)

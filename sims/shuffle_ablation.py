@@ -144,14 +144,12 @@ def _stack_variants(template, nets_list):
     return big
 
 
-def cell(config, seed):
-    """One method, one sparsity: train the found mask and its three ablations."""
+def _prepared(config, seed):
+    """Everything of a cell before training: the batch of its four variants and its data."""
     import numpy as np
 
-    from noprune_theory.backend import to_numpy
     from noprune_theory.models import MaskedMLP
     from noprune_theory.pruning import prune, reinitialize, shuffle_masks
-    from noprune_theory.training import train
 
     X, y = _problems(config, seed)
     B = config["nets"]
@@ -176,7 +174,76 @@ def cell(config, seed):
     big = _stack_variants(init, [variants[v] for v in order])
     Xs = np.concatenate([X] * len(order))
     ys = np.concatenate([y] * len(order))
+    return init, variants, big, Xs, ys
+
+
+def cell(config, seed):
+    """One method, one sparsity: train the found mask and its three ablations."""
+    from noprune_theory.training import train
+
+    init, variants, big, Xs, ys = _prepared(config, seed)
+    # the seed of train() draws nothing here (full batch, no gradient noise)
     result = train(big, Xs, ys, loss="logistic", seed=seed, **_train_options(config))
+    return _record(config, init, variants, result)
+
+
+# ----------------------------------------------------------------------------- batched cells
+def group_key(config):
+    """Cells with the same key train as one batch: every field but the method and k."""
+    return tuple((k, v) for k, v in sorted(config.items()) if k not in ("method", "k"))
+
+
+def network_count(config):
+    """Networks one cell trains (four variants of ``nets`` networks)."""
+    return len(VARIANTS) * config["nets"]
+
+
+def network_bytes(config):
+    """Memory one network takes while its batch trains (bytes, an upper estimate)."""
+    from noprune_theory.sims.memorization import network_bytes as per_network
+
+    return per_network(config)
+
+
+def cells_batch(items):
+    """Values of several cells ``[(config, seed), ...]``, their networks trained as one batch.
+
+    Each cell's four variants are built exactly as in :func:`cell`; training treats every
+    network on its own (its own data, mask, Adam state and stop), so every value equals the
+    cell's own.
+    """
+    import numpy as np
+
+    from noprune_theory.models import MaskedMLP
+    from noprune_theory.training import TrainResult, train
+
+    prepared = [_prepared(config, seed) for config, seed in items]
+    big = MaskedMLP._stack([p[2] for p in prepared])
+    result = train(big, np.concatenate([p[3] for p in prepared]),
+                   np.concatenate([p[4] for p in prepared]), loss="logistic", seed=0,
+                   **_train_options(items[0][0]))
+    out = []
+    start = 0
+    for (config, _), (init, variants, cell_big, _, _) in zip(items, prepared):
+        idx = np.arange(start, start + cell_big.B)
+        start += cell_big.B
+        part = TrainResult(
+            final_loss=result.final_loss[idx], final_accuracy=result.final_accuracy[idx],
+            memorized=result.memorized[idx], steps=result.steps[idx],
+            converged=result.converged[idx], diverged=result.diverged[idx], trajectory=None,
+        )
+        out.append(_record(config, init, variants, part))
+    return out
+
+
+def _record(config, init, variants, result):
+    import numpy as np
+
+    from noprune_theory.backend import to_numpy
+
+    B = config["nets"]
+    order = list(VARIANTS)
+    sparsity = 1.0 - 0.8 ** config["k"]
     record = {
         "sparsity": sparsity,
         "density": float(variants["found"].density().mean()),

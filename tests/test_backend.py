@@ -47,3 +47,24 @@ def test_numba_cuda_runs_in_the_simulator_in_these_tests():
     from numba.core import config
 
     assert config.ENABLE_CUDASIM
+
+
+def test_backend_object_owns_the_kernel_table():
+    """Models and training ask the Backend object which kernels to run; one table, here."""
+    assert bk.get_backend("numpy").update_kernels == "xp"
+    assert bk.get_backend("numpy").fused_loss_grad is None
+    numba_ok, _ = bk.numba_status()
+    if numba_ok:
+        nb = bk.get_backend("numba")
+        assert (nb.update_kernels, nb.fused_loss_grad, nb.whole_run_training) == ("cpu", "cpu",
+                                                                                    True)
+        assert nb.kernel_module("cpu").__name__ == "noprune_theory.kernels.cpu"
+    assert bk.get_backend("auto").name == bk.resolve_backend("auto")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        bk.get_backend("torch")
+
+
+def test_choice_lists_come_from_backend_module():
+    from noprune_theory.sims._config import BACKEND_CHOICES
+
+    assert BACKEND_CHOICES == bk.CHOICES == ("auto",) + bk.BACKENDS

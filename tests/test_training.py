@@ -242,3 +242,136 @@ def test_float32_training_stays_float32(backend):
     res = train(model, X, y, loss="logistic", lr=0.5, steps=50)
     assert all(to_numpy(w).dtype == np.float32 for w in model.weights + model.biases)
     assert res.trajectory.loss[-1].mean() < res.trajectory.loss[0].mean()
+
+
+# ----------------------------------------------------------------------------- whole-run kernel
+def _random_problem(B, n, d, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((B, n, d)) / np.sqrt(d)
+    y = np.where(rng.random((B, n)) < 0.5, -1.0, 1.0)
+    return X, y
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh", "softplus"])
+@pytest.mark.parametrize("optimizer, loss, lr", [("adam", "logistic", 0.01), ("gd", "mse", 0.05)])
+def test_fused_kernel_follows_the_numpy_reference(activation, optimizer, loss, lr):
+    """The whole-run kernel (forward, backward, update and stop in compiled code, kept weights
+    only) follows the array-expression reference to rounding over 40 steps, on per-network
+    data, two hidden layers, sparse masks and per-network stopping."""
+    X, y = _random_problem(3, 12, 5, seed=1)
+    ref = MaskedMLP(5, (7, 6), B=3, seed=2, activation=activation)
+    ref.set_masks(_half_masks(ref, seed=3))
+    fused = ref.copy()
+    kw = {"loss": loss, "optimizer": optimizer, "lr": lr, "steps": 40, "target_loss": 0.6}
+    r0 = train(ref, X, y, kernels="xp", **kw)
+    r1 = train(fused, X, y, kernels="fused", **kw)
+    np.testing.assert_array_equal(r1.steps, r0.steps)
+    np.testing.assert_array_equal(r1.converged, r0.converged)
+    np.testing.assert_allclose(r1.final_loss, r0.final_loss, rtol=1e-12)
+    np.testing.assert_array_equal(r1.memorized, r0.memorized)
+    np.testing.assert_allclose(r1.trajectory.loss[0], r0.trajectory.loss[0], rtol=1e-13)
+    for a, b in zip(ref.weights + ref.biases, fused.weights + fused.biases):
+        np.testing.assert_allclose(b, a, rtol=1e-11, atol=1e-14)
+    for w, m in zip(fused.weights, fused.masks):
+        assert np.all(w[~m] == 0.0)
+
+
+def test_fused_stops_each_network_as_the_reference_does():
+    """Memorization stops: the networks stop at different steps, and at the reference's."""
+    X, y = _random_problem(4, 10, 4, seed=5)
+    ref = MaskedMLP(4, (16, 16), B=4, seed=6)
+    fused = ref.copy()
+    kw = {"loss": "logistic", "optimizer": "adam", "lr": 0.02, "steps": 3000,
+          "stop_when_memorized": True}
+    r0 = train(ref, X, y, kernels="xp", **kw)
+    r1 = train(fused, X, y, kernels="fused", **kw)
+    assert r0.converged.all() and len(set(r0.steps.tolist())) > 1
+    np.testing.assert_array_equal(r1.steps, r0.steps)
+    np.testing.assert_array_equal(r1.memorized, 1.0)
+    np.testing.assert_array_equal(r1.trajectory.steps, [0, r0.steps.max()])
+
+
+def test_fused_network_does_not_depend_on_its_batch():
+    """A network's numbers are the same bit for bit whatever networks share its batch (what
+    lets a sweep train cells together): train 5 networks together, then 2 of them alone."""
+    X, y = _random_problem(5, 10, 4, seed=7)
+    full = MaskedMLP(4, (9, 9), B=5, seed=8)
+    full.set_masks(_half_masks(full, seed=9))
+    from noprune_theory.training import _subset
+
+    part = _subset(full, np.array([1, 3]))
+    kw = {"loss": "logistic", "optimizer": "adam", "lr": 0.02, "steps": 500,
+          "stop_when_memorized": True, "kernels": "fused"}
+    rf = train(full, X, y, **kw)
+    rp = train(part, X[[1, 3]], y[[1, 3]], **kw)
+    np.testing.assert_array_equal(rp.steps, rf.steps[[1, 3]])
+    np.testing.assert_array_equal(rp.final_loss, rf.final_loss[[1, 3]])
+    for a, b in zip(full.weights + full.biases, part.weights + part.biases):
+        np.testing.assert_array_equal(b, a[[1, 3]])
+
+
+def test_numba_backend_splits_sparse_and_dense_networks():
+    """On the numba backend, networks at or below FUSED_MAX_DENSITY take the whole-run kernel
+    and the others the step loop; each part equals training it alone on its path."""
+    from noprune_theory.training import FUSED_MAX_DENSITY, _subset
+
+    X, y = _random_problem(4, 10, 4, seed=11)
+    model = MaskedMLP(4, (10, 10), B=4, seed=12, backend="numba")
+    rng = np.random.default_rng(0)
+    keep = np.array([0.1, 0.9, 0.15, 1.0])
+    model.set_masks([rng.random(w.shape) < keep[:, None, None] for w in model.weights])
+    sparse = model.density() <= FUSED_MAX_DENSITY
+    np.testing.assert_array_equal(sparse, [True, False, True, False])
+    kw = {"loss": "logistic", "optimizer": "adam", "lr": 0.02, "steps": 300,
+          "stop_when_memorized": True}
+    a = _subset(model, np.flatnonzero(sparse))
+    b = _subset(model, np.flatnonzero(~sparse))
+    ra = train(a, X[sparse], y[sparse], kernels="fused", **kw)
+    rb = train(b, X[~sparse], y[~sparse], kernels="cpu", **kw)
+    res = train(model, X, y, **kw)
+    np.testing.assert_array_equal(res.steps[sparse], ra.steps)
+    np.testing.assert_array_equal(res.steps[~sparse], rb.steps)
+    np.testing.assert_array_equal(res.final_loss[sparse], ra.final_loss)
+    np.testing.assert_array_equal(res.final_loss[~sparse], rb.final_loss)
+    for w, wa, wb in zip(model.weights, a.weights, b.weights):
+        np.testing.assert_array_equal(w[sparse], wa)
+        np.testing.assert_array_equal(w[~sparse], wb)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"optimizer": "sgd", "batch_size": 3}, "full-batch gd or adam"),
+        ({"grad_noise": 0.1}, "gradient noise"),
+        ({"record_every": 2}, "records only at step 0"),
+        ({"loss": "cross_entropy"}, "scalar output"),
+    ],
+)
+def test_fused_refuses_what_it_cannot_run(kwargs, message):
+    X, y = _separable(6, 3)
+    kw = {"loss": "logistic", "steps": 3, **kwargs}
+    model = MaskedMLP(3, (4,), out=2 if kw["loss"] == "cross_entropy" else 1, B=2, seed=0)
+    if kw["loss"] == "cross_entropy":
+        y = (y > 0).astype(int)
+    with pytest.raises(ValueError, match=message):
+        train(model, X, y, kernels="fused", **kw)
+
+
+def test_fused_skips_dead_units_without_changing_anything():
+    """At 6% kept most hidden units lead nowhere: the kernel skips them (their gradient is
+    exactly zero at every step), and still matches the reference, dead weights untouched."""
+    X, y = _random_problem(3, 10, 6, seed=13)
+    ref = MaskedMLP(6, (20, 20), B=3, seed=14)
+    rng = np.random.default_rng(15)
+    ref.set_masks([rng.random(w.shape) < 0.06 for w in ref.weights])
+    from noprune_theory.kernels.cpu_train import _kept_entries
+
+    ent = _kept_entries(ref.masks, 3, ref.sizes)
+    kept = sum(int(m.sum()) for m in ref.masks)
+    assert int(ent[3][:, -1].sum()) < kept  # some kept weights lead to dead units
+    fused = ref.copy()
+    kw = {"loss": "logistic", "optimizer": "adam", "lr": 0.05, "steps": 200}
+    train(ref, X, y, kernels="xp", **kw)
+    train(fused, X, y, kernels="fused", **kw)
+    for a, b in zip(ref.weights + ref.biases, fused.weights + fused.biases):
+        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-13)

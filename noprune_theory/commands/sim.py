@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from noprune_theory.backend import CHOICES as BACKEND_CHOICES
 from noprune_theory.commands._types import Number, dump_json
 
 
@@ -40,7 +41,10 @@ _RESERVED_HELP = {
     "seeds": ("number of seeds per grid point, seeds 0..N-1 (not hashed)", "int", "1",
               "an integer >= 1"),
     "backend": ("array backend of the cells, resolved on each worker (not hashed)", "str",
-                "auto", "one of 'auto', 'numpy', 'numba', 'cupy'"),
+                "auto", "one of " + ", ".join(repr(c) for c in BACKEND_CHOICES)),
+    "memory_budget": ("MiB one batch of networks may take when cells of one shape train "
+                      "together (not hashed)", "int", "half the free memory (of the GPU on "
+                      "cupy)", "an integer >= 1"),
 }
 
 
@@ -139,12 +143,15 @@ class SimCommand(click.Command):
               help="Number of seeds per grid point (seeds 0..N-1).")
 @click.option("--out", default="results", show_default=True, type=NonEmptyPath(file_okay=False),
               help="Root folder; results go to OUT/<sim>/<config hash>/.")
-@click.option("--backend", type=click.Choice(["auto", "numpy", "numba", "cupy"]),
+@click.option("--backend", type=click.Choice(list(BACKEND_CHOICES)),
               help="Array backend for the cells (auto is resolved on each worker).")
 @click.option("--workers", type=Number(integer=True, low=1),
               help="Run on a new Dask LocalCluster with this many worker processes.")
 @click.option("--scheduler", metavar="tcp://HOST:PORT",
               help="Run on a running Dask cluster (e.g. dask-cuda, one worker per GPU).")
+@click.option("--memory-budget", type=Number(integer=True, low=1), metavar="MIB",
+              help="MiB one batch of networks may take when cells train together "
+                   "(default: half the free memory, of the GPU on cupy).")
 @click.option("--csv", "csv_path", type=NonEmptyPath(dir_okay=False),
               help="After the run, write every finished cell of the folder to this CSV file.")
 @click.option("--parquet", "parquet_path", type=NonEmptyPath(dir_okay=False),
@@ -154,7 +161,7 @@ class SimCommand(click.Command):
               help="Print the resolved config and the cell count only (and check the folder).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 def command(name, list_, preset, config_file, sets, seeds, out, backend, workers, scheduler,
-            csv_path, parquet_path, dry_run, quiet):
+            memory_budget, csv_path, parquet_path, dry_run, quiet):
     """Run simulation NAME: every (grid point, seed) cell not yet in the results folder.
 
     In-process by default; --workers N starts a local Dask cluster, --scheduler uses a running
@@ -195,7 +202,7 @@ def command(name, list_, preset, config_file, sets, seeds, out, backend, workers
     # everything below is checked before the first cell runs
     sim = get_simulation(name)
     cfg = resolve_config(sim, preset=preset, file=config_file, sets=sets, seeds=seeds,
-                         backend=backend)
+                         backend=backend, memory_budget=memory_budget)
     for path, option in ((csv_path, "--csv"), (parquet_path, "--parquet")):
         if path is not None:
             check_output_file(path, option)

@@ -639,3 +639,114 @@ def invert_scores(model, method="magnitude", sparsity=None, **kwargs):
     """
     kwargs.pop("invert", None)
     return prune(model, method, sparsity, invert=True, **kwargs)
+
+
+# ----------------------------------------------------------------------------- several targets
+def prune_at_sparsities(model, method, sparsities, *, data=None, seed=0, **options):
+    """``[prune(model, method, s, data=data, seed=seed, **options) for s in sparsities]``, with
+    the work the targets share done once.
+
+    Parameters
+    ----------
+    model, method, data, seed, **options
+        As in :func:`prune` (global scope, no ``densities``, ``invert`` or ``scope``).
+    sparsities : sequence of float in [0, 1)
+
+    Returns
+    -------
+    list
+        One mask list per sparsity, equal to what :func:`prune` returns for it.
+
+    Notes
+    -----
+    One-shot score methods (``magnitude_after_training``'s training, SNIP's and GraSP's
+    gradients) compute their scores once; each target then selects from them with its own
+    tie-breaking generator, as :func:`prune` does. IMP trains one trajectory of rounds up to the
+    largest target: the rounds are nested (round ``r`` keeps ``(1 - fraction)^r`` of the weights
+    whatever the target), so a smaller target's rounds are a prefix of it. Every target still
+    runs its own selection at every round it would run, and its survivors are compared with the
+    trajectory's; a target whose survivors ever differ (a kept count rounded the other way, a
+    tie) is pruned on its own by :func:`prune`, so the result is always :func:`prune`'s. Other
+    methods run :func:`prune` per target.
+    """
+    _check_model(model)
+    spec = get_method(method)
+    sparsities = [check_scalar(s, "sparsity", low=0, high=1, high_inclusive=False)
+                  for s in sparsities]
+    seed = _check_seed(seed)
+    if spec.needs_data:
+        data = _check_data(data, method)
+
+    def own(s):
+        return prune(model, method, s, data=data, seed=seed, **options)
+
+    if not sparsities:
+        return []
+    if spec.kind == "score":
+        method_seq = np.random.SeedSequence(seed).spawn(2)[1]
+        scores = spec.func(model, data, rng=np.random.default_rng(method_seq), **options)
+        out = []
+        for s in sparsities:
+            density, table, scope = _plan(model, s, None, None)
+            tie_seq = np.random.SeedSequence(seed).spawn(2)[0]  # a fresh one, as prune's
+            select = _make_select(model, density, table, scope, np.random.default_rng(tie_seq),
+                                  False, method)
+            out.append(list(select(scores, current=model.masks)))
+        return out
+    if method == "imp" and not options.get("return_result", False):
+        return _imp_at_sparsities(model, data, sparsities, seed, own, **options)
+    return [own(s) for s in sparsities]
+
+
+def _imp_at_sparsities(model, data, sparsities, seed, own, *, fraction=0.2, rewind_step=0,
+                       loss="mse", train_options=None):
+    """IMP for several targets from one trajectory (see :func:`prune_at_sparsities`)."""
+    q = check_scalar(fraction, "fraction", low=0, high=1, low_inclusive=False,
+                     high_inclusive=False)
+    t = check_scalar(rewind_step, "rewind_step", integer=True, low=0)
+    loss = _check_loss(loss)
+    X, y = data
+    targets = []
+    for s in sparsities:
+        density, table, scope = _plan(model, s, None, None)
+        tie_seq = np.random.SeedSequence(seed).spawn(2)[0]
+        select = _make_select(model, density, table, scope, np.random.default_rng(tie_seq),
+                              False, "imp")
+        targets.append({"density": density, "rounds": _imp_rounds(density, q),
+                        "select": select, "current": list(model.masks), "ok": True})
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
+    work = model.copy()
+    if t > 0:
+        opts = dict(train_options or {})
+        opts["steps"] = t
+        _train(work, X, y, loss, opts, int(rng.integers(2**31)))
+    rewind_w = [work.xp.asarray(w, copy=True) for w in work.weights]
+    rewind_b = None if work.biases is None else [work.xp.asarray(b, copy=True)
+                                                  for b in work.biases]
+    rounds = max(tg["rounds"] for tg in targets)
+    current = list(model.masks)
+    xp = work.xp
+    for r in range(1, rounds + 1):
+        live = [tg for tg in targets if tg["ok"] and tg["rounds"] >= r]
+        if not live:
+            break
+        work.weights = [xp.asarray(w, copy=True) for w in rewind_w]
+        if rewind_b is not None:
+            work.biases = [xp.asarray(b, copy=True) for b in rewind_b]
+        work.set_masks(current)
+        _train(work, X, y, loss, train_options, int(rng.integers(2**31)))
+        scores = magnitude_scores(work.weights)
+        nxt = None
+        for tg in live:
+            progress = min(1.0, r * math.log(1.0 - q) / math.log(tg["density"]))
+            mask = tg["select"](scores, progress=progress, current=tg["current"])
+            tg["current"] = mask
+            if tg["rounds"] > r:  # it trains on: it must share the trajectory's survivors
+                if nxt is None:
+                    nxt = mask
+                elif not all(bool(xp.all(a == b)) for a, b in zip(mask, nxt)):
+                    tg["ok"] = False
+        if nxt is None:
+            break
+        current = nxt
+    return [list(tg["current"]) if tg["ok"] else own(s) for tg, s in zip(targets, sparsities)]
