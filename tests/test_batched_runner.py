@@ -22,7 +22,7 @@ def _values(folder):
     table = load_results(folder)
     return {(r["method"], r["k"], r["seed"]): {k: r[k] for k in (
         "memorized", "all_memorized", "train_steps", "final_loss", "kept_weights", "diverged")}
-        for r in table}
+        for r in table.to_dict("records")}
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
@@ -43,7 +43,8 @@ def test_batched_run_stores_the_records_of_the_cell_by_cell_run(tmp_path, backen
 
 def test_batches_follow_groups_and_the_memory_budget():
     sim = get_simulation("memorization")
-    cfg = resolve_config(sim, sets=GRID + ["width=16,20"], seeds=2)
+    grid = [s for s in GRID if not s.startswith("width=")] + ["width=16,20"]
+    cfg = resolve_config(sim, sets=grid, seeds=2)
     todo = list(cfg.cells())
     per_cell = memorization.network_bytes(todo[0][1]) * 3
     budget_mib = 1
@@ -143,7 +144,7 @@ def test_shuffle_ablation_batched_equals_cell_by_cell(tmp_path):
 
     def values(folder):
         return {(r["method"], r["k"], r["seed"]): tuple(r[k] for k in keys)
-                for r in load_results(folder)}
+                for r in load_results(folder).to_dict("records")}
 
     assert values(one.folder) == values(both.folder)
 
