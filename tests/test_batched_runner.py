@@ -93,6 +93,10 @@ def test_memory_budget_is_checked():
                                "stop_when_memorized": True}}),
     ("imp", {"loss": "mse", "fraction": 0.3, "rewind_step": 5,
              "train_options": {"optimizer": "gd", "lr": 0.05, "steps": 40}}),
+    # the rewind point trains exactly rewind_step steps: the rounds' stop rule must not leak in
+    ("imp", {"loss": "logistic", "rewind_step": 60,
+             "train_options": {"optimizer": "adam", "lr": 0.05, "steps": 150,
+                               "stop_when_memorized": True}}),
     ("magnitude_after_training", {"loss": "logistic",
                                   "train_options": {"optimizer": "adam", "steps": 100}}),
     ("snip", {"loss": "logistic"}),

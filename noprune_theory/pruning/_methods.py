@@ -718,7 +718,8 @@ def _imp_at_sparsities(model, data, sparsities, seed, own, *, fraction=0.2, rewi
     work = model.copy()
     if t > 0:
         opts = dict(train_options or {})
-        opts["steps"] = t
+        # as in _imp: the rewind point is the dense model after exactly t steps
+        opts.update(steps=t, stop_when_memorized=False, target_loss=None)
         _train(work, X, y, loss, opts, int(rng.integers(2**31)))
     rewind_w = [work.xp.asarray(w, copy=True) for w in work.weights]
     rewind_b = None if work.biases is None else [work.xp.asarray(b, copy=True)
