@@ -18,8 +18,10 @@ uses warp-level operations (the simulator has none).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -36,10 +38,128 @@ if cuda_simulator_enabled() and "numba.cuda" not in sys.modules:
 
 from numba import cuda
 
-__all__ = ["masked_adam_update", "masked_sgd_update", "mse_loss_and_grad", "per_network_mean"]
+__all__ = [
+    "CUDA_MAX_GRID",
+    "CUDA_MAX_THREADS_PER_BLOCK",
+    "LaunchSettings",
+    "batched_launches",
+    "fused_launch_config",
+    "fused_width_ok",
+    "launch_settings",
+    "masked_adam_update",
+    "masked_sgd_update",
+    "mse_loss_and_grad",
+    "per_network_mean",
+]
 
 #: Threads per block for the reductions (a power of two; the shared arrays have this size).
 REDUCE_THREADS = 128
+#: CUDA's hardware limits on the grid (x, y, z) and on the threads of one block (all devices
+#: of compute capability >= 3.0).
+CUDA_MAX_GRID = (2**31 - 1, 65535, 65535)
+CUDA_MAX_THREADS_PER_BLOCK = 1024
+
+
+@dataclass(frozen=True)
+class LaunchSettings:
+    """Threads per block of each kernel family.
+
+    Attributes
+    ----------
+    flat_threads : int
+        The one-thread-per-parameter update kernels.
+    reduce_threads : int
+        The per-network reductions: a power of two, at most :data:`REDUCE_THREADS`.
+    fused_threads : int
+        Most threads per block of the fused two-layer kernel: a power of two, at most
+        :data:`REDUCE_THREADS`. The kernel takes widths up to ``MAX_PER_THREAD`` times this.
+    """
+
+    flat_threads: int
+    reduce_threads: int
+    fused_threads: int
+
+    def __post_init__(self):
+        if not 1 <= self.flat_threads <= CUDA_MAX_THREADS_PER_BLOCK:
+            raise ValueError(f"flat_threads must be in [1, 1024], got {self.flat_threads}")
+        for name in ("reduce_threads", "fused_threads"):
+            v = getattr(self, name)
+            if v < 1 or v > REDUCE_THREADS or v & (v - 1):
+                raise ValueError(f"{name} must be a power of two <= {REDUCE_THREADS}, got {v}")
+
+
+#: What a GPU runs.
+GPU_SETTINGS = LaunchSettings(flat_threads=256, reduce_threads=REDUCE_THREADS, fused_threads=128)
+#: The simulator runs every thread as a Python thread: small blocks keep the tests fast.
+SIMULATOR_SETTINGS = LaunchSettings(flat_threads=32, reduce_threads=32, fused_threads=8)
+_override = None
+
+
+def current_settings():
+    """The :class:`LaunchSettings` in force (an override, else the GPU's or the simulator's)."""
+    if _override is not None:
+        return _override
+    return SIMULATOR_SETTINGS if cuda_simulator_enabled() else GPU_SETTINGS
+
+
+@contextlib.contextmanager
+def launch_settings(**changes):
+    """Run the kernels with other block sizes inside the ``with`` block.
+
+    The tests use it to make the simulator run the GPU's block sizes
+    (``with launch_settings(reduce_threads=128): ...``).
+    """
+    global _override
+    previous = _override
+    _override = replace(current_settings(), **changes)
+    try:
+        yield _override
+    finally:
+        _override = previous
+
+
+def batched_launches(blocks_x, batch, threads):
+    """The launches that cover a ``(blocks_x, batch)`` grid within CUDA's grid limits.
+
+    Grid y (the batch axis) is limited to 65,535 blocks: larger batches are cut into slices
+    launched one after the other, each kernel adding the slice's offset to ``blockIdx.y``.
+
+    Returns
+    -------
+    list of (grid, block, offset)
+        ``grid = (blocks_x, rows)`` covers batch entries ``offset .. offset + rows - 1``.
+    """
+    if blocks_x > CUDA_MAX_GRID[0]:
+        raise ValueError(f"{blocks_x} blocks along x exceed CUDA's limit {CUDA_MAX_GRID[0]}")
+    if not 1 <= threads <= CUDA_MAX_THREADS_PER_BLOCK:
+        raise ValueError(f"threads per block must be in [1, 1024], got {threads}")
+    step = CUDA_MAX_GRID[1]
+    return [((blocks_x, min(step, batch - off)), threads, off) for off in range(0, batch, step)]
+
+
+def fused_launch_config(n, B, h, settings=None):
+    """The launches of the fused two-layer kernel for n points, B networks of width h.
+
+    Returns
+    -------
+    list of (grid, block, offset)
+        As :func:`batched_launches`; raises ValueError above the width limit
+        (:func:`fused_width_ok`).
+    """
+    settings = settings or current_settings()
+    if not fused_width_ok(h, settings):
+        raise ValueError(
+            f"width {h} exceeds the fused kernel's limit {MAX_PER_THREAD * settings.fused_threads}"
+        )
+    tpb = min(settings.fused_threads, 1 << max(0, (h - 1).bit_length()))
+    chunks = (n + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK
+    return batched_launches(chunks, B, tpb)
+
+
+def fused_width_ok(h, settings=None):
+    """Whether the fused two-layer kernel takes width *h* (else use the generic path)."""
+    settings = settings or current_settings()
+    return h <= MAX_PER_THREAD * settings.fused_threads
 
 
 @cuda.jit
@@ -173,8 +293,7 @@ def _check(a, name, shape=None, dtype=None, floating=False):
 
 
 def _threads(size):
-    # the simulator runs every thread as a Python thread: keep blocks small there
-    return 32 if cuda_simulator_enabled() else 256
+    return current_settings().flat_threads
 
 
 def _flat_common(W, G, mask, lr_eff):
@@ -235,7 +354,7 @@ def masked_adam_update(W, G, M, V, mask, lr_eff, beta1, beta2, eps, step):
 
 
 def _reduce_threads():
-    return 32 if cuda_simulator_enabled() else REDUCE_THREADS
+    return current_settings().reduce_threads
 
 
 def per_network_mean(values):
@@ -304,13 +423,14 @@ ROWS_PER_BLOCK = 16
 
 @cuda.jit
 def _two_layer_middle_kernel(
-    Z, b0, w1, b1, c0, c1, y, act, loss, slope, rows, per, fout, Pw1, Pb0, Pb1
+    Z, b0, w1, b1, c0, c1, y, act, loss, slope, rows, per, fout, Pw1, Pb0, Pb1, b_off
 ):
-    # grid (chunks, B); block: threads over the hidden units of one network, looping over a
-    # chunk of `rows` points. Z (n, B, h): x W0 in, delta_1 out. Partial gradient sums go to
-    # Pw1/Pb0 (B, chunks, h) and Pb1 (B, chunks): every block writes its own slice, no atomics.
+    # grid (chunks, batch slice); block: threads over the hidden units of one network, looping
+    # over a chunk of `rows` points. Z (n, B, h): x W0 in, delta_1 out. Partial gradient sums go
+    # to Pw1/Pb0 (B, chunks, h) and Pb1 (B, chunks): every block writes its own slice, no
+    # atomics. b_off: the first network of this launch (grid y is limited to 65,535).
     c = cuda.blockIdx.x
-    b = cuda.blockIdx.y
+    b = cuda.blockIdx.y + b_off
     t = cuda.threadIdx.x
     nt = cuda.blockDim.x
     n = Z.shape[0]
@@ -428,9 +548,7 @@ def two_layer_loss_grad(X, W0, b0, W1, b1, c0, c1, y, activation, loss, slope=0.
     _check(y, "y", dtype=dt)
     if tuple(y.shape) not in ((1, n), (B, n)):
         raise ValueError(f"y must have shape (1, {n}) or ({B}, {n}), got {tuple(y.shape)}")
-    tpb = 8 if cuda_simulator_enabled() else min(REDUCE_THREADS, 1 << max(0, (h - 1).bit_length()))
-    if h > MAX_PER_THREAD * tpb:
-        raise ValueError(f"width {h} exceeds the fused kernel's limit {MAX_PER_THREAD * tpb}")
+    launches = fused_launch_config(n, B, h)
     wcat = mod.ascontiguousarray(W0.transpose(1, 0, 2)).reshape(d, B * h)
     Z = mod.matmul(X, wcat).reshape(n, B, h)
     chunks = (n + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK
@@ -442,7 +560,7 @@ def two_layer_loss_grad(X, W0, b0, W1, b1, c0, c1, y, activation, loss, slope=0.
     zb0 = b0 if b0 is not None else mod.zeros((B, h), dtype=dt)
     zb1 = b1.reshape(B) if b1 is not None else mod.zeros(B, dtype=dt)
     w1 = mod.ascontiguousarray(W1.reshape(B, h))
-    _two_layer_middle_kernel[(chunks, B), tpb](
+    args = (
         _device(Z),
         _device(mod.ascontiguousarray(zb0)),
         _device(w1),
@@ -460,6 +578,8 @@ def two_layer_loss_grad(X, W0, b0, W1, b1, c0, c1, y, activation, loss, slope=0.
         _device(Pb0),
         _device(Pb1),
     )
+    for grid, tpb, offset in launches:
+        _two_layer_middle_kernel[grid, tpb](*args, offset)
     G = mod.matmul(X.T, Z.reshape(n, B * h))
     gW0 = mod.ascontiguousarray(G.reshape(d, B, h).transpose(1, 0, 2)) * dt.type(c0)
     return (per, f, gW0, Pb0.sum(axis=1), Pw1.sum(axis=1)[:, :, None], Pb1.sum(axis=1)[:, None])

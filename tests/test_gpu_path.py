@@ -138,3 +138,100 @@ def test_info_prints_the_gpu_section():
     for label in ("compute capability", "CUDA driver", "CUDA runtime", "numba.cuda"):
         assert label in res.output
     assert "auto picks: cupy" not in res.output  # the simulator is on in these tests
+
+
+# ----------------------------------------------------------------------------- launch limits
+import numpy as np  # noqa: E402
+
+from noprune_theory.kernels import cuda as kcuda  # noqa: E402
+from noprune_theory.kernels import cuda_knn  # noqa: E402
+
+
+def _assert_within_limits_and_covering(launches, batch):
+    covered = []
+    for grid, block, offset in launches:
+        assert all(1 <= g <= lim for g, lim in zip(grid, kcuda.CUDA_MAX_GRID)), grid
+        assert 1 <= block <= kcuda.CUDA_MAX_THREADS_PER_BLOCK
+        covered.extend(range(offset, offset + grid[1]))
+    assert covered == list(range(batch))  # every network/problem exactly once, in order
+
+
+@pytest.mark.parametrize("batch", [1, 65535, 65536, 70000, 200000])
+def test_fused_launch_config_within_cuda_limits(batch):
+    launches = kcuda.fused_launch_config(1000, batch, 1000, settings=kcuda.GPU_SETTINGS)
+    _assert_within_limits_and_covering(launches, batch)
+    assert len(launches) == -(-batch // 65535)
+
+
+@pytest.mark.parametrize("problems", [1, 65536, 70000])
+def test_ksg_launch_config_within_cuda_limits(problems):
+    _assert_within_limits_and_covering(cuda_knn.ksg_launch_config(5000, problems), problems)
+
+
+def test_grid_x_over_the_limit_is_an_error():
+    with pytest.raises(ValueError, match="exceed"):
+        kcuda.batched_launches(2**31, 1, 32)
+
+
+def _two_layer_args(B, h, n=20, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return (
+        rng.standard_normal((n, d)),
+        rng.standard_normal((B, d, h)),
+        rng.standard_normal((B, h)),
+        rng.standard_normal((B, h, 1)),
+        rng.standard_normal((B, 1)),
+        0.5,
+        0.25,
+        rng.standard_normal((1, n)),
+        "tanh",
+        "mse",
+    )
+
+
+def test_fused_kernel_over_several_launches_matches_one(monkeypatch):
+    # grid y cut to 2 blocks: B = 3 networks take two launches, the second with offset 2
+    args = _two_layer_args(B=3, h=5)
+    one = kcuda.two_layer_loss_grad(*args)
+    monkeypatch.setattr(kcuda, "CUDA_MAX_GRID", (2**31 - 1, 2, 65535))
+    assert len(kcuda.fused_launch_config(20, 3, 5)) == 2
+    several = kcuda.two_layer_loss_grad(*args)
+    for a, b in zip(one, several):
+        np.testing.assert_array_equal(b, a)
+
+
+def test_ksg_kernel_over_several_launches_matches_one(monkeypatch):
+    rng = np.random.default_rng(1)
+    X, Y = rng.standard_normal((3, 12, 1)), rng.standard_normal((3, 12, 2))
+    one = cuda_knn.ksg_counts_batch(X, Y, 3, 1)
+    monkeypatch.setattr(kcuda, "CUDA_MAX_GRID", (2**31 - 1, 2, 65535))
+    assert len(cuda_knn.ksg_launch_config(12, 3)) == 2
+    several = cuda_knn.ksg_counts_batch(X, Y, 3, 1)
+    for a, b in zip(one, several):
+        np.testing.assert_array_equal(b, a)
+    assert several[0].min() >= 0 and several[2].min() > 0  # the second slice was computed
+
+
+# ----------------------------------------------------------------------------- width limit
+def _model(h, B=2, seed=3):
+    from noprune_theory.models import MaskedMLP
+
+    model = MaskedMLP(3, (h,), B=B, activation="tanh", scaling="ntk", seed=seed)
+    return model
+
+
+def test_width_over_the_fused_limit_falls_back_to_the_generic_path():
+    limit = kcuda.MAX_PER_THREAD * kcuda.current_settings().fused_threads
+    rng = np.random.default_rng(4)
+    X, y = rng.standard_normal((20, 3)), rng.standard_normal(20)
+    for h, fused in ((limit, True), (limit + 1, False)):
+        model = _model(h)
+        Xa, t = model._prepare_X(X), model._prepare_y(y, 20, "mse")
+        generic = model._loss_grad(Xa, t, "mse")
+        model._use_cuda_kernels = True
+        assert model._fused_ok(Xa, "mse") is fused
+        got = model._loss_grad(Xa, t, "mse")  # no ValueError above the limit: the generic path
+        for a, b in zip(generic[:2], got[:2]):
+            np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="exceeds the fused kernel's limit"):
+        kcuda.two_layer_loss_grad(*_two_layer_args(B=1, h=limit + 1))
