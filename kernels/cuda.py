@@ -162,7 +162,7 @@ def fused_width_ok(h, settings=None):
     return h <= MAX_PER_THREAD * settings.fused_threads
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _sgd_kernel(W, G, mask, lr_eff, K):
     i = cuda.grid(1)
     if i < W.size:
@@ -171,7 +171,7 @@ def _sgd_kernel(W, G, mask, lr_eff, K):
             W[i] -= s * G[i]
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _sgd_kernel_nomask(W, G, lr_eff, K):
     i = cuda.grid(1)
     if i < W.size:
@@ -180,7 +180,7 @@ def _sgd_kernel_nomask(W, G, lr_eff, K):
             W[i] -= s * G[i]
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _adam_kernel(W, G, M, V, mask, lr_eff, K, beta1, beta2, eps, bc1, bc2):
     i = cuda.grid(1)
     if i < W.size:
@@ -194,7 +194,7 @@ def _adam_kernel(W, G, M, V, mask, lr_eff, K, beta1, beta2, eps, bc1, bc2):
             W[i] -= s * (m / bc1) / (math.sqrt(v / bc2) + eps)
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _adam_kernel_nomask(W, G, M, V, lr_eff, K, beta1, beta2, eps, bc1, bc2):
     # a separate kernel rather than passing W again as a dummy mask: host arrays passed twice
     # are copied back twice (the unmodified copy would win)
@@ -210,7 +210,7 @@ def _adam_kernel_nomask(W, G, M, V, lr_eff, K, beta1, beta2, eps, bc1, bc2):
             W[i] -= s * (m / bc1) / (math.sqrt(v / bc2) + eps)
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _mean_kernel(values, out, inv_n):
     # one block per network; threads stride over the points, then a shared-memory tree
     b = cuda.blockIdx.x
@@ -232,7 +232,7 @@ def _mean_kernel(values, out, inv_n):
         out[b] = buf[0] * inv_n
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _mse_kernel(f, y, loss, per, df, inv_n):
     # f (B, n); y (Y, n) with Y = 1 (shared labels) or B; writes per, df and the mean loss
     b = cuda.blockIdx.x
@@ -421,7 +421,7 @@ MAX_PER_THREAD = 8
 ROWS_PER_BLOCK = 16
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _two_layer_middle_kernel(
     Z, b0, w1, b1, c0, c1, y, act, loss, slope, rows, per, fout, Pw1, Pb0, Pb1, b_off
 ):

@@ -52,7 +52,7 @@ def _kernel():
     if _KERNEL is not None:
         return _KERNEL
 
-    @cuda.jit
+    @cuda.jit(cache=True)
     def ksg_kernel(X, Y, k, algorithm, nx_out, ny_out, eps_out, p_off):
         # p_off: the first problem of this launch (grid y is limited to 65,535)
         p = cuda.blockIdx.y + p_off

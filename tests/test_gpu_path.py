@@ -235,3 +235,68 @@ def test_width_over_the_fused_limit_falls_back_to_the_generic_path():
             np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)
     with pytest.raises(ValueError, match="exceeds the fused kernel's limit"):
         kcuda.two_layer_loss_grad(*_two_layer_args(B=1, h=limit + 1))
+
+
+# ----------------------------------------------------------------------------- GPU block sizes
+@pytest.mark.parametrize("n", [1, 127, 129])
+def test_reductions_at_the_gpus_128_threads(n):
+    """The simulator normally runs 32-thread reductions; at the GPU's 128 threads, n = 1 leaves
+    127 threads idle, 127 leaves one idle, and 129 makes thread 0 add two points."""
+    rng = np.random.default_rng(n)
+    f, y = rng.standard_normal((2, n)), rng.standard_normal((1, n))
+    with kcuda.launch_settings(reduce_threads=128) as settings:
+        assert settings.reduce_threads == 128
+        mean = kcuda.per_network_mean(f)
+        loss, df, per = kcuda.mse_loss_and_grad(f, y)
+    np.testing.assert_allclose(mean, f.mean(axis=1), rtol=1e-14)
+    np.testing.assert_allclose(loss, ((f - y) ** 2).mean(axis=1), rtol=1e-14)
+    np.testing.assert_allclose(df, 2 * (f - y) / n, rtol=1e-15)
+    np.testing.assert_allclose(per, (f - y) ** 2, rtol=1e-15)
+    assert kcuda.current_settings() == kcuda.SIMULATOR_SETTINGS  # restored on exit
+
+
+@pytest.mark.parametrize("h", [65, 129, 1000])
+def test_fused_kernel_at_the_gpus_128_threads(h):
+    """Widths past one unit per thread: 65 and 129 leave most threads one unit and one thread
+    two; 1000 gives every thread 7 or 8 units (MAX_PER_THREAD = 8)."""
+    model = _model(h, B=1, seed=h)
+    model.biases = [b + 0.1 for b in model.biases]
+    rng = np.random.default_rng(h)
+    X, y = rng.standard_normal((20, 3)), rng.standard_normal((1, 20))
+    Xa, t = model._prepare_X(X), model._prepare_y(y[0], 20, "mse")
+    per, f, wg, bg = model._loss_grad(Xa, t, "mse")  # the generic NumPy path
+    with kcuda.launch_settings(fused_threads=128):
+        assert kcuda.fused_launch_config(20, 1, h)[0][1] == 128
+        got = kcuda.two_layer_loss_grad(
+            X, model.weights[0], model.biases[0], model.weights[1], model.biases[1],
+            *model.multipliers, y, model.activation, "mse",
+        )  # fmt: skip
+    for a, b in zip([per, f[..., 0], wg[0], bg[0], wg[1], bg[1]], got):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)
+
+
+def test_launch_settings_are_checked():
+    with pytest.raises(ValueError, match="reduce_threads must be a power of two"):
+        with kcuda.launch_settings(reduce_threads=96):
+            pass
+    with pytest.raises(ValueError, match="fused_threads"):
+        with kcuda.launch_settings(fused_threads=256):
+            pass
+
+
+def test_kernels_use_the_file_cache_outside_the_simulator(tmp_path):
+    """cache=True on every kernel: outside the simulator numba.cuda gives each a file cache
+    (decorating needs no GPU). Under the simulator the flag is accepted and ignored."""
+    import os
+    import subprocess
+
+    code = (
+        "from noprune_theory.kernels import cuda as k, cuda_knn\n"
+        "ds = [v for v in vars(k).values() if hasattr(v, '_cache')] + [cuda_knn._kernel()]\n"
+        "print(len(ds), sorted({type(d._cache).__name__ for d in ds}))\n"
+    )
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0", NUMBA_CACHE_DIR=str(tmp_path))
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"numba.cuda does not import without the simulator here: {res.stderr[-300:]}")
+    assert res.stdout.split(None, 1) == ["8", "['CUDACache']\n"]
