@@ -10,7 +10,8 @@ not do:
   a shared-memory tree reduction accumulated in float64), and the fused MSE loss and its
   gradient ``df = 2 (f - y) / n`` in the same pass.
 
-The kernels take CuPy arrays through ``__cuda_array_interface__`` (no copy) or, under the CUDA
+The kernels take CuPy arrays through ``__cuda_array_interface__`` (no copy, no host sync) and
+run on CuPy's current stream, so they are ordered with the CuPy work around them; or, under the CUDA
 simulator (``NUMBA_ENABLE_CUDASIM=1``, as in the tests), NumPy arrays. The simulator checks no
 types, so every wrapper checks dtypes, shapes and contiguity itself before launching; no kernel
 uses warp-level operations (the simulator has none).
@@ -273,10 +274,30 @@ def _module_of(a):
 
 
 def _device(a):
-    """The array as the kernel sees it: a zero-copy device view for CuPy arrays."""
+    """The array as the kernel sees it: a zero-copy device view for CuPy arrays.
+
+    ``sync=False``: numba would otherwise block the host until the array's stream is idle, on
+    every handoff. No sync is needed, because the kernels are launched on CuPy's current stream
+    (:func:`_stream_for`), after the CuPy work that wrote the array.
+    """
     if type(a).__module__.split(".")[0] == "cupy":
-        return cuda.as_cuda_array(a)
+        return cuda.from_cuda_array_interface(a.__cuda_array_interface__, owner=a, sync=False)
     return a
+
+
+def _stream_for(a):
+    """The stream to launch on: CuPy's current stream for CuPy arrays, else the default (0).
+
+    numba launches on stream 0 unless told; inside a non-blocking CuPy stream, later CuPy work
+    (the next matmul, memory-pool reuse of temporaries) would then not be ordered after the
+    kernel. The simulator takes and ignores the stream.
+    """
+    if type(a).__module__.split(".")[0] == "cupy":
+        import cupy
+
+        ptr = cupy.cuda.get_current_stream().ptr
+        return cuda.external_stream(ptr) if ptr else cuda.default_stream()
+    return 0
 
 
 def _check(a, name, shape=None, dtype=None, floating=False):
@@ -328,9 +349,9 @@ def masked_sgd_update(W, G, mask, lr_eff):
     w, g = _device(W.reshape(-1)), _device(G.reshape(-1))
     lr = _device(lr_eff)
     if mask is None:
-        _sgd_kernel_nomask[blocks, tpb](w, g, lr, K)
+        _sgd_kernel_nomask[blocks, tpb, _stream_for(W)](w, g, lr, K)
     else:
-        _sgd_kernel[blocks, tpb](w, g, _device(mask.reshape(-1)), lr, K)
+        _sgd_kernel[blocks, tpb, _stream_for(W)](w, g, _device(mask.reshape(-1)), lr, K)
 
 
 def masked_adam_update(W, G, M, V, mask, lr_eff, beta1, beta2, eps, step):
@@ -347,10 +368,12 @@ def masked_adam_update(W, G, M, V, mask, lr_eff, beta1, beta2, eps, step):
     consts = (K, float(beta1), float(beta2), float(eps), float(bc1), float(bc2))
     w, g = _device(W.reshape(-1)), _device(G.reshape(-1))
     m, v = _device(M.reshape(-1)), _device(V.reshape(-1))
+    stream = _stream_for(W)
     if mask is None:
-        _adam_kernel_nomask[blocks, tpb](w, g, m, v, _device(lr_eff), *consts)
+        _adam_kernel_nomask[blocks, tpb, stream](w, g, m, v, _device(lr_eff), *consts)
     else:
-        _adam_kernel[blocks, tpb](w, g, m, v, _device(mask.reshape(-1)), _device(lr_eff), *consts)
+        mk = _device(mask.reshape(-1))
+        _adam_kernel[blocks, tpb, stream](w, g, m, v, mk, _device(lr_eff), *consts)
 
 
 def _reduce_threads():
@@ -369,7 +392,8 @@ def per_network_mean(values):
     out = mod.zeros(B, dtype=values.dtype)
     if n == 0:
         raise ValueError("values must hold at least one point per network, got n = 0")
-    _mean_kernel[B, _reduce_threads()](_device(values), _device(out), 1.0 / n)
+    stream = _stream_for(values)
+    _mean_kernel[B, _reduce_threads(), stream](_device(values), _device(out), 1.0 / n)
     return out
 
 
@@ -405,7 +429,7 @@ def mse_loss_and_grad(f, y):
     loss = mod.zeros(B, dtype=f.dtype)
     df = mod.empty_like(f)
     per = mod.empty_like(f)
-    _mse_kernel[B, _reduce_threads()](
+    _mse_kernel[B, _reduce_threads(), _stream_for(f)](
         _device(f), _device(y), _device(loss), _device(per), _device(df), 1.0 / n
     )
     return loss, df, per
@@ -578,8 +602,9 @@ def two_layer_loss_grad(X, W0, b0, W1, b1, c0, c1, y, activation, loss, slope=0.
         _device(Pb0),
         _device(Pb1),
     )
+    stream = _stream_for(X)
     for grid, tpb, offset in launches:
-        _two_layer_middle_kernel[grid, tpb](*args, offset)
+        _two_layer_middle_kernel[grid, tpb, stream](*args, offset)
     G = mod.matmul(X.T, Z.reshape(n, B * h))
     gW0 = mod.ascontiguousarray(G.reshape(d, B, h).transpose(1, 0, 2)) * dt.type(c0)
     return (per, f, gW0, Pb0.sum(axis=1), Pw1.sum(axis=1)[:, :, None], Pb1.sum(axis=1)[:, None])

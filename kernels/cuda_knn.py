@@ -210,9 +210,13 @@ def ksg_counts_batch(X, Y, k, algorithm):
     nx = xp.zeros((P, n), dtype=xp.int64)
     ny = xp.zeros((P, n), dtype=xp.int64)
     eps = xp.zeros((P, n), dtype=xp.float64)
+    from noprune_theory.kernels.cuda import _device, _stream_for
+
     kernel = _kernel()
+    stream = _stream_for(X)  # CuPy's current stream: ordered with the CuPy code around
+    args = (_device(X), _device(Y), int(k), int(algorithm), _device(nx), _device(ny), _device(eps))
     for grid, block, offset in ksg_launch_config(n, P):
-        kernel[grid, block](X, Y, int(k), int(algorithm), nx, ny, eps, offset)
+        kernel[grid, block, stream](*args, offset)
     return nx, ny, eps
 
 

@@ -13,7 +13,7 @@ else:
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 # a pytest plugin may have imported numba already, before the variable was set: numba reads its
 # configuration at import, so make it read the variable again
-import sys  # noqa: E402
+import sys
 
 if "numba" in sys.modules:
     from numba.core import config as _numba_config

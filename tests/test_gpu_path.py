@@ -2,9 +2,12 @@
 import sys
 import types
 
+import numpy as np
 import pytest
 
 from noprune_theory import backend as bk
+from noprune_theory.kernels import cuda as kcuda
+from noprune_theory.kernels import cuda_knn
 
 
 class _FakeArray:
@@ -141,11 +144,6 @@ def test_info_prints_the_gpu_section():
 
 
 # ----------------------------------------------------------------------------- launch limits
-import numpy as np  # noqa: E402
-
-from noprune_theory.kernels import cuda as kcuda  # noqa: E402
-from noprune_theory.kernels import cuda_knn  # noqa: E402
-
 
 def _assert_within_limits_and_covering(launches, batch):
     covered = []
@@ -277,11 +275,10 @@ def test_fused_kernel_at_the_gpus_128_threads(h):
 
 def test_launch_settings_are_checked():
     with pytest.raises(ValueError, match="reduce_threads must be a power of two"):
-        with kcuda.launch_settings(reduce_threads=96):
-            pass
+        kcuda.launch_settings(reduce_threads=96).__enter__()
     with pytest.raises(ValueError, match="fused_threads"):
-        with kcuda.launch_settings(fused_threads=256):
-            pass
+        kcuda.launch_settings(fused_threads=256).__enter__()
+    assert kcuda.current_settings() == kcuda.SIMULATOR_SETTINGS
 
 
 def test_kernels_use_the_file_cache_outside_the_simulator(tmp_path):
@@ -296,7 +293,55 @@ def test_kernels_use_the_file_cache_outside_the_simulator(tmp_path):
         "print(len(ds), sorted({type(d._cache).__name__ for d in ds}))\n"
     )
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0", NUMBA_CACHE_DIR=str(tmp_path))
-    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=False)
     if res.returncode != 0:
         pytest.skip(f"numba.cuda does not import without the simulator here: {res.stderr[-300:]}")
     assert res.stdout.split(None, 1) == ["8", "['CUDACache']\n"]
+
+
+# ----------------------------------------------------------------------------- streams
+def test_simulator_path_launches_on_the_default_stream():
+    assert kcuda._stream_for(np.zeros(3)) == 0
+    assert kcuda._device(np.zeros(3)).__class__ is np.ndarray  # NumPy arrays pass unchanged
+
+
+@pytest.mark.skipif(not bk.gpu_status()[0], reason="needs a usable GPU (NOPRUNE_REAL_GPU=1)")
+def test_kernels_on_cupy_arrays_inside_a_non_blocking_stream():
+    """On a GPU: every kernel family runs on CuPy's current (non-blocking) stream and agrees
+    with the NumPy reference, with the results read back only after the stream is synced."""
+    import cupy
+
+    rng = np.random.default_rng(7)
+    f, y = rng.standard_normal((3, 129)), rng.standard_normal((1, 129))
+    args = _two_layer_args(B=3, h=129)
+    Xk, Yk = rng.standard_normal((2, 40, 1)), rng.standard_normal((2, 40, 2))
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        mean = kcuda.per_network_mean(cupy.asarray(f))
+        loss, df, per = kcuda.mse_loss_and_grad(cupy.asarray(f), cupy.asarray(y))
+        fused = kcuda.two_layer_loss_grad(
+            *[cupy.asarray(a) if isinstance(a, np.ndarray) else a for a in args]
+        )
+        counts = cuda_knn.ksg_counts_batch(cupy.asarray(Xk), cupy.asarray(Yk), 3, 1)
+        mean, loss, df, per = (cupy.asnumpy(a, stream=stream) for a in (mean, loss, df, per))
+        fused = [cupy.asnumpy(a, stream=stream) for a in fused]
+        counts = [cupy.asnumpy(a, stream=stream) for a in counts]
+    stream.synchronize()
+    np.testing.assert_allclose(mean, f.mean(axis=1), rtol=1e-14)
+    np.testing.assert_allclose(loss, ((f - y) ** 2).mean(axis=1), rtol=1e-14)
+    np.testing.assert_allclose(df, 2 * (f - y) / 129, rtol=1e-15)
+    np.testing.assert_allclose(per, (f - y) ** 2, rtol=1e-15)
+    from noprune_theory.kernels import cpu
+
+    for a, b in zip(cpu.two_layer_loss_grad(*args), fused):
+        np.testing.assert_allclose(b, a, rtol=1e-11, atol=1e-13)
+    # KSG algorithm 1 by brute force: eps = k-th joint max-norm distance, strict marginal counts
+    dxs = np.abs(Xk[:, :, None, :] - Xk[:, None, :, :]).max(axis=-1)
+    dys = np.abs(Yk[:, :, None, :] - Yk[:, None, :, :]).max(axis=-1)
+    joint = np.maximum(dxs, dys)
+    self_ = np.eye(40, dtype=bool)
+    eps = np.sort(np.where(self_, np.inf, joint), axis=-1)[..., 2]
+    np.testing.assert_array_equal(counts[2], eps)
+    np.testing.assert_array_equal(counts[0], ((dxs < eps[..., None]) & ~self_).sum(-1))
+    np.testing.assert_array_equal(counts[1], ((dys < eps[..., None]) & ~self_).sum(-1))
