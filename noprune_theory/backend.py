@@ -217,9 +217,9 @@ def gpu_details():
 
 
 def _cuda_version(v):
-    # CUDA encodes versions as 1000 * major + 10 * minor
+    # CUDA encodes versions as 1000 * major + 10 * minor; the driver version is 0 without a driver
     v = int(v)
-    return f"{v // 1000}.{(v % 1000) // 10}"
+    return f"{v // 1000}.{(v % 1000) // 10}" if v > 0 else None
 
 
 def resolve_backend(name="auto"):

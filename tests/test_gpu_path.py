@@ -129,6 +129,11 @@ def test_gpu_details_reads_versions_and_compute_capability(monkeypatch):
     assert d["compute_capability"] == "9.0"
     assert d["device"] == "Fake GPU"
     assert d["numba_cuda_implementation"] is not None
+    fake.cuda.runtime.driverGetVersion = lambda: 0  # CUDA's answer without a driver
+    fake.cuda.runtime.getDeviceCount = lambda: 0
+    d = bk.gpu_details()
+    assert d["driver_version"] is None and d["compute_capability"] is None
+    assert d["runtime_version"] == "12.4"
 
 
 def test_info_prints_the_gpu_section():
