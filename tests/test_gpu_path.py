@@ -350,3 +350,88 @@ def test_kernels_on_cupy_arrays_inside_a_non_blocking_stream():
     np.testing.assert_array_equal(counts[2], eps)
     np.testing.assert_array_equal(counts[0], ((dxs < eps[..., None]) & ~self_).sum(-1))
     np.testing.assert_array_equal(counts[1], ((dys < eps[..., None]) & ~self_).sum(-1))
+
+
+# ----------------------------------------------------------------------------- compile check
+_PTX_CHECK = r'''
+import json, re, subprocess, sys, tempfile, os
+from numba import cuda, types as t
+from noprune_theory.kernels import cuda as k, cuda_knn
+
+def arr(dt, nd):
+    return t.Array(dt, nd, "C")
+
+def _probe(a):
+    a[0] = 1.0
+
+
+try:
+    _p, _ = cuda.compile_ptx(_probe, (arr(t.float64, 1),), cc=(9, 0))
+except Exception as exc:  # no NVVM or NVRTC here: not a defect of the kernels
+    print("SKIP " + f"{type(exc).__name__}: {exc}"[:300].replace("\n", " "))
+    sys.exit(0)
+
+out = []
+i64, f64, b1 = t.int64, t.float64, t.boolean
+for dt in (t.float32, t.float64):
+    a1 = arr(dt, 1)
+    cases = [
+        (k._sgd_kernel, (a1, a1, arr(b1, 1), a1, i64), k.GPU_SETTINGS.flat_threads),
+        (k._sgd_kernel_nomask, (a1, a1, a1, i64), k.GPU_SETTINGS.flat_threads),
+        (k._adam_kernel, (a1, a1, a1, a1, arr(b1, 1), a1, i64) + (f64,) * 5,
+         k.GPU_SETTINGS.flat_threads),
+        (k._adam_kernel_nomask, (a1, a1, a1, a1, a1, i64) + (f64,) * 5,
+         k.GPU_SETTINGS.flat_threads),
+        (k._mean_kernel, (arr(dt, 2), a1, f64), k.GPU_SETTINGS.reduce_threads),
+        (k._mse_kernel, (arr(dt, 2), arr(dt, 2), a1, arr(dt, 2), arr(dt, 2), f64),
+         k.GPU_SETTINGS.reduce_threads),
+        (k._two_layer_middle_kernel,
+         (arr(dt, 3), arr(dt, 2), arr(dt, 2), a1, f64, f64, arr(dt, 2), i64, i64, f64, i64,
+          arr(dt, 2), arr(dt, 2), arr(dt, 3), arr(dt, 3), arr(dt, 2), i64),
+         k.GPU_SETTINGS.fused_threads),
+    ]
+    if dt == t.float64:
+        cases.append((cuda_knn._kernel(),
+                      (arr(f64, 3), arr(f64, 3), i64, i64, arr(i64, 2), arr(i64, 2),
+                       arr(f64, 2), i64), cuda_knn.TPB))
+    for disp, sig, threads in cases:
+        ptx, _ = cuda.compile_ptx(disp.py_func, sig, cc=(9, 0))
+        with tempfile.TemporaryDirectory() as d:
+            src = os.path.join(d, "k.ptx")
+            open(src, "w").write(ptx)
+            res = subprocess.run(["ptxas", "-v", "-arch=sm_90", src, "-o", os.devnull],
+                                 capture_output=True, text=True, check=True)
+        log = res.stderr + res.stdout
+        regs = int(re.search(r"Used (\d+) registers", log).group(1))
+        spills = sum(int(x) for x in re.findall(r"(\d+) bytes spill", log))
+        m = re.search(r"(\d+) bytes smem", log)
+        out.append(dict(kernel=disp.py_func.__name__, dtype=str(dt), regs=regs, spills=spills,
+                        smem=int(m.group(1)) if m else 0, threads=threads))
+print(json.dumps(out))
+'''
+
+
+def test_every_kernel_compiles_for_sm_90_within_the_hardware_budget(tmp_path):
+    """Every numba.cuda kernel x dtype compiled to PTX for compute capability 9.0 and assembled
+    by ``ptxas -v`` (outside the simulator; no GPU needed): no register spills, registers x
+    threads per block <= 65,536 (the register file of one SM), static shared memory <= 48 KB."""
+    import json
+    import os
+    import shutil
+    import subprocess
+
+    if shutil.which("ptxas") is None:
+        pytest.skip("ptxas (CUDA toolkit) not on PATH")
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0", NUMBA_CACHE_DIR=str(tmp_path))
+    res = subprocess.run([sys.executable, "-c", _PTX_CHECK], env=env, capture_output=True,
+                         text=True, check=False, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    if res.stdout.startswith("SKIP"):
+        pytest.skip(f"numba.cuda cannot compile here ({res.stdout[5:].strip()})")
+    rows = json.loads(res.stdout)
+    names = {r["kernel"] for r in rows}
+    assert len(rows) == 15 and "ksg_kernel" in names and "_two_layer_middle_kernel" in names
+    for r in rows:
+        assert r["spills"] == 0, r
+        assert r["regs"] * r["threads"] <= 65536, r
+        assert r["smem"] <= 48 * 1024, r
