@@ -86,7 +86,9 @@ setup(
         "pandas>=2.1",
     ],
     extras_require={
-        "gpu": ["cupy-cuda12x>=13", "numba-cuda[cu12]>=0.20"],
+        # one CUDA 12 set: CuPy with its CUDA libraries (the ctk extra: cuBLAS, cudart, NVRTC,
+        # ...) and numba-cuda with its CUDA 12 bindings and libNVVM; both pin cuda-toolkit 12.*
+        "gpu": ["cupy-cuda12x[ctk]>=14", "numba-cuda[cu12]>=0.20"],
         # Parquet export of large sweeps (`sim --parquet`, `save_table(df, "x.parquet")`)
         "analysis": ["pyarrow>=14"],
         "test": TEST,

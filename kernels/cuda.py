@@ -10,7 +10,8 @@ not do:
   a shared-memory tree reduction accumulated in float64), and the fused MSE loss and its
   gradient ``df = 2 (f - y) / n`` in the same pass.
 
-The kernels take CuPy arrays through ``__cuda_array_interface__`` (no copy) or, under the CUDA
+The kernels take CuPy arrays through ``__cuda_array_interface__`` (no copy, no host sync) and
+run on CuPy's current stream, so they are ordered with the CuPy work around them; or, under the CUDA
 simulator (``NUMBA_ENABLE_CUDASIM=1``, as in the tests), NumPy arrays. The simulator checks no
 types, so every wrapper checks dtypes, shapes and contiguity itself before launching; no kernel
 uses warp-level operations (the simulator has none).
@@ -18,8 +19,10 @@ uses warp-level operations (the simulator has none).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -36,13 +39,131 @@ if cuda_simulator_enabled() and "numba.cuda" not in sys.modules:
 
 from numba import cuda
 
-__all__ = ["masked_adam_update", "masked_sgd_update", "mse_loss_and_grad", "per_network_mean"]
+__all__ = [
+    "CUDA_MAX_GRID",
+    "CUDA_MAX_THREADS_PER_BLOCK",
+    "LaunchSettings",
+    "batched_launches",
+    "fused_launch_config",
+    "fused_width_ok",
+    "launch_settings",
+    "masked_adam_update",
+    "masked_sgd_update",
+    "mse_loss_and_grad",
+    "per_network_mean",
+]
 
 #: Threads per block for the reductions (a power of two; the shared arrays have this size).
 REDUCE_THREADS = 128
+#: CUDA's hardware limits on the grid (x, y, z) and on the threads of one block (all devices
+#: of compute capability >= 3.0).
+CUDA_MAX_GRID = (2**31 - 1, 65535, 65535)
+CUDA_MAX_THREADS_PER_BLOCK = 1024
 
 
-@cuda.jit
+@dataclass(frozen=True)
+class LaunchSettings:
+    """Threads per block of each kernel family.
+
+    Attributes
+    ----------
+    flat_threads : int
+        The one-thread-per-parameter update kernels.
+    reduce_threads : int
+        The per-network reductions: a power of two, at most :data:`REDUCE_THREADS`.
+    fused_threads : int
+        Most threads per block of the fused two-layer kernel: a power of two, at most
+        :data:`REDUCE_THREADS`. The kernel takes widths up to ``MAX_PER_THREAD`` times this.
+    """
+
+    flat_threads: int
+    reduce_threads: int
+    fused_threads: int
+
+    def __post_init__(self):
+        if not 1 <= self.flat_threads <= CUDA_MAX_THREADS_PER_BLOCK:
+            raise ValueError(f"flat_threads must be in [1, 1024], got {self.flat_threads}")
+        for name in ("reduce_threads", "fused_threads"):
+            v = getattr(self, name)
+            if v < 1 or v > REDUCE_THREADS or v & (v - 1):
+                raise ValueError(f"{name} must be a power of two <= {REDUCE_THREADS}, got {v}")
+
+
+#: What a GPU runs.
+GPU_SETTINGS = LaunchSettings(flat_threads=256, reduce_threads=REDUCE_THREADS, fused_threads=128)
+#: The simulator runs every thread as a Python thread: small blocks keep the tests fast.
+SIMULATOR_SETTINGS = LaunchSettings(flat_threads=32, reduce_threads=32, fused_threads=8)
+_override = None
+
+
+def current_settings():
+    """The :class:`LaunchSettings` in force (an override, else the GPU's or the simulator's)."""
+    if _override is not None:
+        return _override
+    return SIMULATOR_SETTINGS if cuda_simulator_enabled() else GPU_SETTINGS
+
+
+@contextlib.contextmanager
+def launch_settings(**changes):
+    """Run the kernels with other block sizes inside the ``with`` block.
+
+    The tests use it to make the simulator run the GPU's block sizes
+    (``with launch_settings(reduce_threads=128): ...``).
+    """
+    global _override
+    previous = _override
+    _override = replace(current_settings(), **changes)
+    try:
+        yield _override
+    finally:
+        _override = previous
+
+
+def batched_launches(blocks_x, batch, threads):
+    """The launches that cover a ``(blocks_x, batch)`` grid within CUDA's grid limits.
+
+    Grid y (the batch axis) is limited to 65,535 blocks: larger batches are cut into slices
+    launched one after the other, each kernel adding the slice's offset to ``blockIdx.y``.
+
+    Returns
+    -------
+    list of (grid, block, offset)
+        ``grid = (blocks_x, rows)`` covers batch entries ``offset .. offset + rows - 1``.
+    """
+    if blocks_x > CUDA_MAX_GRID[0]:
+        raise ValueError(f"{blocks_x} blocks along x exceed CUDA's limit {CUDA_MAX_GRID[0]}")
+    if not 1 <= threads <= CUDA_MAX_THREADS_PER_BLOCK:
+        raise ValueError(f"threads per block must be in [1, 1024], got {threads}")
+    step = CUDA_MAX_GRID[1]
+    return [((blocks_x, min(step, batch - off)), threads, off) for off in range(0, batch, step)]
+
+
+def fused_launch_config(n, B, h, settings=None):
+    """The launches of the fused two-layer kernel for n points, B networks of width h.
+
+    Returns
+    -------
+    list of (grid, block, offset)
+        As :func:`batched_launches`; raises ValueError above the width limit
+        (:func:`fused_width_ok`).
+    """
+    settings = settings or current_settings()
+    if not fused_width_ok(h, settings):
+        raise ValueError(
+            f"width {h} exceeds the fused kernel's limit {MAX_PER_THREAD * settings.fused_threads}"
+        )
+    tpb = min(settings.fused_threads, 1 << max(0, (h - 1).bit_length()))
+    chunks = (n + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK
+    return batched_launches(chunks, B, tpb)
+
+
+def fused_width_ok(h, settings=None):
+    """Whether the fused two-layer kernel takes width *h* (else use the generic path)."""
+    settings = settings or current_settings()
+    return h <= MAX_PER_THREAD * settings.fused_threads
+
+
+@cuda.jit(cache=True)
 def _sgd_kernel(W, G, mask, lr_eff, K):
     i = cuda.grid(1)
     if i < W.size:
@@ -51,7 +172,7 @@ def _sgd_kernel(W, G, mask, lr_eff, K):
             W[i] -= s * G[i]
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _sgd_kernel_nomask(W, G, lr_eff, K):
     i = cuda.grid(1)
     if i < W.size:
@@ -60,7 +181,7 @@ def _sgd_kernel_nomask(W, G, lr_eff, K):
             W[i] -= s * G[i]
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _adam_kernel(W, G, M, V, mask, lr_eff, K, beta1, beta2, eps, bc1, bc2):
     i = cuda.grid(1)
     if i < W.size:
@@ -74,7 +195,7 @@ def _adam_kernel(W, G, M, V, mask, lr_eff, K, beta1, beta2, eps, bc1, bc2):
             W[i] -= s * (m / bc1) / (math.sqrt(v / bc2) + eps)
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _adam_kernel_nomask(W, G, M, V, lr_eff, K, beta1, beta2, eps, bc1, bc2):
     # a separate kernel rather than passing W again as a dummy mask: host arrays passed twice
     # are copied back twice (the unmodified copy would win)
@@ -90,7 +211,7 @@ def _adam_kernel_nomask(W, G, M, V, lr_eff, K, beta1, beta2, eps, bc1, bc2):
             W[i] -= s * (m / bc1) / (math.sqrt(v / bc2) + eps)
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _mean_kernel(values, out, inv_n):
     # one block per network; threads stride over the points, then a shared-memory tree
     b = cuda.blockIdx.x
@@ -112,7 +233,7 @@ def _mean_kernel(values, out, inv_n):
         out[b] = buf[0] * inv_n
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _mse_kernel(f, y, loss, per, df, inv_n):
     # f (B, n); y (Y, n) with Y = 1 (shared labels) or B; writes per, df and the mean loss
     b = cuda.blockIdx.x
@@ -153,10 +274,30 @@ def _module_of(a):
 
 
 def _device(a):
-    """The array as the kernel sees it: a zero-copy device view for CuPy arrays."""
+    """The array as the kernel sees it: a zero-copy device view for CuPy arrays.
+
+    ``sync=False``: numba would otherwise block the host until the array's stream is idle, on
+    every handoff. No sync is needed, because the kernels are launched on CuPy's current stream
+    (:func:`_stream_for`), after the CuPy work that wrote the array.
+    """
     if type(a).__module__.split(".")[0] == "cupy":
-        return cuda.as_cuda_array(a)
+        return cuda.from_cuda_array_interface(a.__cuda_array_interface__, owner=a, sync=False)
     return a
+
+
+def _stream_for(a):
+    """The stream to launch on: CuPy's current stream for CuPy arrays, else the default (0).
+
+    numba launches on stream 0 unless told; inside a non-blocking CuPy stream, later CuPy work
+    (the next matmul, memory-pool reuse of temporaries) would then not be ordered after the
+    kernel. The simulator takes and ignores the stream.
+    """
+    if type(a).__module__.split(".")[0] == "cupy":
+        import cupy
+
+        ptr = cupy.cuda.get_current_stream().ptr
+        return cuda.external_stream(ptr) if ptr else cuda.default_stream()
+    return 0
 
 
 def _check(a, name, shape=None, dtype=None, floating=False):
@@ -173,8 +314,7 @@ def _check(a, name, shape=None, dtype=None, floating=False):
 
 
 def _threads(size):
-    # the simulator runs every thread as a Python thread: keep blocks small there
-    return 32 if cuda_simulator_enabled() else 256
+    return current_settings().flat_threads
 
 
 def _flat_common(W, G, mask, lr_eff):
@@ -209,9 +349,9 @@ def masked_sgd_update(W, G, mask, lr_eff):
     w, g = _device(W.reshape(-1)), _device(G.reshape(-1))
     lr = _device(lr_eff)
     if mask is None:
-        _sgd_kernel_nomask[blocks, tpb](w, g, lr, K)
+        _sgd_kernel_nomask[blocks, tpb, _stream_for(W)](w, g, lr, K)
     else:
-        _sgd_kernel[blocks, tpb](w, g, _device(mask.reshape(-1)), lr, K)
+        _sgd_kernel[blocks, tpb, _stream_for(W)](w, g, _device(mask.reshape(-1)), lr, K)
 
 
 def masked_adam_update(W, G, M, V, mask, lr_eff, beta1, beta2, eps, step):
@@ -228,14 +368,16 @@ def masked_adam_update(W, G, M, V, mask, lr_eff, beta1, beta2, eps, step):
     consts = (K, float(beta1), float(beta2), float(eps), float(bc1), float(bc2))
     w, g = _device(W.reshape(-1)), _device(G.reshape(-1))
     m, v = _device(M.reshape(-1)), _device(V.reshape(-1))
+    stream = _stream_for(W)
     if mask is None:
-        _adam_kernel_nomask[blocks, tpb](w, g, m, v, _device(lr_eff), *consts)
+        _adam_kernel_nomask[blocks, tpb, stream](w, g, m, v, _device(lr_eff), *consts)
     else:
-        _adam_kernel[blocks, tpb](w, g, m, v, _device(mask.reshape(-1)), _device(lr_eff), *consts)
+        mk = _device(mask.reshape(-1))
+        _adam_kernel[blocks, tpb, stream](w, g, m, v, mk, _device(lr_eff), *consts)
 
 
 def _reduce_threads():
-    return 32 if cuda_simulator_enabled() else REDUCE_THREADS
+    return current_settings().reduce_threads
 
 
 def per_network_mean(values):
@@ -250,7 +392,8 @@ def per_network_mean(values):
     out = mod.zeros(B, dtype=values.dtype)
     if n == 0:
         raise ValueError("values must hold at least one point per network, got n = 0")
-    _mean_kernel[B, _reduce_threads()](_device(values), _device(out), 1.0 / n)
+    stream = _stream_for(values)
+    _mean_kernel[B, _reduce_threads(), stream](_device(values), _device(out), 1.0 / n)
     return out
 
 
@@ -286,7 +429,7 @@ def mse_loss_and_grad(f, y):
     loss = mod.zeros(B, dtype=f.dtype)
     df = mod.empty_like(f)
     per = mod.empty_like(f)
-    _mse_kernel[B, _reduce_threads()](
+    _mse_kernel[B, _reduce_threads(), _stream_for(f)](
         _device(f), _device(y), _device(loss), _device(per), _device(df), 1.0 / n
     )
     return loss, df, per
@@ -302,15 +445,16 @@ MAX_PER_THREAD = 8
 ROWS_PER_BLOCK = 16
 
 
-@cuda.jit
+@cuda.jit(cache=True)
 def _two_layer_middle_kernel(
-    Z, b0, w1, b1, c0, c1, y, act, loss, slope, rows, per, fout, Pw1, Pb0, Pb1
+    Z, b0, w1, b1, c0, c1, y, act, loss, slope, rows, per, fout, Pw1, Pb0, Pb1, b_off
 ):
-    # grid (chunks, B); block: threads over the hidden units of one network, looping over a
-    # chunk of `rows` points. Z (n, B, h): x W0 in, delta_1 out. Partial gradient sums go to
-    # Pw1/Pb0 (B, chunks, h) and Pb1 (B, chunks): every block writes its own slice, no atomics.
+    # grid (chunks, batch slice); block: threads over the hidden units of one network, looping
+    # over a chunk of `rows` points. Z (n, B, h): x W0 in, delta_1 out. Partial gradient sums go
+    # to Pw1/Pb0 (B, chunks, h) and Pb1 (B, chunks): every block writes its own slice, no
+    # atomics. b_off: the first network of this launch (grid y is limited to 65,535).
     c = cuda.blockIdx.x
-    b = cuda.blockIdx.y
+    b = cuda.blockIdx.y + b_off
     t = cuda.threadIdx.x
     nt = cuda.blockDim.x
     n = Z.shape[0]
@@ -428,9 +572,7 @@ def two_layer_loss_grad(X, W0, b0, W1, b1, c0, c1, y, activation, loss, slope=0.
     _check(y, "y", dtype=dt)
     if tuple(y.shape) not in ((1, n), (B, n)):
         raise ValueError(f"y must have shape (1, {n}) or ({B}, {n}), got {tuple(y.shape)}")
-    tpb = 8 if cuda_simulator_enabled() else min(REDUCE_THREADS, 1 << max(0, (h - 1).bit_length()))
-    if h > MAX_PER_THREAD * tpb:
-        raise ValueError(f"width {h} exceeds the fused kernel's limit {MAX_PER_THREAD * tpb}")
+    launches = fused_launch_config(n, B, h)
     wcat = mod.ascontiguousarray(W0.transpose(1, 0, 2)).reshape(d, B * h)
     Z = mod.matmul(X, wcat).reshape(n, B, h)
     chunks = (n + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK
@@ -442,7 +584,7 @@ def two_layer_loss_grad(X, W0, b0, W1, b1, c0, c1, y, activation, loss, slope=0.
     zb0 = b0 if b0 is not None else mod.zeros((B, h), dtype=dt)
     zb1 = b1.reshape(B) if b1 is not None else mod.zeros(B, dtype=dt)
     w1 = mod.ascontiguousarray(W1.reshape(B, h))
-    _two_layer_middle_kernel[(chunks, B), tpb](
+    args = (
         _device(Z),
         _device(mod.ascontiguousarray(zb0)),
         _device(w1),
@@ -460,6 +602,9 @@ def two_layer_loss_grad(X, W0, b0, W1, b1, c0, c1, y, activation, loss, slope=0.
         _device(Pb0),
         _device(Pb1),
     )
+    stream = _stream_for(X)
+    for grid, tpb, offset in launches:
+        _two_layer_middle_kernel[grid, tpb, stream](*args, offset)
     G = mod.matmul(X.T, Z.reshape(n, B * h))
     gW0 = mod.ascontiguousarray(G.reshape(d, B, h).transpose(1, 0, 2)) * dt.type(c0)
     return (per, f, gW0, Pb0.sum(axis=1), Pw1.sum(axis=1)[:, :, None], Pb1.sum(axis=1)[:, None])

@@ -3,7 +3,8 @@
 Where this sits: :func:`noprune_theory.estimators.ksg_mi_batch` with ``backend="cupy"``
 preprocesses a batch of problems on the device (CuPy arrays, namespace-generic code) and calls
 :func:`ksg_counts_batch`, which launches one kernel for *all* problems: the grid is
-``(ceil(n / TPB), P)``, one thread per (point, problem). Each block walks the n points of its
+``(ceil(n / TPB), P)`` (cut into slices of at most 65,535 problems, CUDA's limit on grid y), one
+thread per (point, problem). Each block walks the n points of its
 problem in tiles of ``TPB`` points staged in shared memory, keeps the k smallest joint
 max-norm distances of its point in registers (insertion into a sorted local array), then walks
 the tiles again to count the marginal neighbours. Work O(P n^2 (dx + dy)), memory O(P n): no
@@ -51,9 +52,10 @@ def _kernel():
     if _KERNEL is not None:
         return _KERNEL
 
-    @cuda.jit
-    def ksg_kernel(X, Y, k, algorithm, nx_out, ny_out, eps_out):
-        p = cuda.blockIdx.y
+    @cuda.jit(cache=True)
+    def ksg_kernel(X, Y, k, algorithm, nx_out, ny_out, eps_out, p_off):
+        # p_off: the first problem of this launch (grid y is limited to 65,535)
+        p = cuda.blockIdx.y + p_off
         tid = cuda.threadIdx.x
         i = cuda.blockIdx.x * tpb + tid
         n = X.shape[1]
@@ -208,6 +210,22 @@ def ksg_counts_batch(X, Y, k, algorithm):
     nx = xp.zeros((P, n), dtype=xp.int64)
     ny = xp.zeros((P, n), dtype=xp.int64)
     eps = xp.zeros((P, n), dtype=xp.float64)
-    grid = ((n + TPB - 1) // TPB, P)
-    _kernel()[grid, TPB](X, Y, int(k), int(algorithm), nx, ny, eps)
+    from noprune_theory.kernels.cuda import _device, _stream_for
+
+    kernel = _kernel()
+    stream = _stream_for(X)  # CuPy's current stream: ordered with the CuPy code around
+    args = (_device(X), _device(Y), int(k), int(algorithm), _device(nx), _device(ny), _device(eps))
+    for grid, block, offset in ksg_launch_config(n, P):
+        kernel[grid, block, stream](*args, offset)
     return nx, ny, eps
+
+
+def ksg_launch_config(n, P):
+    """The launches covering P problems of n points: ``[(grid, block, first problem), ...]``.
+
+    The grid is ``(ceil(n / TPB), problems)``; batches over CUDA's 65,535-block limit on grid y
+    are cut into slices launched one after another.
+    """
+    from noprune_theory.kernels.cuda import batched_launches
+
+    return batched_launches((n + TPB - 1) // TPB, P, TPB)

@@ -34,9 +34,11 @@ __all__ = [
     "backend_info",
     "cuda_simulator_enabled",
     "get_backend",
+    "gpu_details",
     "gpu_status",
     "namespace_for",
     "numba_status",
+    "real_gpu_mode",
     "resolve_backend",
     "to_numpy",
 ]
@@ -75,17 +77,64 @@ def numba_status():
     return True, f"numba {numba.__version__}"
 
 
-@functools.cache
-def gpu_status():
-    """``(usable, reason)`` for the cupy backend: a CUDA device that CuPy can use.
+def real_gpu_mode():
+    """True when ``NOPRUNE_REAL_GPU=1``: the test suite runs on a real GPU, not the simulator.
 
-    The reason says what was found ("1 CUDA device(s): NVIDIA H100") or why not ("cupy is
-    not installed", "no CUDA driver").
+    ``tests/conftest.py`` then leaves the CUDA simulator off, and a GPU that is not usable is an
+    error instead of a skipped test.
     """
-    if importlib.util.find_spec("cupy") is None:
-        return False, "cupy is not installed"
+    return os.environ.get("NOPRUNE_REAL_GPU", "0") not in ("", "0")
+
+
+def _probe_numba_cuda():
+    """``(usable, reason)`` for numba.cuda on real hardware: importable, driver and NVVM load."""
     try:
-        import cupy
+        cuda = importlib.import_module("numba.cuda")
+    except Exception as exc:
+        return False, f"numba-cuda is not importable ({exc}); pip install 'numba-cuda[cu12]'"
+    try:
+        if not cuda.is_available():
+            return False, "numba.cuda finds no usable CUDA driver or device"
+    except Exception as exc:
+        return False, f"numba.cuda failed to load the CUDA driver: {exc}"
+    try:
+        from numba.cuda.cudadrv import nvvm
+
+        if not nvvm.is_available():
+            return False, "numba.cuda cannot load libNVVM (install numba-cuda[cu12])"
+    except Exception as exc:
+        return False, f"numba.cuda cannot load libNVVM: {exc}"
+    return True, f"numba.cuda {getattr(cuda, 'implementation', 'built-in')} implementation"
+
+
+def _probe_cupy_device(cupy):
+    """``(usable, reason)``: memory can be allocated and a tiny cuBLAS matmul is right."""
+    try:
+        buf = cupy.empty(1 << 20, dtype="uint8")
+        del buf
+    except Exception as exc:
+        return False, f"cannot allocate device memory (busy or exclusive-process device?): {exc}"
+    try:
+        a = cupy.arange(4, dtype="float32").reshape(2, 2)
+        got = cupy.matmul(a, a).get().tolist()
+    except Exception as exc:
+        return False, f"a cuBLAS matmul failed (is cuBLAS installed?): {exc}"
+    # [[0, 1], [2, 3]] squared
+    if got != [[2.0, 3.0], [6.0, 11.0]]:
+        return False, f"a cuBLAS matmul gave a wrong result: {got}"
+    return True, "cuBLAS matmul and allocation work"
+
+
+def _gpu_status_uncached():
+    if cuda_simulator_enabled():
+        return False, (
+            "NUMBA_ENABLE_CUDASIM is set: numba.cuda runs in its CPU simulator, which cannot "
+            "run kernels on CuPy arrays (unset the variable; in the tests set NOPRUNE_REAL_GPU=1)"
+        )
+    try:
+        cupy = importlib.import_module("cupy")
+    except ModuleNotFoundError:
+        return False, "cupy is not installed"
     except Exception as exc:
         return False, f"cupy failed to import: {exc}"
     try:
@@ -94,12 +143,83 @@ def gpu_status():
         return False, f"CuPy sees no usable CUDA device: {exc}"
     if count < 1:
         return False, "CuPy sees no CUDA device"
+    ok, why_numba = _probe_numba_cuda()
+    if not ok:
+        return False, why_numba
+    ok, why = _probe_cupy_device(cupy)
+    if not ok:
+        return False, why
     try:
         props = cupy.cuda.runtime.getDeviceProperties(0)
         name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
     except Exception:
         name = "unknown"
-    return True, f"{count} CUDA device(s): {name}"
+    return True, f"{count} CUDA device(s): {name}; {why_numba}; {why}"
+
+
+@functools.cache
+def gpu_status():
+    """``(usable, reason)`` for the cupy backend.
+
+    Usable means every one of these holds, checked in this order, the first failure giving the
+    reason: the CUDA simulator is off (``NUMBA_ENABLE_CUDASIM`` unset; numba.cuda kernels under
+    the simulator cannot take CuPy arrays), CuPy imports and sees a device, numba.cuda imports
+    and loads the driver and libNVVM, 1 MiB of device memory can be allocated (not so on a busy
+    exclusive-process device), and a 2 x 2 cuBLAS matmul gives the right numbers.
+
+    The reason says what was found ("1 CUDA device(s): NVIDIA H100; ...") or why not.
+    The result is cached for the process (``gpu_status.cache_clear()`` to probe again).
+    """
+    return _gpu_status_uncached()
+
+
+def gpu_details():
+    """Driver and runtime versions, compute capability and numba's CUDA implementation.
+
+    Each entry is None where it cannot be found (no CuPy, no driver); nothing is raised.
+    Used by ``noprune-theory info``.
+    """
+    out = {
+        "driver_version": None,
+        "runtime_version": None,
+        "device": None,
+        "compute_capability": None,
+        "numba_cuda_implementation": None,
+        "numba_cuda_module": None,
+    }
+    try:
+        # which numba.cuda is installed is read without importing it under the driver
+        spec = importlib.util.find_spec("numba_cuda")
+        if spec is not None:
+            out["numba_cuda_implementation"] = "NVIDIA numba-cuda"
+            out["numba_cuda_module"] = spec.origin
+        elif importlib.util.find_spec("numba") is not None:
+            out["numba_cuda_implementation"] = "built-in numba.cuda (deprecated)"
+    except Exception:
+        pass
+    if importlib.util.find_spec("cupy") is None:
+        return out
+    try:
+        cupy = importlib.import_module("cupy")
+        rt = cupy.cuda.runtime
+        out["runtime_version"] = _cuda_version(rt.runtimeGetVersion())
+        out["driver_version"] = _cuda_version(rt.driverGetVersion())
+        if rt.getDeviceCount() > 0:
+            dev = cupy.cuda.Device(0)
+            cc = str(dev.compute_capability)
+            out["compute_capability"] = f"{cc[:-1]}.{cc[-1]}" if len(cc) > 1 else cc
+            props = rt.getDeviceProperties(0)
+            name = props["name"]
+            out["device"] = name.decode() if isinstance(name, bytes) else name
+    except Exception:
+        pass
+    return out
+
+
+def _cuda_version(v):
+    # CUDA encodes versions as 1000 * major + 10 * minor; the driver version is 0 without a driver
+    v = int(v)
+    return f"{v // 1000}.{(v % 1000) // 10}" if v > 0 else None
 
 
 def resolve_backend(name="auto"):
@@ -295,6 +415,8 @@ def backend_info():
             "numba": {"usable": numba_ok, "reason": numba_why},
             "cupy": {"usable": gpu_ok, "reason": gpu_why},
         },
+        "gpu": gpu_details(),
         "cuda_simulator": cuda_simulator_enabled(),
+        "real_gpu_mode": real_gpu_mode(),
         "auto": resolve_backend("auto"),
     }

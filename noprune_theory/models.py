@@ -681,6 +681,10 @@ class MaskedMLP:
             and self.sizes[-1] == 1
             and loss in ("mse", "logistic")
             and Xa.ndim == 2
+            and (
+                not self._cuda_reductions()
+                or get_backend(self.backend).kernel_module("cuda").fused_width_ok(self.sizes[1])
+            )
         )
 
     def _fused_loss_grad(self, Xa, t, loss):

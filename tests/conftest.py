@@ -6,22 +6,34 @@ must be set before numba is first imported, so it is set at the top of this file
 """
 import os
 
-if os.environ.get("NOPRUNE_REAL_GPU", "0") in ("", "0"):
+if os.environ.get("NOPRUNE_REAL_GPU", "0") not in ("", "0"):
+    # real-GPU mode: the kernels run on the device, so the simulator must be off
+    os.environ["NUMBA_ENABLE_CUDASIM"] = "0"
+else:
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
-    # a pytest plugin may have imported numba already, before the variable was set: numba reads
-    # its configuration at import, so make it read the variable again
-    import sys
+# a pytest plugin may have imported numba already, before the variable was set: numba reads its
+# configuration at import, so make it read the variable again
+import sys
 
-    if "numba" in sys.modules:
-        from numba.core import config as _numba_config
+if "numba" in sys.modules:
+    from numba.core import config as _numba_config
 
-        if not _numba_config.ENABLE_CUDASIM:
-            _numba_config.reload_config()
+    if bool(_numba_config.ENABLE_CUDASIM) != (os.environ["NUMBA_ENABLE_CUDASIM"] not in ("", "0")):
+        _numba_config.reload_config()
 
 import numpy as np
 import pytest
 
-from noprune_theory.backend import gpu_status, numba_status
+from noprune_theory.backend import gpu_status, numba_status, real_gpu_mode
+
+
+def pytest_sessionstart(session):
+    # NOPRUNE_REAL_GPU=1 is the first thing to run on a GPU box: a GPU that cannot be used is an
+    # error there, not a run of silently skipped tests
+    if real_gpu_mode():
+        ok, why = gpu_status()
+        if not ok:
+            raise pytest.UsageError(f"NOPRUNE_REAL_GPU=1 but the cupy backend is not usable: {why}")
 
 
 def _cupy_param():

@@ -25,6 +25,16 @@ def command(as_json):
     for name, st in info["backends"].items():
         mark = "yes" if st["usable"] else "no "
         click.echo(f"  {name:<7} usable: {mark}  {st['reason']}")
+    gpu = info["gpu"]
+    click.echo("gpu:")
+    for key, label in (
+        ("device", "device"),
+        ("compute_capability", "compute capability"),
+        ("driver_version", "CUDA driver"),
+        ("runtime_version", "CUDA runtime"),
+        ("numba_cuda_implementation", "numba.cuda"),
+    ):
+        click.echo(f"  {label:<19} {gpu[key] if gpu[key] else 'not found'}")
     if info["cuda_simulator"]:
         click.echo("  (NUMBA_ENABLE_CUDASIM is set: numba.cuda kernels run in the simulator)")
     click.echo(f"auto picks: {info['auto']}")
