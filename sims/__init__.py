@@ -11,7 +11,14 @@ results root, into a pandas DataFrame and ``summarize`` reduces it over seeds;
 
 Importing this package imports neither Dask nor matplotlib.
 """
-from noprune_theory.sims._config import Field, Preset, RunConfig, preset, resolve_config
+from noprune_theory.sims._config import (
+    RESERVED_FIELDS,
+    Field,
+    Preset,
+    RunConfig,
+    preset,
+    resolve_config,
+)
 from noprune_theory.sims._plotting import (
     FORMATS,
     LogLogFit,
@@ -28,7 +35,6 @@ from noprune_theory.sims._registry import (
     list_simulations,
     register_simulation,
 )
-from noprune_theory.sims._config import RESERVED_FIELDS
 from noprune_theory.sims._runner import CellError, RunSummary, format_duration, run_simulation
 from noprune_theory.sims._store import (
     CorruptCellsWarning,
@@ -53,8 +59,8 @@ __all__ = [
     "RunConfig",
     "RunSummary",
     "Simulation",
-    "draw_loglog_fit",
     "check_parquet",
+    "draw_loglog_fit",
     "errorbar_lines",
     "format_duration",
     "get_simulation",

@@ -190,12 +190,12 @@ def command(name, list_, preset, config_file, sets, seeds, out, backend, workers
     from noprune_theory.sims import (
         CellError,
         ResultStore,
+        check_parquet,
+        format_duration,
         get_simulation,
         load_results,
         resolve_config,
         run_simulation,
-        check_parquet,
-        format_duration,
         save_table,
     )
 
