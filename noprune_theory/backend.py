@@ -292,6 +292,10 @@ class Backend:
     whole_run_training : bool
         Whether :func:`~noprune_theory.training.train` may hand sparse networks to the whole-run
         numba kernel (``noprune_theory.kernels.cpu_train``).
+    knn_counts : {"tree", "numba", "cuda"}
+        Where the k-NN searches and neighbour counts of the estimators run: cKDTree only,
+        the numba kernels of ``noprune_theory.kernels.cpu_knn`` where they apply (cKDTree
+        elsewhere), or the batched numba.cuda kernel of ``noprune_theory.kernels.cuda_knn``.
     """
 
     name: str
@@ -299,6 +303,7 @@ class Backend:
     fused_loss_grad: str | None
     cuda_reductions: bool
     whole_run_training: bool
+    knn_counts: str = "tree"
 
     @property
     def xp(self):
@@ -311,18 +316,33 @@ class Backend:
 
 
 _TABLE = {
-    "numpy": Backend("numpy", "xp", None, False, False),
-    "numba": Backend("numba", "cpu", "cpu", False, True),
-    "cupy": Backend("cupy", "cuda", "cuda", True, False),
+    "numpy": Backend("numpy", "xp", None, False, False, "tree"),
+    "numba": Backend("numba", "cpu", "cpu", False, True, "numba"),
+    "cupy": Backend("cupy", "cuda", "cuda", True, False, "cuda"),
 }
 
 
-def get_backend(name="auto"):
+def get_backend(name="auto", *, like=None):
     """The :class:`Backend` of *name*, resolved as :func:`resolve_backend` does.
+
+    Parameters
+    ----------
+    name : {"auto", "numpy", "numba", "cupy"} or None, default "auto"
+    like : sequence of arrays or None, default None
+        The call's input arrays. With them, ``auto`` follows the data instead of the machine:
+        ``cupy`` for CuPy arrays, else ``numba`` when numba imports, else ``numpy``, so
+        ``auto`` never moves data between host and device. A concrete *name* ignores *like*.
 
     >>> get_backend("numpy").update_kernels
     'xp'
+    >>> import numpy as np
+    >>> get_backend("auto", like=[np.zeros(3)]).name in ("numba", "numpy")
+    True
     """
+    if like is not None and name in (None, "auto"):
+        if any(type(a).__module__.split(".")[0] == "cupy" for a in like):
+            return _TABLE[resolve_backend("cupy")]
+        return _TABLE["numba" if numba_status()[0] else "numpy"]
     return _TABLE[resolve_backend(name)]
 
 

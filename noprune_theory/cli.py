@@ -84,3 +84,11 @@ def main(argv=None):
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def script_main(name, argv=None):
+    """Run simulation *name* from its own file: ``python sims/<name>.py --preset quick``.
+
+    Parses the options exactly as ``noprune-theory sim <name>`` does (it *is* that command).
+    """
+    main(["sim", name, *(sys.argv[1:] if argv is None else argv)])

@@ -11,8 +11,16 @@ results root, into a pandas DataFrame and ``summarize`` reduces it over seeds;
 
 Importing this package imports neither Dask nor matplotlib.
 """
-from noprune_theory.sims._config import Field, Preset, RunConfig, preset, resolve_config
+from noprune_theory.sims._config import (
+    RESERVED_FIELDS,
+    Field,
+    Preset,
+    RunConfig,
+    preset,
+    resolve_config,
+)
 from noprune_theory.sims._plotting import (
+    FORMATS,
     LogLogFit,
     draw_loglog_fit,
     errorbar_lines,
@@ -27,16 +35,21 @@ from noprune_theory.sims._registry import (
     list_simulations,
     register_simulation,
 )
-from noprune_theory.sims._runner import CellError, RunSummary, run_simulation
+from noprune_theory.sims._runner import CellError, RunSummary, format_duration, run_simulation
 from noprune_theory.sims._store import (
     CorruptCellsWarning,
     ResultStore,
+    check_parquet,
     load_results,
+    read_config,
     save_table,
     summarize,
 )
+from noprune_theory.sims._store import _result_folders as result_folders
 
 __all__ = [
+    "FORMATS",
+    "RESERVED_FIELDS",
     "CellError",
     "CorruptCellsWarning",
     "Field",
@@ -46,8 +59,10 @@ __all__ = [
     "RunConfig",
     "RunSummary",
     "Simulation",
+    "check_parquet",
     "draw_loglog_fit",
     "errorbar_lines",
+    "format_duration",
     "get_simulation",
     "list_simulations",
     "load_results",
@@ -55,23 +70,23 @@ __all__ = [
     "mean_sem",
     "new_figure",
     "preset",
+    "read_config",
     "register_simulation",
     "resolve_config",
+    "result_folders",
     "run_simulation",
     "save_figures",
     "save_table",
-    "script_main",
     "summarize",
 ]
 
 
-def script_main(name, argv=None):
-    """Run simulation *name* from its own file: ``python sims/<name>.py --preset quick``.
+def __getattr__(name):
+    # Transitional: the simulation scripts not yet moved to noprune_theory.cli.script_main
+    # (memorization.py, shuffle_ablation.py) find it here, without this package importing the
+    # command line at import time.
+    if name == "script_main":
+        import importlib
 
-    Parses the options exactly as ``noprune-theory sim <name>`` does (it *is* that command).
-    """
-    import sys
-
-    from noprune_theory.cli import main
-
-    main(["sim", name, *(sys.argv[1:] if argv is None else argv)])
+        return importlib.import_module("noprune_theory.cli").script_main
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

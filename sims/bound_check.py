@@ -1,8 +1,9 @@
 """Measured Lipschitz constants of pruned two-layer nets that fit noise, beside [NFP] Theorem 4.
 
 Where this sits: the heart of the reproduction. The sparse law of robustness ([NFP] Theorem 4,
-THEORY.md sec. 3) says that any masked network ``f^W`` fitting the labels below the noise level,
-``(1/n) sum_i (f(x_i) - y_i)^2 <= sigma^2 - eps``, on c-isoperimetric data has
+docs/theory.md#theory-sparse) says that any masked network ``f^W`` fitting the labels below
+the noise level, ``(1/n) sum_i (f(x_i) - y_i)^2 <= sigma^2 - eps``, on c-isoperimetric data
+has
 
     Lip(f^W) >= eps / (1152 sqrt(c)) * sqrt( n d delta / (p_eff + (delta/2) log(4/delta)) ),
     p_eff = I(m; D) + ||m||_1 log2(1 + 60 W J / eps)     (bits),
@@ -120,7 +121,7 @@ PRESETS = {
 
 
 def noise_level(config):
-    """sigma^2 = E_x Var(y | x) of the label law of *config* (THEORY.md sec. 1).
+    """sigma^2 = E_x Var(y | x) of the label law of *config* (docs/theory.md#theory-setting).
 
     Random signs are independent of x, so Var(y | x) = 1; the other label laws add
     ``sigma z`` with z ~ N(0, 1) to a deterministic target.
@@ -206,7 +207,11 @@ def cell(config, seed):
     )
     from noprune_theory.models import MaskedTwoLayer
     from noprune_theory.pruning import prune
-    from noprune_theory.theory import robustness_bound, sparse_robustness_bound
+    from noprune_theory.theory import (
+        robustness_bound,
+        sample_size_condition,
+        sparse_robustness_bound,
+    )
     from noprune_theory.training import train
 
     sigma2 = noise_level(config)
@@ -251,7 +256,7 @@ def cell(config, seed):
                                               W=pe["W"], J=pe["J"], check="ignore"),
                              dtype=np.float64)
     # [NFP] Thm 4 needs 8^3 k log(8 k / delta) <= n eps^2 (k = 1 component)
-    n_required = 8.0 ** 3 * np.log(8.0 / delta) / eps ** 2
+    condition = sample_size_condition(n, eps=eps, delta=delta, k=1, theorem="sparse")
     lower = to_numpy(lo.value).astype(np.float64).reshape(-1)
     return {
         "sigma2": sigma2,
@@ -274,8 +279,8 @@ def cell(config, seed):
         "x_theorem": np.sqrt(n * d / p_eff).tolist(),
         "x_informal": np.sqrt(n * d / (kept + mi)).tolist(),
         "train_steps": np.asarray(result.steps).astype(int).tolist(),
-        "sample_condition_n": float(n_required),
-        "condition_holds": bool(n >= n_required),
+        "sample_condition_n": float(condition.n_required),
+        "condition_holds": bool(condition.holds),
     }
 
 
@@ -382,6 +387,6 @@ def plot(table, config, outdir):
 
 
 if __name__ == "__main__":
-    from noprune_theory.sims import script_main
+    from noprune_theory.cli import script_main
 
     script_main("bound_check")

@@ -8,7 +8,7 @@ over *all* functions that interpolate. For real-valued functions it is exact and
 
     L*(D) = max_{i, j : y_i != y_j} |y_i - y_j| / ||x_i - x_j|| = 2 / min_{y_i != y_j} ||x_i - x_j||.
 
-With x ~ N(0, I_d / d) (the c-isoperimetric law of THEORY.md sec. 1) pairwise distances
+With x ~ N(0, I_d / d) (the c-isoperimetric law of docs/theory.md#theory-setting) pairwise distances
 concentrate at sqrt(2), so L* is O(1) for d >> log n: a smooth interpolator exists, and the
 sqrt(n d / p) barrier is about parameters, not about the data. For small d the closest of the
 ~n^2/4 opposite-label pairs sets L*: P(||x_i - x_j|| < r) ~ C r^d as r -> 0, so the minimum of
@@ -108,6 +108,6 @@ def plot(table, config, outdir):
 
 
 if __name__ == "__main__":
-    from noprune_theory.sims import script_main
+    from noprune_theory.cli import script_main
 
     script_main("lipschitz_floor")

@@ -1,11 +1,11 @@
 """Exact mask-data information I(m; D | init) of pruning methods on the [NFP] toy model.
 
-Where this sits: the sparse law of robustness ([NFP] Theorem 4, THEORY.md sec. 3) charges a
-pruned network ``p_eff = I(m; D) + E||m||_1 log2(1 + 60 W J / eps)`` effective parameters. A
-data-agnostic mask (random, SynFlow, magnitude at initialization) has ``I(m; D | init) = 0``;
-a mask chosen from the data (SNIP, GraSP, magnitude after training, IMP) can carry up to
-``H(m) <= log2 C(P, k)`` bits (THEORY.md sec. 4). This simulation measures those bits exactly on
-the toy model of [NFP] Sec. 5 (THEORY.md sec. 6).
+Where this sits: the sparse law of robustness ([NFP] Theorem 4, docs/theory.md#theory-sparse)
+charges a pruned network ``p_eff = I(m; D) + E||m||_1 log2(1 + 60 W J / eps)`` effective parameters.
+A data-agnostic mask (random, SynFlow, magnitude at initialization) has ``I(m; D | init) = 0``; a
+mask chosen from the data (SNIP, GraSP, magnitude after training, IMP) can carry up to ``H(m) <=
+log2 C(P, k)`` bits (docs/theory.md#theory-counting-masks). This simulation measures those bits
+exactly on the toy model of [NFP] Sec. 5 (docs/theory.md#theory-experiments).
 
 The model. Inputs from the cube ``{-1, +1}^d`` (d = 3: 8 inputs), ``n = 6`` points with
 uniform +-1 labels, a two-layer ReLU network ``d -> width -> 1`` (width 4) with biases: 3*4 + 4
@@ -72,7 +72,6 @@ CELL_VERSION = 2
 METHODS = ("random", "synflow", "magnitude", "snip", "grasp", "magnitude_after_training", "imp")
 #: Methods whose scores are computed once (one-shot), selected here with the common tie order.
 _SCORE_METHODS = ("random", "magnitude", "snip", "grasp", "magnitude_after_training")
-_TRAINING_METHODS = ("magnitude_after_training", "imp")
 
 FIELDS = {
     "method": Field(list(METHODS), "pruning method", choices=METHODS),
@@ -618,6 +617,6 @@ def plot(table, config, outdir):
 
 
 if __name__ == "__main__":
-    from noprune_theory.sims import script_main
+    from noprune_theory.cli import script_main
 
     script_main("mask_information")

@@ -1,12 +1,12 @@
 """Correlation of a trained network with the label noise: over training, IMP rounds, lr, noise.
 
-Where this sits: the label-noise experiment of [NFP] Sec. 6 (THEORY.md sec. 6) on synthetic
-student-teacher data. The sparse law of robustness ([NFP] Theorem 4) charges a network that fits
-noise for its *effective* parameters ``p_eff = I(m; D) + E||m||_1 log(...)``: a mask chosen from
-the data (IMP) can carry information about the noise of the labels, so IMP masks should let a
-sparse network fit the noise more than a data-agnostic mask with the same per-layer densities.
-The quantity that measures "fitting the noise" is the correlation of the function with the
-noise ([BS] proof of Theorem 3, [NFP] Sec. 6)::
+Where this sits: the label-noise experiment of [NFP] Sec. 6 (docs/theory.md#theory-experiments) on
+synthetic student-teacher data. The sparse law of robustness ([NFP] Theorem 4) charges a network
+that fits noise for its *effective* parameters ``p_eff = I(m; D) + E||m||_1 log(...)``: a mask
+chosen from the data (IMP) can carry information about the noise of the labels, so IMP masks should
+let a sparse network fit the noise more than a data-agnostic mask with the same per-layer densities.
+The quantity that measures "fitting the noise" is the correlation of the function with the noise
+([BS] proof of Theorem 3, [NFP] Sec. 6)::
 
     corr(f) = (1/n) sum_i (f(x_i) - E_mu f) z_i ,     y_i = f*(x_i) + sigma z_i ,
 
@@ -427,6 +427,6 @@ def plot(table, config, outdir):
 
 
 if __name__ == "__main__":
-    from noprune_theory.sims import script_main
+    from noprune_theory.cli import script_main
 
     script_main("noise_correlation")

@@ -2,10 +2,10 @@
 
 Where this sits: [GMB] argue that a random mask of sparsity ``s`` (fraction of weights removed)
 loses no expressive power if the network is wider by a factor of order ``1 / log(1/s)``
-(THEORY.md sec. 5; their exact statement was **not** checked here, so this is a measurement, not
-a test of a theorem). Random masks are data-agnostic, so in the sparse law of robustness
-([NFP] Theorem 4) their ``I(m; D) = 0`` and all their capacity must come from kept weights: the
-width they need is the price of pruning without looking at the data.
+(docs/theory.md#theory-pruning-methods; their exact statement was **not** checked here, so this is a
+measurement, not a test of a theorem). Random masks are data-agnostic, so in the sparse law of
+robustness ([NFP] Theorem 4) their ``I(m; D) = 0`` and all their capacity must come from kept
+weights: the width they need is the price of pruning without looking at the data.
 
 Protocol of one cell (width, seed):
 
@@ -380,6 +380,6 @@ def plot(table, config, outdir):
 
 
 if __name__ == "__main__":
-    from noprune_theory.sims import script_main
+    from noprune_theory.cli import script_main
 
     script_main("random_width")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from noprune_theory.sims import bound_check as bc
 from noprune_theory.sims import get_simulation, load_results, resolve_config, run_simulation
+from noprune_theory.theory import sample_size_condition
 
 from noprune_theory.cli import main
 
@@ -82,6 +83,9 @@ def test_quick_preset_runs_and_plots(tmp_path):
         # the theorem's condition 8^3 log(8 / 0.01) / 0.5^2 = 13,690 samples fails at n <= 120
         assert r["sample_condition_n"] == pytest.approx(512 * math.log(800) / 0.25, rel=1e-12)
         assert not r["condition_holds"]
+        # and it is the library's statement of the condition, not a copy of it
+        cond = sample_size_condition(r["n"], eps=0.5, delta=0.01, theorem="sparse")
+        assert (r["sample_condition_n"], r["condition_holds"]) == (cond.n_required, cond.holds)
     fitted = [r for r in rows if r["fits"]]
     # at sparsity 0.5 with at least 3 kept weights per point (144 weights for n = 40 at d = 8,
     # 528 at d = 32) every method fits random signs to MSE 0.5; at d = 8, n = 120 (1.2 weights

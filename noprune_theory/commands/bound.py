@@ -90,7 +90,7 @@ def command(n, d, p, width, sparsity, kept, mi, mi_unit, eps, delta, c, W, J, w_
         raise click.UsageError("--p and --width are mutually exclusive")
     if as_json and as_latex:
         raise click.UsageError("--json and --latex are mutually exclusive")
-    from noprune_theory.theory._report import bound_report, format_bound_latex, format_bound_text
+    from noprune_theory.theory import bound_report, format_bound_latex, format_bound_text
 
     rep = bound_report(n, d, p=p, sparsity=sparsity, kept=kept, mi=mi, mi_unit=mi_unit, eps=eps,
                        delta=delta, c=c, W=W, J=J, k=k, width=width, w_max=w_max, lip=lip)

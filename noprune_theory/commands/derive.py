@@ -30,8 +30,11 @@ def command(sparse, as_latex):
     Dense [BS Thm 3]: isoperimetric tail, subgaussian sum, union bound over a net, solve for L.
     Sparse [NFP Thm 4]: as above with the Xu-Raginsky change of measure and p_eff (bits).
     """
-    from noprune_theory.theory._derivation import derivation
-    from noprune_theory.theory._report import format_derivation_latex, format_derivation_text
+    from noprune_theory.theory import (
+        derivation,
+        format_derivation_latex,
+        format_derivation_text,
+    )
 
     D = derivation(sparse=sparse)
     click.echo(format_derivation_latex(D) if as_latex else format_derivation_text(D))

@@ -76,19 +76,23 @@ class _Named(Exception):
 
 def parse_base(text):
     """``--base`` text to what the API takes: None, a name (e, nats, bits) or a float."""
-    from noprune_theory.estimators._preprocess import BASE_NAMES, check_base
+    from noprune_theory.estimators import log_base_divisor
 
     if text is None:
         return None
-    if text.strip().lower() in BASE_NAMES:
-        return text.strip().lower()
+    name = text.strip().lower()
+    try:
+        log_base_divisor(name)  # accepts the names only: text is never read as a number
+        return name
+    except (TypeError, ValueError):
+        pass
     try:
         value = float(text)
     except ValueError:
         raise click.BadParameter(f"--base must be a number > 1, e, nats or bits, got {text!r}",
                                  param_hint="'--base'") from None
     try:
-        check_base(value)
+        log_base_divisor(value)
     except ValueError:
         raise click.BadParameter(f"--base must be a number > 1, e, nats or bits, got {text!r}",
                                  param_hint="'--base'") from None

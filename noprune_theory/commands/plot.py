@@ -69,8 +69,7 @@ def command(folder, out, formats):
     """
     from pathlib import Path
 
-    from noprune_theory.sims._plotting import FORMATS
-    from noprune_theory.sims._store import _result_folders, read_config
+    from noprune_theory.sims import FORMATS, read_config, result_folders
 
     fmts = [f.strip().lower() for f in formats.split(",")]
     bad = [f for f in fmts if f not in FORMATS]
@@ -84,7 +83,7 @@ def command(folder, out, formats):
     if not root.is_dir():
         raise click.BadParameter(f"{folder} does not exist", param_hint="'FOLDER'")
     single = (root / "config.json").exists()
-    folders = [root] if single else _result_folders(root)
+    folders = [root] if single else result_folders(root)
     if not folders:
         raise click.BadParameter(f"{folder} is not a results folder (no config.json in it "
                                  f"or in the two levels below)", param_hint="'FOLDER'")

@@ -50,7 +50,7 @@ _RESERVED_HELP = {
 
 def _field_rows(sim):
     """``(key, description)`` rows: meaning, type, default and allowed values of every key."""
-    from noprune_theory.sims._config import RESERVED_FIELDS
+    from noprune_theory.sims import RESERVED_FIELDS
 
     rows = []
     for k, f in sim.fields.items():
@@ -190,14 +190,14 @@ def command(name, list_, preset, config_file, sets, seeds, out, backend, workers
     from noprune_theory.sims import (
         CellError,
         ResultStore,
+        check_parquet,
+        format_duration,
         get_simulation,
         load_results,
         resolve_config,
         run_simulation,
         save_table,
     )
-    from noprune_theory.sims._runner import format_duration
-    from noprune_theory.sims._store import check_parquet
 
     # everything below is checked before the first cell runs
     sim = get_simulation(name)

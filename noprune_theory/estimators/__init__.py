@@ -18,6 +18,7 @@ from noprune_theory.estimators._knn import (
     mixed_mi,
 )
 from noprune_theory.estimators._categories import conditional_entropy
+from noprune_theory.estimators._preprocess import log_base_divisor
 from noprune_theory.estimators._permutation import PermutationResult, permutation_null
 from noprune_theory.estimators._lipschitz import (
     LipschitzLowerResult,
@@ -50,6 +51,7 @@ __all__ = [
     "knn_entropy",
     "ksg_mi",
     "ksg_mi_batch",
+    "log_base_divisor",
     "mixed_mi",
     "permutation_null",
     "plugin_entropy",

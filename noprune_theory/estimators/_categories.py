@@ -182,7 +182,7 @@ def embed(parts, discrete):
             for p, d in zip(parts, discrete)]
 
 
-def knn_categorical(parts, discrete, subspaces, k, *, ties, workers):
+def knn_categorical(parts, discrete, subspaces, k, *, ties, workers, method="auto"):
     """Per-point neighbour order, k-th distance and subspace counts with the discrete metric.
 
     Parameters
@@ -198,6 +198,10 @@ def knn_categorical(parts, discrete, subspaces, k, *, ties, workers):
         Gao et al. (2017) and Mesner & Shalizi (2020) (k_i and every count become numbers of
         exact copies, the point included in k_i); "raise" never happens here (the callers
         refuse repeated points first).
+    workers : int or None
+    method : {"auto", "numba", "tree"}
+        The counting kernel, as ``noprune_theory.kernels.cpu_knn.count_within`` takes it
+        (a ``Backend.knn_counts`` value).
 
     Returns
     -------
@@ -241,7 +245,7 @@ def knn_categorical(parts, discrete, subspaces, k, *, ties, workers):
             counts.append(np.full(m, m - 1, dtype=np.int64))
             continue
         pts = np.concatenate([cols[v] for v in sub], axis=1)
-        c = cpu_knn.count_within(pts, eps, strict=True, workers=workers)
+        c = cpu_knn.count_within(pts, eps, strict=True, method=method, workers=workers)
         if zero.any():
             c[zero] = cpu_knn.count_zero_distance(pts, workers=workers)[zero]
         counts.append(np.asarray(c, dtype=np.int64))
@@ -251,7 +255,7 @@ def knn_categorical(parts, discrete, subspaces, k, *, ties, workers):
     return keep, k_i, counts, eps
 
 
-def cmi_local(parts, discrete, k, *, ties, workers, with_z):
+def cmi_local(parts, discrete, k, *, ties, workers, with_z, method="auto"):
     """Local values of I(X; Y | Z) (or I(X; Y) without Z) for a mix of discrete and
     continuous variables; returns (local values of the kept points, keep mask)."""
     if all(discrete):
@@ -263,7 +267,7 @@ def cmi_local(parts, discrete, k, *, ties, workers, with_z):
     else:
         subspaces = [(0,), (1,), ()]
     keep, k_i, (nxz, nyz, nz), _ = knn_categorical(parts, discrete, subspaces, k, ties=ties,
-                                                   workers=workers)
+                                                   workers=workers, method=method)
     local = (digamma_int(k_i, np) - digamma_int(nxz + 1, np) - digamma_int(nyz + 1, np)
              + digamma_int(nz + 1, np))
     return local, keep
@@ -442,7 +446,8 @@ def conditional_entropy(x, y, *, discrete="auto", k=3, standardize="std", jitter
     return _knn._finish(local, divisor, return_local)
 
 
-def categorical_mi(arrays, flags, *, k, standardize, jitter, seed, workers, ties, names):
+def categorical_mi(arrays, flags, *, k, standardize, jitter, seed, workers, ties, names,
+                   method="auto"):
     """Local values (nats) of I(X; Y) (two arrays) or I(X; Y | Z) (three) when at least one
     variable is discrete, and the mask of the points they belong to (arguments validated,
     except the arrays themselves)."""
@@ -485,7 +490,7 @@ def categorical_mi(arrays, flags, *, k, standardize, jitter, seed, workers, ties
             prepped, same_columns(cont, standardize=standardize, jitter=jitter, xp=np), xp=np)
         for i, p in zip(cont_idx, prepped):
             parts[i] = p
-    return cmi_local(parts, flags, k, ties=ties, workers=workers, with_z=with_z)
+    return cmi_local(parts, flags, k, ties=ties, workers=workers, with_z=with_z, method=method)
 
 
 def finish_categorical(local, keep, divisor, return_local):

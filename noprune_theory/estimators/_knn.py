@@ -55,10 +55,7 @@ def _discrete_route(arrays, names, flags, *, k, algorithm, standardize, jitter, 
         check_choice(algorithm, "algorithm", (1, 2))
         raise ValueError("algorithm=2 is for continuous x and y; with a discrete variable the "
                          "estimator is Ross (2014) or the plug-in (use algorithm=1)")
-    if backend not in ("auto", "numpy", "numba"):
-        check_choice(backend, "backend", ("auto", "numpy", "numba", "cupy"))
-        raise ValueError(f"discrete variables run on the CPU: backend must be 'auto', 'numpy' "
-                         f"or 'numba', got {backend!r}")
+    knn = _knn_backend(backend, arrays, "discrete variables", gpu=False).knn_counts
     reject_text(k, "k", "an integer >= 1")
     k = check_k(k, max(len(a) for a in arrays))
     standardize = check_standardize(standardize)
@@ -67,7 +64,7 @@ def _discrete_route(arrays, names, flags, *, k, algorithm, standardize, jitter, 
     divisor = check_base(base)
     workers = _check_workers(workers)
     local, keep = categorical_mi(arrays, flags, k=k, standardize=standardize, jitter=jitter,
-                                 seed=seed, workers=workers, ties=ties, names=names)
+                                 seed=seed, workers=workers, ties=ties, names=names, method=knn)
     return finish_categorical(local, keep, divisor, return_local)
 
 
@@ -81,9 +78,31 @@ def _check_workers(workers):
     return int(workers)
 
 
-def _cpu_method(backend):
-    """Which CPU counting path a resolved backend uses."""
-    return "numba" if backend == "numba" else "tree"
+def _knn_backend(backend, arrays, what, *, gpu):
+    """The :class:`~noprune_theory.backend.Backend` whose k-NN kernels serve this call.
+
+    The one policy of every estimator here (docs/estimators.md, "Backends and kernels"): a
+    backend named explicitly is where the searches and counts run, or the call fails; ``auto``
+    follows the inputs (:func:`~noprune_theory.backend.get_backend` with ``like=``), so CuPy
+    data is never copied to the host, nor host data to the device, without being asked.
+    *what* names the computation in the error; *gpu* says whether it has a CUDA kernel.
+    """
+    from noprune_theory.backend import CHOICES, get_backend, resolve_backend
+
+    if backend is None:
+        backend = "auto"
+    if not isinstance(backend, str) or backend not in CHOICES:
+        resolve_backend(backend)  # raises the ValueError naming the choices
+    if not gpu:
+        on_device = backend == "auto" and any(
+            type(a).__module__.split(".")[0] == "cupy" for a in arrays)
+        if backend == "cupy" or on_device:
+            got = "'auto' with CuPy inputs" if on_device else repr(backend)
+            raise ValueError(
+                f"{what} run on the CPU (no CUDA k-NN kernel): backend must be 'numpy' or "
+                f"'numba' (which copy CuPy inputs to the host) or 'auto' on host arrays, "
+                f"got backend={got}")
+    return get_backend(backend, like=arrays)
 
 
 def _finish(local, divisor, return_local):
@@ -202,11 +221,14 @@ def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, b
     return_local : bool, default False
         Return the per-point terms (ndarray of shape (n,)); their mean is the estimate.
     backend : {"auto", "numpy", "numba", "cupy"}, default "auto"
-        ``numpy``: cKDTree for every search and count; ``numba``: numba kernels where they are
-        faster (the joint search when x and y are both 1-D, the 1-D marginal counts), cKDTree
-        elsewhere; ``cupy``: the batched CUDA kernel (P = 1, brute force).
-        ``auto`` means ``numba`` (else ``numpy``) here: for one problem the O(n log n) CPU
-        path beats an O(n^2) GPU kernel.
+        Where the neighbour searches and counts run. ``numpy``: cKDTree for every search and
+        count; ``numba``: numba kernels where they are faster (the joint search when x and y
+        are both 1-D, the 1-D marginal counts), cKDTree elsewhere; ``cupy``: the batched CUDA
+        kernel (P = 1, brute force; host inputs are copied to the device). ``auto`` follows
+        the inputs: ``cupy`` for CuPy arrays, else ``numba`` (else ``numpy``), so data never
+        moves between host and device unasked. A backend that cannot run here raises
+        :class:`~noprune_theory.backend.BackendUnavailableError`; discrete variables have no
+        CUDA kernel (``cupy`` raises ValueError).
     workers : int or None
         Threads for the neighbour searches and counts (-1: all usable cores; None: one thread
         below 50 000 points, where starting threads costs more than it saves, else all).
@@ -268,7 +290,6 @@ def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, b
     >>> ksg_mi(np.ones(4000), y)                # a constant gives exactly 0
     0.0
     """
-    from noprune_theory.backend import resolve_backend
     from noprune_theory.estimators._categories import resolve_discrete
 
     flags = resolve_discrete(discrete, [x, y], ["x", "y"])
@@ -277,16 +298,14 @@ def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, b
                                standardize=standardize, jitter=jitter, seed=seed, base=base,
                                return_local=return_local, workers=workers, backend=backend,
                                ties="raise")
+    be = _knn_backend(backend, [x, y], "ksg_mi", gpu=True)
     xs = as_samples(x, "x")
     ys = as_samples(y, "y")
     n = same_length(x=xs, y=ys)
     k, algorithm, standardize, jitter, seed, divisor = _common_checks(
         k, n, algorithm, standardize, jitter, seed, base)
     workers = _check_workers(workers)
-    # one problem: the O(n log n) CPU path unless the GPU is asked for by name
-    backend = resolve_backend(backend) if backend != "auto" else (
-        "numba" if _numba_ok() else "numpy")
-    if backend == "cupy":
+    if be.knn_counts == "cuda":
         import cupy
 
         local = ksg_mi_batch(cupy.asarray(xs[None]), cupy.asarray(ys[None]), k=k,
@@ -304,7 +323,7 @@ def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, b
     if cx.all() or cy.all():
         return _finish(np.zeros(n), divisor, return_local)
     check_ties([xs, ys], ["x", "y"], k, jitter, hint=_TIES_HINT)
-    nx, ny, eps = _ksg_counts_cpu(px, py, k, algorithm, _cpu_method(backend), workers)
+    nx, ny, eps = _ksg_counts_cpu(px, py, k, algorithm, be.knn_counts, workers)
     if nx is None:
         raise ValueError(
             f"x and y hold repeated points: {int(np.sum(eps == 0))} of {n} points have their "
@@ -335,11 +354,14 @@ def ksg_mi_batch(X, Y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, see
     return_local : bool, default False
         Return the per-point terms, shape (P, n).
     backend : {"auto", "numpy", "numba", "cupy"}, default "auto"
-        ``auto`` uses ``cupy`` for CuPy inputs and the best CPU path otherwise.
+        As in :func:`ksg_mi`: ``auto`` uses ``cupy`` for CuPy inputs and the best CPU path
+        otherwise; a backend named explicitly runs the counts there, copying the inputs to
+        it (and the result back to their namespace).
     discrete : "auto", bool, name(s) or booleans, default "auto"
         As in :func:`ksg_mi` (``"X"``/``"Y"`` or ``"x"``/``"y"`` name the variables). Problems
         with a discrete variable run one by one through :func:`ksg_mi` on the CPU, each
-        with the seed ``seed`` (CuPy inputs: copied to the host and back).
+        with the seed ``seed`` (CuPy inputs need ``backend="numpy"`` or ``"numba"``, which
+        copies them to the host and the result back).
 
     Returns
     -------
@@ -369,7 +391,7 @@ def ksg_mi_batch(X, Y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, see
     >>> bool(np.isclose(est[0], ksg_mi(X[0], Y[0], seed=0), rtol=0, atol=0.05))
     True
     """
-    from noprune_theory.backend import array_namespace, resolve_backend, to_numpy
+    from noprune_theory.backend import array_namespace, to_numpy
     from noprune_theory.estimators._categories import resolve_discrete
 
     xp = array_namespace(X, Y)
@@ -377,34 +399,34 @@ def ksg_mi_batch(X, Y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, see
         discrete = discrete.lower()
     flags = resolve_discrete(discrete, [X, Y], ["x", "y"])
     if any(flags):
+        _knn_backend(backend, [X, Y], "discrete variables", gpu=False)
         Xh, Yh = to_numpy(X), to_numpy(Y)
         if Xh.shape[0] != Yh.shape[0]:
             raise ValueError(f"X and Y must have the same number of problems P (axis 0), got "
                              f"{Xh.shape[0]} and {Yh.shape[0]}")
         out = [ksg_mi(Xh[p], Yh[p], k=k, algorithm=algorithm, standardize=standardize,
                       jitter=jitter, seed=seed, base=base, return_local=return_local,
-                      backend="auto" if backend in ("auto", "cupy") else backend,
-                      workers=workers, discrete=flags) for p in range(Xh.shape[0])]
+                      backend=backend, workers=workers, discrete=flags)
+               for p in range(Xh.shape[0])]
         return xp.asarray(np.stack(out) if return_local else np.asarray(out))
-    is_cupy = type(X).__module__.split(".")[0] == "cupy"
-    if backend == "auto":
-        backend = "cupy" if is_cupy else resolve_backend("auto")
-        if backend == "cupy":  # a GPU exists but the data is on the host: stay on the CPU
-            backend = "numba" if _numba_ok() else "numpy"
-    else:
-        backend = resolve_backend(backend)
-    if backend == "cupy" and not is_cupy:
-        raise ValueError("backend='cupy' needs CuPy arrays X and Y (cupy.asarray(X)); mixing "
-                         "array libraries is not done silently")
+    be = _knn_backend(backend, [X, Y], "ksg_mi_batch", gpu=True)
+    if be.knn_counts == "cuda" and be.xp is not xp:
+        # asked for by name: the host arrays go to the device, the result comes back
+        out = _ksg_mi_batch(be.xp.asarray(to_numpy(X)), be.xp.asarray(to_numpy(Y)), k=k,
+                            algorithm=algorithm, standardize=standardize, jitter=jitter,
+                            seed=seed, base=base, return_local=return_local, workers=workers,
+                            xp=be.xp, knn=be.knn_counts)
+        return xp.asarray(to_numpy(out))
     return _ksg_mi_batch(X, Y, k=k, algorithm=algorithm, standardize=standardize,
                          jitter=jitter, seed=seed, base=base, return_local=return_local,
-                         workers=workers, xp=xp, device="cuda" if backend == "cupy" else backend)
+                         workers=workers, xp=xp, knn=be.knn_counts)
 
 
 def _ksg_mi_batch(X, Y, *, k, algorithm, standardize, jitter, seed, base, return_local,
-                  workers, xp, device):
-    """Body of :func:`ksg_mi_batch`; *device* is "cuda" (the kernel on the arrays as given:
-    CuPy, or NumPy under the CUDA simulator, which the tests use), "numba" or "numpy"."""
+                  workers, xp, knn):
+    """Body of :func:`ksg_mi_batch`; *knn* is a ``Backend.knn_counts`` value: "cuda" (the
+    kernel on the arrays as given: CuPy, or NumPy under the CUDA simulator, which the tests
+    use), "numba" or "tree"."""
     from noprune_theory.backend import to_numpy
 
     Xb = as_batch(X, "X", xp)
@@ -422,7 +444,7 @@ def _ksg_mi_batch(X, Y, *, k, algorithm, standardize, jitter, seed, base, return
     matches = same_columns([Xb, Yb], standardize=standardize, jitter=jitter, xp=xp)
     P = Xb.shape[0]
     _check_batch_ties(to_numpy(Xb), to_numpy(Yb), k, jitter)
-    if device == "cuda":
+    if knn == "cuda":
         from noprune_theory.kernels import cuda_knn
 
         if k > cuda_knn.MAX_K:
@@ -444,7 +466,6 @@ def _ksg_mi_batch(X, Y, *, k, algorithm, standardize, jitter, seed, base, return
         Xn, Yn = to_numpy(Xb), to_numpy(Yb)
         local_np = np.zeros((P, n))
         degen = np.zeros(P, dtype=bool)
-        method = _cpu_method(device)
         for p in range(P):
             px, cx = prepare(Xn[p], standardize=standardize, jitter=jitter,
                              noise=None if noise_x is None else noise_x[p], xp=np)
@@ -456,7 +477,7 @@ def _ksg_mi_batch(X, Y, *, k, algorithm, standardize, jitter, seed, base, return
             if cx.all() or cy.all():
                 degen[p] = True
                 continue
-            nx, ny, eps = _ksg_counts_cpu(px, py, k, algorithm, method, workers)
+            nx, ny, eps = _ksg_counts_cpu(px, py, k, algorithm, knn, workers)
             if nx is None:
                 raise ValueError(f"problem {p} holds repeated points (k-th neighbour at "
                                  f"distance 0); {_TIES_HINT}")
@@ -481,17 +502,11 @@ def _check_batch_ties(Xh, Yh, k, jitter):
         check_ties([Xh[p], Yh[p]], [f"X[{p}]", f"Y[{p}]"], k, jitter, hint=_TIES_HINT)
 
 
-def _numba_ok():
-    from noprune_theory.backend import numba_status
-
-    return numba_status()[0]
-
-
 # ------------------------------------------------------------------------ entropy (KL)
 
 
 def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10, seed=0,
-                base=None, return_local=False, workers=None, discrete="auto"):
+                base=None, return_local=False, backend="auto", workers=None, discrete="auto"):
     r"""Differential entropy h(X) by the Kozachenko-Leonenko k-NN estimator.
 
     Parameters
@@ -515,6 +530,11 @@ def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10,
         None: nats; 2: bits.
     return_local : bool
         Return the per-point terms, shape (n,), whose mean is the estimate.
+    backend : {"auto", "numpy", "numba"}, default "auto"
+        Where the neighbour search runs, as in :func:`ksg_mi` (``numba``: the strip kernel
+        for points in the plane with the max norm, bit-identical to the tree; cKDTree
+        elsewhere). No CUDA kernel: ``"cupy"`` (and ``"auto"`` on CuPy inputs) raises
+        ValueError.
     workers : int or None
         Threads for the tree query.
     discrete : "auto" or bool, default "auto"
@@ -552,9 +572,9 @@ def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10,
     True
     """
     from noprune_theory.estimators._categories import label_codes, resolve_discrete
-    from noprune_theory.kernels import cpu_knn
 
     (is_discrete,) = resolve_discrete(discrete, [x], ["x"])
+    knn = _knn_backend(backend, [x], "knn_entropy", gpu=False).knn_counts
     if is_discrete:
         codes = label_codes(x, "x")
         divisor = check_base(base)
@@ -597,7 +617,7 @@ def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10,
     (noise,) = draw_noise(seed, [xs.shape], jitter)
     px, _ = prepare(xs, standardize=standardize, jitter=jitter, noise=noise, xp=np)
     if metric == "chebyshev":
-        rho = cpu_knn.knn_kth_distance(px, k, workers=workers)
+        rho = _kth_distance(px, k, knn, workers)
         log_cd = d * math.log(2.0)
     else:
         from scipy.spatial import cKDTree
@@ -626,9 +646,12 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
     ----------
     x, y, z : array_like, shapes (n,) or (n, dx), (n, dy), (n, dz)
         Paired samples (real, finite).
-    k, standardize, jitter, base, return_local, backend, workers
+    k, standardize, jitter, base, return_local, workers
         As in :func:`ksg_mi` (``standardize="std"`` scales each column of x, y and z as
         ennemi's ``preprocess=True`` does, z included).
+    backend : {"auto", "numpy", "numba"}, default "auto"
+        Where the neighbour counts run, as in :func:`ksg_mi`. No CUDA kernel: ``"cupy"``
+        (and ``"auto"`` on CuPy inputs) raises ValueError rather than running on the CPU.
     seed : int, numpy.random.Generator or None, default 0
         Seeds the jitter: noise for x, then y, then z, from ``default_rng(seed)`` (with
         discrete variables: for the continuous ones, in that order).
@@ -682,7 +705,6 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
     >>> abs(conditional_mi(x, y, z)) < 0.03      # X and Y are independent given Z
     True
     """
-    from noprune_theory.backend import resolve_backend
     from noprune_theory.estimators._categories import resolve_discrete
     from noprune_theory.kernels import cpu_knn
 
@@ -691,8 +713,9 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
     if any(flags) or ties == "count":
         return _discrete_route([x, y, z], ["x", "y", "z"], flags, k=k, algorithm=1,
                                standardize=standardize, jitter=jitter, seed=seed, base=base,
-                               return_local=return_local, workers=workers,
-                               backend="auto" if backend == "cupy" else backend, ties=ties)
+                               return_local=return_local, workers=workers, backend=backend,
+                               ties=ties)
+    knn = _knn_backend(backend, [x, y, z], "conditional_mi", gpu=False).knn_counts
     xs = as_samples(x, "x")
     ys = as_samples(y, "y")
     zs = as_samples(z, "z")
@@ -700,8 +723,6 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
     k, _, standardize, jitter, seed, divisor = _common_checks(
         k, n, 1, standardize, jitter, seed, base)
     workers = _check_workers(workers)
-    backend = resolve_backend(backend)
-    method = _cpu_method("numba" if backend == "cupy" else backend)
     if standardize == "none":
         (xs, ys, zs), _ = common_scale([xs, ys, zs], ["x", "y", "z"], xp=np)
     nx_, ny_, nz_ = draw_noise(seed, [xs.shape, ys.shape, zs.shape], jitter)
@@ -720,9 +741,9 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
         raise ValueError(f"x, y and z hold repeated points; {_TIES_HINT}")
     xz = np.concatenate([px, pz], axis=1)
     yz = np.concatenate([py, pz], axis=1)
-    nxz = cpu_knn.count_within(xz, eps, strict=True, method=method, workers=workers)
-    nyz = cpu_knn.count_within(yz, eps, strict=True, method=method, workers=workers)
-    nz = cpu_knn.count_within(pz, eps, strict=True, method=method, workers=workers)
+    nxz = cpu_knn.count_within(xz, eps, strict=True, method=knn, workers=workers)
+    nyz = cpu_knn.count_within(yz, eps, strict=True, method=knn, workers=workers)
+    nz = cpu_knn.count_within(pz, eps, strict=True, method=knn, workers=workers)
     local = (digamma_scalar(k) - digamma_int(nxz + 1, np) - digamma_int(nyz + 1, np)
              + digamma_int(nz + 1, np))
     return _finish(local, divisor, return_local)
@@ -732,7 +753,7 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
 
 
 def mixed_mi(x, y, *, k=3, standardize="std", jitter=0.0, seed=0, base=None,
-             return_local=False, workers=None, discrete="auto"):
+             return_local=False, backend="auto", workers=None, discrete="auto"):
     r"""I(X; Y) for discrete, continuous or mixed variables (Gao, Kannan, Oh & Viswanath 2017).
 
     Ties are part of the model here, not an accident: points of a discrete variable repeat,
@@ -754,6 +775,9 @@ def mixed_mi(x, y, *, k=3, standardize="std", jitter=0.0, seed=0, base=None,
         Seeds the jitter only (unused when ``jitter == 0``).
     base, return_local, workers
         As in :func:`ksg_mi`.
+    backend : {"auto", "numpy", "numba"}, default "auto"
+        Where the neighbour searches and counts run, as in :func:`ksg_mi`; this estimator
+        has no CUDA kernel, so ``"cupy"`` (and ``"auto"`` on CuPy inputs) raises ValueError.
     discrete : "auto", bool, name(s) or booleans, default "auto"
         Which of x and y hold labels, compared by equality (integer, bool and string dtypes
         with ``"auto"``). Without one, the estimator below measures distances between all
@@ -812,8 +836,9 @@ def mixed_mi(x, y, *, k=3, standardize="std", jitter=0.0, seed=0, base=None,
     if any(flags):
         return _discrete_route([x, y], ["x", "y"], flags, k=k, algorithm=1,
                                standardize=standardize, jitter=jitter, seed=seed, base=base,
-                               return_local=return_local, workers=workers, backend="auto",
+                               return_local=return_local, workers=workers, backend=backend,
                                ties="count")
+    knn = _knn_backend(backend, [x, y], "mixed_mi", gpu=False).knn_counts
     xs = as_samples(x, "x")
     ys = as_samples(y, "y")
     n = same_length(x=xs, y=ys)
@@ -830,12 +855,12 @@ def mixed_mi(x, y, *, k=3, standardize="std", jitter=0.0, seed=0, base=None,
     if cx.all() or cy.all():
         return _finish(np.zeros(n), divisor, return_local)
     joint = np.concatenate([px, py], axis=1)
-    rho = _kth_distance(joint, k, "numba" if _numba_ok() else "tree", workers)
+    rho = _kth_distance(joint, k, knn, workers)
     zero = rho == 0
     # counts include the point itself; strict (< rho) where rho > 0, exact ties where rho = 0
     k_tilde = np.full(n, k, dtype=np.int64)
-    mx = cpu_knn.count_within(px, rho, strict=True, workers=workers) + 1
-    my = cpu_knn.count_within(py, rho, strict=True, workers=workers) + 1
+    mx = cpu_knn.count_within(px, rho, strict=True, method=knn, workers=workers) + 1
+    my = cpu_knn.count_within(py, rho, strict=True, method=knn, workers=workers) + 1
     if zero.any():
         k_tilde[zero] = cpu_knn.count_zero_distance(joint, workers=workers)[zero] + 1
         mx[zero] = cpu_knn.count_zero_distance(px, workers=workers)[zero] + 1

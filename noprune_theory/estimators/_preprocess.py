@@ -91,6 +91,39 @@ def check_base(base):
     return float(np.log(value))
 
 
+def log_base_divisor(base):
+    """The number that turns nats into units of *base*: ``log(base)``.
+
+    The estimators' ``base=`` argument, validated on its own (the ``mi`` command checks
+    ``--base`` with it before loading any data).
+
+    Parameters
+    ----------
+    base : float, {"e", "nats", "bits"} or None
+        None, ``"e"`` and ``"nats"`` mean nats, ``"bits"`` base 2; else a number > 1.
+
+    Returns
+    -------
+    float
+        ``log(base)``: divide an information in nats by it.
+
+    Raises
+    ------
+    ValueError
+        For a number <= 1 (or NaN, inf).
+    TypeError
+        For text other than the names above (numbers given as text included).
+
+    Examples
+    --------
+    >>> log_base_divisor("bits") == log_base_divisor(2)
+    True
+    >>> log_base_divisor(None)
+    1.0
+    """
+    return check_base(base)
+
+
 def check_k(k, n, name="k"):
     """k must be an integer in [1, n - 1]: the k-th neighbour of a point must exist."""
     reject_text(k, name, "an integer >= 1")

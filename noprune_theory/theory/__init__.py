@@ -12,6 +12,10 @@ Numeric API (no sympy import once the generated code is cached; see :mod:`._comp
   :func:`lipschitz_param_constant` [BS Lemma 3.1] (J from the coordinate bound w_max),
   :func:`parameter_set_diameter` (the diameter W = 2 w_max sqrt(p) of [BS Thm 3]),
   :func:`solve_for`, :func:`mi_to_bits`.
+- :func:`bound_report`, :func:`format_bound_text`, :func:`format_bound_latex` -- every number
+  of ``noprune-theory bound`` as a dict, and its text and LaTeX layouts;
+  :func:`format_derivation_text`, :func:`format_derivation_latex` lay out a
+  :func:`derivation` (what ``noprune-theory derive`` prints).
 
 Symbolic API (imports sympy on first access): the expressions ``dense_lipschitz_bound``,
 ``dense_finite_class_probability_expression``, ``sparse_lipschitz_bound``,
@@ -41,6 +45,13 @@ from ._numeric import (
     sparse_robustness_bound,
     two_layer_params,
 )
+from ._report import (
+    bound_report,
+    format_bound_latex,
+    format_bound_text,
+    format_derivation_latex,
+    format_derivation_text,
+)
 
 #: symbolic names -> (private module, attribute); imported on first access (they need sympy)
 _LAZY = {
@@ -68,8 +79,13 @@ __all__ = [
     "DEFAULTS",
     "SampleSizeCondition",
     "SampleSizeWarning",
+    "bound_report",
     "dense_finite_class_probability",
     "effective_params",
+    "format_bound_latex",
+    "format_bound_text",
+    "format_derivation_latex",
+    "format_derivation_text",
     "lipschitz_param_constant",
     "mask_entropy_bound",
     "mi_to_bits",
