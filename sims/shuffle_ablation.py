@@ -5,17 +5,21 @@ pruning-at-initialization methods (SNIP, GraSP, SynFlow, magnitude, random) surv
 shuffled within each layer and having their kept weights reinitialized -- only the per-layer
 densities they choose matter -- while masks found after training (IMP / lottery tickets,
 magnitude after training) lose accuracy under both ablations. In the language of the sparse law
-of robustness ([NFP] Theorem 4, THEORY.md sec. 3-4), a mask whose value survives shuffling
-carries no information about the data beyond its layer densities. This simulation runs the
-ablations on the memorization task of [NFP] Sec. 5 (THEORY.md sec. 6), where the thing to
+of robustness ([NFP] Theorem 4, docs/theory.md#theory-sparse and
+docs/theory.md#theory-counting-masks), a mask whose value survives shuffling carries no
+information about the data beyond its layer densities. This simulation runs the ablations on
+the memorization task of [NFP] Sec. 5 (docs/theory.md#theory-experiments), where the thing to
 learn is pure label noise.
 
 Protocol of one cell (method, k, seed):
 
-1. ``nets`` independent problems: ``x_i ~ N(0, I_d/d)``, ``y_i = +-1`` uniformly, ``i = 1..n``
+1. ``nets`` independent problems: ``x_i ~ N(0, I_d/d)`` (``input_scale = "normalized"``, the
+   default) or ``N(0, I_d)`` (``"standard"``), ``y_i = +-1`` uniformly, ``i = 1..n``
    (:func:`noprune_theory.data.gaussian`, :func:`noprune_theory.data.random_labels`), and an
-   MLP ``d -> width -> ... -> 1`` with ``depth`` hidden ReLU layers (He initialization) per
-   problem. The seed fixes data and initializations, shared by every method and k (paired).
+   MLP ``d -> width -> ... -> 1`` with ``depth`` hidden ReLU layers per problem, initialized by
+   ``init`` (``"he"``, the default, ``"torch"`` or ``"lecun"``; see the memorization
+   simulation, whose fields these are). The seed fixes data and initializations, shared by
+   every method and k (paired).
 2. ``found``: prune the initialization to sparsity ``1 - 0.8^k`` with ``method``
    (:func:`noprune_theory.pruning.prune`, global ranking, exact count; IMP prunes 20% of the
    survivors per round and rewinds to the initialization; the training-based methods train
@@ -24,8 +28,8 @@ Protocol of one cell (method, k, seed):
 
    - ``shuffled``: the mask shuffled uniformly within each layer
      (:func:`noprune_theory.pruning.shuffle_masks`), same initial weights;
-   - ``reinit``: the found mask with the kept weights redrawn from the initial distribution
-     (:func:`noprune_theory.pruning.reinitialize`);
+   - ``reinit``: the found mask with the kept weights (and, under ``init = "torch"``, the
+     biases) redrawn from the initial distribution (:func:`noprune_theory.pruning.reinitialize`);
    - ``inverted``: the mask of the same method keeping the LOWEST scores
      (``prune(..., invert=True)``, :func:`noprune_theory.pruning.invert_scores`); for IMP and
      magnitude after training that keeps the smallest trained magnitudes (every round for IMP).
@@ -139,6 +143,7 @@ def _stack_variants(template, nets_list):
     if template.biases is not None:
         big.biases = [xp.concat([n.biases[l] for n in nets_list], axis=0)
                       for l in range(template.depth)]
+        big.initial_biases = [xp.asarray(b, copy=True) for b in big.biases]
     big.set_masks(_contiguous([xp.concat([n.masks[l] for n in nets_list], axis=0)
                                for l in range(template.depth)]))
     return big
@@ -154,7 +159,8 @@ def _prepared(config, seed):
     X, y = _problems(config, seed)
     B = config["nets"]
     init = MaskedMLP(config["d"], (config["width"],) * config["depth"], B=B,
-                     activation="relu", backend=config["backend"], seed=seed)
+                     activation="relu", backend=config["backend"], seed=seed,
+                     init=config["init"])
     sparsity = 1.0 - 0.8 ** config["k"]
     opts = _prune_options(config)
     method = config["method"]
