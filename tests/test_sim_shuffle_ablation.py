@@ -140,3 +140,14 @@ def test_init_keys_are_shared_with_memorization_and_default_to_todays_protocol()
     assert (point["init"], point["input_scale"]) == ("he", "normalized")
     init, variants, _, _, _ = sa._prepared(point, 3)
     assert init.init == "he" and not any(np.any(b) for b in variants["reinit"].biases)
+
+
+def test_paper_protocol_preset_uses_the_papers_data_and_init():
+    sim = get_simulation("shuffle_ablation")
+    cfg = resolve_config(sim, preset="paper-protocol")
+    ours = resolve_config(sim, preset="paper")
+    assert (cfg.values["init"], cfg.values["input_scale"]) == ("torch", "standard")
+    assert (ours.values["init"], ours.values["input_scale"]) == ("he", "normalized")
+    assert cfg.values["k"] == ours.values["k"] and cfg.values["steps"] == ours.values["steps"]
+    per_point = cfg.seeds * cfg.values["nets"]
+    assert f"= {per_point} problems per point" in sim.presets["paper-protocol"].description
