@@ -241,10 +241,10 @@ class MaskedMLP:
     Gradients are those of the mean loss ``(1/n) sum_i loss(f(x_i), y_i)`` of each network, with
     respect to the stored parameters (multipliers included by the chain rule).
 
-    Losses (per point): ``mse`` ``||f - y||^2`` (no factor 1/2, as in docs/theory.md#theory-setting);
-    ``logistic`` ``log(1 + exp(-y f))`` for y in {-1, +1}; ``cross_entropy``
-    ``logsumexp(f) - f_y`` for integer labels y in [0, C). A point is *memorized* when its loss is
-    below ``log(2)/10`` ([NFP] Sec. 5).
+    Losses (per point): ``mse`` ``||f - y||^2`` (no factor 1/2, as in
+    docs/theory.md#theory-setting); ``logistic`` ``log(1 + exp(-y f))`` for y in {-1, +1};
+    ``cross_entropy`` ``logsumexp(f) - f_y`` for integer labels y in [0, C). A point is
+    *memorized* when its loss is below ``log(2)/10`` ([NFP] Sec. 5).
 
     Examples
     --------

@@ -1,8 +1,9 @@
 """Memorization capacity of pruned networks: fraction of random labels fitted against sparsity.
 
-Where this sits: the memorization experiment of [NFP] Sec. 5 (docs/theory.md#theory-experiments)
-on synthetic data. The sparse law of robustness ([NFP] Theorem 4) says a network can fit noise only with
-enough *effective* parameters ``p_eff = I(m; D) + E||m||_1 log(...)``: a mask chosen from the
+Where this sits: the memorization experiment of [NFP] Sec. 5
+(docs/theory.md#theory-experiments) on synthetic data. The sparse law of robustness ([NFP]
+Theorem 4, docs/theory.md#theory-sparse) says a network can fit noise only with enough
+*effective* parameters ``p_eff = I(m; D) + E||m||_1 log(...)``: a mask chosen from the
 data (IMP, magnitude after training) carries information about the labels and buys capacity
 that a data-agnostic mask (random, SynFlow) of the same size cannot. This simulation measures
 how many of ``n`` random +-1 labels pruned networks still memorize as the kept fraction shrinks.
@@ -266,6 +267,21 @@ def cells_batch(items):
     return out
 
 
+def protocol_label(config):
+    """Words for the data scale and init of *config* (a plot title's part); a swept key lists
+    its values. Folders written before the keys existed ran the defaults."""
+    def words(key, default, names):
+        value = config.get(key, default)
+        values = value if isinstance(value, list) else [value]
+        return " / ".join(names.get(v, v) for v in values)
+
+    inputs = words("input_scale", "normalized",
+                   {"normalized": "x ~ N(0, I/d)", "standard": "x ~ N(0, I)"})
+    init = words("init", "he", {"he": "He init", "torch": "PyTorch-default init",
+                                "lecun": "LeCun init"})
+    return f"{inputs}, {init}"
+
+
 def plot(table, config, outdir):
     """Fraction memorized against the kept fraction of weights, one line per method."""
     import numpy as np
@@ -289,7 +305,7 @@ def plot(table, config, outdir):
     seeds = mean_sem(table, "memorized", by=["method", "k"])
     nets = int(np.median(table["nets"]))
     ax.set_title(f"n = {int(n)} random labels, d = {config['d']}, width {config['width']} x "
-                 f"{config['depth']} ReLU layers; mean $\\pm$ s.e. over "
+                 f"{config['depth']} ReLU layers\n{protocol_label(config)}; mean $\\pm$ s.e. over "
                  f"{int(np.median(seeds['count']))} seeds x {nets} nets", fontsize=8)
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=7, loc="lower left")

@@ -63,7 +63,12 @@ from noprune_theory.sims._config import Field, preset
 
 # the task is the memorization experiment's: the same data, training and pruning options
 from noprune_theory.sims.memorization import FIELDS as _MEMORIZATION_FIELDS
-from noprune_theory.sims.memorization import _problems, _prune_options, _train_options
+from noprune_theory.sims.memorization import (
+    _problems,
+    _prune_options,
+    _train_options,
+    protocol_label,
+)
 
 DESCRIPTION = ("[FDRC] ablations (shuffle within layers, reinitialize, invert scores) of each "
                "pruning method's mask on the memorization task: points memorized and loss.")
@@ -326,9 +331,9 @@ def plot(table, config, outdir):
         axes[0, 0].legend(fontsize=7, title="mask", title_fontsize=7)
         fig.suptitle(f"[FDRC] ablations on memorization: n = {rows[0]['n']} random labels, "
                      f"d = {rows[0]['d']}, {rows[0]['depth']} hidden ReLU layers of "
-                     f"{rows[0]['width']}; left of the line: pruning at init, right: after "
-                     f"training\nmean $\\pm$ s.e. over {seeds} seeds (each the mean of {nets} "
-                     "networks)", fontsize=9)
+                     f"{rows[0]['width']}, {protocol_label(config)}; left of the line: pruning "
+                     f"at init, right: after training\nmean $\\pm$ s.e. over {seeds} seeds "
+                     f"(each the mean of {nets} networks)", fontsize=9)
         figs[stem] = fig
     return figs
 

@@ -145,3 +145,14 @@ def test_paper_protocol_preset_follows_the_papers_stated_protocol():
     assert f"= {per_point} per point" in sim.presets["paper-protocol"].description
     # today's protocol stays available under its old name
     assert (ours["init"], ours["input_scale"]) == ("he", "normalized")
+
+
+def test_plot_titles_name_the_protocol():
+    from noprune_theory.sims.memorization import protocol_label
+
+    assert protocol_label({"init": "torch", "input_scale": "standard"}) == (
+        "x ~ N(0, I), PyTorch-default init")
+    assert protocol_label({"init": ["he", "lecun"], "input_scale": "normalized"}) == (
+        "x ~ N(0, I/d), He init / LeCun init")
+    # a folder written before the keys existed ran the defaults
+    assert protocol_label({}) == "x ~ N(0, I/d), He init"
