@@ -26,6 +26,8 @@ References
 .. [JGH] A. Jacot, F. Gabriel and C. Hongler, "Neural Tangent Kernel", NeurIPS 2018 (NTK scaling).
 .. [MMN] S. Mei, A. Montanari and P.-M. Nguyen, "A mean field view of the landscape of two-layer
    neural networks", PNAS 2018 (mean-field scaling).
+.. [LBOM] Y. LeCun, L. Bottou, G. B. Orr and K.-R. Mueller, "Efficient BackProp", in Neural
+   Networks: Tricks of the Trade, Springer 1998 (LeCun initialization, variance 1/fan_in).
 """
 
 from __future__ import annotations
@@ -45,12 +47,14 @@ from noprune_theory.backend import (
     to_numpy,
 )
 
-__all__ = ["ACTIVATIONS", "LOSSES", "SCALINGS", "MaskedMLP", "MaskedTwoLayer"]
+__all__ = ["ACTIVATIONS", "INITS", "LOSSES", "SCALINGS", "MaskedMLP", "MaskedTwoLayer"]
 
 #: Activations: all 1-Lipschitz, so the Lipschitz bounds of [BS] Lemma 3.1 apply.
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "softplus", "identity")
 #: Parametrizations (initial variance and forward multipliers).
 SCALINGS = ("standard", "ntk", "mean_field")
+#: Initializations of the stored parameters (see :class:`MaskedMLP`, Notes).
+INITS = ("he", "torch", "lecun")
 #: Losses; ``loss`` arguments take these names.
 LOSSES = ("mse", "logistic", "cross_entropy")
 
@@ -58,7 +62,9 @@ LOSSES = ("mse", "logistic", "cross_entropy")
 LEAKY_SLOPE = 0.01
 
 FORMAT_MARKER = "noprune_theory.MaskedMLP"
-FORMAT_VERSION = 1
+#: Version 2 adds the initial biases and the init name; a file of an ``init="he"`` model is
+#: still written as version 1, which older readers read correctly (its biases start at zero).
+FORMAT_VERSION = 2
 
 _DTYPES = ("float32", "float64")
 
@@ -166,9 +172,13 @@ class MaskedMLP:
     activation : {"relu", "leaky_relu", "tanh", "softplus", "identity"}, default "relu"
         All 1-Lipschitz. leaky_relu has slope 0.01 below zero.
     bias : bool, default True
-        Whether layers have biases (initialized to zero, never masked).
+        Whether layers have biases (never masked; initialized to zero except by
+        ``init="torch"``).
     scaling : {"standard", "ntk", "mean_field"}, default "standard"
         How weights are initialized and multiplied in the forward pass (below).
+    init : {"he", "torch", "lecun"}, default "he"
+        The distribution of the initial weights and biases (below). ``"torch"`` and ``"lecun"``
+        need ``scaling="standard"``; ``"he"`` is the only choice of the other scalings.
     dtype : {"float32", "float64"}, default "float64"
     backend : {"numpy", "numba", "cupy", "auto"}, default "numpy"
         Where the arrays live (NumPy for numpy and numba, CuPy for cupy) and which kernels the
@@ -190,6 +200,8 @@ class MaskedMLP:
         Same shapes as ``weights``; False entries of the weights are exactly zero.
     initial_weights : list of arrays
         Copies of the weights at initialization, for rewinding (IMP).
+    initial_biases : list of arrays or None
+        Copies of the biases at initialization (zeros unless ``init="torch"``), for rewinding.
     multipliers : tuple of float
         The forward constants ``c_l``.
     xp : module
@@ -207,15 +219,32 @@ class MaskedMLP:
     mean_field N(0, 1)                       sqrt(g/m_l); 1/m_L for the output layer
     ========== ============================= ===================================================
 
+    This table is ``init="he"``, the default, with zero biases. With ``scaling="standard"`` two
+    other initializations are available, both without the gain ``g``:
+
+    ========== ================================================= ===========================
+    init       initial W_l (every layer, fan-in m_l)             initial b_l
+    ========== ================================================= ===========================
+    he         the table above                                   0
+    torch      U(-1/sqrt(m_l), +1/sqrt(m_l)), variance 1/(3 m_l) U(-1/sqrt(m_l), +1/sqrt(m_l))
+    lecun      N(0, 1/m_l)                                       0
+    ========== ================================================= ===========================
+
+    ``torch`` is the default of PyTorch's ``nn.Linear`` (Kaiming-uniform with ``a = sqrt(5)``,
+    i.e. bound ``1/sqrt(fan_in)``, for weights and biases alike), used by the pruning code of
+    [NFP]; ``lecun`` is [LBOM]'s. The draws are made on the host, layer by layer, all weights
+    first and then (``torch``) all biases, from ``numpy.random.default_rng(seed)``; ``he`` draws
+    exactly the numbers it drew before ``init`` existed.
+
     Standard and NTK give the same function at initialization but different gradient scales
     [JGH]; the mean-field output ``(1/m) sum_j a_j phi(.)`` is the parametrization of [MMN].
     Gradients are those of the mean loss ``(1/n) sum_i loss(f(x_i), y_i)`` of each network, with
     respect to the stored parameters (multipliers included by the chain rule).
 
-    Losses (per point): ``mse`` ``||f - y||^2`` (no factor 1/2, as in THEORY.md sec. 1);
-    ``logistic`` ``log(1 + exp(-y f))`` for y in {-1, +1}; ``cross_entropy``
-    ``logsumexp(f) - f_y`` for integer labels y in [0, C). A point is *memorized* when its loss is
-    below ``log(2)/10`` ([NFP] Sec. 5).
+    Losses (per point): ``mse`` ``||f - y||^2`` (no factor 1/2, as in
+    docs/theory.md#theory-setting); ``logistic`` ``log(1 + exp(-y f))`` for y in {-1, +1};
+    ``cross_entropy`` ``logsumexp(f) - f_y`` for integer labels y in [0, C). A point is
+    *memorized* when its loss is below ``log(2)/10`` ([NFP] Sec. 5).
 
     Examples
     --------
@@ -246,6 +275,7 @@ class MaskedMLP:
         dtype="float64",
         backend="numpy",
         seed=0,
+        init="he",
     ):
         d = check_scalar(d, "d", integer=True, low=1)
         if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool):
@@ -263,6 +293,10 @@ class MaskedMLP:
         if not isinstance(bias, (bool, np.bool_)):
             raise ValueError(f"bias must be True or False, got {bias!r}")
         check_choice(scaling, "scaling", SCALINGS)
+        check_choice(init, "init", INITS)
+        if init != "he" and scaling != "standard":
+            raise ValueError(f"init={init!r} needs scaling='standard' (the {scaling} scaling "
+                             f"fixes its own initial weights), got scaling={scaling!r}")
         check_choice(dtype, "dtype", _DTYPES)
         seed = check_scalar(seed, "seed", integer=True, low=0)
         self.backend = resolve_backend(backend)
@@ -271,24 +305,20 @@ class MaskedMLP:
         self.activation = activation
         self.bias = bool(bias)
         self.scaling = scaling
+        self.init = init
         self.dtype = dtype
         self.seed = seed
         self.multipliers = self._multipliers()
 
-        rng = np.random.default_rng(seed)
-        stds = self._init_stds()
-        host_w = [
-            stds[l] * rng.standard_normal((B, self.sizes[l], self.sizes[l + 1]))
-            for l in range(self.depth)
-        ]
+        host_w, host_b = self._initial_draws(np.random.default_rng(seed))
         xp_mod = namespace_for(self.backend)
         self._set_namespace_from(xp_mod.asarray(np.zeros(1)))
         self.weights = [self._from_host(w) for w in host_w]
-        self.biases = (
-            [self._from_host(np.zeros((B, s))) for s in self.sizes[1:]] if self.bias else None
-        )
+        self.biases = [self._from_host(b) for b in host_b] if self.bias else None
         self.masks = [self.xp.ones(w.shape, dtype=self.xp.bool) for w in self.weights]
         self.initial_weights = [self._clone(w) for w in self.weights]
+        self.initial_biases = (None if self.biases is None
+                               else [self._clone(b) for b in self.biases])
 
     # ------------------------------------------------------------------ configuration
     @property
@@ -316,6 +346,21 @@ class MaskedMLP:
             return [math.sqrt((g if l < L - 1 else 1.0) / self.sizes[l]) for l in range(L)]
         return [1.0] * L
 
+    def _initial_draws(self, rng):
+        """Host arrays of the initial weights and biases (Notes of the class), from *rng*."""
+        B, sizes, L = self.B, self.sizes, self.depth
+        shapes = [(B, sizes[l], sizes[l + 1]) for l in range(L)]
+        if self.init == "torch":
+            bounds = [1.0 / math.sqrt(sizes[l]) for l in range(L)]
+            weights = [rng.uniform(-a, a, shape) for a, shape in zip(bounds, shapes)]
+            biases = [rng.uniform(-bounds[l], bounds[l], (B, sizes[l + 1])) for l in range(L)]
+            return weights, biases
+        # he keeps its historical draw sequence exactly: one standard normal array per layer
+        stds = (self._init_stds() if self.init == "he"
+                else [1.0 / math.sqrt(sizes[l]) for l in range(L)])
+        weights = [stds[l] * rng.standard_normal(shapes[l]) for l in range(L)]
+        return weights, [np.zeros((B, s)) for s in sizes[1:]]
+
     def config(self):
         """The constructor arguments, as a dict (saved with the parameters)."""
         return {
@@ -326,6 +371,7 @@ class MaskedMLP:
             "activation": self.activation,
             "bias": self.bias,
             "scaling": self.scaling,
+            "init": self.init,
             "dtype": self.dtype,
             "backend": self.backend,
             "seed": self.seed,
@@ -334,7 +380,8 @@ class MaskedMLP:
     def __repr__(self):
         return (
             f"{type(self).__name__}(sizes={self.sizes}, B={self.B}, activation="
-            f"{self.activation!r}, bias={self.bias}, scaling={self.scaling!r}, dtype="
+            f"{self.activation!r}, bias={self.bias}, scaling={self.scaling!r}, init="
+            f"{self.init!r}, dtype="
             f"{self.dtype!r}, backend={self.backend!r})"
         )
 
@@ -363,6 +410,8 @@ class MaskedMLP:
         new.biases = None if self.biases is None else [move(b, new._dt) for b in self.biases]
         new.masks = [move(m, new.xp.bool) for m in self.masks]
         new.initial_weights = [move(w, new._dt) for w in self.initial_weights]
+        new.initial_biases = (None if self.initial_biases is None
+                              else [move(b, new._dt) for b in self.initial_biases])
         return new
 
     def to_backend(self, backend):
@@ -441,12 +490,12 @@ class MaskedMLP:
         self.weights = [self.xp.where(m, w, 0.0) for w, m in zip(self.weights, self.masks)]
 
     def rewind(self):
-        """Reset the weights to their initial values (masked entries stay zero); biases to 0."""
+        """Reset the weights (masked entries stay zero) and biases to their initial values."""
         self.weights = [
             self.xp.where(m, w0, 0.0) for w0, m in zip(self.initial_weights, self.masks)
         ]
         if self.biases is not None:
-            self.biases = [self.xp.zeros_like(b) for b in self.biases]
+            self.biases = [self._clone(b0) for b0 in self.initial_biases]
 
     def _check_same_library(self, a, name):
         if not hasattr(a, "shape") or not hasattr(a, "dtype"):
@@ -878,6 +927,8 @@ class MaskedMLP:
         new.biases = None if self.biases is None else [self._clone(b) for b in self.biases]
         new.masks = [self._clone(m) for m in self.masks]
         new.initial_weights = [self._clone(w) for w in self.initial_weights]
+        new.initial_biases = (None if self.initial_biases is None
+                              else [self._clone(b) for b in self.initial_biases])
         new._work = {}  # scratch buffers of the fused kernels are never shared
         return new
 
@@ -890,11 +941,11 @@ class MaskedMLP:
         one batch.
         """
         first = models[0]
-        keys = ("sizes", "activation", "bias", "scaling", "dtype", "backend")
+        keys = ("sizes", "activation", "bias", "scaling", "init", "dtype", "backend")
         for m in models[1:]:
             if any(getattr(m, k) != getattr(first, k) for k in keys):
                 raise ValueError("models to stack must share sizes, activation, bias, scaling, "
-                                 "dtype and backend")
+                                 "init, dtype and backend")
         xp = first.xp
         new = first.copy()
         new.B = sum(m.B for m in models)
@@ -904,17 +955,22 @@ class MaskedMLP:
         new.masks = [xp.concat([m.masks[l] for m in models]) for l in range(first.depth)]
         new.initial_weights = [xp.concat([m.initial_weights[l] for m in models])
                                for l in range(first.depth)]
+        new.initial_biases = (None if first.biases is None else
+                              [xp.concat([m.initial_biases[l] for m in models])
+                               for l in range(first.depth)])
         return new
 
     def save(self, path):
-        """Write the model to an ``.npz`` file (weights, biases, masks, initial weights, config).
+        """Write the model to an ``.npz`` file (weights, biases, masks, initial weights and
+        biases, config with the init name).
 
         The file carries a format marker and version so that :meth:`load` can refuse files that
         are not ours. Arrays are copied to the host.
         """
         arrays = {
             "format": np.asarray(FORMAT_MARKER),
-            "version": np.asarray(FORMAT_VERSION),
+            # an older reader ignores the initial biases: safe only when they are zero
+            "version": np.asarray(1 if self.init == "he" else FORMAT_VERSION),
             "config": np.asarray(json.dumps(self.config())),
         }
         for l in range(self.depth):
@@ -923,6 +979,7 @@ class MaskedMLP:
             arrays[f"initial_weight_{l}"] = to_numpy(self.initial_weights[l])
             if self.biases is not None:
                 arrays[f"bias_{l}"] = to_numpy(self.biases[l])
+                arrays[f"initial_bias_{l}"] = to_numpy(self.initial_biases[l])
         np.savez(path, **arrays)
 
     @classmethod
@@ -978,13 +1035,15 @@ class MaskedMLP:
                 dtype=cfg["dtype"],
                 backend=cfg["backend"],
                 seed=cfg["seed"],
+                # files written before init existed hold He-initialized models
+                init=cfg.get("init", "he"),
             )
             if cls is not MaskedMLP and issubclass(cls, MaskedMLP):
                 model.__class__ = cls
             L = model.depth
             for key in sorted(data):
                 # parameters must be finite reals: a cast would drop imaginary parts silently
-                if key.startswith(("weight_", "initial_weight_", "bias_")):
+                if key.startswith(("weight_", "initial_weight_", "bias_", "initial_bias_")):
                     if data[key].dtype.kind not in "fiu":
                         raise ValueError(f"{key} has dtype {data[key].dtype}, not real numbers")
                     if not np.all(np.isfinite(data[key])):
@@ -996,6 +1055,16 @@ class MaskedMLP:
             masks = [model.xp.asarray(data[f"mask_{l}"]) for l in range(L)]
             if model.bias:
                 model.biases = [model._from_host(data[f"bias_{l}"]) for l in range(L)]
+                # version-1 files have no initial biases: theirs were zero (He init)
+                model.initial_biases = [
+                    model._from_host(data[f"initial_bias_{l}"]) if f"initial_bias_{l}" in data
+                    else model.xp.zeros_like(model.biases[l]) for l in range(L)
+                ]
+                for l in range(L):
+                    for name, arr in (("bias", model.biases[l]),
+                                      ("initial_bias", model.initial_biases[l])):
+                        if tuple(arr.shape) != (model.B, model.sizes[l + 1]):
+                            raise ValueError(f"{name}_{l} has shape {tuple(arr.shape)}")
             for l in range(L):
                 for name, arr in (
                     ("weight", model.weights[l]),
@@ -1014,7 +1083,7 @@ class MaskedMLP:
 class MaskedTwoLayer(MaskedMLP):
     """A batch of B masked two-layer networks (one hidden layer of ``width`` units).
 
-    The public name of DESIGN.md; the same object as :class:`MaskedMLP` with
+    The two-layer case under its own name; the same object as :class:`MaskedMLP` with
     ``hidden=(width,)``. See :class:`MaskedMLP` for the parameters.
 
     Examples

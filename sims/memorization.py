@@ -1,8 +1,9 @@
 """Memorization capacity of pruned networks: fraction of random labels fitted against sparsity.
 
-Where this sits: the memorization experiment of [NFP] Sec. 5 (THEORY.md sec. 6) on synthetic
-data. The sparse law of robustness ([NFP] Theorem 4) says a network can fit noise only with
-enough *effective* parameters ``p_eff = I(m; D) + E||m||_1 log(...)``: a mask chosen from the
+Where this sits: the memorization experiment of [NFP] Sec. 5
+(docs/theory.md#theory-experiments) on synthetic data. The sparse law of robustness ([NFP]
+Theorem 4, docs/theory.md#theory-sparse) says a network can fit noise only with enough
+*effective* parameters ``p_eff = I(m; D) + E||m||_1 log(...)``: a mask chosen from the
 data (IMP, magnitude after training) carries information about the labels and buys capacity
 that a data-agnostic mask (random, SynFlow) of the same size cannot. This simulation measures
 how many of ``n`` random +-1 labels pruned networks still memorize as the kept fraction shrinks.
@@ -10,10 +11,15 @@ how many of ``n`` random +-1 labels pruned networks still memorize as the kept f
 Protocol of one cell (method, k, seed):
 
 1. ``nets`` independent problems, network ``b`` with its own data: ``x_i ~ N(0, I_d/d)``
-   (:func:`noprune_theory.data.gaussian`), ``y_i = +-1`` uniformly
+   (``input_scale = "normalized"``, the default, :func:`noprune_theory.data.gaussian`:
+   ``E ||x||^2 = 1``) or ``x_i ~ N(0, I_d)`` (``input_scale = "standard"``, the paper's
+   standard Gaussian points; the same draws times ``sqrt(d)``), ``y_i = +-1`` uniformly
    (:func:`noprune_theory.data.random_labels`), ``i = 1..n``; and its own initialization of an
-   MLP ``d -> width -> ... -> width -> 1`` with ``depth`` hidden ReLU layers (He
-   initialization, :class:`noprune_theory.models.MaskedMLP`). Only weights are pruned; the
+   MLP ``d -> width -> ... -> width -> 1`` with ``depth`` hidden ReLU layers
+   (:class:`noprune_theory.models.MaskedMLP` with ``init``: ``"he"``, the default, is He
+   weights and zero biases; ``"torch"`` is PyTorch's ``nn.Linear`` default, weights and biases
+   ``U(-1/sqrt(fan_in), +1/sqrt(fan_in))``, which the paper's pruning code uses; ``"lecun"``
+   is ``N(0, 1/fan_in)`` weights and zero biases). Only weights are pruned; the
    ``depth * width + 1`` biases (65 by default) are kept, as in the usual pruning setups.
 2. Prune the initialization to sparsity ``1 - 0.8^k`` with ``method``
    (:func:`noprune_theory.pruning.prune`, global ranking, exact kept count). The
@@ -26,7 +32,13 @@ Protocol of one cell (method, k, seed):
 4. A point is memorized when its loss is below ``log(2) / 10`` ([NFP] Sec. 5).
 
 The seed fixes the data and the initializations; the same seed gives the same problems for
-every method and every k, so the curves are paired comparisons.
+every method and every k, so the curves are paired comparisons. ``init`` and ``input_scale``
+are config fields, so every stored cell records them.
+
+Presets: ``paper`` keeps the toolkit's protocol (He init, normalized inputs);
+``paper-protocol`` follows the paper's stated protocol (standard Gaussian inputs, PyTorch's
+default init, n = d = 30, two hidden layers, Adam at lr 1e-2). The width (32) and the step
+budget are not stated in the paper: they are our choice in both.
 
 Values per cell: ``memorized`` (mean over the ``nets`` networks of the fraction of points
 memorized), ``all_memorized`` (fraction of networks that memorized every point), ``density``
@@ -41,10 +53,15 @@ at Initialization", ICML 2024, Sec. 5 (memorization experiment) and Theorem 4.
 """
 from __future__ import annotations
 
+from noprune_theory.models import INITS
 from noprune_theory.sims._config import Field, preset
 
 DESCRIPTION = "Fraction of n random labels memorized vs. sparsity 1 - 0.8^k, per pruning method."
 CELL_VERSION = 1
+
+#: Input scales: ``normalized`` is ``x ~ N(0, I_d/d)`` (``E ||x||^2 = 1``), ``standard`` is
+#: ``x ~ N(0, I_d)`` (the paper's "standard Gaussian" points).
+INPUT_SCALES = ("normalized", "standard")
 
 METHODS = ("imp", "magnitude_after_training", "snip", "grasp", "synflow", "random")
 
@@ -53,6 +70,11 @@ FIELDS = {
     "k": Field([0, 3, 6, 9, 12, 15], "sparsity exponent: sparsity = 1 - 0.8^k", low=0, high=100),
     "n": Field(30, "number of data points (random +-1 labels)", low=1),
     "d": Field(30, "input dimension", low=1),
+    "input_scale": Field("normalized", "inputs: 'normalized' x ~ N(0, I_d/d), 'standard' "
+                         "x ~ N(0, I_d)", choices=INPUT_SCALES),
+    "init": Field("he", "initial weights: 'he' (zero biases), 'torch' (U(+-1/sqrt(fan_in)) "
+                  "weights and biases), 'lecun' (N(0, 1/fan_in), zero biases)",
+                  choices=INITS),
     "width": Field(32, "width of every hidden layer (units)", low=1),
     "depth": Field(2, "number of hidden ReLU layers", low=1, high=10),
     "optimizer": Field("adam", "optimizer of every training run", choices=("adam", "gd")),
@@ -66,12 +88,24 @@ FIELDS = {
     "grasp_temperature": Field(200.0, "GraSP: logit temperature", low=0, low_inclusive=False),
 }
 
+#: Seeds of the paper-protocol preset (x 10 networks per cell = networks per point).
+PAPER_PROTOCOL_SEEDS = 25
+PAPER_PROTOCOL_DESCRIPTION = (
+    f"[NFP]'s stated protocol: x ~ N(0, I_30), PyTorch-default init, n = d = 30, 2 hidden "
+    f"layers, Adam lr 1e-2; width 32 and <= 5000 steps are our choice; k = 0, 2, ..., 24, "
+    f"{PAPER_PROTOCOL_SEEDS} seeds x 10 networks = {PAPER_PROTOCOL_SEEDS * 10} per point; "
+    f"measured 10 s of CPU per seed (16 s wall in one process on 2 shared cores), so ~4 min "
+    f"of CPU, ~7 min wall")
+
 PRESETS = {
     "quick": preset("about 15 s on 2 cores: k in {0, 5, 10, 15, 20}, 2 seeds x 5 networks",
                     k=[0, 5, 10, 15, 20], seeds=2, nets=5, steps=1000, synflow_iterations=20),
     "paper": preset("[NFP] grid at every other k, 15 min of CPU measured (~8 min on 2 idle "
                     "cores): k = 0, 2, ..., 24, 10 seeds x 10 networks = 100 per point (the "
                     "paper: 250)", k=list(range(0, 25, 2)), seeds=10, nets=10, steps=5000),
+    "paper-protocol": preset(PAPER_PROTOCOL_DESCRIPTION, input_scale="standard", init="torch",
+                             k=list(range(0, 25, 2)), seeds=PAPER_PROTOCOL_SEEDS, nets=10,
+                             steps=5000),
 }
 
 
@@ -83,6 +117,9 @@ def _problems(config, seed):
 
     n, d, B = config["n"], config["d"], config["nets"]
     X = np.stack([gaussian(n, d, seed=np.random.default_rng([seed, b, 0])) for b in range(B)])
+    if config["input_scale"] == "standard":
+        # the same draws, unnormalized: N(0, I_d/d) * sqrt(d) = N(0, I_d), paired with the default
+        X = X * np.sqrt(d)
     y = np.stack([random_labels(n, seed=np.random.default_rng([seed, b, 1])) for b in range(B)])
     return X, y
 
@@ -115,7 +152,8 @@ def _pruned_network(config, seed):
 
     X, y = _problems(config, seed)
     net = MaskedMLP(config["d"], (config["width"],) * config["depth"], B=config["nets"],
-                    activation="relu", backend=config["backend"], seed=seed)
+                    activation="relu", backend=config["backend"], seed=seed,
+                    init=config["init"])
     if config["k"] > 0:
         masks = prune(net, config["method"], sparsity=1.0 - 0.8 ** config["k"], data=(X, y),
                       seed=seed, **_prune_options(config))
@@ -201,7 +239,8 @@ def cells_batch(items):
         config = items[where[0]][0]
         X, y = _problems(config, seed)
         net = MaskedMLP(config["d"], (config["width"],) * config["depth"], B=config["nets"],
-                        activation="relu", backend=config["backend"], seed=seed)
+                        activation="relu", backend=config["backend"], seed=seed,
+                    init=config["init"])
         pruned = [i for i in where if items[i][0]["k"] > 0]
         masks = prune_at_sparsities(net, method, [1.0 - 0.8 ** items[i][0]["k"] for i in pruned],
                                     data=(X, y), seed=seed, **_prune_options(config))
@@ -228,6 +267,21 @@ def cells_batch(items):
     return out
 
 
+def protocol_label(config):
+    """Words for the data scale and init of *config* (a plot title's part); a swept key lists
+    its values. Folders written before the keys existed ran the defaults."""
+    def words(key, default, names):
+        value = config.get(key, default)
+        values = value if isinstance(value, list) else [value]
+        return " / ".join(names.get(v, v) for v in values)
+
+    inputs = words("input_scale", "normalized",
+                   {"normalized": "x ~ N(0, I/d)", "standard": "x ~ N(0, I)"})
+    init = words("init", "he", {"he": "He init", "torch": "PyTorch-default init",
+                                "lecun": "LeCun init"})
+    return f"{inputs}, {init}"
+
+
 def plot(table, config, outdir):
     """Fraction memorized against the kept fraction of weights, one line per method."""
     import numpy as np
@@ -251,7 +305,7 @@ def plot(table, config, outdir):
     seeds = mean_sem(table, "memorized", by=["method", "k"])
     nets = int(np.median(table["nets"]))
     ax.set_title(f"n = {int(n)} random labels, d = {config['d']}, width {config['width']} x "
-                 f"{config['depth']} ReLU layers; mean $\\pm$ s.e. over "
+                 f"{config['depth']} ReLU layers\n{protocol_label(config)}; mean $\\pm$ s.e. over "
                  f"{int(np.median(seeds['count']))} seeds x {nets} nets", fontsize=8)
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=7, loc="lower left")

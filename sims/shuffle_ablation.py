@@ -5,17 +5,21 @@ pruning-at-initialization methods (SNIP, GraSP, SynFlow, magnitude, random) surv
 shuffled within each layer and having their kept weights reinitialized -- only the per-layer
 densities they choose matter -- while masks found after training (IMP / lottery tickets,
 magnitude after training) lose accuracy under both ablations. In the language of the sparse law
-of robustness ([NFP] Theorem 4, THEORY.md sec. 3-4), a mask whose value survives shuffling
-carries no information about the data beyond its layer densities. This simulation runs the
-ablations on the memorization task of [NFP] Sec. 5 (THEORY.md sec. 6), where the thing to
+of robustness ([NFP] Theorem 4, docs/theory.md#theory-sparse and
+docs/theory.md#theory-counting-masks), a mask whose value survives shuffling carries no
+information about the data beyond its layer densities. This simulation runs the ablations on
+the memorization task of [NFP] Sec. 5 (docs/theory.md#theory-experiments), where the thing to
 learn is pure label noise.
 
 Protocol of one cell (method, k, seed):
 
-1. ``nets`` independent problems: ``x_i ~ N(0, I_d/d)``, ``y_i = +-1`` uniformly, ``i = 1..n``
+1. ``nets`` independent problems: ``x_i ~ N(0, I_d/d)`` (``input_scale = "normalized"``, the
+   default) or ``N(0, I_d)`` (``"standard"``), ``y_i = +-1`` uniformly, ``i = 1..n``
    (:func:`noprune_theory.data.gaussian`, :func:`noprune_theory.data.random_labels`), and an
-   MLP ``d -> width -> ... -> 1`` with ``depth`` hidden ReLU layers (He initialization) per
-   problem. The seed fixes data and initializations, shared by every method and k (paired).
+   MLP ``d -> width -> ... -> 1`` with ``depth`` hidden ReLU layers per problem, initialized by
+   ``init`` (``"he"``, the default, ``"torch"`` or ``"lecun"``; see the memorization
+   simulation, whose fields these are). The seed fixes data and initializations, shared by
+   every method and k (paired).
 2. ``found``: prune the initialization to sparsity ``1 - 0.8^k`` with ``method``
    (:func:`noprune_theory.pruning.prune`, global ranking, exact count; IMP prunes 20% of the
    survivors per round and rewinds to the initialization; the training-based methods train
@@ -24,8 +28,8 @@ Protocol of one cell (method, k, seed):
 
    - ``shuffled``: the mask shuffled uniformly within each layer
      (:func:`noprune_theory.pruning.shuffle_masks`), same initial weights;
-   - ``reinit``: the found mask with the kept weights redrawn from the initial distribution
-     (:func:`noprune_theory.pruning.reinitialize`);
+   - ``reinit``: the found mask with the kept weights (and, under ``init = "torch"``, the
+     biases) redrawn from the initial distribution (:func:`noprune_theory.pruning.reinitialize`);
    - ``inverted``: the mask of the same method keeping the LOWEST scores
      (``prune(..., invert=True)``, :func:`noprune_theory.pruning.invert_scores`); for IMP and
      magnitude after training that keeps the smallest trained magnitudes (every round for IMP).
@@ -33,6 +37,9 @@ Protocol of one cell (method, k, seed):
 4. Train all four variants from their initial weights on the logistic loss with ``optimizer``
    at step size ``lr`` for at most ``steps`` full-batch steps, stopping a network once it
    memorizes every point; a point is memorized when its loss is below ``log(2)/10``.
+
+Presets: ``paper`` runs the toolkit's protocol (He init, ``N(0, I_d/d)`` inputs);
+``paper-protocol`` the paper's stated one (``N(0, I_d)`` inputs, PyTorch's default init).
 
 Values per cell, for each variant ``V`` in ``found``, ``shuffled``, ``reinit``, ``inverted``
 (means over the ``nets`` problems): ``memorized_V`` (fraction of points memorized),
@@ -56,7 +63,12 @@ from noprune_theory.sims._config import Field, preset
 
 # the task is the memorization experiment's: the same data, training and pruning options
 from noprune_theory.sims.memorization import FIELDS as _MEMORIZATION_FIELDS
-from noprune_theory.sims.memorization import _problems, _prune_options, _train_options
+from noprune_theory.sims.memorization import (
+    _problems,
+    _prune_options,
+    _train_options,
+    protocol_label,
+)
 
 DESCRIPTION = ("[FDRC] ablations (shuffle within layers, reinitialize, invert scores) of each "
                "pruning method's mask on the memorization task: points memorized and loss.")
@@ -82,6 +94,11 @@ PRESETS = {
                     "problems per point, 2000 steps; measured 9 min 20 s with --workers 2 on "
                     "2 idle cores",
                     seeds=8),
+    "paper-protocol": preset(
+        "[NFP]'s stated protocol (x ~ N(0, I_30), PyTorch-default init; width 32 and <= 2000 "
+        "steps are our choice), k in {6, 10, 14}, 25 seeds x 10 networks = 250 problems per "
+        "point; measured 21 s of CPU per seed (23 s wall in one process on 2 shared cores), so "
+        "~9 min of CPU", init="torch", input_scale="standard", seeds=25),
 }
 
 
@@ -139,6 +156,7 @@ def _stack_variants(template, nets_list):
     if template.biases is not None:
         big.biases = [xp.concat([n.biases[l] for n in nets_list], axis=0)
                       for l in range(template.depth)]
+        big.initial_biases = [xp.asarray(b, copy=True) for b in big.biases]
     big.set_masks(_contiguous([xp.concat([n.masks[l] for n in nets_list], axis=0)
                                for l in range(template.depth)]))
     return big
@@ -154,7 +172,8 @@ def _prepared(config, seed):
     X, y = _problems(config, seed)
     B = config["nets"]
     init = MaskedMLP(config["d"], (config["width"],) * config["depth"], B=B,
-                     activation="relu", backend=config["backend"], seed=seed)
+                     activation="relu", backend=config["backend"], seed=seed,
+                     init=config["init"])
     sparsity = 1.0 - 0.8 ** config["k"]
     opts = _prune_options(config)
     method = config["method"]
@@ -312,9 +331,9 @@ def plot(table, config, outdir):
         axes[0, 0].legend(fontsize=7, title="mask", title_fontsize=7)
         fig.suptitle(f"[FDRC] ablations on memorization: n = {rows[0]['n']} random labels, "
                      f"d = {rows[0]['d']}, {rows[0]['depth']} hidden ReLU layers of "
-                     f"{rows[0]['width']}; left of the line: pruning at init, right: after "
-                     f"training\nmean $\\pm$ s.e. over {seeds} seeds (each the mean of {nets} "
-                     "networks)", fontsize=9)
+                     f"{rows[0]['width']}, {protocol_label(config)}; left of the line: pruning "
+                     f"at init, right: after training\nmean $\\pm$ s.e. over {seeds} seeds "
+                     f"(each the mean of {nets} networks)", fontsize=9)
         figs[stem] = fig
     return figs
 

@@ -1,13 +1,14 @@
 """MaskedMLP: forward against a per-network reference, gradients and hvp against finite
 differences, masks, bad input, save/load; every backend and the array-API namespaces."""
 
+import json
 import math
 
 import numpy as np
 import pytest
 
 from noprune_theory.backend import BackendUnavailableError, gpu_status, to_numpy
-from noprune_theory.models import ACTIVATIONS, MaskedMLP, MaskedTwoLayer
+from noprune_theory.models import ACTIVATIONS, INITS, MaskedMLP, MaskedTwoLayer
 
 
 def _random_masks(model, density, seed):
@@ -85,6 +86,88 @@ def test_multipliers_and_initial_scale():
     np.testing.assert_allclose(
         MaskedMLP(d, (m,), B=2, scaling="standard", seed=0).forward(X), ntk.forward(X), rtol=1e-12
     )
+
+
+def test_default_init_is_he_and_draws_the_historical_numbers():
+    # an independent reading of the documented He draw: one standard normal array per layer
+    # from default_rng(seed), scaled by sqrt(2/fan_in) (hidden) and sqrt(1/fan_in) (output)
+    sizes, B, seed = (7, 5, 4, 2), 3, 11
+    rng = np.random.default_rng(seed)
+    expected = [math.sqrt((2.0 if l < 2 else 1.0) / sizes[l])
+                * rng.standard_normal((B, sizes[l], sizes[l + 1])) for l in range(3)]
+    default = MaskedMLP(7, (5, 4), 2, B=B, seed=seed)
+    he = MaskedMLP(7, (5, 4), 2, B=B, seed=seed, init="he")
+    assert default.init == "he" and default.config()["init"] == "he"
+    for w_default, w_he, w_ref in zip(default.weights, he.weights, expected):
+        np.testing.assert_array_equal(w_default, w_ref)  # bit-identical, not just close
+        np.testing.assert_array_equal(w_he, w_ref)
+    assert all(not np.any(b) for b in default.biases + default.initial_biases)
+    # printed by the code before init existed (main at 9cc527f, MaskedMLP(3, (4,), seed=0)):
+    # a guard that does not share the formula above
+    net = MaskedMLP(3, (4,), seed=0)
+    assert net.weights[0][0, 0].tolist() == [
+        0.10265829564204268, -0.10786316920127266, 0.522902904435612, 0.08565058699437483]
+    assert net.weights[1][0, :, 0].tolist() == [
+        -1.1625153873194172, -0.10939583196627287, -0.6229554736265326, -0.3661336773517258]
+
+
+# Tolerances of the distribution tests: d = 400 inputs, 300 units, B = 20 networks give
+# N = 2.4e6 first-layer weights and N = 6e3 output weights and hidden biases. The sd of a
+# sample-variance ratio is sqrt((kurtosis - 1)/N): sqrt(2/N) for a normal (9e-4 and 0.018),
+# sqrt(0.8/N) for a uniform (6e-4 and 0.012); the sd of mean|a| relative to E|a| is
+# 0.76/sqrt(N) for a normal and 1.15/sqrt(N) for a uniform (<= 0.015). Every bound below is
+# 5 sd or more. The 20 output biases are only checked against their interval.
+_D, _M, _B = 400, 300, 20
+
+
+def test_torch_init_is_uniform_in_plus_minus_one_over_sqrt_fan_in():
+    net = MaskedMLP(_D, (_M,), B=_B, seed=1, init="torch")
+    for l, fan_in in enumerate((_D, _M)):
+        bound = 1 / math.sqrt(fan_in)
+        for name, arr in (("weight", net.weights[l]), ("bias", net.biases[l])):
+            a = np.asarray(arr)
+            assert np.all(np.abs(a) <= bound), (name, l)
+            if a.size < 1000:
+                continue
+            # the draws fill the interval: P(max < 0.99 bound) = 0.995^N < 1e-13
+            assert a.max() > 0.99 * bound and a.min() < -0.99 * bound, (name, l)
+            tol = 0.005 if a.size > 1e6 else 0.07
+            assert abs(a.var() * 3 * fan_in - 1) < tol, (name, l, a.var() * 3 * fan_in)
+            assert abs(a.mean()) < 5 * bound / math.sqrt(3 * a.size), (name, l)
+            # a uniform, not a normal of the same variance (E|a| = 0.92 bound/2): E|a| = bound/2
+            assert abs(np.abs(a).mean() / (bound / 2) - 1) < 0.05, (name, l)
+    for w0, w in zip(net.initial_weights, net.weights):
+        np.testing.assert_array_equal(w0, w)
+    for b0, b in zip(net.initial_biases, net.biases):
+        np.testing.assert_array_equal(b0, b)
+
+
+def test_lecun_init_is_normal_with_variance_one_over_fan_in_and_zero_biases():
+    net = MaskedMLP(_D, (_M,), B=_B, seed=2, init="lecun")
+    for l, fan_in in enumerate((_D, _M)):
+        w = np.asarray(net.weights[l])
+        tol = 0.005 if l == 0 else 0.09
+        assert abs(w.var() * fan_in - 1) < tol, (l, w.var() * fan_in)
+        # normal, not uniform: E|w| = sqrt(2 / pi) sd
+        assert abs(np.abs(w).mean() / math.sqrt(2 / (math.pi * fan_in)) - 1) < 0.05, l
+        if l == 0:  # 2.4e6 draws: about 1100 beyond 3.5 sd, tails a uniform cannot reach
+            assert np.abs(w).max() > 3.5 / math.sqrt(fan_in)
+        assert not np.any(net.biases[l])
+    # lecun has no ReLU gain: its first layer is the He layer divided by sqrt(2), draw for draw
+    he = MaskedMLP(_D, (_M,), B=_B, seed=2)
+    np.testing.assert_allclose(net.weights[0], he.weights[0] / math.sqrt(2), rtol=1e-15)
+
+
+@pytest.mark.parametrize("init", INITS)
+def test_inits_differ_and_are_reproducible(init):
+    a = MaskedMLP(6, (5,), B=2, seed=4, init=init)
+    b = MaskedMLP(6, (5,), B=2, seed=4, init=init)
+    for x, y in zip(a.weights + a.biases, b.weights + b.biases):
+        np.testing.assert_array_equal(x, y)
+    for other in INITS:
+        if other != init:
+            c = MaskedMLP(6, (5,), B=2, seed=4, init=other)
+            assert not np.array_equal(a.weights[0], c.weights[0]), other
 
 
 def _fd_grad_check(model, X, y, loss):
@@ -277,6 +360,27 @@ def test_rewind_restores_initial_kept_weights():
         np.testing.assert_array_equal(w, np.where(m, w_init, 0.0))
 
 
+def test_rewind_restores_nonzero_initial_biases_of_torch_init():
+    # regression: rewind set the biases to zero, which was their initial value only under He
+    model = MaskedMLP(3, (4,), B=2, seed=0, init="torch")
+    b0 = [b.copy() for b in model.biases]
+    assert all(np.any(b) for b in b0)
+    model.biases = [b + 1.0 for b in model.biases]
+    model.set_masks(_random_masks(model, 0.5, 1))
+    model.rewind()
+    for b, b_init in zip(model.biases, b0):
+        np.testing.assert_array_equal(b, b_init)
+    # copies and stacks carry their own initial biases
+    other = MaskedMLP(3, (4,), B=1, seed=5, init="torch")
+    big = MaskedMLP._stack([model.copy(), other])
+    big.biases = [b * 0 for b in big.biases]
+    big.rewind()
+    for l in range(2):
+        np.testing.assert_array_equal(big.biases[l], np.concatenate([b0[l], other.biases[l]]))
+    with pytest.raises(ValueError, match="init"):
+        MaskedMLP._stack([model, MaskedMLP(3, (4,), B=1, seed=5)])
+
+
 def test_bad_masks_are_named():
     model = MaskedMLP(3, (4,), B=2, seed=0)
     good = [np.ones(tuple(w.shape), dtype=bool) for w in model.weights]
@@ -337,6 +441,10 @@ def test_bad_cross_entropy_labels_and_vectors():
         ({"scaling": "xavier"}, "scaling must be one of 'standard', 'ntk', 'mean_field'"),
         ({"dtype": "float16"}, "dtype must be one of 'float32', 'float64'"),
         ({"backend": "torch"}, "backend must be one of"),
+        ({"init": "xavier"}, "init must be one of 'he', 'torch', 'lecun', got 'xavier'"),
+        ({"init": None}, "init must be one of 'he', 'torch', 'lecun', got None"),
+        ({"init": "torch", "scaling": "ntk"}, "init='torch' needs scaling='standard'"),
+        ({"init": "lecun", "scaling": "mean_field"}, "init='lecun' needs scaling='standard'"),
     ],
 )
 def test_bad_constructor_arguments(kwargs, message):
@@ -383,6 +491,45 @@ def test_save_load_roundtrip(tmp_path):
     ):
         np.testing.assert_array_equal(a, b)
     assert isinstance(MaskedTwoLayer.load(path), MaskedTwoLayer)
+
+
+@pytest.mark.parametrize("init", INITS)
+def test_save_load_keeps_the_init_and_the_initial_biases(tmp_path, init):
+    model = MaskedMLP(3, (4, 2), B=2, seed=3, init=init)
+    model.biases = [b + 0.5 for b in model.biases]  # trained biases differ from the initial ones
+    path = tmp_path / f"{init}.npz"
+    model.save(path)
+    back = MaskedMLP.load(path)
+    assert back.init == init and back.config() == model.config()
+    for a, b in zip(model.biases + model.initial_biases, back.biases + back.initial_biases):
+        np.testing.assert_array_equal(a, b)
+    back.rewind()
+    for b, b0 in zip(back.biases, model.initial_biases):
+        np.testing.assert_array_equal(b, b0)
+    with np.load(path) as f:
+        # older readers ignore initial biases: only a He file may carry their version number
+        assert int(f["version"]) == (1 if init == "he" else 2)
+
+
+def test_load_reads_a_file_written_before_init_existed(tmp_path):
+    model = MaskedMLP(3, (4,), B=2, seed=1)
+    model.biases = [b + 0.25 for b in model.biases]
+    path = tmp_path / "new.npz"
+    model.save(path)
+    with np.load(path) as f:
+        arrays = dict(f)
+    # the version-1 layout: no init in the config, no initial biases
+    cfg = json.loads(str(arrays["config"]))
+    del cfg["init"]
+    arrays["config"] = np.asarray(json.dumps(cfg))
+    for l in range(2):
+        del arrays[f"initial_bias_{l}"]
+    old = tmp_path / "old.npz"
+    np.savez(old, **arrays)
+    back = MaskedMLP.load(old)
+    assert back.init == "he"
+    np.testing.assert_array_equal(back.biases[0], model.biases[0])
+    assert all(not np.any(b) for b in back.initial_biases)
 
 
 def test_load_refuses_foreign_and_corrupt_files(tmp_path):

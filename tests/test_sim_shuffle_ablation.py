@@ -96,3 +96,58 @@ def test_quick_preset_runs_and_plots(tmp_path):
 def test_bad_method_is_rejected_before_work():
     with pytest.raises(ValueError, match="method must be one of 'random', 'magnitude'"):
         resolve_config(get_simulation("shuffle_ablation"), sets=["method=lottery"])
+
+
+def _point(**fixed):
+    cfg = resolve_config(get_simulation("shuffle_ablation"),
+                         sets=["method=random", "k=4", "n=6", "d=3", "width=4", "steps=20",
+                               "nets=2"], backend="numpy")
+    point = next(iter(cfg.points()))
+    point.update(fixed, backend="numpy")
+    return point
+
+
+def test_torch_init_reaches_every_variant_and_rewinds_with_its_biases():
+    # regression: reinitialize() zeroed the biases and the stacked batch rewound them to zero,
+    # right only while every init started biases at zero
+    from noprune_theory.models import MaskedMLP
+
+    point = _point(init="torch", input_scale="standard")
+    init, variants, big, Xs, _ = sa._prepared(point, 3)
+    ref = MaskedMLP(3, (4, 4), B=2, seed=3, init="torch")
+    fresh = MaskedMLP(3, (4, 4), B=2, seed=3 + 1_000_003, init="torch")
+    for l in range(3):
+        for v in ("found", "shuffled", "inverted"):
+            np.testing.assert_array_equal(variants[v].biases[l], ref.biases[l])
+        np.testing.assert_array_equal(variants["reinit"].biases[l], fresh.biases[l])
+        np.testing.assert_array_equal(variants["reinit"].initial_biases[l], fresh.biases[l])
+    expected = [np.concatenate([variants[v].biases[l] for v in sa.VARIANTS]) for l in range(3)]
+    big.biases = [b + 1.0 for b in big.biases]
+    big.rewind()
+    for l in range(3):
+        np.testing.assert_array_equal(big.biases[l], expected[l])
+    # standard inputs: N(0, I_d), the normalized draws times sqrt(d)
+    _, _, _, Xn, _ = sa._prepared(_point(init="torch"), 3)
+    np.testing.assert_allclose(Xs, Xn * np.sqrt(3), rtol=1e-15)
+
+
+def test_init_keys_are_shared_with_memorization_and_default_to_todays_protocol():
+    from noprune_theory.sims import memorization
+
+    for key in ("init", "input_scale"):
+        assert sa.FIELDS[key] is memorization.FIELDS[key]
+    point = _point()
+    assert (point["init"], point["input_scale"]) == ("he", "normalized")
+    init, variants, _, _, _ = sa._prepared(point, 3)
+    assert init.init == "he" and not any(np.any(b) for b in variants["reinit"].biases)
+
+
+def test_paper_protocol_preset_uses_the_papers_data_and_init():
+    sim = get_simulation("shuffle_ablation")
+    cfg = resolve_config(sim, preset="paper-protocol")
+    ours = resolve_config(sim, preset="paper")
+    assert (cfg.values["init"], cfg.values["input_scale"]) == ("torch", "standard")
+    assert (ours.values["init"], ours.values["input_scale"]) == ("he", "normalized")
+    assert cfg.values["k"] == ours.values["k"] and cfg.values["steps"] == ours.values["steps"]
+    per_point = cfg.seeds * cfg.values["nets"]
+    assert f"= {per_point} problems per point" in sim.presets["paper-protocol"].description

@@ -580,8 +580,9 @@ def reinitialize(model, masks=None, seed=None):
     Returns
     -------
     MaskedMLP
-        Same shape, backend, scaling and masks; new weights (also its ``initial_weights``),
-        biases reset to zero.
+        Same shape, backend, scaling, init and masks; new weights and biases (also its
+        ``initial_weights`` and ``initial_biases``), drawn as the fresh model's: the biases are
+        zero unless ``init="torch"``.
 
     Notes
     -----
@@ -613,7 +614,10 @@ def reinitialize(model, masks=None, seed=None):
     new.weights = [xp.asarray(np.asarray(w), dtype=old.dtype)
                    for w, old in zip(fresh.weights, model.weights)]
     if new.biases is not None:
-        new.biases = [xp.zeros_like(b) for b in new.biases]
+        # zero under He and LeCun init, drawn under torch init: the fresh model's own biases
+        new.biases = [xp.asarray(np.asarray(b), dtype=old.dtype)
+                      for b, old in zip(fresh.biases, model.biases)]
+        new.initial_biases = [xp.asarray(b, copy=True) for b in new.biases]
     new.seed = seed
     new.set_masks(model.masks if masks is None else masks)
     new.initial_weights = [xp.asarray(w, copy=True) for w in new.weights]
