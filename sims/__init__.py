@@ -79,14 +79,3 @@ __all__ = [
     "save_table",
     "summarize",
 ]
-
-
-def __getattr__(name):
-    # Transitional: the simulation scripts not yet moved to noprune_theory.cli.script_main
-    # (memorization.py, shuffle_ablation.py) find it here, without this package importing the
-    # command line at import time.
-    if name == "script_main":
-        import importlib
-
-        return importlib.import_module("noprune_theory.cli").script_main
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -313,6 +313,6 @@ def plot(table, config, outdir):
 
 
 if __name__ == "__main__":
-    from noprune_theory.sims import script_main
+    from noprune_theory.cli import script_main
 
     script_main("memorization")
