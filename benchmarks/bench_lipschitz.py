@@ -15,7 +15,8 @@ d = 100, width 256). The LAST line is one JSON object with the timings and their
 ReLU networks of width ``--width`` trained (Adam, MSE) to fit pure-noise labels of n points in
 d dimensions, dense and with random masks; per network: the lower bound (data, random, ascent,
 pairs), the upper bound (``auto``: the compiled branch and bound, ``max_walk=26``), whether the
-search finished and whether the constant is certified exact, with the times. Defaults: n = 200, d = 20, B = 8
+search finished and whether the constant is certified exact, with the times.
+Defaults: n = 200, d = 20, B = 8
 networks per setting.
 """
 from __future__ import annotations
@@ -43,7 +44,7 @@ THREADS = _threads_from_argv()
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = str(THREADS)
 
-import numpy as np
+import numpy as np  # noqa: E402 (after the thread settings above)
 
 
 def torch_reference(torch, W0, b0, a, c0, c1, S0, radius, steps, step_size, smoothing, dtype):
@@ -77,7 +78,8 @@ def torch_reference(torch, W0, b0, a, c0, c1, S0, radius, steps, step_size, smoo
         x = x + eta * u / torch.where(un > 0, un, torch.ones_like(un))
         dx = x - anchors
         dn = dx.norm(dim=-1, keepdim=True)
-        x = anchors + dx * torch.where(dn > radius, radius / torch.where(dn > 0, dn, torch.ones_like(dn)),
+        safe = torch.where(dn > 0, dn, torch.ones_like(dn))
+        x = anchors + dx * torch.where(dn > radius, radius / safe,
                                        torch.ones_like(dn))
         nrm, _ = true_norm(x)
         best = torch.maximum(best, nrm)

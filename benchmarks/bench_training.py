@@ -78,10 +78,10 @@ def peak_without_coretype():
     env = {
         k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
     }
+    here = os.path.dirname(os.path.abspath(__file__))
     code = (
-        "import json, sys; sys.path.insert(0, %r); import bench_training as b; "
+        f"import json, sys; sys.path.insert(0, {here!r}); import bench_training as b; "
         "print(json.dumps({'peak': b.matmul_peak(), 'blas': b.blas_info()}))"
-        % os.path.dirname(os.path.abspath(__file__))
     )
     try:
         out = subprocess.run(

@@ -15,8 +15,12 @@ import warnings
 import matplotlib.pyplot as plt
 import numpy as np
 
-from noprune_theory.theory import (SampleSizeWarning, robustness_bound, sample_size_condition,
-                                   sparse_robustness_bound)
+from noprune_theory.theory import (
+    SampleSizeWarning,
+    robustness_bound,
+    sample_size_condition,
+    sparse_robustness_bound,
+)
 
 d, p, p_eff, eps = 100, 1e4, 1e4, 0.5
 n = np.logspace(4, 10, 61)
@@ -31,9 +35,9 @@ n_dense = sample_size_condition(n[0], eps=eps, theorem="dense").n_required
 n_sparse = sample_size_condition(n[0], eps=eps, theorem="sparse").n_required
 
 fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
-for values, n_req, label, color in [(dense, n_dense, f"dense [BS Thm 3], p = {p:.0e}", "C0"),
-                                    (sparse, n_sparse, f"sparse [NFP Thm 4], p_eff = {p_eff:.0e} bits",
-                                     "C1")]:
+curves = [(dense, n_dense, f"dense [BS Thm 3], p = {p:.0e}", "C0"),
+          (sparse, n_sparse, f"sparse [NFP Thm 4], p_eff = {p_eff:.0e} bits", "C1")]
+for values, n_req, label, color in curves:
     valid = n >= n_req
     ax.loglog(n[valid], values[valid], color=color, label=label)
     ax.loglog(n[~valid], values[~valid], color=color, ls="--")

@@ -10,7 +10,7 @@ Which kernels run depends on the model's backend: ``numpy`` updates with array e
 reference), ``numba`` with the fused in-place kernels of ``noprune_theory.kernels.cpu``, ``cupy``
 with the numba.cuda kernels of ``noprune_theory.kernels.cuda``. The forward and backward passes
 are the model's batched matrix products on every backend. On the numba backend, sparse networks
-(at most :data:`FUSED_MAX_DENSITY` of their weights kept) of a run that allows it train
+(at most ``FUSED_MAX_DENSITY`` of their weights kept) of a run that allows it train
 entirely inside one compiled call (``noprune_theory.kernels.cpu_train``: forward, backward,
 update and stopping for every step, over the kept weights only).
 """
@@ -248,7 +248,7 @@ def train(
     kernels : {None, "xp", "cpu", "cuda", "fused"}
         Which kernels to use; None picks by backend (numpy: "xp", numba: "cpu", cupy:
         "cuda"), and on the numba backend hands every network whose kept fraction of weights is
-        at most :data:`FUSED_MAX_DENSITY` to the whole-run kernel when the run allows it (see
+        at most ``FUSED_MAX_DENSITY`` to the whole-run kernel when the run allows it (see
         Notes). "fused" hands every network to that kernel (NumPy arrays only; a ValueError
         says why a run does not allow it). "cuda" on NumPy arrays runs under the CUDA simulator
         (tests only).
@@ -267,7 +267,7 @@ def train(
     Gradients are zero on masked weights and the updates are applied only to kept weights, so
     masked weights stay exactly zero (also under noise and Adam).
 
-    The whole-run kernel (:func:`noprune_theory.kernels.cpu_train.train_full_batch`) runs every
+    The whole-run kernel (``noprune_theory.kernels.cpu_train.train_full_batch``) runs every
     step of a network in compiled code and visits only its kept weights, so a sparse network
     costs in proportion to what it keeps. It applies to full-batch gd or adam on a scalar
     output with the mse or logistic loss, without gradient noise, callback or intermediate

@@ -92,7 +92,10 @@ class Field:
         return f"{word} {rng}"
 
     def convert(self, value, name):
-        """Return one value checked and converted to :attr:`kind`; raise ValueError naming *name*."""
+        """Return one value checked and converted to :attr:`kind`.
+
+        Raises ValueError naming *name*.
+        """
         if self.kind is bool:
             if isinstance(value, bool):
                 return value

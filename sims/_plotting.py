@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from noprune_theory.sims._store import summarize
 
 __all__ = [

@@ -300,7 +300,7 @@ def run_simulation(run_config, *, out="results", workers=None, scheduler=None, c
         Called with each record after it is stored (tests, custom logging).
     memory_budget : int >= 1, optional
         MiB one batch of networks may take (see Notes); default ``run_config.memory_budget``,
-        else :func:`default_memory_budget` (half the free memory, of the GPU on cupy).
+        else ``default_memory_budget()`` (half the free memory, of the GPU on cupy).
     batch : bool, default True
         Train the cells of a group together when the simulation can; False runs cell by cell
         (the same records, slower).

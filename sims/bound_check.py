@@ -128,8 +128,10 @@ def noise_level(config):
 
     Examples
     --------
-    >>> noise_level({"labels": "sign", "sigma": 3.0}), noise_level({"labels": "noise", "sigma": 0.5})
-    (1.0, 0.25)
+    >>> noise_level({"labels": "sign", "sigma": 3.0})
+    1.0
+    >>> noise_level({"labels": "noise", "sigma": 0.5})
+    0.25
     """
     return 1.0 if config["labels"] == "sign" else float(config["sigma"]) ** 2
 

@@ -6,13 +6,14 @@ simulation measures the floor that no parameter count can beat: the best Lipschi
 over *all* functions that interpolate. For real-valued functions it is exact and closed form
 (McShane / Kirszbraun extension):
 
-    L*(D) = max_{i, j : y_i != y_j} |y_i - y_j| / ||x_i - x_j|| = 2 / min_{y_i != y_j} ||x_i - x_j||.
+    L*(D) = max_{i, j : y_i != y_j} |y_i - y_j| / ||x_i - x_j||
+          = 2 / min_{y_i != y_j} ||x_i - x_j||.
 
-With x ~ N(0, I_d / d) (the c-isoperimetric law of docs/theory.md#theory-setting) pairwise distances
-concentrate at sqrt(2), so L* is O(1) for d >> log n: a smooth interpolator exists, and the
-sqrt(n d / p) barrier is about parameters, not about the data. For small d the closest of the
-~n^2/4 opposite-label pairs sets L*: P(||x_i - x_j|| < r) ~ C r^d as r -> 0, so the minimum of
-m ~ n^2 / 4 distances scales as m^(-1/d) and L* grows as n^(2/d) (log-log slope 2/d).
+With x ~ N(0, I_d / d) (the c-isoperimetric law of docs/theory.md#theory-setting) pairwise
+distances concentrate at sqrt(2), so L* is O(1) for d >> log n: a smooth interpolator exists,
+and the sqrt(n d / p) barrier is about parameters, not about the data. For small d the closest
+of the ~n^2/4 opposite-label pairs sets L*: P(||x_i - x_j|| < r) ~ C r^d as r -> 0, so the
+minimum of m ~ n^2 / 4 distances scales as m^(-1/d) and L* grows as n^(2/d) (log-log slope 2/d).
 
 Values per cell: ``lip_floor`` (L*, units of label / input distance), ``log_lip_floor`` (ln L*),
 ``min_opposite_distance``, ``mean_distance`` (mean over all pairs), ``n_positive``.
@@ -83,6 +84,7 @@ def cell(config, seed):
 def plot(table, config, outdir):
     """Mean ln L* against n, one line per d, with fitted slopes against the predicted 2/d."""
     import numpy as np
+
     from noprune_theory.sims._plotting import errorbar_lines, loglog_fit, new_figure
 
     rows = table[table["lip_floor"] > 0]

@@ -65,7 +65,8 @@ from __future__ import annotations
 
 from noprune_theory.sims._config import Field, preset
 
-DESCRIPTION = "Exact I(mask; data | init) in bits on the 6-point cube toy model, per pruning method."
+DESCRIPTION = ("Exact I(mask; data | init) in bits on the 6-point cube toy model, per pruning "
+               "method.")
 CELL_VERSION = 2
 
 #: Data-agnostic controls first, then the data-dependent methods of [NFP] Sec. 5.
@@ -552,8 +553,8 @@ _STYLE = {
 def plot(table, config, outdir):
     """I(m; D | init) in bits against sparsity per method, with the counting ceilings."""
     import numpy as np
-    from noprune_theory.sims._plotting import mean_sem, new_figure
 
+    from noprune_theory.sims._plotting import mean_sem, new_figure
     from noprune_theory.theory import mask_entropy_bound
 
     P = int(np.median(table["prunable"]))

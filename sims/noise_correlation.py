@@ -291,7 +291,8 @@ def _ceiling(ax, table, sigma):
 
     power = float(np.mean(table["noise_power"]))
     ax.axhline(sigma * power, color="k", linestyle=":", linewidth=1,
-               label=r"interpolating $y$: $\sigma \frac{1}{n}\sum z_i^2$" + f" = {sigma * power:.2f}")
+               label=(r"interpolating $y$: $\sigma \frac{1}{n}\sum z_i^2$"
+                      + f" = {sigma * power:.2f}"))
     ax.axhline(float(np.mean(table["corr_teacher"])), color="gray", linestyle="-.",
                linewidth=0.8, label="teacher $f^*$ (no noise fitted)")
 
@@ -399,8 +400,8 @@ def plot(table, config, outdir):
 
     # 3. end of the dense run against lr and against gradient noise; the training loss below
     fig, axes = new_figure(2, 2, width=5.0, height=3.5, sharex="col")
-    for row, (key, label) in enumerate((("corr_final", ylabel),
-                                        ("loss_final", "training MSE at the end (label units$^2$)"))):
+    loss_label = "training MSE at the end (label units$^2$)"
+    for row, (key, label) in enumerate((("corr_final", ylabel), ("loss_final", loss_label))):
         for g in noises:
             st = mean_sem(_where(rows, grad_noise=g), key, by=["lr"])
             axes[row, 0].errorbar(st["lr"], st["mean"], yerr=st["sem"], marker="o", capsize=3,

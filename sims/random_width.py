@@ -285,6 +285,7 @@ def plot(table, config, outdir):
     import math
 
     import numpy as np
+
     from noprune_theory.sims._plotting import loglog_fit, new_figure
 
     target = config["target"]

@@ -164,7 +164,8 @@ def test_html_check_passes_rendered_math_code_and_text_in_math():
     html = ("<p>cost <code>$HOME</code> and <span class='math'>\\(\\frac{a}{b}\\)</span>, "
             "<span class='math'>\\(\\text{fits below the noise level}\\)</span></p>"
             "<pre>$ noprune-theory bound \\frac</pre>")
-    assert _load_check_tool().check_html(f"<html><body><article>{html}</article></body></html>") == []
+    page = f"<html><body><article>{html}</article></body></html>"
+    assert _load_check_tool().check_html(page) == []
 
 
 def test_pages_cite_only_public_sources():

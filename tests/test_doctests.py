@@ -10,8 +10,6 @@ import pkgutil
 import numpy as np
 import pytest
 
-import noprune_theory
-
 
 def _modules():
     # kernels/ and sims/ are mapped into the namespace by setup.py, so an editable install does

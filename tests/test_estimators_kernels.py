@@ -3,12 +3,12 @@ the same neighbour counts as a brute-force O(n^2) reference written here, bit fo
 batched entry points agree with the single-problem ones."""
 import numpy as np
 import pytest
-from noprune_theory.kernels import cpu_knn
 
 from noprune_theory.estimators import ksg_mi, ksg_mi_batch
 from noprune_theory.estimators._knn import _ksg_mi_batch
 from noprune_theory.estimators._preprocess import prepare
 from noprune_theory.estimators._special import digamma_int
+from noprune_theory.kernels import cpu_knn
 
 
 def brute_counts(x, y, k, algorithm):

@@ -5,13 +5,13 @@ import math
 import numpy as np
 import pytest
 
-from noprune_theory.estimators import ksg_mi, mixed_mi
-from noprune_theory.estimators._preprocess import prepare
-
 # scikit-learn is in the test extra, and its private KSG cores are what these tests compare
 # against: if they move, the tests must fail loudly (and be pointed at the new place), not skip
 import sklearn.feature_selection._mutual_info as sk_mi
 from sklearn.feature_selection import mutual_info_regression
+
+from noprune_theory.estimators import ksg_mi, mixed_mi
+from noprune_theory.estimators._preprocess import prepare
 
 for _name in ("_compute_mi_cc",):
     if not hasattr(sk_mi, _name):

@@ -3,6 +3,7 @@ tiny shapes) against plain NumPy references, in float32 and float64."""
 
 import numpy as np
 import pytest
+
 from noprune_theory.kernels import cpu
 from noprune_theory.kernels import cuda as gpu
 

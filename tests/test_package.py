@@ -3,9 +3,7 @@ import json
 import subprocess
 import sys
 
-import pytest
-
-from noprune_theory.cli import COMMANDS, main
+from noprune_theory.cli import COMMANDS
 
 
 def run_cli(*args):
@@ -72,9 +70,9 @@ def test_unknown_command_exits_2_with_one_line():
 
 def test_registry_short_help_matches_command_help():
     # the group's help is read from COMMANDS without importing; keep it true to the commands
-    from noprune_theory.cli import cli
-
     import click
+
+    from noprune_theory.cli import cli
 
     ctx = click.Context(cli)
     for name in cli.list_commands(ctx):

@@ -60,7 +60,8 @@ def test_pyramidal():
     # widths (4, 10, 5): 40 r + 50 r^2 = 0.5 * 90 = 45
     # -> r = (-40 + sqrt(40^2 + 4*50*45)) / (2*50) = (-40 + sqrt(10600)) / 100 = 0.62956...
     r = (-40 + math.sqrt(10600)) / 100
-    np.testing.assert_allclose(layer_densities((4, 10, 5), 0.5, "pyramidal"), [r, r * r], rtol=1e-12)
+    np.testing.assert_allclose(layer_densities((4, 10, 5), 0.5, "pyramidal"), [r, r * r],
+                               rtol=1e-12)
 
 
 def test_uniform_and_dense():

@@ -4,11 +4,11 @@ import math
 
 import numpy as np
 import pytest
+
+from noprune_theory.cli import main
 from noprune_theory.sims import bound_check as bc
 from noprune_theory.sims import get_simulation, load_results, resolve_config, run_simulation
 from noprune_theory.theory import sample_size_condition
-
-from noprune_theory.cli import main
 
 
 def _config(**kw):

@@ -4,11 +4,11 @@ import math
 
 import numpy as np
 import pytest
-from noprune_theory.sims import get_simulation, load_results, resolve_config, run_simulation
-from noprune_theory.sims import mask_information as mi
 
 from noprune_theory.estimators import plugin_entropy
 from noprune_theory.pruning import compute_scores, prune
+from noprune_theory.sims import get_simulation, load_results, resolve_config, run_simulation
+from noprune_theory.sims import mask_information as mi
 
 
 def _config(**kw):

@@ -4,10 +4,10 @@ import math
 
 import numpy as np
 import pytest
-from noprune_theory.sims import get_simulation, load_results, resolve_config, run_simulation
-from noprune_theory.sims import random_width as rw
 
 from noprune_theory.pruning import layer_densities
+from noprune_theory.sims import get_simulation, load_results, resolve_config, run_simulation
+from noprune_theory.sims import random_width as rw
 
 
 def _config(**kw):

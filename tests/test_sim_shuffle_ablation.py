@@ -81,7 +81,7 @@ def test_quick_preset_runs_and_plots(tmp_path):
             assert np.dot(r[key], sizes) == pytest.approx(kept, abs=1e-9)
     # at k = 8 (16.8% kept, 338 weights for 30 points) the masks found by SynFlow and IMP
     # memorize everything, and so do their shuffled and reinitialized versions
-    for method in ("synflow", "imp"):
+    for method in ("synflow", "imp"):  # noqa: B007 (used by the query string)
         for r in table.query("method == @method and k == 8").to_dict("records"):
             assert r["memorized_found"] == 1.0
             assert r["memorized_shuffled"] == 1.0 and r["memorized_reinit"] == 1.0

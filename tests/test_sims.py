@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sims_fixtures.toy_sims  # noqa: F401  (registers the "toy" simulation)
+
+from noprune_theory.cli import main
 from noprune_theory.sims import (
     CellError,
     Field,
@@ -29,8 +31,6 @@ from noprune_theory.sims import (
     save_table,
     summarize,
 )
-
-from noprune_theory.cli import main
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent

@@ -1,6 +1,8 @@
 """The memorization simulation ([NFP] Sec. 5): its quick preset end to end, and its plot."""
 import numpy as np
 import pytest
+
+from noprune_theory.cli import main
 from noprune_theory.sims import (
     get_simulation,
     load_results,
@@ -8,8 +10,6 @@ from noprune_theory.sims import (
     resolve_config,
     run_simulation,
 )
-
-from noprune_theory.cli import main
 
 
 @pytest.mark.slow

@@ -13,6 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sims_fixtures.toy_sims  # noqa: F401  (registers the "toy" simulation)
+
+from noprune_theory.cli import main
 from noprune_theory.sims import (
     get_simulation,
     load_results,
@@ -22,8 +24,6 @@ from noprune_theory.sims import (
     summarize,
 )
 from noprune_theory.sims._store import CorruptCellsWarning, ResultStore
-
-from noprune_theory.cli import main
 
 TOY = "sims_fixtures.toy_sims:toy"
 

@@ -157,7 +157,8 @@ def check_markdown_text(text, page="page"):
                 fence = None
             i += 1
             continue
-        if fence is None and "|" in line and i + 1 < len(lines) and DELIMITER_ROW.match(lines[i + 1]):
+        if (fence is None and "|" in line and i + 1 < len(lines)
+                and DELIMITER_ROW.match(lines[i + 1])):
             want = len(split_row(line))
             i += 2
             while i < len(lines) and "|" in lines[i] and lines[i].strip():

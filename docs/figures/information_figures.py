@@ -142,9 +142,11 @@ def plot(res, cfg=CONFIG, out=None):
     band = [2 * pl[m]["null_sd"] for m in names]
     cond = [pl[m]["mi_conditional"] for m in names]
     cse = [pl[m]["mi_conditional_se"] for m in names]
-    a.bar(x - 0.27, mm, 0.26, yerr=se, capsize=2, label="I(m; D), Miller-Madow ($\\pm$ bootstrap s.e.)",
+    a.bar(x - 0.27, mm, 0.26, yerr=se, capsize=2,
+          label="I(m; D), Miller-Madow ($\\pm$ bootstrap s.e.)",
           color="C0")
-    a.bar(x, deb, 0.26, yerr=band, capsize=2, label="I(m; D), permutation-debiased ($\\pm$ 2 null sd)",
+    a.bar(x, deb, 0.26, yerr=band, capsize=2,
+          label="I(m; D), permutation-debiased ($\\pm$ 2 null sd)",
           color="C9")
     a.bar(x + 0.27, cond, 0.26, yerr=cse, capsize=2, label="I(m; D | init) = H(m | init)",
           color="C1")
@@ -163,7 +165,8 @@ def plot(res, cfg=CONFIG, out=None):
     kv = [float(k) for k in ks]
     b.plot(kv, [toy[k]["mi_conditional"] for k in ks], "o-", color="C1",
            label="I(m; D | init) (exact, mean of 4 inits)")
-    b.plot(kv, [toy[k]["mi"] for k in ks], "s-", color="C0", label="I(m; D) (exact, init uniform on 4)")
+    b.plot(kv, [toy[k]["mi"] for k in ks], "s-", color="C0",
+           label="I(m; D) (exact, init uniform on 4)")
     b.plot(kv, [toy[k]["per_weight"] for k in ks], "^--", color="C2",
            label=r"$\sum_i H(m_i)$ (upper bound)")
     b.plot(kv, [toy[k]["ceiling"] for k in ks], "k:", label="log2 C(16, k) (upper bound)")

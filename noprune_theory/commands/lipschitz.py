@@ -6,7 +6,6 @@ or a file that is not a saved model gives one line ``Error: ...`` and exit code 
 """
 from __future__ import annotations
 
-
 import click
 
 from noprune_theory.commands._types import Number, dump_json

@@ -8,6 +8,7 @@ and when to use which.
 
 This file only re-exports names from private modules: one line per module.
 """
+from noprune_theory.estimators._categories import conditional_entropy
 from noprune_theory.estimators._discrete import CORRECTIONS, plugin_entropy, plugin_mi
 from noprune_theory.estimators._gaussian import gaussian_entropy, gaussian_mi, gaussian_mi_fit
 from noprune_theory.estimators._knn import (
@@ -17,9 +18,6 @@ from noprune_theory.estimators._knn import (
     ksg_mi_batch,
     mixed_mi,
 )
-from noprune_theory.estimators._categories import conditional_entropy
-from noprune_theory.estimators._preprocess import log_base_divisor
-from noprune_theory.estimators._permutation import PermutationResult, permutation_null
 from noprune_theory.estimators._lipschitz import (
     LipschitzLowerResult,
     LipschitzUpperResult,
@@ -39,6 +37,8 @@ from noprune_theory.estimators._noise import (
     measured_effective_params,
     noise_correlation,
 )
+from noprune_theory.estimators._permutation import PermutationResult, permutation_null
+from noprune_theory.estimators._preprocess import log_base_divisor
 
 __all__ = [
     "CORRECTIONS",

@@ -215,7 +215,8 @@ def branch_and_bound(U, lo, max_nodes, leaf=12):
     search = _compile()
     best_val, open_bound, complete, _ = search(
         np.ascontiguousarray(v0, dtype=np.float64), V, np.ascontiguousarray(bases), Vq,
-        np.ascontiguousarray(pos), np.ascontiguousarray(neg), tri, G, gpos, np.ascontiguousarray(tailV),
+        np.ascontiguousarray(pos), np.ascontiguousarray(neg), tri, G, gpos,
+        np.ascontiguousarray(tailV),
         tail, float(best_val), best_s, int(max_nodes))
     s = np.zeros(k, dtype=bool)
     s[order] = best_s

@@ -784,7 +784,7 @@ _SOLVABLE = {
 _NO_CLOSED_FORM = {("dense", "epsilon"), ("dense", "delta"), ("sparse", "delta")}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _solved(theorem, unknown):
     """(argument names, vectorised function, sympy solution or None) for bound(theorem) = L."""
     import importlib
