@@ -100,9 +100,11 @@ PAPER_PROTOCOL_DESCRIPTION = (
 PRESETS = {
     "quick": preset("about 15 s on 2 cores: k in {0, 5, 10, 15, 20}, 2 seeds x 5 networks",
                     k=[0, 5, 10, 15, 20], seeds=2, nets=5, steps=1000, synflow_iterations=20),
-    "paper": preset("[NFP] grid at every other k, 15 min of CPU measured (~8 min on 2 idle "
-                    "cores): k = 0, 2, ..., 24, 10 seeds x 10 networks = 100 per point (the "
-                    "paper: 250)", k=list(range(0, 25, 2)), seeds=10, nets=10, steps=5000),
+    "paper": preset("[NFP] grid at every other k with our original protocol (He init, "
+                    "N(0, I/d) inputs): k = 0, 2, ..., 24, 10 seeds x 10 networks = 100 per "
+                    "point; about 10 s of CPU per seed measured with the batched runner (2 "
+                    "shared cores), about 2 min in all",
+                    k=list(range(0, 25, 2)), seeds=10, nets=10, steps=5000),
     "paper-protocol": preset(PAPER_PROTOCOL_DESCRIPTION, input_scale="standard", init="torch",
                              k=list(range(0, 25, 2)), seeds=PAPER_PROTOCOL_SEEDS, nets=10,
                              steps=5000),

@@ -298,8 +298,9 @@ def test_kernels_use_the_file_cache_outside_the_simulator(tmp_path):
         "print(len(ds), sorted({type(d._cache).__name__ for d in ds}))\n"
     )
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0", NUMBA_CACHE_DIR=str(tmp_path))
+    # cwd outside the checkout: there, a non-editable install would import the source folder
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=False)
+                         check=False, cwd=tmp_path)
     if res.returncode != 0:
         pytest.skip(f"numba.cuda does not import without the simulator here: {res.stderr[-300:]}")
     assert res.stdout.split(None, 1) == ["8", "['CUDACache']\n"]
@@ -424,7 +425,7 @@ def test_every_kernel_compiles_for_sm_90_within_the_hardware_budget(tmp_path):
         pytest.skip("ptxas (CUDA toolkit) not on PATH")
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0", NUMBA_CACHE_DIR=str(tmp_path))
     res = subprocess.run([sys.executable, "-c", _PTX_CHECK], env=env, capture_output=True,
-                         text=True, check=False, timeout=600)
+                         text=True, check=False, timeout=600, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     if res.stdout.startswith("SKIP"):
         pytest.skip(f"numba.cuda cannot compile here ({res.stdout[5:].strip()})")
