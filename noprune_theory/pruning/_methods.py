@@ -510,6 +510,23 @@ def _imp_rounds(density, fraction):
     return max(1, math.ceil(math.log(density) / math.log(1.0 - fraction) - 1e-9))
 
 
+def _rewind_point(model, X, y, loss, t, train_options, rng):
+    """A working copy of *model* and the IMP rewind point: its weights and biases after exactly
+    *t* dense training steps (the initialization for ``t = 0``).
+
+    The rounds' stop rules (memorization, a target loss) must not end this training early.
+    """
+    work = model.copy()
+    if t > 0:
+        opts = dict(train_options or {})
+        opts.update(steps=t, stop_when_memorized=False, target_loss=None)
+        _train(work, X, y, loss, opts, int(rng.integers(2**31)))
+    rewind_w = [work.xp.asarray(w, copy=True) for w in work.weights]
+    rewind_b = None if work.biases is None else [work.xp.asarray(b, copy=True)
+                                                  for b in work.biases]
+    return work, rewind_w, rewind_b
+
+
 def _imp(model, data, *, rng, select, fraction=0.2, rewind_step=0, loss="mse",
         train_options=None, return_result=False):
     """Iterative magnitude pruning with rewinding [FC]: the ``"imp"`` method of :func:`prune`.
@@ -529,16 +546,7 @@ def _imp(model, data, *, rng, select, fraction=0.2, rewind_step=0, loss="mse",
     t = check_scalar(rewind_step, "rewind_step", integer=True, low=0)
     loss = _check_loss(loss)
     X, y = data
-    work = model.copy()
-    if t > 0:
-        opts = dict(train_options or {})
-        # the rewind point is the dense model after exactly t steps: the rounds' stop rules
-        # (memorization, a target loss) must not end its training early
-        opts.update(steps=t, stop_when_memorized=False, target_loss=None)
-        _train(work, X, y, loss, opts, int(rng.integers(2**31)))
-    rewind_w = [work.xp.asarray(w, copy=True) for w in work.weights]
-    rewind_b = None if work.biases is None else [work.xp.asarray(b, copy=True)
-                                                  for b in work.biases]
+    work, rewind_w, rewind_b = _rewind_point(model, X, y, loss, t, train_options, rng)
     target = select.density  # the overall density the plan ends at
     rounds = _imp_rounds(target, q)
     current = list(model.masks)
@@ -719,15 +727,7 @@ def _imp_at_sparsities(model, data, sparsities, seed, own, *, fraction=0.2, rewi
         targets.append({"density": density, "rounds": _imp_rounds(density, q),
                         "select": select, "current": list(model.masks), "ok": True})
     rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
-    work = model.copy()
-    if t > 0:
-        opts = dict(train_options or {})
-        # as in _imp: the rewind point is the dense model after exactly t steps
-        opts.update(steps=t, stop_when_memorized=False, target_loss=None)
-        _train(work, X, y, loss, opts, int(rng.integers(2**31)))
-    rewind_w = [work.xp.asarray(w, copy=True) for w in work.weights]
-    rewind_b = None if work.biases is None else [work.xp.asarray(b, copy=True)
-                                                  for b in work.biases]
+    work, rewind_w, rewind_b = _rewind_point(model, X, y, loss, t, train_options, rng)
     rounds = max(tg["rounds"] for tg in targets)
     current = list(model.masks)
     xp = work.xp
