@@ -397,7 +397,7 @@ def per_network_mean(values):
     return out
 
 
-def mse_loss_and_grad(f, y):
+def mse_loss_and_grad(f, y, *, n_total=None):
     """Mean squared error per network, its gradient in ``f`` and the per-point loss, one pass.
 
     Parameters
@@ -405,6 +405,9 @@ def mse_loss_and_grad(f, y):
     f : array (B, n) float32 or float64
         Scalar outputs of B networks on n points.
     y : array (n,), (1, n) or (B, n), same dtype
+    n_total : int >= n or None
+        The points of the mean (default n): with f one slice of them, ``loss`` and ``df`` are
+        the slice's share, ``(1/n_total) sum`` and ``2 (f - y) / n_total``.
 
     Returns
     -------
@@ -430,7 +433,8 @@ def mse_loss_and_grad(f, y):
     df = mod.empty_like(f)
     per = mod.empty_like(f)
     _mse_kernel[B, _reduce_threads(), _stream_for(f)](
-        _device(f), _device(y), _device(loss), _device(per), _device(df), 1.0 / n
+        _device(f), _device(y), _device(loss), _device(per), _device(df),
+        1.0 / (n if n_total is None else n_total),
     )
     return loss, df, per
 
@@ -447,12 +451,13 @@ ROWS_PER_BLOCK = 16
 
 @cuda.jit(cache=True)
 def _two_layer_middle_kernel(
-    Z, b0, w1, b1, c0, c1, y, act, loss, slope, rows, per, fout, Pw1, Pb0, Pb1, b_off
+    Z, b0, w1, b1, c0, c1, y, act, loss, slope, rows, per, fout, Pw1, Pb0, Pb1, b_off, inv_n
 ):
     # grid (chunks, batch slice); block: threads over the hidden units of one network, looping
     # over a chunk of `rows` points. Z (n, B, h): x W0 in, delta_1 out. Partial gradient sums go
     # to Pw1/Pb0 (B, chunks, h) and Pb1 (B, chunks): every block writes its own slice, no
-    # atomics. b_off: the first network of this launch (grid y is limited to 65,535).
+    # atomics. b_off: the first network of this launch (grid y is limited to 65,535). inv_n:
+    # 1 / the points of the whole mean loss (more than n when Z holds one slice of them).
     c = cuda.blockIdx.x
     b = cuda.blockIdx.y + b_off
     t = cuda.threadIdx.x
@@ -468,7 +473,6 @@ def _two_layer_middle_kernel(
         accw[k] = 0.0
         accb[k] = 0.0
     accg = 0.0
-    inv_n = 1.0 / n
     yb = b if y.shape[0] > 1 else 0
     lo = c * rows
     hi = min(n, lo + rows)
@@ -547,7 +551,8 @@ def _two_layer_middle_kernel(
         Pb1[b, c] = accg
 
 
-def two_layer_loss_grad(X, W0, b0, W1, b1, c0, c1, y, activation, loss, slope=0.01):
+def two_layer_loss_grad(X, W0, b0, W1, b1, c0, c1, y, activation, loss, slope=0.01, *,
+                        n_total=None):
     """Loss and gradients of B two-layer networks with a shared input, fused for the GPU.
 
     The GPU counterpart of ``kernels.cpu.two_layer_loss_grad`` (same arguments and results,
@@ -555,6 +560,9 @@ def two_layer_loss_grad(X, W0, b0, W1, b1, c0, c1, y, activation, loss, slope=0.
     all networks (``X @ [W0_1 ... W0_B]``, ``X^T @ [delta_1 ... delta_B]``) and everything in
     between is one kernel pass over the ``(n, B, h)`` buffer, instead of the ~10 passes of the
     namespace-generic code. Arrays are CuPy arrays, or NumPy arrays under the simulator.
+
+    ``n_total`` (default n): the number of points of the mean loss whose gradient is wanted,
+    when X is one slice of them (the caller sums the slices' gradients).
 
     Returns
     -------
@@ -573,6 +581,7 @@ def two_layer_loss_grad(X, W0, b0, W1, b1, c0, c1, y, activation, loss, slope=0.
     if tuple(y.shape) not in ((1, n), (B, n)):
         raise ValueError(f"y must have shape (1, {n}) or ({B}, {n}), got {tuple(y.shape)}")
     launches = fused_launch_config(n, B, h)
+    inv_n = 1.0 / (n if n_total is None else n_total)
     wcat = mod.ascontiguousarray(W0.transpose(1, 0, 2)).reshape(d, B * h)
     Z = mod.matmul(X, wcat).reshape(n, B, h)
     chunks = (n + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK
@@ -604,7 +613,7 @@ def two_layer_loss_grad(X, W0, b0, W1, b1, c0, c1, y, activation, loss, slope=0.
     )
     stream = _stream_for(X)
     for grid, tpb, offset in launches:
-        _two_layer_middle_kernel[grid, tpb, stream](*args, offset)
+        _two_layer_middle_kernel[grid, tpb, stream](*args, offset, inv_n)
     G = mod.matmul(X.T, Z.reshape(n, B * h))
     gW0 = mod.ascontiguousarray(G.reshape(d, B, h).transpose(1, 0, 2)) * dt.type(c0)
     return (per, f, gW0, Pb0.sum(axis=1), Pw1.sum(axis=1)[:, :, None], Pb1.sum(axis=1)[:, None])

@@ -31,6 +31,7 @@ __all__ = [
     "Backend",
     "BackendUnavailableError",
     "array_namespace",
+    "available_memory",
     "backend_info",
     "cuda_simulator_enabled",
     "get_backend",
@@ -376,6 +377,34 @@ def array_namespace(*arrays):
             + "); move them to one library first (noprune_theory.backend.to_numpy, or "
             "cupy.asarray)"
         ) from exc
+
+
+def available_memory(backend="numpy"):
+    """Bytes of memory free for the arrays of *backend*, as the operating system reports it.
+
+    On ``cupy``, the free memory of the current GPU; else the host's available memory
+    (``MemAvailable`` of Linux ``/proc/meminfo``; 2 GiB when it cannot be read).
+
+    Parameters
+    ----------
+    backend : {"numpy", "numba", "cupy", "auto"}, default "numpy"
+
+    Returns
+    -------
+    int
+    """
+    if resolve_backend(backend) == "cupy":
+        cupy = importlib.import_module("cupy")
+        free, _ = cupy.cuda.Device().mem_info
+        return int(free)
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 2 * 2**30
 
 
 def to_numpy(x):

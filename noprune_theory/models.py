@@ -156,6 +156,13 @@ def _correct(loss, f, t, xp):
     return (t * f)[..., 0] > 0  # mse on one output: the sign of f against the sign of y
 
 
+def _slices(n, rows):
+    """``ceil(n / rows)`` consecutive ``(lo, hi)`` ranges of balanced sizes covering 0..n."""
+    k = -(-n // max(1, rows))
+    bounds = [(i * n) // k for i in range(k + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
 class MaskedMLP:
     """A batch of B masked multilayer perceptrons of one shape.
 
@@ -696,10 +703,42 @@ class MaskedMLP:
                 delta = back * _act_d1(self.activation, z[l], a[l], xp)
         return wg, bg
 
-    def _loss_grad(self, Xa, t, loss):
-        """(per-point loss (B, n), f, weight grads, bias grads) from prepared inputs."""
+    def _loss_grad(self, Xa, t, loss, rows=None):
+        """(per-point loss (B, n), f, weight grads, bias grads) from prepared inputs.
+
+        *rows* (None: all): at most this many points at a time (``ceil(n / rows)`` slices of
+        balanced sizes), so that the ``(B, rows, h)`` buffers of a step stay within a memory
+        budget (see :meth:`work_bytes_per_point`). The gradients are the sums of the slices';
+        everything agrees with one pass up to rounding (``kernels.cpu.two_layer_loss_grad``,
+        Notes).
+        """
+        n = Xa.shape[-2]
+        if rows is None or rows >= n:
+            return self._loss_grad_part(Xa, t, loss, n)
+        if self._fused_ok(Xa, loss) and not self._cuda_reductions():
+            # the CPU kernel carries its gradient sums from slice to slice itself
+            return self._fused_loss_grad(Xa, t, loss, rows=rows)
+        xp = self.xp
+        pers, fs = [], []
+        wsum = bsum = None
+        for lo, hi in _slices(n, rows):
+            per, f, wg, bg = self._loss_grad_part(
+                Xa[..., lo:hi, :], t[:, lo:hi, :], loss, n
+            )
+            pers.append(per)
+            fs.append(f)
+            if wsum is None:
+                wsum, bsum = list(wg), (None if bg is None else list(bg))
+            else:
+                wsum = [a + b for a, b in zip(wsum, wg)]
+                if bsum is not None:
+                    bsum = [a + b for a, b in zip(bsum, bg)]
+        return xp.concat(pers, axis=-1), xp.concat(fs, axis=-2), wsum, bsum
+
+    def _loss_grad_part(self, Xa, t, loss, n_total):
+        """:meth:`_loss_grad` on the points of Xa, normalized by *n_total* points."""
         if self._fused_ok(Xa, loss):
-            return self._fused_loss_grad(Xa, t, loss)
+            return self._fused_loss_grad(Xa, t, loss, n_total=n_total)
         a, z = self._forward_cache(Xa)
         f = z[-1]
         if loss == "mse" and self.sizes[-1] == 1 and self._cuda_reductions():
@@ -707,14 +746,63 @@ class MaskedMLP:
             from noprune_theory.kernels import cuda as kcuda
 
             _, df2, per = kcuda.mse_loss_and_grad(
-                self.xp.reshape(f, f.shape[:2]), self.xp.reshape(t, (t.shape[0], t.shape[1]))
+                self.xp.reshape(f, f.shape[:2]), self.xp.reshape(t, (t.shape[0], t.shape[1])),
+                n_total=n_total,
             )
             wg, bg = self._backward(a, z, df2[..., None])
             return per, f, wg, bg
         per, df = _loss_terms(loss, f, t, self.xp)
-        n = f.shape[-2]
-        wg, bg = self._backward(a, z, df / n)
+        wg, bg = self._backward(a, z, df / n_total)
         return per, f, wg, bg
+
+    def _forward_rows(self, Xa, rows=None):
+        """Outputs (B, n, out) computed *rows* points at a time (None: all at once).
+
+        Every point's output is computed alone; slicing changes at most the rounding of the
+        matrix products (BLAS may order a dot product differently for fewer rows).
+        """
+        n = Xa.shape[-2]
+        if rows is None or rows >= n:
+            return self._forward_cache(Xa)[1][-1]
+        parts = [self._forward_cache(Xa[..., lo:hi, :])[1][-1] for lo, hi in _slices(n, rows)]
+        return self.xp.concat(parts, axis=-2)
+
+    def work_bytes_per_point(self, *, backward=True, fused=None):
+        """Bytes of the per-step working buffers per training point (all B networks).
+
+        What one more point costs in a gradient step (``backward=True``) or a forward pass: the
+        buffers of shape ``(B, n, h_l)``. For the fused two-layer kernels one ``(n, B, h)``
+        buffer; for the array-expression passes, the activations and pre-activations kept for
+        the backward pass (``2 sum_l h_l``) and up to four temporaries of the widest layer.
+        An estimate of what dominates (the weights, gradients and optimizer state do not grow
+        with n and are not counted); :func:`~noprune_theory.training.train` divides its
+        ``memory_budget`` by it.
+
+        Parameters
+        ----------
+        backward : bool, default True
+            A gradient step (True) or a forward pass only (False: one layer's input and output
+            alive at a time).
+        fused : bool or None
+            Whether the fused two-layer kernels run; None: as they would on a shared X with
+            the mse loss.
+
+        Returns
+        -------
+        int
+        """
+        item = 4 if self.dtype == "float32" else 8
+        hidden = self.sizes[1:-1]
+        out = self.sizes[-1]
+        if not backward:
+            return item * self.B * (2 * max(hidden) + 2 * out)
+        if fused is None:
+            fused = (self.depth == 2 and out == 1
+                     and (get_backend(self.backend).fused_loss_grad == "cpu"
+                          or self._cuda_reductions()))
+        if fused:
+            return item * self.B * (hidden[0] + 4)
+        return item * self.B * (2 * sum(hidden) + 4 * max(hidden) + 4 * out)
 
     def _cuda_reductions(self):
         # the cupy backend's numba.cuda loss kernels; the tests switch them on for NumPy arrays
@@ -736,7 +824,7 @@ class MaskedMLP:
             )
         )
 
-    def _fused_loss_grad(self, Xa, t, loss):
+    def _fused_loss_grad(self, Xa, t, loss, *, n_total=None, rows=None):
         xp = self.xp
         y = xp.reshape(t, (t.shape[0], t.shape[1]))
         b0 = b1 = None
@@ -749,14 +837,18 @@ class MaskedMLP:
         if self._cuda_reductions():
             from noprune_theory.kernels import cuda as kernels
 
-            per, f, gW0, gb0, gW1, gb1 = kernels.two_layer_loss_grad(*args, slope=LEAKY_SLOPE)
+            per, f, gW0, gb0, gW1, gb1 = kernels.two_layer_loss_grad(
+                *args, slope=LEAKY_SLOPE, n_total=n_total
+            )
         else:
             from noprune_theory.kernels import cpu as kernels
 
             work = self.__dict__.setdefault("_work", {})
             args = (np.ascontiguousarray(Xa), *args[1:7], np.ascontiguousarray(y), *args[8:])
+            if n_total is not None and n_total != Xa.shape[0]:
+                raise ValueError("the CPU two-layer kernel slices the points itself (rows=)")
             per, f, gW0, gb0, gW1, gb1 = kernels.two_layer_loss_grad(
-                *args, slope=LEAKY_SLOPE, work=work
+                *args, slope=LEAKY_SLOPE, work=work, rows=rows
             )
         gW0 = xp.where(self.masks[0], gW0, 0.0)
         gW1 = xp.where(self.masks[1], gW1, 0.0)

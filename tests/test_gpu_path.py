@@ -388,7 +388,7 @@ for dt in (t.float32, t.float64):
          k.GPU_SETTINGS.reduce_threads),
         (k._two_layer_middle_kernel,
          (arr(dt, 3), arr(dt, 2), arr(dt, 2), a1, f64, f64, arr(dt, 2), i64, i64, f64, i64,
-          arr(dt, 2), arr(dt, 2), arr(dt, 3), arr(dt, 3), arr(dt, 2), i64),
+          arr(dt, 2), arr(dt, 2), arr(dt, 3), arr(dt, 3), arr(dt, 2), i64, f64),
          k.GPU_SETTINGS.fused_threads),
     ]
     if dt == t.float64:

@@ -375,3 +375,115 @@ def test_fused_skips_dead_units_without_changing_anything():
     train(fused, X, y, kernels="fused", **kw)
     for a, b in zip(ref.weights + ref.biases, fused.weights + fused.biases):
         np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-13)
+
+
+# ----------------------------------------------------------------------------- memory budget
+def _wide_problem(n=300, d=6, seed=3):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) / math.sqrt(d)
+    y = rng.standard_normal(n)
+    return X, y
+
+
+@pytest.mark.parametrize(
+    "backend, hidden, shared",
+    [("numba", (512,), True), ("numpy", (512,), True), ("numpy", (96, 160), True),
+     ("numba", (256,), False)],
+)
+def test_sliced_gradient_equals_one_pass_up_to_rounding(backend, hidden, shared):
+    """A step over the points in slices (the memory budget's mechanism) gives the per-point
+    values and the gradients of one pass to rounding, on the fused two-layer kernel (numba,
+    shared X), the array-expression path (numpy; per-network X) and a deeper network. (Not
+    bit for bit: BLAS may order a point's dot product differently in a product of fewer
+    rows; measured up to 2e-15 relative.)"""
+    X, y = _wide_problem()
+    model = MaskedMLP(6, hidden, B=3, seed=1, backend=backend)
+    model.set_masks(_half_masks(model))
+    Xin = X if shared else np.stack([X, X[::-1], 2 * X])
+    Xa = model._prepare_X(Xin)
+    t = model._prepare_y(y, Xa.shape[-2], "mse")
+    one = model._loss_grad(Xa, t, "mse")
+    for rows in (1, 64, 77, 299):  # 300, 5, 4 and 2 slices
+        sl = model._loss_grad(Xa, t, "mse", rows=rows)
+        # values of order 1 (absolute 1e-15: an output near 0 is a cancellation of such terms)
+        np.testing.assert_allclose(sl[0], one[0], rtol=1e-13, atol=1e-15)  # per-point loss
+        np.testing.assert_allclose(sl[1], one[1], rtol=1e-13, atol=1e-15)  # outputs
+        for a, b in zip(one[2] + one[3], sl[2] + sl[3]):
+            np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15)
+        assert not np.array_equal(sl[1], one[1] + 1e-12)  # the comparison can fail
+    np.testing.assert_allclose(model._forward_rows(Xa, 64), model._forward_rows(Xa),
+                               rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_tiny_memory_budget_trains_as_one_pass(backend):
+    """memory_budget = 1 MiB forces several slices (4 networks of width 512: 16 KiB a point,
+    so 63 points per slice of 300); Adam with early stopping then ends where the unsliced
+    run ends, with the same step counts and weights equal to 1e-9 relative."""
+    X, y = _wide_problem()
+    ref = MaskedMLP(6, 512, B=4, seed=2, backend=backend)
+    ref.set_masks(_half_masks(ref, seed=5))
+    assert ref.work_bytes_per_point() * X.shape[0] > 4 * 2**20  # one pass needs > 4 MiB
+    sliced = ref.copy()
+    kw = dict(loss="mse", optimizer="adam", lr=3e-3, steps=200, target_loss=0.05, kernels=None)
+    r1 = train(ref, X, y, **kw)
+    r2 = train(sliced, X, y, memory_budget=1, **kw)
+    np.testing.assert_array_equal(r2.steps, r1.steps)
+    np.testing.assert_array_equal(r2.converged, r1.converged)
+    np.testing.assert_allclose(r2.final_loss, r1.final_loss, rtol=1e-9)
+    for a, b in zip(ref.weights + ref.biases, sliced.weights + sliced.biases):
+        np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
+
+
+def _traced_peak(fn):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("backend, hidden", [("numba", (512,)), ("numpy", (512,)),
+                                             ("numpy", (256, 256))])
+def test_memory_budget_bounds_the_peak(backend, hidden):
+    """The budget bounds what a step really allocates (NumPy's allocations are traced): with
+    1 MiB, 8 times more points raise the traced peak by less than 2 MiB (the inputs and the
+    (B, n) losses grow, the (B, n, h) buffers do not), where one pass over the points grows it
+    by more than 40 MiB."""
+    kw = dict(loss="mse", optimizer="adam", lr=1e-3, steps=2)
+    model = MaskedMLP(8, hidden, B=2, seed=0, backend=backend)
+    peaks = {}
+    for n in (1000, 8000):
+        X, y = _wide_problem(n=n, d=8)
+        train(model.copy(), X, y, memory_budget=1, **kw)  # compile, warm up outside the trace
+        for budget in (None, 1):
+            peaks[n, budget] = _traced_peak(
+                lambda X=X, y=y, budget=budget: train(model.copy(), X, y,
+                                                      memory_budget=budget, **kw))
+    assert peaks[8000, None] - peaks[1000, None] > 40 * 2**20
+    assert peaks[8000, 1] - peaks[1000, 1] < 2 * 2**20
+
+
+@pytest.mark.parametrize("hidden", [(8,), (4, 3)])
+def test_sliced_gradient_on_the_cuda_kernels(hidden):
+    """The same under the CUDA simulator: the fused two-layer kernel (one hidden layer) and the
+    fused MSE kernel (two) normalize each slice by all n points."""
+    X, y = _wide_problem(n=40, d=3)
+    model = MaskedMLP(3, hidden, B=2, seed=1)
+    model._use_cuda_kernels = True
+    Xa = model._prepare_X(X)
+    t = model._prepare_y(y, 40, "mse")
+    one = model._loss_grad(Xa, t, "mse")
+    sl = model._loss_grad(Xa, t, "mse", rows=15)
+    for a, b in zip([one[0], one[1]] + one[2] + one[3], [sl[0], sl[1]] + sl[2] + sl[3]):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15)
+
+
+def test_memory_budget_is_checked():
+    X, y = _separable()
+    for bad in (0, -1.0, float("nan"), "1"):
+        with pytest.raises((ValueError, TypeError), match="memory_budget"):
+            train(MaskedMLP(5, 4), X, y, steps=1, memory_budget=bad)
