@@ -38,7 +38,7 @@ import zipfile
 
 import numpy as np
 
-from noprune_theory._validation import check_choice, check_scalar
+from noprune_theory._validation import check_choice, check_scalar, check_seed
 from noprune_theory.backend import (
     array_namespace,
     get_backend,
@@ -305,7 +305,7 @@ class MaskedMLP:
             raise ValueError(f"init={init!r} needs scaling='standard' (the {scaling} scaling "
                              f"fixes its own initial weights), got scaling={scaling!r}")
         check_choice(dtype, "dtype", _DTYPES)
-        seed = check_scalar(seed, "seed", integer=True, low=0)
+        seed = check_seed(seed, "seed", generator=False)
         self.backend = resolve_backend(backend)
         self.sizes = (d, *hidden, out)
         self.B = B

@@ -487,3 +487,100 @@ def test_memory_budget_is_checked():
     for bad in (0, -1.0, float("nan"), "1"):
         with pytest.raises((ValueError, TypeError), match="memory_budget"):
             train(MaskedMLP(5, 4), X, y, steps=1, memory_budget=bad)
+
+
+# ----------------------------------------------------------------------------- host transfers
+def _count_transfers(monkeypatch, xps):
+    """Count device-to-host reads: calls of the host-transfer function to_numpy (as training and
+    models use it) and implicit conversions of an array to a Python scalar."""
+    import noprune_theory.backend as bk
+    import noprune_theory.models as models_mod
+    import noprune_theory.training as training_mod
+
+    calls = {"n": 0}
+
+    def counted(x):
+        calls["n"] += 1
+        return bk.to_numpy(x)
+
+    monkeypatch.setattr(training_mod, "to_numpy", counted)
+    monkeypatch.setattr(models_mod, "to_numpy", counted)
+    array_type = type(xps.asarray(0.0))
+    for name in ("__bool__", "__float__", "__int__", "__index__"):
+        original = getattr(array_type, name, None)
+        if original is None:
+            continue
+
+        def wrapper(self, *a, _original=original):
+            calls["n"] += 1
+            return _original(self, *a)
+
+        monkeypatch.setattr(array_type, name, wrapper)
+    return calls
+
+
+@pytest.mark.parametrize("sync_every", [None, 8])
+def test_device_to_host_transfers_per_step_are_budgeted(monkeypatch, sync_every):
+    """On a non-NumPy array library (array_api_strict stands in for the device) a training step
+    reads nothing back: the stopping state, the step sizes and the finiteness test stay in the
+    library, and the host reads the state once per sync_every steps (16 by default). Budget:
+    at most one transfer per sync_every steps, beyond a fixed cost for setup and results."""
+    xps = pytest.importorskip("array_api_strict")
+    X, y = _separable(12, 3)
+    ref = MaskedMLP(3, (4, 3), B=3, seed=0)
+    kw = dict(loss="mse", optimizer="adam", lr=1e-3, target_loss=0.0, kernels="xp",
+              grad_noise=1e-3, sync_every=sync_every)
+    counts = {}
+    for steps in (64, 128):  # the difference: 64 steps, without the fixed cost
+        model = ref._as_namespace(xps)
+        calls = _count_transfers(monkeypatch, xps)
+        res = train(model, xps.asarray(X), xps.asarray(y), steps=steps, **kw)
+        counts[steps] = calls["n"]
+        monkeypatch.undo()
+    assert res.steps.tolist() == [128, 128, 128]
+    every = sync_every or 16
+    assert counts[128] - counts[64] <= 64 // every, counts
+
+
+@pytest.mark.parametrize("opts", [
+    {"optimizer": "adam", "lr": 0.02, "stop_when_memorized": True, "loss": "logistic"},
+    {"optimizer": "sgd", "lr": 0.05, "batch_size": 5, "target_loss": 0.2, "grad_noise": 0.01,
+     "record_every": 3, "loss": "mse"},
+])
+def test_sync_every_changes_no_result(opts):
+    """The stopping tests run every step whatever sync_every: step counts, losses, weights and
+    the trajectory's records are those of a host that reads the state at every step."""
+    X, y = _separable(20, 4)
+    ref = MaskedMLP(4, (6,), B=4, seed=3)
+    ref.set_masks(_half_masks(ref))
+    results = []
+    for sync_every in (1, 7, 1000):
+        model = ref.copy()
+        r = train(model, X, y, steps=150, sync_every=sync_every, seed=2, kernels="xp", **opts)
+        results.append((r, model))
+    (r1, m1) = results[0]
+    assert r1.converged.any()
+    for r, m in results[1:]:
+        np.testing.assert_array_equal(r.steps, r1.steps)
+        np.testing.assert_array_equal(r.converged, r1.converged)
+        np.testing.assert_array_equal(r.final_loss, r1.final_loss)
+        np.testing.assert_array_equal(r.trajectory.steps, r1.trajectory.steps)
+        np.testing.assert_array_equal(r.trajectory.loss, r1.trajectory.loss)
+        for a, b in zip(m1.weights + m1.biases, m.weights + m.biases):
+            np.testing.assert_array_equal(b, a)
+
+
+def test_divergence_is_reported_with_its_step_under_sync_every():
+    X, y = _separable(10, 3)
+    model = MaskedMLP(3, (4,), B=2, seed=0, activation="identity")
+    with pytest.warns(RuntimeWarning, match=r"training diverged") as caught:
+        ref = train(model.copy(), X, y * 1e3, lr=1e3, steps=200)
+    with pytest.warns(RuntimeWarning, match=r"training diverged") as late:
+        res = train(model.copy(), X, y * 1e3, lr=1e3, steps=200, sync_every=50)
+    # the warning names the step at which the network diverged, not the step it was read
+    def ours(ws):
+        return [str(w.message) for w in ws if "training diverged" in str(w.message)]
+
+    assert len(ours(caught)) == 1 and ours(late) == ours(caught)
+    np.testing.assert_array_equal(res.steps, ref.steps)
+    assert res.diverged.all() and np.all(res.steps < 200)
