@@ -352,7 +352,7 @@ def train(
         use = (
             np.ones(model.B, dtype=bool)
             if o.kernels == "fused"
-            else model.density() <= FUSED_MAX_DENSITY
+            else _whole_run_pays(model, o.n, o.budget)
         )
         if use.any():
             return _train_fused(
@@ -700,12 +700,70 @@ def _step_loop(model, o):
     )
 
 
-#: On the numba backend, networks keeping at most this fraction of their weights train in the
-#: whole-run kernel (its cost follows the kept weights; above this BLAS's dense products win:
+#: On the numba backend, networks keeping at most this fraction of their weights may train in
+#: the whole-run kernel (its cost follows the kept weights; above this BLAS's dense products win:
 #: measured on 2 shared cores at n = 30, width 100, B = 10, the whole-run kernel took 1.4, 3.8
 #: and 5.6 ms per step at 26%, 41% and 51% kept against 7.5-11 ms for the step loop, and broke
-#: even at 64%).
+#: even at 64%). The cost rule below (:func:`_whole_run_pays`) decides among these.
 FUSED_MAX_DENSITY = 0.5
+
+#: The cost rule of the automatic choice between the whole-run kernel and the step loop, in
+#: nanoseconds per step and training point, measured on this project's 2-core machine (one
+#: thread each; docs/performance.md has the table). While a row of n values fits
+#: ``FUSED_CACHED_ROW_BYTES`` (the level-1/2 cache) the whole-run kernel won at every
+#: measured density up to ``FUSED_MAX_DENSITY`` (1.2-17 times faster), and the density alone
+#: decides. Beyond, each row streams from memory once per weight: the kernel costs about
+#: ``FUSED_NS_STREAMED`` per live kept weight or live unit (counted twice), the step loop
+#: about ``LOOP_NS`` per dense weight or hidden unit (counted four times: its memory-bound
+#: passes over the ``(n, B, h)`` activations), whatever the mask.
+FUSED_CACHED_ROW_BYTES = 32 * 1024
+FUSED_NS_STREAMED = 4.0
+LOOP_NS = 0.8
+
+
+def _live_counts(model):
+    """Per network: kept weights into live units, and live units (as the whole-run kernel counts
+    them: a unit is live when a kept weight leads from it to a live unit; the output is live)."""
+    masks = [np.asarray(m) for m in model.masks]
+    L = len(masks)
+    live = np.ones((model.B, model.sizes[-1]), dtype=bool)
+    edges = np.zeros(model.B, dtype=np.int64)
+    units = np.full(model.B, model.sizes[-1], dtype=np.int64)
+    for l in range(L - 1, -1, -1):
+        into_live = masks[l] & live[:, None, :]
+        edges += into_live.sum(axis=(1, 2))
+        if l > 0:
+            live = into_live.any(axis=2)
+            units += live.sum(axis=1)
+    return edges, units
+
+
+def _whole_run_pays(model, n, budget):
+    """Which networks the automatic choice hands to the whole-run kernel (bool (B,)).
+
+    A network goes there when it keeps at most ``FUSED_MAX_DENSITY`` of its weights; when a
+    row of n values is larger than ``FUSED_CACHED_ROW_BYTES``, the cost rule
+    ``(E + 2 U) FUSED_NS_STREAMED <= (P + 4 H) LOOP_NS`` holds (E live kept weights, U live
+    units, P weights, H hidden units); and the kernel's three ``(units, n)`` buffers, for as
+    many networks as numba runs at once, fit *budget* bytes (the kernel does not slice the
+    points; the step loop does).
+    """
+    item = 4 if model.dtype == "float32" else 8
+    if n * item <= FUSED_CACHED_ROW_BYTES:
+        faster = np.ones(model.B, dtype=bool)
+    else:
+        edges, units = _live_counts(model)
+        hidden = sum(model.sizes[1:-1])
+        faster = (edges + 2 * units) * FUSED_NS_STREAMED <= (
+            (model.weight_count() + 4 * hidden) * LOOP_NS)
+    try:
+        import numba
+
+        threads = numba.get_num_threads()
+    except Exception:  # pragma: no cover - numba is a dependency
+        threads = 1
+    fits = 3 * sum(model.sizes[1:]) * n * item * min(model.B, threads) <= budget
+    return (model.density() <= FUSED_MAX_DENSITY) & faster & fits
 
 
 def _fused_unsupported(model, loss, optimizer, minibatch, grad_noise, record_every,

@@ -584,3 +584,55 @@ def test_divergence_is_reported_with_its_step_under_sync_every():
     assert len(ours(caught)) == 1 and ours(late) == ours(caught)
     np.testing.assert_array_equal(res.steps, ref.steps)
     assert res.diverged.all() and np.all(res.steps < 200)
+
+
+# ----------------------------------------------------------------------------- automatic choice
+def _masked(n_hidden, density, B=2, seed=0, d=4):
+    model = MaskedMLP(d, (n_hidden,), B=B, seed=seed, backend="numba")
+    rng = np.random.default_rng(seed)
+    model.set_masks([rng.random(w.shape) < density for w in model.weights])
+    return model
+
+
+def _same_run(model, X, y, **kw):
+    a, b = model.copy(), model.copy()
+    kw = dict(loss="mse", optimizer="adam", lr=1e-3, steps=5, **kw)
+    path = kw.pop("path")
+    ra = train(a, X, y, **kw)
+    rb = train(b, X, y, kernels=path, **kw)
+    return (np.array_equal(ra.final_loss, rb.final_loss)
+            and all(np.array_equal(u, v) for u, v in zip(a.weights, b.weights)))
+
+
+def test_auto_choice_follows_the_cost_rule_at_large_n():
+    """Rows of n values beyond the cache (n = 5000 in float64: 40 KB) make the whole-run kernel
+    stream each row from memory once per weight: a network keeping 45% of its weights then
+    trains faster in the step loop, one keeping 5% still in the kernel. At n = 30 the density
+    alone decides, as before."""
+    from noprune_theory.training import _whole_run_pays
+
+    dense, sparse = _masked(64, 0.45), _masked(64, 0.05)
+    big = 2**40
+    assert not _whole_run_pays(dense, 5000, big).any()
+    assert _whole_run_pays(sparse, 5000, big).all()
+    assert _whole_run_pays(dense, 30, big).all()
+    X, y = _wide_problem(n=5000, d=4)
+    assert _same_run(dense, X, y, path="cpu")  # auto took the step loop
+    assert _same_run(sparse, X, y, path="fused")  # and the whole-run kernel here
+    assert not _same_run(sparse, X, y, path="cpu")  # the two paths are distinguishable
+
+
+def test_auto_choice_keeps_the_whole_run_kernel_within_the_budget():
+    """The whole-run kernel does not slice the points: when its three (units, n) buffers
+    exceed memory_budget, the automatic choice takes the step loop, which slices."""
+    from noprune_theory.training import _whole_run_pays
+
+    import numba
+
+    sparse = _masked(64, 0.05)
+    # three (units, n) float64 buffers for each network numba runs at once: 7.8 MB each
+    need = 3 * 65 * 5000 * 8 * min(2, numba.get_num_threads())
+    assert _whole_run_pays(sparse, 5000, need).all()
+    assert not _whole_run_pays(sparse, 5000, need - 1).any()
+    X, y = _wide_problem(n=5000, d=4)
+    assert _same_run(sparse, X, y, path="cpu", memory_budget=1)
