@@ -74,11 +74,15 @@ class LaunchSettings:
     fused_threads : int
         Most threads per block of the fused two-layer kernel: a power of two, at most
         :data:`REDUCE_THREADS`. The kernel takes widths up to ``MAX_PER_THREAD`` times this.
+    knn_threads : int, default 32
+        Most threads per block of the KSG kernel (``kernels.cuda_knn``): a power of two in
+        [32, 1024] (fewer when the tile of ``dx + dy`` columns would not fit 48 KB).
     """
 
     flat_threads: int
     reduce_threads: int
     fused_threads: int
+    knn_threads: int = 32
 
     def __post_init__(self):
         if not 1 <= self.flat_threads <= CUDA_MAX_THREADS_PER_BLOCK:
@@ -87,10 +91,14 @@ class LaunchSettings:
             v = getattr(self, name)
             if v < 1 or v > REDUCE_THREADS or v & (v - 1):
                 raise ValueError(f"{name} must be a power of two <= {REDUCE_THREADS}, got {v}")
+        v = self.knn_threads
+        if v < 32 or v > CUDA_MAX_THREADS_PER_BLOCK or v & (v - 1):
+            raise ValueError(f"knn_threads must be a power of two in [32, 1024], got {v}")
 
 
 #: What a GPU runs.
-GPU_SETTINGS = LaunchSettings(flat_threads=256, reduce_threads=REDUCE_THREADS, fused_threads=128)
+GPU_SETTINGS = LaunchSettings(flat_threads=256, reduce_threads=REDUCE_THREADS, fused_threads=128,
+                              knn_threads=128)
 #: The simulator runs every thread as a Python thread: small blocks keep the tests fast.
 SIMULATOR_SETTINGS = LaunchSettings(flat_threads=32, reduce_threads=32, fused_threads=8)
 _override = None
@@ -152,7 +160,9 @@ def fused_launch_config(n, B, h, settings=None):
         raise ValueError(
             f"width {h} exceeds the fused kernel's limit {MAX_PER_THREAD * settings.fused_threads}"
         )
-    tpb = min(settings.fused_threads, 1 << max(0, (h - 1).bit_length()))
+    # a power of two covering the width, at least a warp (32 threads; a narrower block leaves
+    # the rest of its warp idle), at most the settings' fused_threads
+    tpb = min(settings.fused_threads, max(FUSED_MIN_THREADS, 1 << max(0, (h - 1).bit_length())))
     chunks = (n + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK
     return batched_launches(chunks, B, tpb)
 
@@ -445,6 +455,9 @@ ACT_CODES = {"relu": 0, "leaky_relu": 1, "tanh": 2, "softplus": 3, "identity": 4
 LOSS_CODES = {"mse": 0, "logistic": 1}
 #: Most hidden units one thread handles (width <= MAX_PER_THREAD * threads per block).
 MAX_PER_THREAD = 8
+#: Fewest threads per block of the fused two-layer kernel (a warp), unless the settings allow
+#: fewer (the simulator's 8).
+FUSED_MIN_THREADS = 32
 #: Points (rows) handled by one block of the fused two-layer kernel.
 ROWS_PER_BLOCK = 16
 

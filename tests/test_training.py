@@ -625,9 +625,9 @@ def test_auto_choice_follows_the_cost_rule_at_large_n():
 def test_auto_choice_keeps_the_whole_run_kernel_within_the_budget():
     """The whole-run kernel does not slice the points: when its three (units, n) buffers
     exceed memory_budget, the automatic choice takes the step loop, which slices."""
-    from noprune_theory.training import _whole_run_pays
-
     import numba
+
+    from noprune_theory.training import _whole_run_pays
 
     sparse = _masked(64, 0.05)
     # three (units, n) float64 buffers for each network numba runs at once: 7.8 MB each
