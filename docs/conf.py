@@ -47,6 +47,10 @@ numpydoc_class_members_toctree = False
 # excluded live in docs/_tools/numpydoc_checks.py, shared with tests/test_numpydoc.py
 numpydoc_validation_checks = set(ENFORCED_CHECKS)
 numpydoc_validation_exclude = excluded_objects()
+# The types users read are the numpydoc ones (Parameters, Returns); the type hints serve type
+# checkers (the package ships py.typed). Shown in signatures they would repeat those types,
+# with numpy.typing.ArrayLike expanded into its long union of numpy's private classes.
+autodoc_typehints = "none"
 numpydoc_xref_param_type = False
 autosummary_generate = True
 

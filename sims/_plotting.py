@@ -252,7 +252,7 @@ def new_figure(nrows: int = 1, ncols: int = 1, *, width: float = 5.0, height: fl
     width, height : float, default 5.0, 3.8
         Size of one panel, in inches; the figure is ``width * ncols`` by ``height * nrows``.
     **kwargs
-        Passed to :meth:`matplotlib.figure.Figure.subplots` (e.g. ``sharex``).
+        Passed to ``Figure.subplots`` of matplotlib (e.g. ``sharex``).
 
     Returns
     -------

@@ -137,9 +137,9 @@ class Derivation:  # numpydoc ignore=PR01
     Attributes
     ----------
     title : str
-        What is derived, e.g. the dense Law of Robustness.
+        What is derived, e.g. ``"Dense Law of Robustness"``.
     theorem : str
-        The theorem the derivation ends in, e.g. ``"[BS Thm 3]"``.
+        The theorems derived, e.g. ``"[BS Thm 2] and [BS Thm 3]"``.
     steps : list of Step
         The steps in order, each a relation ``lhs rel expr`` with its source.
     checks : list of Check
