@@ -282,7 +282,7 @@ def cmi_local(parts, discrete, k, *, ties, workers, with_z, method="auto"):
 def conditional_entropy(x: ArrayLike, y: ArrayLike, *,
                         discrete: str | bool | Sequence[str] | Sequence[bool] = "auto", k: int = 3,
                         standardize: Literal["std", "rank", "none"] = "std", jitter: float = 1e-10,
-                        seed: int | np.random.Generator | None = 0, base: float | None = None,
+                        seed: int | np.random.Generator | None = 0, base: float | str | None = None,
                         return_local: bool = False, workers: int | None = None,
                         ) -> float | NDArray[np.float64]:
     r"""Conditional entropy H(X | Y) for continuous X and discrete or continuous Y.

@@ -83,7 +83,7 @@ def _entropy_from_counts(counts, correction):
 
 def plugin_entropy(x: ArrayLike, *,
                    correction: Literal["none", "miller_madow", "jackknife"] = "none",
-                   base: float | None = None) -> float:
+                   base: float | str | None = None) -> float:
     r"""Entropy H(X) of discrete samples by the plug-in (maximum-likelihood) estimator.
 
     Parameters
@@ -135,7 +135,8 @@ def plugin_entropy(x: ArrayLike, *,
 
 def plugin_mi(x: ArrayLike, y: ArrayLike, *,
               correction: Literal["none", "miller_madow", "jackknife"] = "none",
-              base: float | None = None, return_local: bool = False) -> float | NDArray[np.float64]:
+              base: float | str | None = None, return_local: bool = False,
+              ) -> float | NDArray[np.float64]:
     r"""Mutual information I(X; Y) of discrete samples by the plug-in estimator.
 
     Parameters

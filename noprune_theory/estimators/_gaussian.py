@@ -47,7 +47,7 @@ def _logdet(chol):
 
 
 def gaussian_mi(cov: ArrayLike | None = None, *, dx: int | None = None,
-                corr: ArrayLike | None = None, base: float | None = None) -> float:
+                corr: ArrayLike | None = None, base: float | str | None = None) -> float:
     r"""Mutual information of jointly Gaussian X and Y, in closed form.
 
     Give either a joint covariance (or correlation) matrix *cov* with the number *dx* of
@@ -112,7 +112,7 @@ def gaussian_mi(cov: ArrayLike | None = None, *, dx: int | None = None,
     return 0.5 * (_logdet(cxx) + _logdet(cyy) - _logdet(chol)) / divisor
 
 
-def gaussian_entropy(cov: ArrayLike, *, base: float | None = None) -> float:
+def gaussian_entropy(cov: ArrayLike, *, base: float | str | None = None) -> float:
     r"""Differential entropy of N(mu, cov): :math:`\frac12 \log \det(2 \pi e \Sigma)`.
 
     Parameters
@@ -143,7 +143,7 @@ def gaussian_entropy(cov: ArrayLike, *, base: float | None = None) -> float:
     return 0.5 * (d * math.log(2 * math.pi * math.e) + _logdet(chol)) / divisor
 
 
-def gaussian_mi_fit(x: ArrayLike, y: ArrayLike, *, base: float | None = None) -> float:
+def gaussian_mi_fit(x: ArrayLike, y: ArrayLike, *, base: float | str | None = None) -> float:
     r"""Estimate I(X; Y) by fitting a joint Gaussian (sample covariance, closed form).
 
     Parameters

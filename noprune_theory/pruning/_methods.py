@@ -300,7 +300,7 @@ def prune(model: MaskedMLP, method: str = "magnitude", sparsity: float | None = 
           data: tuple[ArrayLike, ArrayLike] | None = None, seed: int = 0,
           scope: Literal["global", "layer"] | None = None,
           densities: str | Sequence[float] | None = None, invert: bool = False,
-          **options: Any) -> list[Any]:
+          **options: Any) -> list[Any] | IMPResult:
     """Compute masks that keep exactly a target number of weights, chosen by a pruning method.
 
     Parameters
