@@ -69,6 +69,8 @@ setup(
     python_requires=">=3.11",
     packages=packages,
     package_dir=package_dir,
+    # PEP 561: the package ships its type hints
+    package_data={"noprune_theory": ["py.typed"]},
     install_requires=[
         "numpy>=1.25",
         "scipy>=1.11",

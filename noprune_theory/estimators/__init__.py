@@ -8,6 +8,8 @@ and when to use which.
 
 This file only re-exports names from private modules: one line per module.
 """
+from __future__ import annotations
+
 from noprune_theory.estimators._categories import conditional_entropy
 from noprune_theory.estimators._discrete import CORRECTIONS, plugin_entropy, plugin_mi
 from noprune_theory.estimators._gaussian import gaussian_entropy, gaussian_mi, gaussian_mi_fit
