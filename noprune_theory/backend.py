@@ -380,7 +380,7 @@ def array_namespace(*arrays):
 
 
 def available_memory(backend="numpy"):
-    """Bytes of memory free for the arrays of *backend*, as the operating system reports it.
+    """Return the bytes of memory free for the arrays of *backend*, as the system reports it.
 
     On ``cupy``, the free memory of the current GPU; else the host's available memory
     (``MemAvailable`` of Linux ``/proc/meminfo``; 2 GiB when it cannot be read).
@@ -388,10 +388,12 @@ def available_memory(backend="numpy"):
     Parameters
     ----------
     backend : {"numpy", "numba", "cupy", "auto"}, default "numpy"
+        The array library whose memory is asked for (``auto`` as :func:`resolve_backend`).
 
     Returns
     -------
     int
+        Free bytes: device memory on ``cupy``, else the host's available memory.
     """
     if resolve_backend(backend) == "cupy":
         cupy = importlib.import_module("cupy")
