@@ -636,3 +636,16 @@ def test_auto_choice_keeps_the_whole_run_kernel_within_the_budget():
     assert not _whole_run_pays(sparse, 5000, need - 1).any()
     X, y = _wide_problem(n=5000, d=4)
     assert _same_run(sparse, X, y, path="cpu", memory_budget=1)
+
+
+def test_step_buffers_are_released_before_the_final_evaluation():
+    """The fused kernel's (n, B h) work buffer is kept between steps; an evaluation of all
+    points needs two (n, B h) arrays of its own. Released first, the peak of a run is that of
+    the evaluation (2 buffers), not their sum (3)."""
+    n, h = 4000, 1024
+    X, y = _wide_problem(n=n, d=8)
+    model = MaskedMLP(8, h, B=1, seed=0, backend="numba")
+    train(model.copy(), X[:50], y[:50], loss="mse", optimizer="adam", steps=1)  # compile
+    buffer = n * h * 8
+    peak = _traced_peak(lambda: train(model, X, y, loss="mse", optimizer="adam", steps=2))
+    assert 1.9 * buffer < peak < 2.5 * buffer
