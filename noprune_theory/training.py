@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from noprune_theory._validation import check_choice, check_scalar, check_seed
-from noprune_theory.backend import get_backend, to_numpy
+from noprune_theory.backend import to_numpy
 from noprune_theory.models import LOSSES, MaskedMLP, _correct
 
 __all__ = ["DEFAULT_LR", "OPTIMIZERS", "TrainResult", "Trajectory", "train"]
@@ -102,7 +102,7 @@ class _Updater:
         if optimizer == "adam":
             self.M = [self.xp.zeros_like(p) for p in params]
             self.V = [self.xp.zeros_like(p) for p in params]
-        self.mod = None if kernels == "xp" else get_backend(model.backend).kernel_module(kernels)
+        self.mod = None if kernels == "xp" else model.kernel_table.kernel_module(kernels)
 
     def step(self, wgrads, bgrads, lr_eff):
         model = self.model
@@ -350,7 +350,7 @@ def train(
     if o.kernels == "fused" and fused_why:
         raise ValueError(f"kernels='fused' cannot run this training: {fused_why}")
     if o.kernels == "fused" or (
-        o.auto and get_backend(model.backend).whole_run_training and not fused_why
+        o.auto and model.kernel_table.whole_run_training and not fused_why
     ):
         use = (
             np.ones(model.B, dtype=bool)
@@ -444,7 +444,7 @@ def _validate(model, X, y, *, loss, optimizer, lr, steps, batch_size, grad_noise
         sync_every = check_scalar(sync_every, "sync_every", integer=True, low=1)
     auto = kernels is None
     if kernels is None:
-        kernels = get_backend(model.backend).update_kernels
+        kernels = model.kernel_table.update_kernels
     if kernels in ("cpu", "fused") and not isinstance(model.weights[0], np.ndarray):
         raise ValueError(
             f"kernels={kernels!r} needs a model with NumPy arrays (backend numpy or numba)"

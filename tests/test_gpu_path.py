@@ -231,7 +231,7 @@ def test_width_over_the_fused_limit_falls_back_to_the_generic_path():
         model = _model(h)
         Xa, t = model._prepare_X(X), model._prepare_y(y, 20, "mse")
         generic = model._loss_grad(Xa, t, "mse")
-        model._use_cuda_kernels = True
+        model.use_kernel_table(bk.cuda_simulator_backend())
         assert model._fused_ok(Xa, "mse") is fused
         got = model._loss_grad(Xa, t, "mse")  # no ValueError above the limit: the generic path
         for a, b in zip(generic[:2], got[:2]):

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from noprune_theory.backend import to_numpy
+from noprune_theory.backend import cuda_simulator_backend, to_numpy
 from noprune_theory.models import MaskedMLP
 from noprune_theory.training import MEMORIZE_THRESHOLD, train
 
@@ -129,7 +129,8 @@ def test_kernel_update_paths_match_numpy_reference(optimizer, kernels, hidden):
     ref.set_masks(_half_masks(ref))
     other = ref.copy()
     if kernels == "cuda":
-        other._use_cuda_kernels = True  # the MSE loss/gradient kernel too, as on the cupy backend
+        # the cupy backend's kernel table on NumPy arrays (the MSE loss/gradient kernel too)
+        other.use_kernel_table(cuda_simulator_backend())
     kw = dict(
         optimizer=optimizer, lr=0.05, steps=3, batch_size=3, grad_noise=0.1, seed=4, target_loss=0.0
     )
@@ -473,7 +474,7 @@ def test_sliced_gradient_on_the_cuda_kernels(hidden):
     fused MSE kernel (two) normalize each slice by all n points."""
     X, y = _wide_problem(n=40, d=3)
     model = MaskedMLP(3, hidden, B=2, seed=1)
-    model._use_cuda_kernels = True
+    model.use_kernel_table(cuda_simulator_backend())
     Xa = model._prepare_X(X)
     t = model._prepare_y(y, 40, "mse")
     one = model._loss_grad(Xa, t, "mse")
