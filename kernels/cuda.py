@@ -221,6 +221,22 @@ def _adam_kernel_nomask(W, G, M, V, lr_eff, K, beta1, beta2, eps, bc1, bc2):
             W[i] -= s * (m / bc1) / (math.sqrt(v / bc2) + eps)
 
 
+@cuda.jit(device=True)
+def _block_sum(buf, t, nt):
+    """The sum of ``buf[0:nt]`` by a shared-memory tree (``nt`` a power of two), as every
+    thread of the block sees it. Every thread calls it after writing its own ``buf[t]``; the
+    tree adds in a fixed order, so the sum does not depend on timing. A caller that writes
+    ``buf`` again must first ``syncthreads()`` (others may still be reading ``buf[0]``)."""
+    cuda.syncthreads()
+    s = nt // 2
+    while s > 0:
+        if t < s:
+            buf[t] += buf[t + s]
+        cuda.syncthreads()
+        s //= 2
+    return buf[0]
+
+
 @cuda.jit(cache=True)
 def _mean_kernel(values, out, inv_n):
     # one block per network; threads stride over the points, then a shared-memory tree
@@ -232,15 +248,9 @@ def _mean_kernel(values, out, inv_n):
     for i in range(t, values.shape[1], nt):
         acc += values[b, i]
     buf[t] = acc
-    cuda.syncthreads()
-    s = nt // 2
-    while s > 0:
-        if t < s:
-            buf[t] += buf[t + s]
-        cuda.syncthreads()
-        s //= 2
+    total = _block_sum(buf, t, nt)
     if t == 0:
-        out[b] = buf[0] * inv_n
+        out[b] = total * inv_n
 
 
 @cuda.jit(cache=True)
@@ -258,15 +268,9 @@ def _mse_kernel(f, y, loss, per, df, inv_n):
         per[b, i] = r * r
         acc += r * r
     buf[t] = acc
-    cuda.syncthreads()
-    s = nt // 2
-    while s > 0:
-        if t < s:
-            buf[t] += buf[t + s]
-        cuda.syncthreads()
-        s //= 2
+    total = _block_sum(buf, t, nt)
     if t == 0:
-        loss[b] = buf[0] * inv_n
+        loss[b] = total * inv_n
 
 
 # ----------------------------------------------------------------------------- wrappers
@@ -519,14 +523,7 @@ def _two_layer_middle_kernel(
             part += av * w1[b, j]
             k += 1
         buf[t] = part
-        cuda.syncthreads()
-        s = nt // 2
-        while s > 0:
-            if t < s:
-                buf[t] += buf[t + s]
-            cuda.syncthreads()
-            s //= 2
-        f = c1 * buf[0] + b1[b]
+        f = c1 * _block_sum(buf, t, nt) + b1[b]
         cuda.syncthreads()  # buf is reused by the next row
         yi = y[yb, i]
         if loss == 0:

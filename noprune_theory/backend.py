@@ -33,6 +33,7 @@ __all__ = [
     "array_namespace",
     "available_memory",
     "backend_info",
+    "cuda_simulator_backend",
     "cuda_simulator_enabled",
     "get_backend",
     "gpu_details",
@@ -321,6 +322,27 @@ _TABLE = {
     "numba": Backend("numba", "cpu", "cpu", False, True, "numba"),
     "cupy": Backend("cupy", "cuda", "cuda", True, False, "cuda"),
 }
+
+
+def cuda_simulator_backend():
+    """The cupy backend's kernel table on NumPy arrays, for the CUDA simulator (tests).
+
+    Every kernel family is the numba.cuda one (updates, fused loss and gradient, reductions,
+    k-NN counts), the arrays NumPy's: under ``NUMBA_ENABLE_CUDASIM=1`` numba.cuda runs the
+    kernels on the CPU, so the GPU code path runs without a GPU. Inject it with
+    :meth:`MaskedMLP.use_kernel_table <noprune_theory.models.MaskedMLP.use_kernel_table>`.
+
+    Raises
+    ------
+    BackendUnavailableError
+        When the simulator is off (the kernels would need a GPU and CuPy arrays).
+    """
+    if not cuda_simulator_enabled():
+        raise BackendUnavailableError(
+            "the CUDA simulator backend needs NUMBA_ENABLE_CUDASIM=1 (set before numba is "
+            "imported)"
+        )
+    return Backend("numpy", "cuda", "cuda", True, False, "cuda")
 
 
 def get_backend(name="auto", *, like=None):

@@ -799,29 +799,54 @@ class MaskedMLP:
             return item * self.B * (2 * max(hidden) + 2 * out)
         if fused is None:
             fused = (self.depth == 2 and out == 1
-                     and (get_backend(self.backend).fused_loss_grad == "cpu"
+                     and (self.kernel_table.fused_loss_grad == "cpu"
                           or self._cuda_reductions()))
         if fused:
             return item * self.B * (hidden[0] + 4)
         return item * self.B * (2 * sum(hidden) + 4 * max(hidden) + 4 * out)
 
+    @property
+    def kernel_table(self):
+        """The :class:`~noprune_theory.backend.Backend` whose kernels this model runs.
+
+        Its backend's (``get_backend(model.backend)``), unless :meth:`use_kernel_table` set
+        another.
+        """
+        return self.__dict__.get("_kernel_table") or get_backend(self.backend)
+
+    def use_kernel_table(self, table):
+        """Run this model's kernels (and :func:`~noprune_theory.training.train`'s) from *table*.
+
+        Parameters
+        ----------
+        table : Backend or None
+            A :class:`~noprune_theory.backend.Backend` for the model's arrays: the tests pass
+            :func:`~noprune_theory.backend.cuda_simulator_backend` to run the cupy backend's
+            numba.cuda kernels on NumPy arrays under the CUDA simulator. None restores the
+            backend's own table. Copies of the model keep the table.
+        """
+        from noprune_theory.backend import Backend
+
+        if table is not None and not isinstance(table, Backend):
+            raise TypeError(f"table must be a Backend or None, got {type(table).__name__}")
+        self.__dict__["_kernel_table"] = table
+
     def _cuda_reductions(self):
-        # the cupy backend's numba.cuda loss kernels; the tests switch them on for NumPy arrays
-        # under the CUDA simulator through the private attribute
-        return self.__dict__.get("_use_cuda_kernels", get_backend(self.backend).cuda_reductions)
+        # the numba.cuda loss kernels (the cupy backend's table, or the simulator's in the tests)
+        return self.kernel_table.cuda_reductions
 
     def _fused_ok(self, Xa, loss):
         # the fused two-layer step: one hidden layer, scalar output, shared X, mse or logistic;
         # numba kernels on the numba backend, numba.cuda kernels on the cupy backend
         return (
-            (get_backend(self.backend).fused_loss_grad == "cpu" or self._cuda_reductions())
+            (self.kernel_table.fused_loss_grad == "cpu" or self._cuda_reductions())
             and self.depth == 2
             and self.sizes[-1] == 1
             and loss in ("mse", "logistic")
             and Xa.ndim == 2
             and (
                 not self._cuda_reductions()
-                or get_backend(self.backend).kernel_module("cuda").fused_width_ok(self.sizes[1])
+                or self.kernel_table.kernel_module("cuda").fused_width_ok(self.sizes[1])
             )
         )
 

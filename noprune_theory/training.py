@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from noprune_theory._validation import check_choice, check_scalar, check_seed
-from noprune_theory.backend import get_backend, to_numpy
+from noprune_theory.backend import to_numpy
 from noprune_theory.models import LOSSES, MaskedMLP, _correct
 
 __all__ = ["DEFAULT_LR", "OPTIMIZERS", "TrainResult", "Trajectory", "train"]
@@ -102,7 +102,7 @@ class _Updater:
         if optimizer == "adam":
             self.M = [self.xp.zeros_like(p) for p in params]
             self.V = [self.xp.zeros_like(p) for p in params]
-        self.mod = None if kernels == "xp" else get_backend(model.backend).kernel_module(kernels)
+        self.mod = None if kernels == "xp" else model.kernel_table.kernel_module(kernels)
 
     def step(self, wgrads, bgrads, lr_eff):
         model = self.model
@@ -261,8 +261,11 @@ def train(
         (:func:`~noprune_theory.backend.available_memory`: the host's, or the GPU's on cupy).
         When a step over all n points would exceed it, the step goes through the points in
         slices of ``rows = floor(budget / MaskedMLP.work_bytes_per_point())`` points (at least
-        one) and sums their gradients; the final evaluation slices the same way. The same
-        unit as the simulations' ``--memory-budget``. See Notes for what slicing changes.
+        one) and sums their gradients; an evaluation (records, minibatch checks, the final
+        one) slices by the same budget, and the step's buffers are released before the final
+        one, so a full-batch run without records stays within about the budget above its data
+        (with records, up to twice). The same unit as the simulations' ``--memory-budget``.
+        See Notes for what slicing changes.
     sync_every : int >= 1 or None
         How often the host reads the networks' stopping state (one device-to-host copy of two
         (B,) arrays). The stopping tests and the divergence test themselves run at every step
@@ -347,7 +350,7 @@ def train(
     if o.kernels == "fused" and fused_why:
         raise ValueError(f"kernels='fused' cannot run this training: {fused_why}")
     if o.kernels == "fused" or (
-        o.auto and get_backend(model.backend).whole_run_training and not fused_why
+        o.auto and model.kernel_table.whole_run_training and not fused_why
     ):
         use = (
             np.ones(model.B, dtype=bool)
@@ -441,7 +444,7 @@ def _validate(model, X, y, *, loss, optimizer, lr, steps, batch_size, grad_noise
         sync_every = check_scalar(sync_every, "sync_every", integer=True, low=1)
     auto = kernels is None
     if kernels is None:
-        kernels = get_backend(model.backend).update_kernels
+        kernels = model.kernel_table.update_kernels
     if kernels in ("cpu", "fused") and not isinstance(model.weights[0], np.ndarray):
         raise ValueError(
             f"kernels={kernels!r} needs a model with NumPy arrays (backend numpy or numba)"
@@ -635,6 +638,7 @@ def _step_loop(model, o):
     order = None
     pos = 0
     step = 0
+    final = None
     while True:
         want_record = records.wanted(step)
         if step > 0 and (want_record or step % o.sync_every == 0):
@@ -661,7 +665,10 @@ def _step_loop(model, o):
             elif check or want_record:
                 per, f = full_eval()
         else:
-            per, f = full_eval()
+            # the step's work buffers (kept between steps by the fused CPU kernel) are released
+            # before an evaluation of all points allocates its own: the two never add up
+            model.__dict__.pop("_work", None)
+            per, f = final = full_eval()
             per_b = per
         if want_record:
             records.record(step, per, f)
@@ -680,10 +687,12 @@ def _step_loop(model, o):
     if new_bad.any():
         warn(new_bad)
     taken, converged, diverged, _ = state.final()
+    model.__dict__.pop("_work", None)
     # the step at which the last network stopped (or the step cap): where the loop of a
     # host that reads the state at every step ends
     end = int(taken.max()) if taken.size else 0
-    per, f = full_eval()
+    # the evaluation at the step cap saw the final weights (no update follows it)
+    per, f = final if final is not None else full_eval()
     if records.steps[-1] != end:
         records.record(end, per, f)
     final_loss = to_numpy(xp.mean(per, axis=-1)).astype(np.float64)

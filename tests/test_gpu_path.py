@@ -231,7 +231,7 @@ def test_width_over_the_fused_limit_falls_back_to_the_generic_path():
         model = _model(h)
         Xa, t = model._prepare_X(X), model._prepare_y(y, 20, "mse")
         generic = model._loss_grad(Xa, t, "mse")
-        model._use_cuda_kernels = True
+        model.use_kernel_table(bk.cuda_simulator_backend())
         assert model._fused_ok(Xa, "mse") is fused
         got = model._loss_grad(Xa, t, "mse")  # no ValueError above the limit: the generic path
         for a, b in zip(generic[:2], got[:2]):
@@ -350,13 +350,15 @@ def test_launch_settings_are_checked():
 
 def test_kernels_use_the_file_cache_outside_the_simulator(tmp_path):
     """cache=True on every kernel: outside the simulator numba.cuda gives each a file cache
-    (decorating needs no GPU). Under the simulator the flag is accepted and ignored."""
+    (decorating needs no GPU). Under the simulator the flag is accepted and ignored. Device
+    functions (the block sum) are compiled into the kernels that call them, and cached there."""
     import os
     import subprocess
 
     code = (
         "from noprune_theory.kernels import cuda as k, cuda_knn\n"
-        "ds = [v for v in vars(k).values() if hasattr(v, '_cache')] + [cuda_knn._kernel()]\n"
+        "ds = [v for v in vars(k).values() if hasattr(v, '_cache')\n"
+        "      and not v.targetoptions.get('device')] + [cuda_knn._kernel()]\n"
         "print(len(ds), sorted({type(d._cache).__name__ for d in ds}))\n"
     )
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0", NUMBA_CACHE_DIR=str(tmp_path))

@@ -204,3 +204,20 @@ def test_cuda_fused_two_layer_step_matches_generic_backprop(activation, loss):
     )
     for a, b in zip([per, f[..., 0], wg[0], bg[0], wg[1], bg[1]], got):
         np.testing.assert_allclose(b, a, rtol=1e-13, atol=1e-15)
+
+
+def test_cuda_block_reduction_is_one_device_function():
+    """The shared-memory tree sum is written once (kernels.cuda._block_sum) and called by the
+    mean, MSE and fused two-layer kernels; the numeric tests of those kernels (here and in
+    test_gpu_path.py, at 8 to 128 threads) check that it sums right."""
+    import inspect
+
+    from noprune_theory.kernels import cuda as kcuda
+
+    src = inspect.getsource(kcuda)
+    assert src.count("buf[t] += buf[t + s]") == 1
+    for kernel in (kcuda._mean_kernel, kcuda._mse_kernel, kcuda._two_layer_middle_kernel):
+        assert "_block_sum(buf, t, nt)" in inspect.getsource(kernel.py_func)
+    rng = np.random.default_rng(0)
+    values = rng.standard_normal((3, 45))
+    np.testing.assert_allclose(kcuda.per_network_mean(values), values.mean(axis=1), rtol=1e-14)

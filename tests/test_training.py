@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from noprune_theory.backend import to_numpy
+from noprune_theory.backend import cuda_simulator_backend, to_numpy
 from noprune_theory.models import MaskedMLP
 from noprune_theory.training import MEMORIZE_THRESHOLD, train
 
@@ -129,7 +129,8 @@ def test_kernel_update_paths_match_numpy_reference(optimizer, kernels, hidden):
     ref.set_masks(_half_masks(ref))
     other = ref.copy()
     if kernels == "cuda":
-        other._use_cuda_kernels = True  # the MSE loss/gradient kernel too, as on the cupy backend
+        # the cupy backend's kernel table on NumPy arrays (the MSE loss/gradient kernel too)
+        other.use_kernel_table(cuda_simulator_backend())
     kw = dict(
         optimizer=optimizer, lr=0.05, steps=3, batch_size=3, grad_noise=0.1, seed=4, target_loss=0.0
     )
@@ -473,7 +474,7 @@ def test_sliced_gradient_on_the_cuda_kernels(hidden):
     fused MSE kernel (two) normalize each slice by all n points."""
     X, y = _wide_problem(n=40, d=3)
     model = MaskedMLP(3, hidden, B=2, seed=1)
-    model._use_cuda_kernels = True
+    model.use_kernel_table(cuda_simulator_backend())
     Xa = model._prepare_X(X)
     t = model._prepare_y(y, 40, "mse")
     one = model._loss_grad(Xa, t, "mse")
@@ -636,3 +637,16 @@ def test_auto_choice_keeps_the_whole_run_kernel_within_the_budget():
     assert not _whole_run_pays(sparse, 5000, need - 1).any()
     X, y = _wide_problem(n=5000, d=4)
     assert _same_run(sparse, X, y, path="cpu", memory_budget=1)
+
+
+def test_step_buffers_are_released_before_the_final_evaluation():
+    """The fused kernel's (n, B h) work buffer is kept between steps; an evaluation of all
+    points needs two (n, B h) arrays of its own. Released first, the peak of a run is that of
+    the evaluation (2 buffers), not their sum (3)."""
+    n, h = 4000, 1024
+    X, y = _wide_problem(n=n, d=8)
+    model = MaskedMLP(8, h, B=1, seed=0, backend="numba")
+    train(model.copy(), X[:50], y[:50], loss="mse", optimizer="adam", steps=1)  # compile
+    buffer = n * h * 8
+    peak = _traced_peak(lambda: train(model, X, y, loss="mse", optimizer="adam", steps=2))
+    assert 1.9 * buffer < peak < 2.5 * buffer
