@@ -45,6 +45,11 @@ Protocol of one cell (method, kept, seed): build the initialization ``seed`` of 
 dataset to ``kept`` weights; encode each mask as an integer; return the exact (or estimated)
 entropy of the mask's distribution over datasets, in bits.
 
+Batched runs: the cells of one group (every method, kept count and seed of a point) run
+together (:func:`cells_batch`): the datasets are enumerated once, and the pruning is prepared
+once per (method, seed) for all its kept counts (:func:`prune_all_kept`: one set of scores, one
+training for magnitude after training, one IMP trajectory); the values equal :func:`cell`'s.
+
 Values per cell: ``info_bits`` (I(m; D | init) = H(m | init), bits), ``info_se`` (0 when exact,
 bootstrap SE when sampled), ``info_x_bits`` (I(m; input set | init): what the mask learns from
 which inputs were drawn) and ``info_y_bits`` (I(m; labels | input set, init)), both plug-in when
@@ -354,6 +359,18 @@ def prune_all(config, seed, X, y):
 
     Returns ``(masks, tied (B,), train_loss or None)``.
     """
+    return prune_all_kept(config, seed, X, y, [config["kept"]])[0]
+
+
+def prune_all_kept(config, seed, X, y, kepts):
+    """:func:`prune_all` at several kept counts, with the work they share done once.
+
+    The scores of a one-shot method (and the one training of magnitude after training) are
+    computed once and every kept count selects from them; IMP follows one trajectory of rounds
+    for every kept count (:func:`imp_common_ties_many`); SynFlow's schedule depends on the
+    kept count, so it runs once per count. Returns one ``(masks, tied, train_loss)`` per kept
+    count, each equal to :func:`prune_all`'s.
+    """
     import numpy as np
 
     from noprune_theory.pruning import compute_scores, magnitude_scores
@@ -363,10 +380,11 @@ def prune_all(config, seed, X, y):
     B = X.shape[0]
     one, net = _replicated_net(config, seed, B)
     P = net.weight_count()
-    kept = config["kept"]
-    if not 1 <= kept < P:
-        raise ValueError(f"kept must be an integer in [1, {P - 1}] for width {config['width']} "
-                         f"and d = {config['d']} ({P} prunable weights), got {kept}")
+    for kept in kepts:
+        if not 1 <= kept < P:
+            raise ValueError(f"kept must be an integer in [1, {P - 1}] for width "
+                             f"{config['width']} and d = {config['d']} ({P} prunable weights), "
+                             f"got {kept}")
     priority = np.random.default_rng([seed, 7]).permutation(P)
     data = (X, y)
     train_loss = None
@@ -390,15 +408,15 @@ def prune_all(config, seed, X, y):
             train(trained, X, y, loss="mse", **_train_options(config))
             scores = magnitude_scores(trained.weights)
             train_loss = float(np.asarray(trained.loss(X, y)).mean())
-        masks, tied = select_common_ties([np.asarray(s) for s in scores], kept, priority)
-        return masks, tied, train_loss
+        scores = [np.asarray(s) for s in scores]
+        return [select_common_ties(scores, kept, priority) + (train_loss,) for kept in kepts]
     if method == "synflow":
-        masks, tied = synflow_common_ties(net, kept, config["synflow_iterations"], priority)
-    else:  # imp
-        masks, tied, losses = imp_common_ties(net, X, y, kept, config["imp_fraction"],
-                                              _train_options(config), priority)
-        train_loss = float(np.mean(losses[-1]))
-    return masks, tied, train_loss
+        return [synflow_common_ties(net, kept, config["synflow_iterations"], priority) + (None,)
+                for kept in kepts]
+    # imp
+    return [(masks, tied, float(np.mean(losses[-1])))
+            for masks, tied, losses in imp_common_ties_many(
+                net, X, y, kepts, config["imp_fraction"], _train_options(config), priority)]
 
 
 def synflow_common_ties(net, kept, iterations, priority):
@@ -439,6 +457,25 @@ def imp_common_ties(net, X, y, kept, fraction, train_options, priority):
 
     Returns ``(masks, tied (B,), final training losses per round (list of (B,) arrays))``.
     """
+    return imp_common_ties_many(net, X, y, [kept], fraction, train_options, priority)[0]
+
+
+def _imp_rounds(target, fraction):
+    import math
+
+    return max(1, math.ceil(math.log(target) / math.log(1.0 - fraction) - 1e-9))
+
+
+def imp_common_ties_many(net, X, y, kepts, fraction, train_options, priority):
+    """:func:`imp_common_ties` for several kept counts from one trajectory of rounds.
+
+    Round ``r`` keeps ``(1 - fraction)^r`` of the weights whatever the final count, so the
+    rounds of a smaller target are a prefix of a larger one's: one trajectory, trained up to
+    the most rounds, serves every count. Every count still runs its own selection at each of
+    its rounds; one whose survivors ever differ from the trajectory's before its last round (a
+    kept count rounded the other way) runs alone, so the result is always
+    :func:`imp_common_ties`'s. Returns one ``(masks, tied, losses)`` per kept count.
+    """
     import math
 
     import numpy as np
@@ -447,32 +484,49 @@ def imp_common_ties(net, X, y, kept, fraction, train_options, priority):
     from noprune_theory.training import train
 
     P = net.weight_count()
-    target = kept / P
     q = fraction
-    rounds = max(1, math.ceil(math.log(target) / math.log(1.0 - q) - 1e-9))
+    targets = [{"target": kept / P, "rounds": _imp_rounds(kept / P, q),
+                "current": [np.asarray(m) for m in net.masks],
+                "tied": np.zeros(net.B, dtype=bool), "losses": [], "ok": True}
+               for kept in kepts]
     work = net.copy()
     init_w = [np.asarray(w).copy() for w in net.weights]
     current = [np.asarray(m) for m in net.masks]
-    tied_any = np.zeros(net.B, dtype=bool)
-    losses = []
-    for r in range(1, rounds + 1):
+    for r in range(1, max(t["rounds"] for t in targets) + 1):
+        live = [t for t in targets if t["ok"] and t["rounds"] >= r]
+        if not live:
+            break
         work.weights = [work.xp.asarray(w.copy()) for w in init_w]
         work.biases = [work.xp.zeros_like(b) for b in work.biases]
         work.set_masks([work.xp.asarray(m) for m in current])
         train(work, X, y, loss="mse", **train_options)
-        losses.append(np.asarray(work.loss(X, y), dtype=np.float64))
-        progress = min(1.0, r * math.log(1.0 - q) / math.log(target))
-        k_r = keep_count(target ** progress, P)
-        scores = [np.where(m, np.asarray(s), -np.inf)
-                  for s, m in zip(magnitude_scores(work.weights), current)]
-        current, tied = select_common_ties(scores, k_r, priority)
-        tied_any |= tied
-    return current, tied_any, losses
+        loss = np.asarray(work.loss(X, y), dtype=np.float64)
+        trained = magnitude_scores(work.weights)
+        nxt = None
+        for t in live:
+            progress = min(1.0, r * math.log(1.0 - q) / math.log(t["target"]))
+            k_r = keep_count(t["target"] ** progress, P)
+            scores = [np.where(m, np.asarray(s), -np.inf) for s, m in zip(trained, t["current"])]
+            t["current"], tied = select_common_ties(scores, k_r, priority)
+            t["tied"] |= tied
+            t["losses"].append(loss)
+            if t["rounds"] > r:  # it trains on: it must share the trajectory's survivors
+                if nxt is None:
+                    nxt = t["current"]
+                elif not all(np.array_equal(a, b) for a, b in zip(t["current"], nxt)):
+                    t["ok"] = False
+        if nxt is None:
+            break
+        current = nxt
+    return [(t["current"], t["tied"], t["losses"]) if t["ok"] else
+            imp_common_ties_many(net, X, y, [kept], fraction, train_options, priority)[0]
+            for t, kept in zip(targets, kepts)]
 
 
 # ----------------------------------------------------------------------------- the cell
-def cell(config, seed):
-    """I(m; D | init = seed) in bits for one method and one kept count."""
+def _datasets(config, seed):
+    """The datasets of a cell: every dataset of the law with its probability (``datasets =
+    0``), or ``datasets`` draws of it (seeded by the seed); ``(X, y, prob, xset)``."""
     import math
 
     import numpy as np
@@ -485,12 +539,24 @@ def cell(config, seed):
             raise ValueError(f"datasets=0 would enumerate {count} datasets of the {law!r} law "
                              f"(d = {config['d']}, n = {config['n']}); the limit is 200000: "
                              "sample them with datasets=N instead")
-        X, y, prob, xset = enumerate_datasets(config["d"], config["n"], law)
-    else:
-        rng = np.random.default_rng([seed, config["datasets"], 11])
-        X, y, prob, xset = sample_datasets(config["d"], config["n"], law, config["datasets"],
-                                           rng)
-    masks, tied, train_loss = prune_all(config, seed, X, y)
+        return enumerate_datasets(config["d"], config["n"], law)
+    rng = np.random.default_rng([seed, config["datasets"], 11])
+    return sample_datasets(config["d"], config["n"], law, config["datasets"], rng)
+
+
+def cell(config, seed):
+    """I(m; D | init = seed) in bits for one method and one kept count."""
+    X, y, prob, xset = _datasets(config, seed)
+    return _values(config, seed, X, y, prob, xset, *prune_all(config, seed, X, y))
+
+
+def _values(config, seed, X, y, prob, xset, masks, tied, train_loss):
+    """The values of a cell from its datasets and its masks on them."""
+    import math
+
+    import numpy as np
+
+    law = config["dataset"]
     codes = mask_codes(masks)
     P = int(sum(int(np.prod(m.shape[1:])) for m in masks))
     kept = config["kept"]
@@ -539,6 +605,60 @@ def cell(config, seed):
         "tie_fraction": float(np.mean(tied)),
         "train_loss": train_loss,
     }
+
+
+# ----------------------------------------------------------------------------- batched cells
+def group_key(config):
+    """Cells with the same key run as one batch: every field but the method and the kept
+    count (the same network, datasets and training settings)."""
+    return tuple((k, v) for k, v in sorted(config.items()) if k not in ("method", "kept"))
+
+
+def network_count(config):
+    """Networks one cell prunes: one copy of the initialization per dataset."""
+    import math
+
+    if config["datasets"] > 0:
+        return config["datasets"]
+    d, n = config["d"], config["n"]
+    return (math.comb(2**d, n) * 2**n if config["dataset"] == "subset"
+            else math.comb(2 ** (d + 1) + n - 1, n))
+
+
+def network_bytes(config):
+    """Memory one network (one dataset) takes while its batch prunes (bytes, an upper
+    estimate)."""
+    d, w, n = config["d"], config["width"], config["n"]
+    weights = d * w + w
+    # weights, initial weights, gradients, masks, scores and copies (float64); activations,
+    # pre-activations and deltas over the n points; the dataset
+    return 8 * (12 * weights + 4 * (w + 1) * n + n * (d + 1))
+
+
+def cells_batch(items):
+    """Values of several cells ``[(config, seed), ...]`` of one group.
+
+    The pruning is prepared once per (method, seed), i.e. per initialization, for all the kept
+    counts of the batch (:func:`prune_all_kept`: one set of scores, one training for magnitude
+    after training, one IMP trajectory), and the datasets are enumerated once. Every value
+    equals the cell's own.
+    """
+    by_init = {}
+    for i, (config, seed) in enumerate(items):
+        by_init.setdefault((config["method"], seed), []).append(i)
+    out = [None] * len(items)
+    enumerated = None
+    for (_, seed), where in by_init.items():
+        config = items[where[0]][0]
+        if config["datasets"] == 0:  # the same datasets for every seed
+            enumerated = enumerated or _datasets(config, seed)
+            X, y, prob, xset = enumerated
+        else:
+            X, y, prob, xset = _datasets(config, seed)
+        kepts = [items[i][0]["kept"] for i in where]
+        for i, pruned in zip(where, prune_all_kept(config, seed, X, y, kepts)):
+            out[i] = _values(items[i][0], seed, X, y, prob, xset, *pruned)
+    return out
 
 
 # ----------------------------------------------------------------------------- the figure

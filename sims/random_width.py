@@ -33,6 +33,11 @@ sparsity that never cross within the widths run is drawn as a lower bound. It co
 shape of ``k*(s)`` with ``C / log(1/s)`` [GMB] and ``C' / (1 - s)`` (the width that keeps the
 number of kept weights fixed), each with one constant fitted to the measured points.
 
+Batched runs: the cells of one point (its seeds) train as one batch (:func:`cells_batch`),
+each student on its own seed's data; the values are those of :func:`cell` (every training and
+measurement runs on per-network inputs in both paths, so a student's numbers never depend on
+the batch it trained in).
+
 Values per cell: lists over the groups of the batch (dense first, then scheme-major):
 ``group_scheme``, ``group_sparsity``, ``test_rel_mse`` and ``train_rel_mse`` (means over the
 ``nets`` students), ``test_rel_mse_sd`` (their SD), ``kept_weights`` (per student),
@@ -135,25 +140,38 @@ def student_masks(config, seed, width, B_group):
     return [np.concatenate(w0), np.concatenate(w1)]
 
 
-def cell(config, seed):
-    """Train every group's students of one width; relative train and test errors per group."""
+def _students(config, seed):
+    """The data of *seed* and its untrained, masked students (steps 1 and 2 of a cell)."""
     import numpy as np
 
-    from noprune_theory.backend import to_numpy
     from noprune_theory.models import MaskedTwoLayer
-    from noprune_theory.training import train
 
     X, y, X_test, y_test = teacher_data(config, seed)
     width, nets = config["width"], config["nets"]
-    gs = groups(config["levels"])
-    B = len(gs) * nets
+    B = len(groups(config["levels"])) * nets
     init_seed = int(np.random.SeedSequence([seed, width, 1]).generate_state(1)[0])
     net = MaskedTwoLayer(config["d"], width, B=B, activation="relu", seed=init_seed,
                          backend=config["backend"])
     masks = student_masks(config, seed, width, nets)
     net.set_masks([net.xp.asarray(m) for m in masks])
-    train(net, X, y, loss="mse", optimizer="adam", lr=config["lr"], steps=config["steps"],
-          seed=seed)
+    return net, masks, (X, y, X_test, y_test)
+
+
+def _train_options(config):
+    # full batch, no gradient noise: train()'s seed draws nothing
+    return {"loss": "mse", "optimizer": "adam", "lr": config["lr"], "steps": config["steps"]}
+
+
+def _values(config, seed, net, masks, data):
+    """Step 4 of a cell: the relative errors of the trained students, per group."""
+    import numpy as np
+
+    from noprune_theory.backend import to_numpy
+
+    X, y, X_test, y_test = data
+    width, nets = config["width"], config["nets"]
+    gs = groups(config["levels"])
+    B = len(gs) * nets
     test = np.asarray(to_numpy(net.loss(X_test, y_test)), dtype=np.float64) / y_test.var()
     tr = np.asarray(to_numpy(net.loss(X, y)), dtype=np.float64) / y.var()
     if not (np.all(np.isfinite(test)) and np.all(np.isfinite(tr))):
@@ -173,6 +191,73 @@ def cell(config, seed):
         "density_w1": (kept[1] / sizes[1]).reshape(G, nets).mean(axis=1).tolist(),
         "total_weights": int(sum(sizes)),
     }
+
+
+def _per_network(net, X):
+    """*X* (n, d) as the per-network inputs (B, n, d) of *net*: the batched path and the
+    cell's path then run the same products, so a cell's numbers do not depend on its batch."""
+    import numpy as np
+
+    return np.ascontiguousarray(np.broadcast_to(X, (net.B,) + X.shape))
+
+
+def cell(config, seed):
+    """Train every group's students of one width; relative train and test errors per group."""
+    from noprune_theory.training import train
+
+    net, masks, data = _students(config, seed)
+    train(net, _per_network(net, data[0]), data[1], seed=seed, **_train_options(config))
+    return _values(config, seed, net, masks, data)
+
+
+# ----------------------------------------------------------------------------- batched cells
+def group_key(config):
+    """Cells with the same key train as one batch: the same point (they differ by the seed;
+    two widths are two shapes)."""
+    return tuple(sorted(config.items()))
+
+
+def network_count(config):
+    """Students one cell trains: every (scheme, sparsity) group and the dense one, ``nets``
+    each."""
+    return len(groups(config["levels"])) * config["nets"]
+
+
+def network_bytes(config):
+    """Memory one student takes while its batch trains (bytes, an upper estimate)."""
+    d, w, n = config["d"], config["width"], config["n"]
+    weights = d * w + w
+    # weights, initial weights, gradients, two Adam moments, masks and copies (float64);
+    # activations, pre-activations and deltas over the n training points; the data
+    return 8 * (10 * weights + 4 * (w + 1) * n + n * (d + 1))
+
+
+def cells_batch(items):
+    """Values of several cells ``[(config, seed), ...]`` of one group, trained as one batch.
+
+    Every cell's students are built and masked as in :func:`cell`, then all of them train
+    together, each on its own seed's data. Training treats every network on its own (its own
+    inputs, mask and Adam state), so every value equals the cell's own.
+    """
+    import numpy as np
+
+    from noprune_theory.models import MaskedTwoLayer
+    from noprune_theory.training import train
+
+    built = [_students(config, seed) for config, seed in items]
+    big = MaskedTwoLayer._stack([net for net, _, _ in built])
+    X = np.concatenate([_per_network(net, data[0]) for net, _, data in built])
+    y = np.concatenate([np.broadcast_to(data[1], (net.B, len(data[1])))
+                        for net, _, data in built])
+    train(big, X, y, seed=0, **_train_options(items[0][0]))
+    out, start = [], 0
+    for (config, seed), (net, masks, data) in zip(items, built):
+        stop = start + net.B
+        net.weights = [w[start:stop] for w in big.weights]
+        net.biases = [b[start:stop] for b in big.biases]
+        start = stop
+        out.append(_values(config, seed, net, masks, data))
+    return out
 
 
 # ----------------------------------------------------------------------------- analysis

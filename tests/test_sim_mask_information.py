@@ -166,6 +166,53 @@ def test_decomposition_and_ceilings_of_a_cell():
     assert rec["info_bits"] <= math.log2(rec["distinct_masks"]) + 1e-12
 
 
+def test_imp_trajectory_serves_every_kept_count():
+    # one IMP trajectory for every kept count 1..15 gives each count's own masks, ties, and
+    # last-round losses (the counts need 1 to 13 rounds)
+    X, y, _, _ = mi.enumerate_datasets(3, 6, "subset")
+    X, y = X[::150], y[::150]
+    cfg = _config(steps=40)
+    _, net = mi._replicated_net(cfg, 4, len(X))
+    prio = np.random.default_rng([4, 7]).permutation(16)
+    kepts = list(range(15, 0, -1))
+    many = mi.imp_common_ties_many(net, X, y, kepts, 0.2, mi._train_options(cfg), prio)
+    for kept, (masks, tied, losses) in zip(kepts, many):
+        alone = mi.imp_common_ties(net, X, y, kept, 0.2, mi._train_options(cfg), prio)
+        assert all(np.array_equal(a, b) for a, b in zip(masks, alone[0]))
+        assert np.array_equal(tied, alone[1]) and len(losses) == len(alone[2])
+        assert np.array_equal(losses[-1], alone[2][-1])
+        assert all(int(k) == kept for k in sum(m.reshape(len(X), -1).sum(axis=1)
+                                                 for m in masks))
+
+
+def test_batched_run_stores_the_records_of_the_cell_by_cell_run(tmp_path):
+    """The methods and kept counts of one seed share one preparation (scores, training, IMP
+    trajectory) and store exactly the values of the cell-by-cell path."""
+    from noprune_theory.sims._runner import plan_batches
+
+    sim = get_simulation("mask_information")
+    cfg = resolve_config(sim, sets=["method=[random,synflow,snip,magnitude_after_training,imp]",
+                                    "kept=[3,8]", "d=2", "n=3", "steps=60",
+                                    "synflow_iterations=10"], seeds=2, backend="numba")
+    assert [len(b) for b in plan_batches(mi, list(cfg.cells()), 64)] == [20]
+    one = run_simulation(cfg, out=tmp_path / "cells", progress=False, batch=False)
+    both = run_simulation(cfg, out=tmp_path / "batch", progress=False, memory_budget=64)
+    assert one.computed == both.computed == 20
+    keys = ("info_bits", "info_x_bits", "info_y_bits", "per_weight_bits", "distinct_masks",
+            "tie_fraction", "train_loss")
+
+    def values(folder):
+        # train_loss is None for the methods that do not train: NaN in the table
+        return {(r["method"], r["kept"], r["seed"]): [
+            None if isinstance(r[k], float) and math.isnan(r[k]) else r[k] for k in keys]
+            for r in load_results(folder).to_dict("records")}
+
+    a, b = values(one.folder), values(both.folder)
+    assert a == b  # exactly
+    # real pruning: the data-dependent methods carry information, different per count
+    assert len({v[0] for k, v in a.items() if k[0] == "imp"}) > 1
+
+
 @pytest.mark.slow
 def test_sampled_estimate_agrees_with_the_exact_value():
     # 4000 datasets sampled from the 1792 (with repetition): the Miller-Madow plug-in is within

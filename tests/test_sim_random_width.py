@@ -121,3 +121,28 @@ def test_quick_preset_runs_and_plots(tmp_path):
     paths = plot_folder(summary.folder, tmp_path / "figs")
     names = {p.name for p in paths}
     assert {"random_width_kstar.png", "random_width_kstar.pdf", "random_width_curves.png"} <= names
+
+
+def test_batched_run_stores_the_records_of_the_cell_by_cell_run(tmp_path):
+    """The seeds of one width train as one batch (one group per width) and store exactly the
+    values of the cell-by-cell path."""
+    from noprune_theory.sims._runner import plan_batches
+
+    sim = get_simulation("random_width")
+    cfg = resolve_config(sim, sets=["width=[2,8]", "levels=1", "n=40", "n_test=60",
+                                    "steps=60", "nets=2"], seeds=3, backend="numba")
+    batches = plan_batches(rw, list(cfg.cells()), 64)
+    assert sorted(len(b) for b in batches) == [3, 3]  # two widths, the three seeds together
+    one = run_simulation(cfg, out=tmp_path / "cells", progress=False, batch=False)
+    both = run_simulation(cfg, out=tmp_path / "batch", progress=False, memory_budget=64)
+    assert one.computed == both.computed == 6
+    keys = ("test_rel_mse", "train_rel_mse", "test_rel_mse_sd", "kept_weights", "density_w0")
+
+    def values(folder):
+        return {(r["width"], r["seed"]): [r[k] for k in keys]
+                for r in load_results(folder).to_dict("records")}
+
+    a, b = values(one.folder), values(both.folder)
+    assert a == b  # exactly
+    # real training: the errors differ between seeds and widths
+    assert len({v[0][0] for v in a.values()}) == 6
