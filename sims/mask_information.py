@@ -40,6 +40,12 @@ library's formulas); the selection, and the SynFlow and IMP schedules of
 inputs gives its other weights score 0), and with per-network keys SynFlow at 8 of 16 weights
 showed a spurious 1 bit over two masks in a first run.
 
+The entropies, the mask codes and the iid enumeration are the estimators' own
+(:func:`noprune_theory.estimators.mask_information_exact`, ``weighted_entropy``,
+``mask_codes``, ``per_weight_entropy``, ``plugin_entropy`` with the Miller-Madow correction,
+``enumerate_datasets``); this module adds the cube's dataset laws and the pruning with the
+shared tie order.
+
 Protocol of one cell (method, kept, seed): build the initialization ``seed`` of the network
 (He initialization, zero biases) and copy it to one network per dataset; prune every copy on its
 dataset to ``kept`` weights; encode each mask as an integer; return the exact (or estimated)
@@ -143,7 +149,8 @@ def enumerate_datasets(d, n, law):
     -----
     ``subset``: ``M = C(2^d, n) 2^n`` equally likely datasets. ``iid``: the multisets of n
     (x, y) pairs from the ``2^{d+1}`` pairs, ``M = C(2^{d+1} + n - 1, n)``, with probability
-    ``n! / prod_j c_j! / 2^{(d+1) n}`` (the multinomial count of orderings).
+    ``n! / prod_j c_j! / 2^{(d+1) n}`` (the multinomial count of orderings), from
+    :func:`noprune_theory.estimators.enumerate_datasets`.
 
     Examples
     --------
@@ -155,9 +162,10 @@ def enumerate_datasets(d, n, law):
     (54264, 1.0)
     """
     import itertools
-    import math
 
     import numpy as np
+
+    from noprune_theory.estimators import enumerate_datasets as lib_enumerate_datasets
 
     cube = cube_points(d)
     m = len(cube)
@@ -171,13 +179,9 @@ def enumerate_datasets(d, n, law):
         xset = np.repeat(np.arange(len(subsets)), len(labels))
         prob = np.full(len(idx), 1.0 / len(idx))
         return cube[idx], y, prob, xset
-    pairs = 2 * m  # pair j = (cube[j // 2], label -1 if j even else +1)
-    multisets = np.array(list(itertools.combinations_with_replacement(range(pairs), n)),
-                         dtype=np.int64)
-    counts = np.stack([np.bincount(r, minlength=pairs) for r in multisets])
-    log_orderings = math.lgamma(n + 1) - np.sum(
-        np.vectorize(math.lgamma)(counts + 1.0), axis=1)
-    prob = np.exp(log_orderings - n * math.log(pairs))
+    # the multisets of n draws from the 2m (x, y) pairs, pair j = (cube[j // 2], label -1 if
+    # j is even else +1), with their exact multinomial probabilities
+    multisets, prob = lib_enumerate_datasets(2 * m, n)
     X = cube[multisets // 2]
     y = np.where(multisets % 2 == 1, 1.0, -1.0)
     # the input multiset: sorted cube indices, coded by np.unique
@@ -212,39 +216,15 @@ def law_entropy_bits(d, n, law):
         return math.log2(math.comb(2**d, n)) + n
     if math.comb(2 ** (d + 1) + n - 1, n) > 200_000:
         return float(n * (d + 1))
+    import numpy as np
+
+    from noprune_theory.estimators import weighted_entropy
+
     _, _, prob, _ = enumerate_datasets(d, n, law)
-    return weighted_entropy_bits(range(len(prob)), prob)
+    return weighted_entropy(np.arange(len(prob)), prob, base=2)
 
 
 # ----------------------------------------------------------------------------- entropies
-def weighted_entropy_bits(codes, weights):
-    """Entropy in bits of the distribution that puts ``weights[i]`` on symbol ``codes[i]``.
-
-    Parameters
-    ----------
-    codes : array_like of int, shape (M,)
-    weights : array_like of float >= 0, shape (M,), positive sum (normalized here)
-
-    Returns
-    -------
-    float
-        ``-sum_c p_c log2 p_c`` with ``p_c = sum_{i: codes_i = c} w_i / sum_i w_i``.
-
-    Examples
-    --------
-    >>> weighted_entropy_bits([0, 1, 1, 2], [0.5, 0.125, 0.125, 0.25])
-    1.5
-    """
-    import numpy as np
-
-    codes = np.asarray(codes).reshape(-1)
-    w = np.asarray(weights, dtype=np.float64).reshape(-1)
-    _, inv = np.unique(codes, return_inverse=True)
-    p = np.bincount(inv.reshape(-1), weights=w)
-    p = p[p > 0] / p.sum()
-    return float(max(0.0, -np.sum(p * np.log2(p))))
-
-
 def _joint_codes(a, b):
     import numpy as np
 
@@ -253,37 +233,19 @@ def _joint_codes(a, b):
     return np.asarray(inv).reshape(-1)
 
 
-def _miller_madow_bits(codes):
-    import numpy as np
-
-    counts = np.bincount(codes)
-    counts = counts[counts > 0].astype(np.float64)
-    total = counts.sum()
-    p = counts / total
-    return float(-np.sum(p * np.log2(p)) + (len(counts) - 1) / (2.0 * total * np.log(2.0)))
-
-
 def bootstrap_entropy_se(codes, resamples, rng):
-    """Bootstrap standard error of the Miller-Madow plug-in entropy (bits) of *codes*."""
+    """Bootstrap standard error of the Miller-Madow plug-in entropy (bits) of *codes*
+    (:func:`noprune_theory.estimators.plugin_entropy`) over resampled datasets."""
     import numpy as np
+
+    from noprune_theory.estimators import plugin_entropy
 
     _, inv = np.unique(np.asarray(codes), return_inverse=True)
     inv = np.asarray(inv).reshape(-1)
-    reps = [_miller_madow_bits(inv[rng.integers(0, len(inv), len(inv))])
+    reps = [plugin_entropy(inv[rng.integers(0, len(inv), len(inv))],
+                           correction="miller_madow", base=2)
             for _ in range(resamples)]
     return float(np.std(reps, ddof=1))
-
-
-def mask_codes(masks):
-    """One integer per network from its masks: bit i = flattened weight i kept (up to 62
-    weights; beyond, the index of the mask among the distinct ones), equal iff masks are equal."""
-    import numpy as np
-
-    flat = np.concatenate([np.asarray(m).reshape(m.shape[0], -1) for m in masks], axis=1)
-    if flat.shape[1] > 62:
-        # too many weights for one int64: number the distinct rows instead
-        return np.asarray(np.unique(flat, axis=0, return_inverse=True)[1]).reshape(-1)
-    return flat.astype(np.int64) @ (np.int64(1) << np.arange(flat.shape[1], dtype=np.int64))
 
 
 # ----------------------------------------------------------------------------- pruning
@@ -556,6 +518,14 @@ def _values(config, seed, X, y, prob, xset, masks, tied, train_loss):
 
     import numpy as np
 
+    from noprune_theory.estimators import (
+        mask_codes,
+        mask_information_exact,
+        per_weight_entropy,
+        plugin_entropy,
+        weighted_entropy,
+    )
+
     law = config["dataset"]
     codes = mask_codes(masks)
     P = int(sum(int(np.prod(m.shape[1:])) for m in masks))
@@ -563,15 +533,15 @@ def _values(config, seed, X, y, prob, xset, masks, tied, train_loss):
     # labels code: the label vector in binary
     ycode = ((y > 0).astype(np.int64) @ (np.int64(1) << np.arange(y.shape[1], dtype=np.int64)))
     dcode = _joint_codes(xset, ycode)
-    h_m = weighted_entropy_bits(codes, prob)
-    h_x = weighted_entropy_bits(xset, prob)
-    h_mx = weighted_entropy_bits(_joint_codes(codes, xset), prob)
+    # I(m; inputs) = H(m) + H(inputs) - H(m, inputs) under the datasets' law (exact when
+    # enumerated, plug-in when sampled)
+    h_m = weighted_entropy(codes, prob, base=2)
+    h_x = weighted_entropy(xset, prob, base=2)
+    h_mx = weighted_entropy(_joint_codes(codes, xset), prob, base=2)
     info_x = h_m + h_x - h_mx
     if config["datasets"] == 0:
-        # the estimators' exact routine on the same masks (looked up per dataset: the batched
-        # pipeline already ran); it must agree with the weighted entropy above
-        from noprune_theory.estimators import mask_information_exact
-
+        # the estimators' exact I(m; D | init) on these masks (looked up per dataset: the
+        # batched pipeline already ran), and sum_i H(m_i) under the same law
         flat = np.concatenate([m.reshape(m.shape[0], -1) for m in masks], axis=1)
         table = {(X[i].tobytes(), y[i].tobytes()): flat[i] for i in range(len(flat))}
         exact = mask_information_exact(lambda Xi, yi, s: table[(Xi.tobytes(), yi.tobytes())],
@@ -579,16 +549,11 @@ def _values(config, seed, X, y, prob, xset, masks, tied, train_loss):
                                        seeds=(seed,))
         info, se = float(exact.mi_conditional), 0.0
         per_weight = float(exact.per_weight_entropy)
-        if abs(info - h_m) > 1e-9:
-            raise RuntimeError(f"exact entropies disagree: {info} vs {h_m} bits")
     else:
-        info = _miller_madow_bits(np.unique(codes, return_inverse=True)[1].reshape(-1))
+        info = plugin_entropy(codes, correction="miller_madow", base=2)
         se = bootstrap_entropy_se(codes, config["bootstrap"],
                                   np.random.default_rng([seed, config["datasets"], 13]))
-        q = np.concatenate([m.reshape(m.shape[0], -1) for m in masks], axis=1).mean(axis=0)
-        qc = np.clip(q, 1e-300, 1.0)
-        pc = np.clip(1.0 - q, 1e-300, 1.0)
-        per_weight = float(np.sum(-q * np.log2(qc) - (1.0 - q) * np.log2(pc)))
+        per_weight = per_weight_entropy(masks)
     return {
         "info_bits": info,
         "info_se": se,
@@ -597,7 +562,7 @@ def _values(config, seed, X, y, prob, xset, masks, tied, train_loss):
         "per_weight_bits": per_weight,
         "distinct_masks": len(np.unique(codes)),
         "ceiling_bits": math.log2(math.comb(P, kept)),
-        "data_ceiling_bits": (weighted_entropy_bits(dcode, prob) if config["datasets"] == 0
+        "data_ceiling_bits": (weighted_entropy(dcode, prob, base=2) if config["datasets"] == 0
                               else law_entropy_bits(config["d"], config["n"], law)),
         "sparsity": 1.0 - kept / P,
         "prunable": P,
