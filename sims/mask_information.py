@@ -47,7 +47,10 @@ The entropies, the mask codes and the iid enumeration are the estimators' own
 shared tie order.
 
 Protocol of one cell (method, kept, seed): build the initialization ``seed`` of the network
-(He initialization, zero biases) and copy it to one network per dataset; prune every copy on its
+(``init``: ``"he"``, the default, He weights and zero biases; ``"torch"``, PyTorch's
+``nn.Linear`` default, weights and biases ``U(+-1/sqrt(fan_in))``; ``"lecun"``) and copy it to
+one network per dataset (inputs: the cube points, or with ``input_scale = "normalized"`` the
+cube scaled by ``1/sqrt(d)``); prune every copy on its
 dataset to ``kept`` weights; encode each mask as an integer; return the exact (or estimated)
 entropy of the mask's distribution over datasets, in bits.
 
@@ -74,11 +77,16 @@ G. A. Miller, "Note on the bias of information estimates" (1955) (Miller-Madow c
 """
 from __future__ import annotations
 
+from noprune_theory.models import INITS
 from noprune_theory.sims._config import Field, preset
 
 DESCRIPTION = ("Exact I(mask; data | init) in bits on the 6-point cube toy model, per pruning "
                "method.")
 CELL_VERSION = 2
+
+#: Input scales: ``standard`` is the cube {-1, +1}^d itself ([NFP]'s toy inputs, ``||x||^2 =
+#: d``), ``normalized`` the cube scaled by ``1/sqrt(d)`` (``||x||^2 = 1``).
+INPUT_SCALES = ("standard", "normalized")
 
 #: Data-agnostic controls first, then the data-dependent methods of [NFP] Sec. 5.
 METHODS = ("random", "synflow", "magnitude", "snip", "grasp", "magnitude_after_training", "imp")
@@ -94,6 +102,12 @@ FIELDS = {
     "datasets": Field(0, "0: enumerate every dataset (exact); N > 0: sample N datasets "
                       "(plug-in + Miller-Madow, bootstrap SE)", low=0),
     "d": Field(3, "input dimension (inputs are the 2^d cube points)", low=1, high=4),
+    "input_scale": Field("standard", "inputs: 'standard' the cube points {-1, +1}^d "
+                         "(||x||^2 = d), 'normalized' {-1, +1}^d / sqrt(d) (||x||^2 = 1)",
+                         choices=INPUT_SCALES),
+    "init": Field("he", "initial weights: 'he' (zero biases), 'torch' (U(+-1/sqrt(fan_in)) "
+                  "weights and biases), 'lecun' (N(0, 1/fan_in), zero biases)",
+                  choices=INITS),
     "n": Field(6, "points per dataset", low=1, high=8),
     "width": Field(4, "hidden ReLU units", low=1, high=16),
     "lr": Field(0.1, "gradient-descent step size (1/step) of the training methods", low=0,
@@ -303,12 +317,16 @@ def _replicated_net(config, seed, B):
 
     from noprune_theory.models import MaskedTwoLayer
 
+    init = config.get("init", "he")
     one = MaskedTwoLayer(config["d"], config["width"], B=1, activation="relu", seed=seed,
-                         backend=config["backend"])
+                         backend=config["backend"], init=init)
     net = MaskedTwoLayer(config["d"], config["width"], B=B, activation="relu", seed=seed,
-                         backend=config["backend"])
+                         backend=config["backend"], init=init)
     net.weights = [net.xp.asarray(np.repeat(np.asarray(w), B, axis=0)) for w in one.weights]
     net.initial_weights = [net.xp.asarray(w, copy=True) for w in net.weights]
+    if init == "torch":  # random initial biases: the copies must share them too
+        net.biases = [net.xp.asarray(np.repeat(np.asarray(b), B, axis=0)) for b in one.biases]
+        net.initial_biases = [net.xp.asarray(b, copy=True) for b in net.biases]
     return one, net
 
 
@@ -413,7 +431,8 @@ def imp_common_ties(net, X, y, kept, fraction, train_options, priority):
 
     The schedule of :func:`noprune_theory.pruning.prune` (``method="imp"``): ``R =
     ceil(log p / log(1 - fraction))`` rounds; round r rewinds the survivors to the
-    initialization (biases to zero), trains them with ``train_options`` and keeps the
+    initialization (biases to their initial values, zero unless ``init="torch"``), trains them
+    with ``train_options`` and keeps the
     ``keep_count(p^min(1, r log(1 - fraction) / log p), P)`` largest trained magnitudes among
     them. A test checks that the masks equal ``prune(net, "imp", ...)`` when no tie occurs.
 
@@ -453,13 +472,14 @@ def imp_common_ties_many(net, X, y, kepts, fraction, train_options, priority):
                for kept in kepts]
     work = net.copy()
     init_w = [np.asarray(w).copy() for w in net.weights]
+    init_b = [np.asarray(b).copy() for b in net.initial_biases]  # zeros unless init="torch"
     current = [np.asarray(m) for m in net.masks]
     for r in range(1, max(t["rounds"] for t in targets) + 1):
         live = [t for t in targets if t["ok"] and t["rounds"] >= r]
         if not live:
             break
         work.weights = [work.xp.asarray(w.copy()) for w in init_w]
-        work.biases = [work.xp.zeros_like(b) for b in work.biases]
+        work.biases = [work.xp.asarray(b, copy=True) for b in init_b]
         work.set_masks([work.xp.asarray(m) for m in current])
         train(work, X, y, loss="mse", **train_options)
         loss = np.asarray(work.loss(X, y), dtype=np.float64)
@@ -488,7 +508,8 @@ def imp_common_ties_many(net, X, y, kepts, fraction, train_options, priority):
 # ----------------------------------------------------------------------------- the cell
 def _datasets(config, seed):
     """The datasets of a cell: every dataset of the law with its probability (``datasets =
-    0``), or ``datasets`` draws of it (seeded by the seed); ``(X, y, prob, xset)``."""
+    0``), or ``datasets`` draws of it (seeded by the seed), the inputs scaled by
+    ``input_scale``; ``(X, y, prob, xset)``."""
     import math
 
     import numpy as np
@@ -501,9 +522,14 @@ def _datasets(config, seed):
             raise ValueError(f"datasets=0 would enumerate {count} datasets of the {law!r} law "
                              f"(d = {config['d']}, n = {config['n']}); the limit is 200000: "
                              "sample them with datasets=N instead")
-        return enumerate_datasets(config["d"], config["n"], law)
-    rng = np.random.default_rng([seed, config["datasets"], 11])
-    return sample_datasets(config["d"], config["n"], law, config["datasets"], rng)
+        X, y, prob, xset = enumerate_datasets(config["d"], config["n"], law)
+    else:
+        rng = np.random.default_rng([seed, config["datasets"], 11])
+        X, y, prob, xset = sample_datasets(config["d"], config["n"], law, config["datasets"],
+                                           rng)
+    if config.get("input_scale", "standard") == "normalized":
+        X = X / np.sqrt(config["d"])
+    return X, y, prob, xset
 
 
 def cell(config, seed):

@@ -21,8 +21,12 @@ Protocol of one cell (lr, grad_noise, seed):
    ``x ~ N(0, I_d/d)``, labels ``y = f*(x) + sigma z``. ``fresh`` further inputs estimate
    ``E_mu f``. The data depend on the seed only, so every (lr, grad_noise) sees the same problem
    (paired comparisons).
+   With ``input_scale = "standard"`` the students see the same draws times ``sqrt(d)``
+   (``x ~ N(0, I_d)``) and the same labels: the teacher as a function of these inputs is
+   ``f*(x / sqrt(d))``, so its output and the signal-to-noise ratio do not change.
 2. Dense training ("round 0"): ``nets`` students (MLPs with ``depth`` weight layers of width
-   ``width``, ReLU, He initialization; seed-dependent, shared across the grid) trained on the
+   ``width``, ReLU, ``init``: ``"he"``, the default, He weights and zero biases, ``"torch"``,
+   PyTorch's ``nn.Linear`` default, or ``"lecun"``; seed-dependent, shared across the grid) trained on the
    MSE loss with full-batch Adam at step size ``lr`` for ``steps`` steps (one step = one epoch),
    with isotropic Gaussian noise of standard deviation ``grad_noise`` added to every gradient
    entry (:func:`noprune_theory.training.train`). ``corr`` is recorded every ``record_every``
@@ -71,11 +75,16 @@ Initialization: Why are We Missing the Mark?", ICLR 2021, Sec. 5 (layer-wise shu
 """
 from __future__ import annotations
 
+from noprune_theory.models import INITS
 from noprune_theory.sims._config import Field, preset
 
 DESCRIPTION = ("Correlation (1/n) sum (f(x_i) - E f) z_i of a student with the label noise: "
                "over training, IMP rounds (vs shuffled masks), learning rate, gradient noise.")
 CELL_VERSION = 1
+
+#: Input scales: ``normalized`` is ``x ~ N(0, I_d/d)`` (``E ||x||^2 = 1``), ``standard`` is
+#: ``x ~ N(0, I_d)`` (the same draws times ``sqrt(d)``).
+INPUT_SCALES = ("normalized", "standard")
 
 FIELDS = {
     "lr": Field([1e-4, 3e-4, 1e-3], "Adam step size (1/step)", low=0, low_inclusive=False),
@@ -83,6 +92,12 @@ FIELDS = {
                         "(loss units per weight unit)", low=0),
     "n": Field(1000, "number of training points", low=2),
     "d": Field(50, "input dimension", low=1),
+    "input_scale": Field("normalized", "students' inputs: 'normalized' x ~ N(0, I_d/d), "
+                         "'standard' x ~ N(0, I_d) (the teacher's labels are the same)",
+                         choices=INPUT_SCALES),
+    "init": Field("he", "students' initial weights: 'he' (zero biases), 'torch' "
+                  "(U(+-1/sqrt(fan_in)) weights and biases), 'lecun' (N(0, 1/fan_in), zero "
+                  "biases)", choices=INITS),
     "sigma": Field(1.0, "label noise standard deviation (label units)", low=0,
                    low_inclusive=False),
     "teacher_depth": Field(3, "teacher weight layers", low=1, high=10),
@@ -259,12 +274,19 @@ def _cells(items):
     for cfg, seed in items:
         data, fresh, y_other = _problem(cfg, seed)
         init = MaskedMLP(cfg["d"], hidden, B=cfg["nets"], activation="relu",
-                         backend=cfg["backend"], seed=seed)
-        cells.append({"seed": seed, "data": data, "fresh": fresh, "y_other": y_other,
-                      "init": init, "dense": init.copy(), "density": [1.0]})
+                         backend=cfg["backend"], seed=seed, init=cfg.get("init", "he"))
+        # the students' inputs: the same draws, times sqrt(d) for N(0, I_d); the labels are the
+        # teacher's on the normalized draws either way
+        scale = (np.sqrt(cfg["d"]) if cfg.get("input_scale", "normalized") == "standard"
+                 else None)
+        X = data.X if scale is None else np.asarray(data.X) * scale
+        cells.append({"seed": seed, "data": data, "X": X, "y_other": y_other,
+                      "fresh": fresh if scale is None else np.asarray(fresh) * scale,
+                      "teacher_fresh": fresh, "init": init, "dense": init.copy(),
+                      "density": [1.0]})
 
     def run(c, model, y, seed):
-        return {"model": model, "X": c["data"].X, "y": y, "fresh": c["fresh"],
+        return {"model": model, "X": c["X"], "y": y, "fresh": c["fresh"],
                 "noise": c["data"].noise, "seed": seed}
 
     stage = []
@@ -322,7 +344,7 @@ def _record(c):
     """The values of one cell from its finished runs."""
     import numpy as np
 
-    data, fresh = c["data"], c["fresh"]
+    data, fresh = c["data"], c["teacher_fresh"]
     steps, corr, loss = c["first"]
     # the teacher (B = 1) holds no noise: its corr is the O(1/sqrt(n)) floor
     teacher_corr = _noise_correlation(_outputs(data.teacher, data.X),

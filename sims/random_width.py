@@ -14,11 +14,17 @@ Protocol of one cell (width, seed):
    ``n_test`` test points; the teacher is a dense two-layer ReLU network of width ``k0`` (He
    initialization, zero biases), its output divided by its standard deviation on the training
    inputs so that ``Var(y) = 1``; no label noise.
+   With ``input_scale = "standard"`` the inputs are ``x ~ N(0, I_d)`` (the same draws times
+   ``sqrt(d)``; the teacher labels them as they are).
 2. One batch of students :class:`~noprune_theory.models.MaskedTwoLayer` of width ``width``
-   (independent He initializations): ``nets`` dense ones, and ``nets`` per layer-density scheme
-   (``uniform``, ``erk``, ``balanced``, ``pyramidal``, from
-   :func:`noprune_theory.pruning.layer_densities`) and sparsity ``s_j = 1 - 2^-j``,
+   (independent initializations, ``init``: ``"he"``, the default, He weights and zero
+   biases; ``"torch"``, PyTorch's ``nn.Linear`` default; ``"lecun"``): ``nets`` dense ones,
+   and ``nets`` per layer-density scheme (``uniform``, ``erk``, ``balanced``, ``pyramidal``,
+   from :func:`noprune_theory.pruning.layer_densities`) and sparsity ``s_j = 1 - 2^-j``,
    ``j = 1..levels``, masked at random by ``prune(..., "random", sparsity=s, densities=scheme)``.
+   ``balanced`` is the toolkit's variant (docs/pruning.md): a layer capped at density 1 gives
+   its surplus to the others, so every mask keeps exactly ``(1 - s)`` of the weights; [GMB]'s
+   ``min(1, p N / (L N_l))`` keeps fewer once a layer is capped, as ``W_1`` is here.
    With one hidden layer the "layers" of the schemes are the two weight matrices
    ``W_0`` (d x width) and ``W_1`` (width x 1); biases are never masked.
 3. All students train together (one batched ensemble) with Adam, full batch, on the MSE, for
@@ -52,6 +58,7 @@ Sparse", ICML 2023 (layer-wise densities; width factor 1/log(1/sparsity)).
 """
 from __future__ import annotations
 
+from noprune_theory.models import INITS
 from noprune_theory.sims._config import Field, preset
 
 DESCRIPTION = "Width a random-masked two-layer net needs to fit a dense teacher, vs sparsity."
@@ -59,11 +66,20 @@ CELL_VERSION = 1
 
 SCHEMES = ("uniform", "erk", "balanced", "pyramidal")
 
+#: Input scales: ``normalized`` is ``x ~ N(0, I_d/d)`` (``E ||x||^2 = 1``), ``standard`` is
+#: ``x ~ N(0, I_d)`` (the same draws times ``sqrt(d)``).
+INPUT_SCALES = ("normalized", "standard")
+
 FIELDS = {
     "width": Field([1, 2, 4, 8, 16, 32, 64, 128, 256, 512], "student hidden units", low=1),
     "levels": Field(4, "sparsities s_j = 1 - 2^-j for j = 1..levels (plus the dense students)",
                     low=1, high=12),
     "d": Field(4, "input dimension", low=1),
+    "input_scale": Field("normalized", "inputs: 'normalized' x ~ N(0, I_d/d), 'standard' "
+                         "x ~ N(0, I_d)", choices=INPUT_SCALES),
+    "init": Field("he", "students' initial weights: 'he' (zero biases), 'torch' "
+                  "(U(+-1/sqrt(fan_in)) weights and biases), 'lecun' (N(0, 1/fan_in), zero "
+                  "biases)", choices=INITS),
     "k0": Field(4, "teacher width (dense, ReLU)", low=1),
     "n": Field(500, "training points", low=1),
     "n_test": Field(2000, "test points", low=1),
@@ -96,7 +112,9 @@ def groups(levels):
 def teacher_data(config, seed):
     """Training and test inputs and unit-variance targets of the teacher of *seed*.
 
-    Returns ``(X, y, X_test, y_test)``; depends on (seed, d, k0, n, n_test) only.
+    Returns ``(X, y, X_test, y_test)``; depends on (seed, d, k0, n, n_test, input_scale)
+    only. With ``input_scale = "standard"`` the inputs are the same draws times ``sqrt(d)``
+    and the teacher labels them as they are.
     """
     import numpy as np
 
@@ -108,6 +126,9 @@ def teacher_data(config, seed):
     s_x, s_t, s_w = (int(s.generate_state(1)[0]) for s in ss.spawn(3))
     X = gaussian(config["n"], d, seed=s_x)
     X_test = gaussian(config["n_test"], d, seed=s_t)
+    if config.get("input_scale", "normalized") == "standard":
+        # the same draws, unnormalized: N(0, I_d/d) * sqrt(d) = N(0, I_d)
+        X, X_test = X * np.sqrt(d), X_test * np.sqrt(d)
     teacher = MaskedTwoLayer(d, k0, B=1, activation="relu", seed=s_w)
     f = np.asarray(teacher.forward(X))[0, :, 0]
     f_test = np.asarray(teacher.forward(X_test))[0, :, 0]
@@ -151,7 +172,7 @@ def _students(config, seed):
     B = len(groups(config["levels"])) * nets
     init_seed = int(np.random.SeedSequence([seed, width, 1]).generate_state(1)[0])
     net = MaskedTwoLayer(config["d"], width, B=B, activation="relu", seed=init_seed,
-                         backend=config["backend"])
+                         backend=config["backend"], init=config.get("init", "he"))
     masks = student_masks(config, seed, width, nets)
     net.set_masks([net.xp.asarray(m) for m in masks])
     return net, masks, (X, y, X_test, y_test)

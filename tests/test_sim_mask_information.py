@@ -210,6 +210,36 @@ def test_batched_run_stores_the_records_of_the_cell_by_cell_run(tmp_path):
     assert a == b  # exactly
     # real pruning: the data-dependent methods carry information, different per count
     assert len({v[0] for k, v in a.items() if k[0] == "imp"}) > 1
+    table = load_results(both.folder)
+    assert set(table["init"]) == {"he"} and set(table["input_scale"]) == {"standard"}
+
+
+def test_torch_init_copies_share_the_biases_and_imp_rewinds_to_them():
+    cfg = _config(init="torch", steps=60)
+    one, net = mi._replicated_net(cfg, 2, 5)
+    for b, b1 in zip(net.biases, one.biases):
+        assert np.array_equal(b, np.repeat(b1, 5, axis=0)) and np.any(b != 0)
+    # data-agnostic methods stay at exactly 0 bits with random initial biases
+    assert mi.cell(dict(cfg, method="synflow", kept=8, d=2, n=3), 0)["info_bits"] == 0.0
+    # IMP rewinds the biases to their initial values, as the library's prune() does
+    X, y, _, _ = mi.enumerate_datasets(3, 6, "subset")
+    X, y = X[::90], y[::90]
+    _, net = mi._replicated_net(cfg, 2, len(X))
+    prio = np.random.default_rng([2, 7]).permutation(16)
+    ours, tied, _ = mi.imp_common_ties(net, X, y, 6, 0.2, mi._train_options(cfg), prio)
+    lib = prune(net, "imp", 1 - 6 / 16, data=(X, y), seed=2, loss="mse", fraction=0.2,
+                train_options=mi._train_options(cfg))
+    ok = ~tied
+    assert ok.sum() >= len(X) // 2
+    for a, b in zip(ours, lib):
+        assert np.array_equal(a[ok], np.asarray(b)[ok])
+
+
+def test_normalized_inputs_are_the_cube_over_sqrt_d():
+    cfg = _config(d=2, n=3)
+    X, _, _, _ = mi._datasets(cfg, 0)
+    Xn, _, _, _ = mi._datasets(dict(cfg, input_scale="normalized"), 0)
+    assert np.array_equal(Xn, X / np.sqrt(2))
 
 
 # Values of cells computed by the simulation before it called the estimators' mask_codes,
@@ -217,12 +247,25 @@ def test_batched_run_stores_the_records_of_the_cell_by_cell_run(tmp_path):
 # numpy backend): (changed config fields, seed, (info_bits, info_se, info_x_bits,
 # info_y_bits, per_weight_bits, distinct_masks, data_ceiling_bits, tie_fraction, train_loss))
 BEFORE_LIBRARY = [
-    ({'method': 'snip', 'kept': 8}, 0, (4.321834318099647, 0.0, 1.1307321893447764, 3.1911021287548715, 7.371531053185843, 41, 10.807354922057609, 0.0, None)),
-    ({'method': 'imp', 'kept': 4, 'steps': 60}, 1, (5.407232281406794, 0.0, 0.6475662021553781, 4.759666079251416, 9.251775023021057, 88, 10.807354922057609, 0.0, 0.3861269047495507)),
-    ({'method': 'magnitude_after_training', 'kept': 6, 'steps': 60}, 0, (5.28028156925565, 0.0, 0.8276993750131183, 4.452582194242533, 8.092768209164916, 82, 10.807354922057609, 0.0, 0.12145980833151371)),
-    ({'method': 'grasp', 'kept': 10, 'dataset': 'iid', 'd': 2, 'n': 3}, 0, (3.2579227855237622, 0.0, 2.2791998421440365, 0.9787229433797253, 6.176905684554321, 16, 6.783552538352612, 0.23333333333333334, None)),
-    ({'method': 'snip', 'kept': 8, 'datasets': 300, 'bootstrap': 20}, 0, (4.243753872754885, 0.07343106502491956, 1.7891969289602976, 2.3776132082805104, 7.149178415893868, 33, 10.807354922057604, 0.0, None)),
-    ({'method': 'imp', 'kept': 5, 'dataset': 'iid', 'd': 2, 'n': 3, 'datasets': 200, 'bootstrap': 10, 'steps': 40}, 0, (3.1485202922040063, 0.08288742854429888, 1.2936425127336921, 1.8043834530392004, 5.881558019313299, 15, 6.783552538352614, 0.0, 0.27277634037565446)),
+    ({'method': 'snip', 'kept': 8}, 0,
+     (4.321834318099647, 0.0, 1.1307321893447764, 3.1911021287548715, 7.371531053185843, 41,
+      10.807354922057609, 0.0, None)),
+    ({'method': 'imp', 'kept': 4, 'steps': 60}, 1,
+     (5.407232281406794, 0.0, 0.6475662021553781, 4.759666079251416, 9.251775023021057, 88,
+      10.807354922057609, 0.0, 0.3861269047495507)),
+    ({'method': 'magnitude_after_training', 'kept': 6, 'steps': 60}, 0,
+     (5.28028156925565, 0.0, 0.8276993750131183, 4.452582194242533, 8.092768209164916, 82,
+      10.807354922057609, 0.0, 0.12145980833151371)),
+    ({'method': 'grasp', 'kept': 10, 'dataset': 'iid', 'd': 2, 'n': 3}, 0,
+     (3.2579227855237622, 0.0, 2.2791998421440365, 0.9787229433797253, 6.176905684554321, 16,
+      6.783552538352612, 0.23333333333333334, None)),
+    ({'method': 'snip', 'kept': 8, 'datasets': 300, 'bootstrap': 20}, 0,
+     (4.243753872754885, 0.07343106502491956, 1.7891969289602976, 2.3776132082805104,
+      7.149178415893868, 33, 10.807354922057604, 0.0, None)),
+    ({'method': 'imp', 'kept': 5, 'dataset': 'iid', 'd': 2, 'n': 3, 'datasets': 200,
+      'bootstrap': 10, 'steps': 40}, 0,
+     (3.1485202922040063, 0.08288742854429888, 1.2936425127336921, 1.8043834530392004,
+      5.881558019313299, 15, 6.783552538352614, 0.0, 0.27277634037565446)),
 ]
 _VALUE_KEYS = ("info_bits", "info_se", "info_x_bits", "info_y_bits", "per_weight_bits",
                "distinct_masks", "data_ceiling_bits", "tie_fraction", "train_loss")

@@ -123,3 +123,19 @@ def test_batched_run_stores_the_records_of_the_cell_by_cell_run(tmp_path, grad_n
     # real training: corr moves over training and differs between the masks
     for v in a.values():
         assert v[0][-1] != v[0][0] and v[2][-1] != v[3][-1]
+    table = load_results(both.folder)
+    assert set(table["init"]) == {"he"} and set(table["input_scale"]) == {"normalized"}
+
+
+def test_init_and_input_scale_change_the_students_not_the_problem():
+    cfg = {k: f.default for k, f in nc.FIELDS.items()}
+    cfg.update(backend="numpy", n=40, d=9, teacher_width=8, width=12, depth=3, steps=20,
+               record_every=10, imp_rounds=1, fresh=100, lr=1e-2, grad_noise=0.0, nets=1)
+    base = nc.cell(cfg, 0)
+    for change in ({"init": "torch"}, {"input_scale": "standard"}):
+        other = nc.cell(dict(cfg, **change), 0)
+        # the same data, noise and teacher ...
+        assert other["noise_power"] == base["noise_power"]
+        assert other["corr_teacher"] == base["corr_teacher"]
+        # ... but other students: their outputs, hence their corr, differ from the start
+        assert other["corr_curve"][0] != base["corr_curve"][0]
