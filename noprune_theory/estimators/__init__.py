@@ -30,8 +30,11 @@ from noprune_theory.estimators._lipschitz import (
 from noprune_theory.estimators._mask_information import (
     MaskInformation,
     enumerate_datasets,
+    mask_codes,
     mask_data_information,
     mask_information_exact,
+    per_weight_entropy,
+    weighted_entropy,
 )
 from noprune_theory.estimators._noise import (
     LawCheck,
@@ -65,8 +68,11 @@ __all__ = [
     "lipschitz_upper",
     "MaskInformation",
     "enumerate_datasets",
+    "mask_codes",
     "mask_data_information",
     "mask_information_exact",
+    "per_weight_entropy",
+    "weighted_entropy",
     "LawCheck",
     "law_of_robustness_check",
     "measured_effective_params",
