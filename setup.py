@@ -93,6 +93,8 @@ setup(
         "gpu": ["cupy-cuda12x[ctk]>=14", "numba-cuda[cu12]>=0.20"],
         # Parquet export of large sweeps (`sim --parquet`, `save_table(df, "x.parquet")`)
         "analysis": ["pyarrow>=14"],
+        # the real-data simulation digits_memorization: scikit-learn ships the digits images
+        "digits": ["scikit-learn>=1.5"],
         "test": TEST,
         "docs": DOCS,
         "dev": TEST + DOCS,

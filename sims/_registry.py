@@ -4,7 +4,10 @@ A simulation is either
 
 * a module in ``sims/`` (not starting with ``_``) that defines ``FIELDS`` (name -> :class:`Field`)
   and ``cell(config, seed) -> dict``, and optionally ``PRESETS``, ``plot(table, config, outdir)``,
-  ``DESCRIPTION`` (else the first line of the module docstring) and ``CELL_VERSION``; or
+  ``DESCRIPTION`` (else the first line of the module docstring), ``CELL_VERSION`` and
+  ``check_config(config)`` (raises ValueError for a config its cells cannot run, e.g. a
+  missing optional dependency or a bad data file; the ``sim`` command calls it on every grid
+  point before the first cell); or
 * a function decorated with :func:`register_simulation` (tests, notebooks, user packages); or
 * any importable module following the module protocol, named by its dotted path
   (``noprune-theory sim mypackage.mysim``).
@@ -53,6 +56,9 @@ class Simulation:  # numpydoc ignore=PR01
         Importable module that defines it (the plot command finds the simulation through it).
     cell_version : int, str or None
         Part of the results hash; bump it when ``cell`` changes what it computes.
+    check : callable or None
+        ``check(config)``: raises ValueError when the cells of *config* (one grid point, as
+        ``cell`` gets it) cannot run; called before the first cell.
     """
 
     name: str
@@ -63,6 +69,7 @@ class Simulation:  # numpydoc ignore=PR01
     plot: Callable | None = None
     module: str = ""
     cell_version: Any = None
+    check: Callable | None = None
 
 
 def _check_spec(name, fields, presets):
@@ -146,7 +153,8 @@ def simulation_from_module(module: ModuleType, name: str | None = None) -> Simul
         desc = (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else ""
     return Simulation(name=name, description=desc, fields=dict(fields), presets=presets,
                       cell=module.cell, plot=getattr(module, "plot", None),
-                      module=module.__name__, cell_version=getattr(module, "CELL_VERSION", None))
+                      module=module.__name__, cell_version=getattr(module, "CELL_VERSION", None),
+                      check=getattr(module, "check_config", None))
 
 
 def _is_sim_module(module):

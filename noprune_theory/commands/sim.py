@@ -209,6 +209,11 @@ def command(name: str | None, list_: bool, preset: str | None, config_file: str 
     sim = get_simulation(name)
     cfg = resolve_config(sim, preset=preset, file=config_file, sets=sets, seeds=seeds,
                          backend=backend, memory_budget=memory_budget)
+    if sim.check is not None:
+        # the simulation's own check (optional dependency, data file): a ValueError is one
+        # "Error:" line, before any cell or folder
+        for point in cfg.points():
+            sim.check(dict(point))
     for path, option in ((csv_path, "--csv"), (parquet_path, "--parquet")):
         if path is not None:
             check_output_file(path, option)
