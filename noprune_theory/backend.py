@@ -325,12 +325,17 @@ _TABLE = {
 
 
 def cuda_simulator_backend():
-    """The cupy backend's kernel table on NumPy arrays, for the CUDA simulator (tests).
+    """Return the cupy backend's kernel table on NumPy arrays, for the CUDA simulator (tests).
 
     Every kernel family is the numba.cuda one (updates, fused loss and gradient, reductions,
     k-NN counts), the arrays NumPy's: under ``NUMBA_ENABLE_CUDASIM=1`` numba.cuda runs the
     kernels on the CPU, so the GPU code path runs without a GPU. Inject it with
     :meth:`MaskedMLP.use_kernel_table <noprune_theory.models.MaskedMLP.use_kernel_table>`.
+
+    Returns
+    -------
+    Backend
+        NumPy arrays, numba.cuda kernels for every family.
 
     Raises
     ------
