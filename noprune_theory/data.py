@@ -63,10 +63,12 @@ def gaussian(n, d, seed=0, *, dtype="float64"):
     seed : int >= 0 or numpy.random.Generator, default 0
         Seeds :func:`numpy.random.default_rng`; the only randomness is the draw of the points.
     dtype : {"float32", "float64"}, default "float64"
+        Floating type of the points.
 
     Returns
     -------
-    X : ndarray, shape (n, d)
+    ndarray, shape (n, d)
+        The points, one per row.
 
     Notes
     -----
@@ -95,11 +97,14 @@ def sphere(n, d, seed=0, *, dtype="float64"):
     n, d : int
         Number of points (>= 1) and dimension (>= 2).
     seed : int >= 0 or numpy.random.Generator, default 0
+        Seeds :func:`numpy.random.default_rng`; the only randomness is the draw of the points.
     dtype : {"float32", "float64"}, default "float64"
+        Floating type of the points.
 
     Returns
     -------
-    X : ndarray, shape (n, d), every row of unit Euclidean norm.
+    ndarray, shape (n, d)
+        The points, one per row, every row of unit Euclidean norm.
 
     Notes
     -----
@@ -137,11 +142,14 @@ def mixture(n, d, k=2, seed=0, *, separation=1.0, base="gaussian", scale=1.0, dt
         Law of each component around its centre: ``N(0, scale^2 I_d / d)`` or uniform on the
         sphere of radius ``scale``.
     scale : float > 0, default 1.0
+        Spread of each component around its centre (see *base*).
     dtype : {"float32", "float64"}, default "float64"
+        Floating type of the points.
 
     Returns
     -------
     X : ndarray, shape (n, d)
+        The points, one per row.
     component : ndarray of int64, shape (n,)
         Index in ``[0, k)`` of the component each point came from.
 
@@ -177,7 +185,7 @@ def mixture(n, d, k=2, seed=0, *, separation=1.0, base="gaussian", scale=1.0, dt
 
 
 def random_labels(n, seed=0, *, dtype="float64"):
-    """Labels +1 or -1 with probability 1/2 each, independent of everything else.
+    """Draw labels +1 or -1 with probability 1/2 each, independent of everything else.
 
     This is the pure-noise regime of the memorization experiment ([NFP] Sec. 5,
     docs/simulations.md): ``E[y | x] = 0`` and the noise level is ``sigma^2 = 1``.
@@ -185,12 +193,16 @@ def random_labels(n, seed=0, *, dtype="float64"):
     Parameters
     ----------
     n : int >= 1
+        Number of labels.
     seed : int >= 0 or numpy.random.Generator, default 0
+        Seeds :func:`numpy.random.default_rng`; the only randomness is the draw of the labels.
     dtype : {"float32", "float64", "int64"}, default "float64"
+        Type of the labels.
 
     Returns
     -------
-    y : ndarray, shape (n,), values in {-1, +1}
+    ndarray, shape (n,)
+        The labels, values in {-1, +1}.
 
     Examples
     --------
@@ -205,7 +217,7 @@ def random_labels(n, seed=0, *, dtype="float64"):
 
 
 def noisy_labels(X, target=None, sigma=1.0, seed=0, *, return_noise=False):
-    """Labels ``y = f*(x) + sigma z`` with ``z ~ N(0, 1)`` i.i.d., drawn once.
+    """Draw labels ``y = f*(x) + sigma z`` with ``z ~ N(0, 1)`` i.i.d., once.
 
     Parameters
     ----------
@@ -224,8 +236,9 @@ def noisy_labels(X, target=None, sigma=1.0, seed=0, *, return_noise=False):
     Returns
     -------
     y : ndarray, shape (n,)
+        The labels, in X's floating type (float64 for integer X).
     z : ndarray, shape (n,)
-        Only with ``return_noise=True``.
+        The standard normal draws; only with ``return_noise=True``.
 
     Examples
     --------
@@ -265,7 +278,7 @@ def _check_X(X):
 
 
 @dataclass(frozen=True)
-class TeacherStudent:
+class TeacherStudent:  # numpydoc ignore=PR01
     """A student-teacher data set (see :func:`teacher_student`).
 
     Attributes
@@ -279,6 +292,7 @@ class TeacherStudent:
     noise : ndarray (n,)
         The standard normal draws ``z`` (fixed, for the noise-correlation measurement).
     sigma : float
+        The noise standard deviation.
     teacher : noprune_theory.models.MaskedMLP
         The teacher network (B = 1).
     """
@@ -313,9 +327,11 @@ def teacher_student(
     Parameters
     ----------
     n, d : int >= 1
+        Number of points and input dimension.
     teacher_hidden : tuple of int, default (50, 50)
         Hidden widths of the teacher.
     sigma : float >= 0, default 1.0
+        Noise standard deviation; the noise level is ``sigma^2``.
     activation : str, default "relu"
         Any activation of :data:`noprune_theory.models.ACTIVATIONS`.
     inputs : {"gaussian", "sphere"}, default "gaussian"

@@ -73,7 +73,7 @@ def log2_binomial(p, k):
 
 
 @dataclass
-class MaskInformation:
+class MaskInformation:  # numpydoc ignore=PR01
     """Estimates of the information a pruning mask carries about the data.
 
     All information and entropies are in the unit ``unit`` (bits by default).
@@ -131,6 +131,7 @@ class MaskInformation:
     p : int
         Number of maskable weights.
     unit : str
+        Unit of every information and entropy (``"bits"`` by default).
     method : str
         ``"plugin"`` or ``"exact"``.
     """
@@ -334,6 +335,7 @@ def mask_data_information(mask_fn, sample_data, *, n_datasets=100, n_inits=10,
     Returns
     -------
     MaskInformation
+        The estimates, their standard errors and whether they can be trusted.
 
     Notes
     -----
