@@ -101,8 +101,8 @@ PRESETS = {
     "paper": preset("[NFP] Fig. 1b's stated protocol on the digits (width 200, 2 hidden "
                     "layers, Adam lr 1e-3, batch 64, noise variance 3, 10 seeds) with 10 epochs "
                     "per training (our choice); sparsity 0, 0.9 and the paper's 0.97 .. 0.9966; "
-                    "measured 29 min 44 s wall, 6 min of CPU, in one process on 2 cores shared with "
-                    "other jobs",
+                    "measured 29 min 44 s wall, 6 min of CPU, in one process on 2 cores shared "
+                    "with other jobs",
                     seeds=10),
 }
 
