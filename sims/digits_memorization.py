@@ -61,6 +61,9 @@ from noprune_theory.sims._config import Field, preset
 DESCRIPTION = ("Real-data analogue of [NFP] Fig. 1b: train accuracy of pruned MLPs on noisy "
                "digit images (or your own .npz) vs. sparsity, per pruning method.")
 CELL_VERSION = 1
+#: each seed trains with its own minibatch order, so seeds cannot share a training: the runner
+#: makes one batch per seed, and a seed's cells are saved as soon as that seed finishes
+BATCH_SEEDS = False
 
 METHODS = ("imp", "magnitude_after_training", "snip", "grasp", "synflow", "magnitude", "random")
 
@@ -256,16 +259,16 @@ def cells_batch(items):
     """Values of several cells ``[(config, seed), ...]`` of one group, trained in batches.
 
     The pruning is prepared once per (method, seed) for all the sparsities of the batch
-    (:func:`noprune_theory.pruning._methods.prune_at_sparsities`, which gives exactly the masks
+    (:func:`noprune_theory.pruning.prune_at_sparsities`, which gives exactly the masks
     of :func:`prune`); the dense cells of a seed (every method at sparsity 0) are one network,
-trained once. The networks of one seed then train together, with that seed's
+    trained once. The networks of one seed then train together, with that seed's
     minibatch order, as :func:`cell` trains them (training treats every network on its own:
     its own data, mask, Adam state), so every value equals the cell's own.
     """
     import numpy as np
 
     from noprune_theory.models import MaskedMLP
-    from noprune_theory.pruning._methods import prune_at_sparsities
+    from noprune_theory.pruning import prune_at_sparsities
     from noprune_theory.training import train
 
     out = [None] * len(items)

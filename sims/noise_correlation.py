@@ -26,7 +26,8 @@ Protocol of one cell (lr, grad_noise, seed):
    ``f*(x / sqrt(d))``, so its output and the signal-to-noise ratio do not change.
 2. Dense training ("round 0"): ``nets`` students (MLPs with ``depth`` weight layers of width
    ``width``, ReLU, ``init``: ``"he"``, the default, He weights and zero biases, ``"torch"``,
-   PyTorch's ``nn.Linear`` default, or ``"lecun"``; seed-dependent, shared across the grid) trained on the
+   PyTorch's ``nn.Linear`` default, or ``"lecun"``; seed-dependent, shared across the grid)
+   trained on the
    MSE loss with full-batch Adam at step size ``lr`` for ``steps`` steps (one step = one epoch),
    with isotropic Gaussian noise of standard deviation ``grad_noise`` added to every gradient
    entry (:func:`noprune_theory.training.train`). ``corr`` is recorded every ``record_every``

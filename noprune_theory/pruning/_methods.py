@@ -742,15 +742,28 @@ def invert_scores(model: MaskedMLP, method: str = "magnitude", sparsity: float |
 
 
 # ----------------------------------------------------------------------------- several targets
-def prune_at_sparsities(model, method, sparsities, *, data=None, seed=0, **options):
-    """``[prune(model, method, s, data=data, seed=seed, **options) for s in sparsities]``, with
-    the work the targets share done once.
+def prune_at_sparsities(model: MaskedMLP, method: str, sparsities: Sequence[float], *,
+                        data: tuple[ArrayLike, ArrayLike] | None = None, seed: int = 0,
+                        **options: Any) -> list[list[Any]]:
+    """Prune one model to several sparsities, doing the work the targets share once.
+
+    The result equals ``[prune(model, method, s, data=data, seed=seed, **options) for s in
+    sparsities]``; only the cost differs.
 
     Parameters
     ----------
-    model, method, data, seed, **options
+    model : noprune_theory.models.MaskedMLP
+        As in :func:`prune`.
+    method : str
         As in :func:`prune` (global scope, no ``densities``, ``invert`` or ``scope``).
     sparsities : sequence of float in [0, 1)
+        The targets, in any order.
+    data : tuple (X, y) or None, default None
+        As in :func:`prune`: the data of the data-dependent methods.
+    seed : int >= 0 or numpy.random.Generator, default 0
+        As in :func:`prune`.
+    **options
+        As in :func:`prune`.
 
     Returns
     -------
