@@ -351,6 +351,11 @@ def run_simulation(run_config, *, out="results", workers=None, scheduler=None, c
 
     sim = get_simulation(run_config.sim)
     _check_backend(run_config.backend, remote=scheduler is not None or client is not None)
+    if sim.check is not None:
+        # the simulation's own check (an optional dependency, a data file): a ValueError
+        # before any folder or cell, as on the command line
+        for point in run_config.points():
+            sim.check(dict(point))
     own_client = None
     if scheduler is not None:
         # an unreachable scheduler is an input error: fail before the folder is even made

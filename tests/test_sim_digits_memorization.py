@@ -217,3 +217,13 @@ def test_cli_n_above_the_data_is_one_error_line(tmp_path, capsys):
                               str(tmp_path), "-q"], capsys)
     assert code == 2 and lines == ["Error: n must be at most the 40 examples of the data (or 0 "
                                    "for all), got 41"]
+
+
+def test_run_simulation_checks_the_data_file_before_any_folder(tmp_path):
+    # the Python API runs the simulation's own check too, not only the command line
+    np.savez(tmp_path / "bad.npz", X=np.ones((4, 3)), y=np.array([1, 2, 3, 4]))
+    cfg = resolve_config(get_simulation("digits_memorization"),
+                         sets=[f"data_file={tmp_path / 'bad.npz'}"])
+    with pytest.raises(ValueError, match="coded 0 .. C-1"):
+        run_simulation(cfg, out=tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
