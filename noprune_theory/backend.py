@@ -325,12 +325,17 @@ _TABLE = {
 
 
 def cuda_simulator_backend():
-    """The cupy backend's kernel table on NumPy arrays, for the CUDA simulator (tests).
+    """Return the cupy backend's kernel table on NumPy arrays, for the CUDA simulator (tests).
 
     Every kernel family is the numba.cuda one (updates, fused loss and gradient, reductions,
     k-NN counts), the arrays NumPy's: under ``NUMBA_ENABLE_CUDASIM=1`` numba.cuda runs the
     kernels on the CPU, so the GPU code path runs without a GPU. Inject it with
     :meth:`MaskedMLP.use_kernel_table <noprune_theory.models.MaskedMLP.use_kernel_table>`.
+
+    Returns
+    -------
+    Backend
+        NumPy arrays, numba.cuda kernels for every family.
 
     Raises
     ------
@@ -402,7 +407,7 @@ def array_namespace(*arrays):
 
 
 def available_memory(backend="numpy"):
-    """Bytes of memory free for the arrays of *backend*, as the operating system reports it.
+    """Return the bytes of memory free for the arrays of *backend*, as the system reports it.
 
     On ``cupy``, the free memory of the current GPU; else the host's available memory
     (``MemAvailable`` of Linux ``/proc/meminfo``; 2 GiB when it cannot be read).
@@ -410,10 +415,12 @@ def available_memory(backend="numpy"):
     Parameters
     ----------
     backend : {"numpy", "numba", "cupy", "auto"}, default "numpy"
+        The array library whose memory is asked for (``auto`` as :func:`resolve_backend`).
 
     Returns
     -------
     int
+        Free bytes: device memory on ``cupy``, else the host's available memory.
     """
     if resolve_backend(backend) == "cupy":
         cupy = importlib.import_module("cupy")

@@ -688,7 +688,7 @@ class MaskedMLP:
         return self.xp.concat(parts, axis=-2)
 
     def work_bytes_per_point(self, *, backward=True, fused=None):
-        """Bytes of the per-step working buffers per training point (all B networks).
+        """Return the bytes of the per-step working buffers per training point (all B networks).
 
         What one more point costs in a gradient step (``backward=True``) or a forward pass: the
         buffers of shape ``(B, n, h_l)``. For the fused two-layer kernels one ``(n, B, h)``
@@ -710,6 +710,7 @@ class MaskedMLP:
         Returns
         -------
         int
+            Bytes per training point of the buffers that grow with n.
         """
         item = 4 if self.dtype == "float32" else 8
         hidden = self.sizes[1:-1]

@@ -3,12 +3,18 @@ input gradients and the ascent direction (see :mod:`noprune_theory.estimators._l
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from noprune_theory._activations import LEAKY_SLOPE
 from noprune_theory._activations import act as _act
 from noprune_theory._activations import sigmoid_tanh as _sigmoid
 from noprune_theory.backend import to_numpy
+
+if TYPE_CHECKING:
+    from noprune_theory.models import MaskedMLP
 
 __all__ = ["LOWER_METHODS", "MAX_ENUMERATE", "UPPER_METHODS", "input_gradients"]
 
@@ -332,14 +338,15 @@ def _gather_rows(P, idx, xp):
     return xp.sum(P * onehot[..., None], axis=-2)
 
 
-def input_gradients(model, X):
-    """Input gradients ``grad_x f(x)`` of every network at every point.
+def input_gradients(model: MaskedMLP, X: ArrayLike) -> Any:
+    """Compute the input gradients ``grad_x f(x)`` of every network at every point.
 
     Parameters
     ----------
     model : MaskedMLP
         Networks with one output (out = 1).
-    X : array, shape (n, d) shared by all networks, or (B, n, d)
+    X : array, shape (n, d) or (B, n, d)
+        The points: shared by all networks, or one set per network.
 
     Returns
     -------

@@ -15,6 +15,8 @@ Public names (the implementation lives in private modules):
 
 The formulas and references are in ``docs/pruning.md``.
 """
+from __future__ import annotations
+
 from ._densities import DENSITY_SCHEMES, layer_densities, layer_shapes
 from ._methods import (
     DEFAULT_TRAINING,
