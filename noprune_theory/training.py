@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from noprune_theory._activations import LEAKY_SLOPE, LOSSES, loss_terms
+from noprune_theory._activations import correct as _correct
 from noprune_theory._validation import check_choice, check_scalar, check_seed
 from noprune_theory.backend import to_numpy
-from noprune_theory.models import LOSSES, MaskedMLP, _correct
+from noprune_theory.models import MaskedMLP
 
 __all__ = ["DEFAULT_LR", "OPTIMIZERS", "TrainResult", "Trajectory", "train"]
 
@@ -810,7 +812,6 @@ def _train_fused(model, X, y, Xa, t, use, *, loss, optimizer, lr, steps, target_
                  memory_budget=None):
     """Networks ``use`` in the whole-run kernel, the others with the step loop; one result."""
     from noprune_theory.kernels.cpu_train import train_full_batch
-    from noprune_theory.models import LEAKY_SLOPE
 
     B = model.B
     idx = np.flatnonzero(use)
@@ -937,6 +938,4 @@ def _blas_threads_for(model, n):
 
 
 def _loss_terms_per(loss, f, t, xp):
-    from noprune_theory.models import _loss_terms
-
-    return _loss_terms(loss, f, t, xp)[0]
+    return loss_terms(loss, f, t, xp)[0]

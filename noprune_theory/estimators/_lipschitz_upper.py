@@ -103,7 +103,7 @@ def _unit_vectors(model):
 def _gate_range(activation):
     """[lo, 1] holds phi' everywhere (phi'' >= 0 is not needed: ||.|| is convex)."""
     if activation == "leaky_relu":
-        from noprune_theory.models import LEAKY_SLOPE
+        from noprune_theory._activations import LEAKY_SLOPE
 
         return LEAKY_SLOPE
     return 0.0
