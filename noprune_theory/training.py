@@ -10,9 +10,10 @@ Which kernels run depends on the model's backend: ``numpy`` updates with array e
 reference), ``numba`` with the fused in-place kernels of ``noprune_theory.kernels.cpu``, ``cupy``
 with the numba.cuda kernels of ``noprune_theory.kernels.cuda``. The forward and backward passes
 are the model's batched matrix products on every backend. On the numba backend, sparse networks
-(at most ``FUSED_MAX_DENSITY`` of their weights kept) of a run that allows it train
-entirely inside one compiled call (``noprune_theory.kernels.cpu_train``: forward, backward,
-update and stopping for every step, over the kept weights only).
+(at most ``FUSED_MAX_DENSITY`` of their weights kept; at large n, as a measured cost rule
+decides) of a run that allows it train entirely inside one compiled call
+(``noprune_theory.kernels.cpu_train``: forward, backward, update and stopping for every step,
+over the kept weights only).
 """
 
 from __future__ import annotations
@@ -251,12 +252,16 @@ def train(
         comes with the gradient); once per epoch (``ceil(n / batch_size)`` steps, one extra
         forward pass) for minibatches when None.
     kernels : {None, "xp", "cpu", "cuda", "fused"}
-        Which kernels to use; None picks by backend (numpy: "xp", numba: "cpu", cupy:
-        "cuda"), and on the numba backend hands every network whose kept fraction of weights is
-        at most ``FUSED_MAX_DENSITY`` to the whole-run kernel when the run allows it (see
-        Notes). "fused" hands every network to that kernel (NumPy arrays only; a ValueError
-        says why a run does not allow it). "cuda" on NumPy arrays runs under the CUDA simulator
-        (tests only).
+        Which kernels to use; None picks by the model's kernel table
+        (:attr:`MaskedMLP.kernel_table <noprune_theory.models.MaskedMLP.kernel_table>`; numpy:
+        "xp", numba: "cpu", cupy: "cuda"), and on the numba backend hands a network whose kept
+        fraction of weights is at most ``FUSED_MAX_DENSITY`` to the whole-run kernel when the
+        run allows it (see Notes) and, for n beyond ``FUSED_CACHED_ROW_BYTES`` per row, when
+        the measured cost rule expects it to be faster and its buffers fit *memory_budget*
+        (``_whole_run_pays``; docs/performance.md, "Large n"). "fused" hands every network to
+        that kernel (NumPy arrays only; a ValueError says why a run does not allow it; it does
+        not slice the points). "cuda" on NumPy arrays runs under the CUDA simulator (tests
+        only).
     memory_budget : float > 0 or None
         MiB (2**20 bytes) that the per-step working buffers, those that grow with the number of
         points (shape ``(B, n, h)``), may take; None means half of the memory available now
