@@ -26,11 +26,11 @@ Protocol of one cell (lr, grad_noise, seed):
    ``f*(x / sqrt(d))``, so its output and the signal-to-noise ratio do not change.
 2. Dense training ("round 0"): ``nets`` students (MLPs with ``depth`` weight layers of width
    ``width``, ReLU, ``init``: ``"he"``, the default, He weights and zero biases, ``"torch"``,
-   PyTorch's ``nn.Linear`` default, or ``"lecun"``; seed-dependent, shared across the grid) trained on the
-   MSE loss with full-batch Adam at step size ``lr`` for ``steps`` steps (one step = one epoch),
-   with isotropic Gaussian noise of standard deviation ``grad_noise`` added to every gradient
-   entry (:func:`noprune_theory.training.train`). ``corr`` is recorded every ``record_every``
-   steps through train's callback.
+   PyTorch's ``nn.Linear`` default, or ``"lecun"``; seed-dependent, shared across the grid)
+   trained on the MSE loss with full-batch Adam at step size ``lr`` for ``steps`` steps (one
+   step = one epoch), with isotropic Gaussian noise of standard deviation ``grad_noise`` added
+   to every gradient entry (:func:`noprune_theory.training.train`). ``corr`` is recorded every
+   ``record_every`` steps through train's callback.
 3. IMP rounds ``r = 1 .. imp_rounds``: prune ``imp_fraction`` (20%) of the remaining weights by
    magnitude of the previous round's trained weights (global ranking,
    :func:`noprune_theory.pruning.prune` with ``"magnitude"``: density ``0.8^r``), rewind the
