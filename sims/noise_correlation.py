@@ -185,49 +185,31 @@ def _run(model, data, y, fresh, config, seed):
     """
     run = {"model": model, "X": data.X, "y": y, "fresh": fresh, "noise": data.noise,
            "seed": seed}
-    _train_together([run], config)
+    _train_run(run, config)
     return run["out"]
 
 
-def _train_together(runs, config):
-    """Train the models of *runs* as one batch; each run's ``out`` = (steps, corr, loss).
+def _train_run(run, config):
+    """Train one run; sets its ``out`` = (steps, corr (T, B), loss (T, B)).
 
     A run is a dict: ``model`` (trained in place), ``X`` (n, d), labels ``y`` (n,), ``fresh``
     inputs (m, d), the label ``noise`` z (n,) its corr is measured against, and the ``seed``
-    of its gradient noise. The runs share their inputs (the same ``X`` and ``fresh``: one
-    cell's runs), so the batch keeps the shared-input products of a single run; they share one
-    ``train()`` call, hence one seed: callers batch runs only when there is no gradient noise
-    (then the seed draws nothing).
+    of its gradient noise.
     """
     import numpy as np
 
     from noprune_theory.training import train
 
-    models = [r["model"] for r in runs]
-    big = models[0] if len(models) == 1 else type(models[0])._stack(models)
-    X, fresh = runs[0]["X"], runs[0]["fresh"]
-    if any(r["X"] is not X or r["fresh"] is not fresh for r in runs):
-        raise ValueError("runs trained together must share their inputs")
-    y = (runs[0]["y"] if len(runs) == 1 else
-         np.concatenate([np.broadcast_to(np.asarray(r["y"], dtype=np.float64), (m.B, len(r["y"])))
-                         for r, m in zip(runs, models)]))
-    bounds = np.cumsum([0] + [m.B for m in models])
+    X, fresh = run["X"], run["fresh"]
 
     def measure(net, step):
-        f, f_fresh = _outputs(net, X), _outputs(net, fresh)
-        return np.concatenate([_noise_correlation(f[a:b], f_fresh[a:b], r["noise"])
-                               for r, a, b in zip(runs, bounds[:-1], bounds[1:])])
+        return _noise_correlation(_outputs(net, X), _outputs(net, fresh), run["noise"])
 
-    res = train(big, X, y, loss="mse", optimizer="adam", lr=config["lr"],
+    res = train(run["model"], X, run["y"], loss="mse", optimizer="adam", lr=config["lr"],
                 steps=config["steps"], grad_noise=config["grad_noise"],
-                record_every=config["record_every"], callback=measure, seed=runs[0]["seed"])
-    corr = np.stack(res.trajectory.callback)
-    loss = np.asarray(res.trajectory.loss)
-    for r, m, a, b in zip(runs, models, bounds[:-1], bounds[1:]):
-        if m is not big:
-            m.weights = [w[a:b] for w in big.weights]
-            m.biases = [v[a:b] for v in big.biases]
-        r["out"] = (res.trajectory.steps, corr[:, a:b], loss[:, a:b])
+                record_every=config["record_every"], callback=measure, seed=run["seed"])
+    run["out"] = (res.trajectory.steps, np.stack(res.trajectory.callback),
+                  res.trajectory.loss)
 
 
 def _train_stage(runs, config):
@@ -241,7 +223,7 @@ def _train_stage(runs, config):
     times faster on the quick preset.
     """
     for r in runs:
-        _train_together([r], config)
+        _train_run(r, config)
 
 
 #: The three masks of every IMP round: (key, what it is).
@@ -253,9 +235,8 @@ MASKS = (
 
 
 def _cells(items):
-    """The values of cells ``[(config, seed), ...]`` sharing every field but the seed, run in
-    lockstep: each stage (the dense run, then each IMP round) trains the networks of every
-    cell together (:func:`_train_stage`)."""
+    """The values of cells ``[(config, seed), ...]`` sharing every field but the seed, stage by
+    stage: the dense run, then each IMP round (:func:`_train_stage`). :func:`cell` runs one."""
     import numpy as np
 
     from noprune_theory.models import MaskedMLP
