@@ -27,11 +27,10 @@ Protocol of one cell (lr, grad_noise, seed):
 2. Dense training ("round 0"): ``nets`` students (MLPs with ``depth`` weight layers of width
    ``width``, ReLU, ``init``: ``"he"``, the default, He weights and zero biases, ``"torch"``,
    PyTorch's ``nn.Linear`` default, or ``"lecun"``; seed-dependent, shared across the grid)
-   trained on the
-   MSE loss with full-batch Adam at step size ``lr`` for ``steps`` steps (one step = one epoch),
-   with isotropic Gaussian noise of standard deviation ``grad_noise`` added to every gradient
-   entry (:func:`noprune_theory.training.train`). ``corr`` is recorded every ``record_every``
-   steps through train's callback.
+   trained on the MSE loss with full-batch Adam at step size ``lr`` for ``steps`` steps (one
+   step = one epoch), with isotropic Gaussian noise of standard deviation ``grad_noise`` added
+   to every gradient entry (:func:`noprune_theory.training.train`). ``corr`` is recorded every
+   ``record_every`` steps through train's callback.
 3. IMP rounds ``r = 1 .. imp_rounds``: prune ``imp_fraction`` (20%) of the remaining weights by
    magnitude of the previous round's trained weights (global ranking,
    :func:`noprune_theory.pruning.prune` with ``"magnitude"``: density ``0.8^r``), rewind the
@@ -46,12 +45,11 @@ Protocol of one cell (lr, grad_noise, seed):
      "trainable" as IMP's and informed about the inputs and the teacher, but not about ``z``.
      ``corr_imp - corr_other_noise`` isolates the information about the noise in the mask.
 
-Batched runs: the cells of one point (its seeds) run in lockstep (:func:`cells_batch`): the
-dense runs of every cell train as one batch, then the four runs of each IMP round (the three
-masks and the other-noise chain). With gradient noise each run trains alone, because
-:func:`~noprune_theory.training.train` draws one noise array for its whole batch from one seed:
-batching those runs would change their noise. Every training and measurement runs on
-per-network inputs in both paths, so the values equal the cell-by-cell ones.
+Batching: none beyond the ``nets`` students of a run. Runs with gradient noise cannot share a
+batch (:func:`~noprune_theory.training.train` draws one noise array for its whole batch from
+one seed), and batching the noise-free runs of a cell, or of several cells, was measured
+slower at the paper's scale (see :func:`_train_stage`), so the runner runs this simulation
+cell by cell.
 
 Values per cell (means over the ``nets`` students): ``steps_recorded`` (list), ``corr_curve``
 and ``loss_curve`` (dense run, lists), ``corr_final`` and ``loss_final`` (end of the dense run),
@@ -179,16 +177,6 @@ def _problem(config, seed):
     return data, fresh, y_other
 
 
-def _per_network(a, B):
-    """*a* repeated for each of B networks, C-contiguous: every training and measurement runs
-    on per-network inputs, in a cell alone as in a batch of cells, so that a network's numbers
-    never depend on the others trained with it."""
-    import numpy as np
-
-    a = np.asarray(a, dtype=np.float64)
-    return np.ascontiguousarray(np.broadcast_to(a, (B,) + a.shape))
-
-
 def _run(model, data, y, fresh, config, seed):
     """Train *model* in place on labels *y*; (steps, corr (T, B), loss (T, B)).
 
@@ -197,58 +185,45 @@ def _run(model, data, y, fresh, config, seed):
     """
     run = {"model": model, "X": data.X, "y": y, "fresh": fresh, "noise": data.noise,
            "seed": seed}
-    _train_together([run], config)
+    _train_run(run, config)
     return run["out"]
 
 
-def _train_together(runs, config):
-    """Train the models of *runs* as one batch; each run's ``out`` = (steps, corr, loss).
+def _train_run(run, config):
+    """Train one run; sets its ``out`` = (steps, corr (T, B), loss (T, B)).
 
     A run is a dict: ``model`` (trained in place), ``X`` (n, d), labels ``y`` (n,), ``fresh``
     inputs (m, d), the label ``noise`` z (n,) its corr is measured against, and the ``seed``
-    of its gradient noise. The runs share one ``train()`` call, hence one seed: callers batch
-    runs only when there is no gradient noise (then the seed draws nothing).
+    of its gradient noise.
     """
     import numpy as np
 
     from noprune_theory.training import train
 
-    models = [r["model"] for r in runs]
-    big = models[0] if len(models) == 1 else type(models[0])._stack(models)
-    X = np.concatenate([_per_network(r["X"], m.B) for r, m in zip(runs, models)])
-    y = np.concatenate([_per_network(r["y"], m.B) for r, m in zip(runs, models)])
-    fresh = np.concatenate([_per_network(r["fresh"], m.B) for r, m in zip(runs, models)])
-    bounds = np.cumsum([0] + [m.B for m in models])
+    X, fresh = run["X"], run["fresh"]
 
     def measure(net, step):
-        f, f_fresh = _outputs(net, X), _outputs(net, fresh)
-        return np.concatenate([_noise_correlation(f[a:b], f_fresh[a:b], r["noise"])
-                               for r, a, b in zip(runs, bounds[:-1], bounds[1:])])
+        return _noise_correlation(_outputs(net, X), _outputs(net, fresh), run["noise"])
 
-    res = train(big, X, y, loss="mse", optimizer="adam", lr=config["lr"],
+    res = train(run["model"], X, run["y"], loss="mse", optimizer="adam", lr=config["lr"],
                 steps=config["steps"], grad_noise=config["grad_noise"],
-                record_every=config["record_every"], callback=measure, seed=runs[0]["seed"])
-    corr = np.stack(res.trajectory.callback)
-    loss = np.asarray(res.trajectory.loss)
-    for r, m, a, b in zip(runs, models, bounds[:-1], bounds[1:]):
-        if m is not big:
-            m.weights = [w[a:b] for w in big.weights]
-            m.biases = [v[a:b] for v in big.biases]
-        r["out"] = (res.trajectory.steps, corr[:, a:b], loss[:, a:b])
+                record_every=config["record_every"], callback=measure, seed=run["seed"])
+    run["out"] = (res.trajectory.steps, np.stack(res.trajectory.callback),
+                  res.trajectory.loss)
 
 
 def _train_stage(runs, config):
-    """Train every run of one stage of the protocol (the runs are independent).
+    """Train every run of one stage of the protocol, each run alone.
 
-    Without gradient noise all runs train as one batch. With it, ``train()`` draws one noise
-    array for its whole batch from its seed, so each run trains alone with its own draws, as
-    the protocol states (a batch would draw different numbers).
+    Not batched: with gradient noise, ``train()`` draws one noise array for its whole batch
+    from one seed, so a batch would change the noise each run sees; without it, training a
+    stage's runs (or several cells) as one batch was measured slower at the paper's scale
+    (15.0-16.5 s against 13.5 s of CPU on a 2-seed, 30-step slice: the larger
+    batches' per-step memory traffic outweighs the saved per-call overhead), and only 1.14
+    times faster on the quick preset.
     """
-    if config["grad_noise"] > 0:
-        for r in runs:
-            _train_together([r], config)
-    else:
-        _train_together(runs, config)
+    for r in runs:
+        _train_run(r, config)
 
 
 #: The three masks of every IMP round: (key, what it is).
@@ -260,9 +235,8 @@ MASKS = (
 
 
 def _cells(items):
-    """The values of cells ``[(config, seed), ...]`` sharing every field but the seed, run in
-    lockstep: each stage (the dense run, then each IMP round) trains the networks of every
-    cell together (:func:`_train_stage`)."""
+    """The values of cells ``[(config, seed), ...]`` sharing every field but the seed, stage by
+    stage: the dense run, then each IMP round (:func:`_train_stage`). :func:`cell` runs one."""
     import numpy as np
 
     from noprune_theory.models import MaskedMLP
@@ -377,42 +351,6 @@ def _record(c):
 def cell(config, seed):
     """Dense training, then IMP rounds against two controls; corr with the label noise."""
     return _cells([(config, seed)])[0]
-
-
-# ----------------------------------------------------------------------------- batched cells
-def group_key(config):
-    """Cells with the same key run as one batch: the same point (they differ by the seed)."""
-    return tuple(sorted(config.items()))
-
-
-def network_count(config):
-    """Networks one cell trains at once: ``nets`` students, times four in an IMP round (the
-    IMP mask, its two controls and the other-noise chain)."""
-    return config["nets"] * (4 if config["imp_rounds"] > 0 else 1)
-
-
-def network_bytes(config):
-    """Memory one network takes while its batch trains (bytes, an upper estimate)."""
-    d, w, n, m = config["d"], config["width"], config["n"], config["fresh"]
-    L = config["depth"]
-    weights = d * w + (L - 2) * w * w + w
-    units = (L - 1) * w + 1
-    # weights, initial weights, gradients, two Adam moments, masks and copies (float64);
-    # activations, pre-activations and deltas over the n points; per-network copies of the
-    # training and fresh inputs and the forward pass over the fresh inputs
-    return 8 * (10 * weights + 4 * units * n + (n + m) * (d + 1) + 2 * units * m)
-
-
-def cells_batch(items):
-    """Values of several cells ``[(config, seed), ...]`` of one group, run as one batch.
-
-    The cells run in lockstep (:func:`_cells`): the dense runs of every cell train together,
-    then the four runs of each IMP round of every cell. Training treats every network on its
-    own (its own inputs, labels, mask and Adam state), so every value equals the cell's own.
-    With gradient noise the runs train one by one (see :func:`_train_stage`): the same values,
-    without the speed-up.
-    """
-    return _cells(items)
 
 
 # ----------------------------------------------------------------------------- plots
