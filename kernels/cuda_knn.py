@@ -57,6 +57,26 @@ def _kernel():
     if _KERNEL is not None:
         return _KERNEL
 
+    @cuda.jit(device=True, cache=True)
+    def stage_tile(sh, X, Y, p, j, tid, oy):
+        # point j of problem p into the tile's slot tid (nothing past the last point)
+        if j < X.shape[1]:
+            for c in range(X.shape[2]):
+                sh[tid * X.shape[2] + c] = X[p, j, c]
+            for c in range(Y.shape[2]):
+                sh[oy + tid * Y.shape[2] + c] = Y[p, j, c]
+
+    @cuda.jit(device=True, cache=True)
+    def tile_distances(sh, t, xi, yi, dx, dy, oy):
+        # max-norm distances in x and in y between the thread's point and tile point t
+        ddx = 0.0
+        for c in range(dx):
+            ddx = max(ddx, abs(sh[t * dx + c] - xi[c]))
+        ddy = 0.0
+        for c in range(dy):
+            ddy = max(ddy, abs(sh[oy + t * dy + c] - yi[c]))
+        return ddx, ddy
+
     @cuda.jit(cache=True)
     def ksg_kernel(X, Y, k, algorithm, nx_out, ny_out, eps_out, p_off):
         # p_off: the first problem of this launch (grid y is limited to 65,535)
@@ -89,25 +109,13 @@ def _kernel():
 
         # pass 1: the k nearest points in the joint space (max norm)
         for start in range(0, n, tpb):
-            j = start + tid
-            if j < n:
-                for c in range(dx):
-                    sh[tid * dx + c] = X[p, j, c]
-                for c in range(dy):
-                    sh[oy + tid * dy + c] = Y[p, j, c]
+            stage_tile(sh, X, Y, p, start + tid, tid, oy)
             cuda.syncthreads()
             if active:
                 stop = min(tpb, n - start)
                 for t in range(stop):
                     if start + t != i:
-                        ddx = 0.0
-                        for c in range(dx):
-                            v = abs(sh[t * dx + c] - xi[c])
-                            ddx = max(ddx, v)
-                        ddy = 0.0
-                        for c in range(dy):
-                            v = abs(sh[oy + t * dy + c] - yi[c])
-                            ddy = max(ddy, v)
+                        ddx, ddy = tile_distances(sh, t, xi, yi, dx, dy, oy)
                         d = max(ddx, ddy)
                         if d < best[k - 1]:
                             m = k - 1
@@ -137,25 +145,13 @@ def _kernel():
         cx = 0
         cy = 0
         for start in range(0, n, tpb):
-            j = start + tid
-            if j < n:
-                for c in range(dx):
-                    sh[tid * dx + c] = X[p, j, c]
-                for c in range(dy):
-                    sh[oy + tid * dy + c] = Y[p, j, c]
+            stage_tile(sh, X, Y, p, start + tid, tid, oy)
             cuda.syncthreads()
             if active:
                 stop = min(tpb, n - start)
                 for t in range(stop):
                     if start + t != i:
-                        ddx = 0.0
-                        for c in range(dx):
-                            v = abs(sh[t * dx + c] - xi[c])
-                            ddx = max(ddx, v)
-                        ddy = 0.0
-                        for c in range(dy):
-                            v = abs(sh[oy + t * dy + c] - yi[c])
-                            ddy = max(ddy, v)
+                        ddx, ddy = tile_distances(sh, t, xi, yi, dx, dy, oy)
                         if algorithm == 1:
                             if ddx < rx:
                                 cx += 1
