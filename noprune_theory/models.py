@@ -240,8 +240,8 @@ class MaskedMLP:
         host_w, host_b = self._initial_draws(np.random.default_rng(seed))
         xp_mod = namespace_for(self.backend)
         self._set_namespace_from(xp_mod.asarray(np.zeros(1)))
-        self.weights = [self._from_host(w) for w in host_w]
-        self.biases = [self._from_host(b) for b in host_b] if self.bias else None
+        self.weights = [self.from_host(w) for w in host_w]
+        self.biases = [self.from_host(b) for b in host_b] if self.bias else None
         self.masks = [self.xp.ones(w.shape, dtype=self.xp.bool) for w in self.weights]
         self.initial_weights = [self._clone(w) for w in self.weights]
         self.initial_biases = (None if self.biases is None
@@ -315,10 +315,35 @@ class MaskedMLP:
     # ------------------------------------------------------------------ arrays
     def _set_namespace_from(self, arr):
         self.xp = array_namespace(arr)
-        self._dt = getattr(self.xp, self.dtype)
 
-    def _from_host(self, a):
-        return self.xp.asarray(np.asarray(a), dtype=self._dt)
+    @property
+    def array_dtype(self):
+        """Floating dtype of the parameters, as an object of :attr:`xp` (as ``dtype`` names it).
+
+        ``xp.float32`` or ``xp.float64``: what arrays combined with the parameters are cast
+        to; :meth:`from_host`, :meth:`prepare_inputs` and :meth:`prepare_targets` return
+        arrays of this dtype.
+        """
+        return getattr(self.xp, self.dtype)
+
+    #: Former private name of :attr:`array_dtype`, kept for code outside this package's core.
+    _dt = array_dtype
+
+    def from_host(self, a):
+        """Copy a host array into the model's array library, in the parameters' dtype.
+
+        Parameters
+        ----------
+        a : array_like
+            Real numbers on the host (a NumPy array, list or scalar); not validated.
+
+        Returns
+        -------
+        array
+            ``a`` as an array of :attr:`xp` with dtype :attr:`array_dtype` (on the device for
+            the cupy backend; a NumPy array already of that dtype may be returned uncopied).
+        """
+        return self.xp.asarray(np.asarray(a), dtype=self.array_dtype)
 
     def _clone(self, a):
         return self.xp.asarray(a, copy=True)
@@ -333,12 +358,13 @@ class MaskedMLP:
         def move(a, dtype):
             return new.xp.asarray(to_numpy(a), dtype=dtype)
 
-        new.weights = [move(w, new._dt) for w in self.weights]
-        new.biases = None if self.biases is None else [move(b, new._dt) for b in self.biases]
+        dt = new.array_dtype
+        new.weights = [move(w, dt) for w in self.weights]
+        new.biases = None if self.biases is None else [move(b, dt) for b in self.biases]
         new.masks = [move(m, new.xp.bool) for m in self.masks]
-        new.initial_weights = [move(w, new._dt) for w in self.initial_weights]
+        new.initial_weights = [move(w, dt) for w in self.initial_weights]
         new.initial_biases = (None if self.initial_biases is None
-                              else [move(b, new._dt) for b in self.initial_biases])
+                              else [move(b, dt) for b in self.initial_biases])
         return new
 
     def to_backend(self, backend):
@@ -436,8 +462,37 @@ class MaskedMLP:
                 f"{self.backend!r}); move it to the model's library first"
             ) from None
 
-    # ------------------------------------------------------------------ inputs
-    def _prepare_X(self, X):
+    # ------------------------------------------------------------------ prepared arrays
+    # The protocol of the trainer and the estimators: validate X and y once with
+    # prepare_inputs and prepare_targets, then call loss_and_gradients and forward_rows on the
+    # prepared arrays as often as needed (they trust them and check nothing).
+
+    def prepare_inputs(self, X):
+        """Validate inputs and return them as an array of the model's library and dtype.
+
+        The check every public method that takes ``X`` runs; :meth:`loss_and_gradients` and
+        :meth:`forward_rows` take its result without checking it again.
+
+        Parameters
+        ----------
+        X : array_like, shape (n, d) or (B, n, d)
+            Inputs shared by all networks, or one set per network; finite real numbers, at
+            least one point. A NumPy array (or list) is accepted by every backend; an array of
+            another library must be of the model's.
+
+        Returns
+        -------
+        array, shape (n, d) or (B, n, d)
+            ``X`` in :attr:`xp` with dtype :attr:`array_dtype` (a NumPy array already of that
+            dtype is returned uncopied).
+
+        Raises
+        ------
+        ValueError
+            A wrong shape, no point, a non-numeric dtype, or NaN or inf.
+        TypeError
+            Not an array, or an array of another library than the model's.
+        """
         xp = self.xp
         if isinstance(X, (list, tuple)):
             X = np.asarray(X)
@@ -464,13 +519,39 @@ class MaskedMLP:
             raise ValueError("X must hold at least one point, got n = 0")
         if isinstance(X, np.ndarray) and not np.issubdtype(X.dtype, np.number):
             raise ValueError(f"X must hold numbers, got dtype {X.dtype}")
-        Xa = xp.asarray(X, dtype=self._dt) if not isinstance(X, np.ndarray) else self._from_host(X)
+        Xa = (xp.asarray(X, dtype=self.array_dtype) if not isinstance(X, np.ndarray)
+              else self.from_host(X))
         if not bool(xp.all(xp.isfinite(Xa))):
             raise ValueError("X must not contain NaN or inf")
         return Xa
 
-    def _prepare_y(self, y, n, loss):
-        """Validate labels for *loss* and return the target array used by the loss terms."""
+    def prepare_targets(self, y, n, loss="mse"):
+        """Validate labels for *loss* and return the target array the loss terms take.
+
+        Parameters
+        ----------
+        y : array_like
+            Labels of the *n* points, as :meth:`per_point_loss` takes them for *loss*.
+        n : int
+            The number of points (``X.shape[-2]``).
+        loss : {"mse", "logistic", "cross_entropy"}, default "mse"
+            The loss the targets are for.
+
+        Returns
+        -------
+        array, shape (1, n, out) or (B, n, out)
+            In :attr:`xp` with dtype :attr:`array_dtype`; the first axis is 1 when ``y`` is
+            shared by all networks. mse: the values (one column when out = 1); logistic: the
+            labels -1 or +1 in one column; cross_entropy: the one-hot encoding of the labels.
+
+        Raises
+        ------
+        ValueError
+            An unknown loss, a shape that does not match *n* and the model, labels outside
+            the loss's range, or NaN or inf.
+        TypeError
+            Not an array, or an array of another library than the model's.
+        """
         xp = self.xp
         check_choice(loss, "loss", LOSSES)
         out, B = self.sizes[-1], self.B
@@ -499,9 +580,9 @@ class MaskedMLP:
             if bool(xp.any(ya < 0)) or bool(xp.any(ya >= out)):
                 raise ValueError(f"y must hold class labels in [0, {out - 1}] for cross_entropy")
             classes = xp.arange(out, dtype=ya.dtype)
-            onehot = xp.astype(ya[..., None] == classes, self._dt)
+            onehot = xp.astype(ya[..., None] == classes, self.array_dtype)
             return onehot if onehot.ndim == 3 else onehot[None, ...]
-        ya = self._from_host(y) if host else xp.astype(y, self._dt)
+        ya = self.from_host(y) if host else xp.astype(y, self.array_dtype)
         if not bool(xp.all(xp.isfinite(ya))):
             raise ValueError("y must not contain NaN or inf")
         if loss == "logistic":
@@ -544,13 +625,13 @@ class MaskedMLP:
         out = []
         for l, (v, w) in enumerate(zip(vectors, self.weights)):
             if isinstance(v, np.ndarray) and not isinstance(w, np.ndarray):
-                v = self._from_host(v)
+                v = self.from_host(v)
             self._check_same_library(v, f"vectors[{l}]")
             if tuple(v.shape) != tuple(w.shape):
                 raise ValueError(
                     f"vectors[{l}] must have shape {tuple(w.shape)}, got {tuple(v.shape)}"
                 )
-            v = self.xp.astype(v, self._dt)
+            v = self.xp.astype(v, self.array_dtype)
             if not bool(self.xp.all(self.xp.isfinite(v))):
                 raise ValueError(f"vectors[{l}] must not contain NaN or inf")
             out.append(self.xp.where(self.masks[l], v, 0.0))
@@ -623,19 +704,51 @@ class MaskedMLP:
                 delta = back * _act_d1(self.activation, z[l], a[l], xp)
         return wg, bg
 
-    def _loss_grad(self, Xa, t, loss, rows=None):
-        """(per-point loss (B, n), f, weight grads, bias grads) from prepared inputs.
+    def loss_and_gradients(self, X, targets, loss="mse", *, rows=None):
+        """Compute every network's per-point losses, outputs and gradients on prepared arrays.
 
-        *rows* (None: all): at most this many points at a time (``ceil(n / rows)`` slices of
-        balanced sizes), so that the ``(B, rows, h)`` buffers of a step stay within a memory
-        budget (see :meth:`work_bytes_per_point`). The gradients are the sums of the slices';
-        everything agrees with one pass up to rounding (``kernels.cpu.two_layer_loss_grad``,
-        Notes).
+        The work of a training step: :meth:`gradients` on arrays that :meth:`prepare_inputs`
+        and :meth:`prepare_targets` returned, which are not checked again. The fused
+        two-layer kernels of the model's :attr:`kernel_table` run where
+        :meth:`uses_fused_kernels` says so, the batched matrix products otherwise.
+
+        Parameters
+        ----------
+        X : array, shape (n, d) or (B, n, d)
+            Inputs as :meth:`prepare_inputs` returns them.
+        targets : array, shape (1, n, out) or (B, n, out)
+            Targets as :meth:`prepare_targets` returns them for *loss* and these n points.
+        loss : {"mse", "logistic", "cross_entropy"}, default "mse"
+            The loss *targets* were prepared for.
+        rows : int >= 1 or None, default None
+            At most this many points at a time (``ceil(n / rows)`` slices of balanced sizes),
+            so that the ``(B, rows, h)`` buffers stay within a memory budget (see
+            :meth:`work_bytes_per_point`); None: all points at once.
+
+        Returns
+        -------
+        per_point : array, shape (B, n)
+            The loss of every network on every point.
+        outputs : array, shape (B, n, out)
+            The outputs ``f``.
+        weight_grads : list of arrays
+            Gradients of the mean loss over the n points, like ``weights``; exactly zero where
+            the mask is False.
+        bias_grads : list of arrays or None
+            Like ``biases``.
+
+        Notes
+        -----
+        With *rows*, the gradients are the sums of the slices' (each normalized by all n
+        points), and everything agrees with one pass up to rounding: a gradient adds the
+        points in another grouping, and BLAS may order a point's dot product differently in a
+        product of fewer rows (``noprune_theory.kernels.cpu.two_layer_loss_grad``, Notes).
         """
+        Xa, t = X, targets
         n = Xa.shape[-2]
         if rows is None or rows >= n:
             return self._loss_grad_part(Xa, t, loss, n)
-        if self._fused_ok(Xa, loss) and not self._cuda_reductions():
+        if self.uses_fused_kernels(Xa, loss) and not self._cuda_reductions():
             # the CPU kernel carries its gradient sums from slice to slice itself
             return self._fused_loss_grad(Xa, t, loss, rows=rows)
         xp = self.xp
@@ -656,8 +769,8 @@ class MaskedMLP:
         return xp.concat(pers, axis=-1), xp.concat(fs, axis=-2), wsum, bsum
 
     def _loss_grad_part(self, Xa, t, loss, n_total):
-        """:meth:`_loss_grad` on the points of Xa, normalized by *n_total* points."""
-        if self._fused_ok(Xa, loss):
+        """:meth:`loss_and_gradients` on the points of Xa, normalized by *n_total* points."""
+        if self.uses_fused_kernels(Xa, loss):
             return self._fused_loss_grad(Xa, t, loss, n_total=n_total)
         a, z = self._forward_cache(Xa)
         f = z[-1]
@@ -675,16 +788,31 @@ class MaskedMLP:
         wg, bg = self._backward(a, z, df / n_total)
         return per, f, wg, bg
 
-    def _forward_rows(self, Xa, rows=None):
-        """Outputs (B, n, out) computed *rows* points at a time (None: all at once).
+    def forward_rows(self, X, rows=None):
+        """Compute the outputs of every network on prepared inputs, *rows* points at a time.
 
-        Every point's output is computed alone; slicing changes at most the rounding of the
-        matrix products (BLAS may order a dot product differently for fewer rows).
+        :meth:`forward` on an array that :meth:`prepare_inputs` returned (not checked again),
+        with the ``(B, rows, h)`` buffers of a slice in place of ``(B, n, h)``.
+
+        Parameters
+        ----------
+        X : array, shape (n, d) or (B, n, d)
+            Inputs as :meth:`prepare_inputs` returns them.
+        rows : int >= 1 or None, default None
+            At most this many points at a time (``ceil(n / rows)`` slices of balanced sizes);
+            None: all points at once.
+
+        Returns
+        -------
+        array, shape (B, n, out)
+            The outputs ``f``. Every point's output is computed alone; slicing changes at
+            most the rounding of the matrix products (BLAS may order a dot product differently
+            for fewer rows).
         """
-        n = Xa.shape[-2]
+        n = X.shape[-2]
         if rows is None or rows >= n:
-            return self._forward_cache(Xa)[1][-1]
-        parts = [self._forward_cache(Xa[..., lo:hi, :])[1][-1] for lo, hi in _slices(n, rows)]
+            return self._forward_cache(X)[1][-1]
+        parts = [self._forward_cache(X[..., lo:hi, :])[1][-1] for lo, hi in _slices(n, rows)]
         return self.xp.concat(parts, axis=-2)
 
     def work_bytes_per_point(self, *, backward=True, fused=None):
@@ -755,9 +883,28 @@ class MaskedMLP:
         # the numba.cuda loss kernels (the cupy backend's table, or the simulator's in the tests)
         return self.kernel_table.cuda_reductions
 
-    def _fused_ok(self, Xa, loss):
-        # the fused two-layer step: one hidden layer, scalar output, shared X, mse or logistic;
-        # numba kernels on the numba backend, numba.cuda kernels on the cupy backend
+    def uses_fused_kernels(self, X, loss="mse"):
+        """Tell whether :meth:`loss_and_gradients` runs the fused two-layer kernels on *X*.
+
+        They run for one hidden layer, one output, inputs shared by all networks (``X`` of
+        shape ``(n, d)``) and the mse or logistic loss, when the model's :attr:`kernel_table`
+        has them: the numba kernels (numba backend) or the numba.cuda ones (cupy backend, up
+        to the width the CUDA kernel takes). Elsewhere the batched matrix products run.
+
+        Parameters
+        ----------
+        X : array, shape (n, d) or (B, n, d)
+            Inputs as :meth:`prepare_inputs` returns them (only the number of axes counts).
+        loss : {"mse", "logistic", "cross_entropy"}, default "mse"
+            The loss of the step.
+
+        Returns
+        -------
+        bool
+            True where the fused kernels run; :meth:`work_bytes_per_point` takes it as
+            ``fused``.
+        """
+        Xa = X
         return (
             (self.kernel_table.fused_loss_grad == "cpu" or self._cuda_reductions())
             and self.depth == 2
@@ -769,6 +916,30 @@ class MaskedMLP:
                 or self.kernel_table.kernel_module("cuda").fused_width_ok(self.sizes[1])
             )
         )
+
+    def release_work_buffers(self):
+        """Free the scratch buffers that the fused CPU kernel keeps from one step to the next.
+
+        :meth:`loss_and_gradients` allocates them on the first call and reuses them while the
+        shapes stay; a trainer releases them before an evaluation of all points allocates its
+        own, so that the two never add up. The next call allocates them again.
+        """
+        self.__dict__.pop("_work", None)
+
+    # The former private names of the protocol above, for code outside the model and the
+    # trainer that still calls them (estimators/_noise.py, tests/test_kernels.py,
+    # tests/test_gpu_path.py, benchmarks/bench_training.py).
+    def _prepare_X(self, X):
+        return self.prepare_inputs(X)
+
+    def _prepare_y(self, y, n, loss):
+        return self.prepare_targets(y, n, loss)
+
+    def _loss_grad(self, Xa, t, loss, rows=None):
+        return self.loss_and_gradients(Xa, t, loss, rows=rows)
+
+    def _fused_ok(self, Xa, loss):
+        return self.uses_fused_kernels(Xa, loss)
 
     def _fused_loss_grad(self, Xa, t, loss, *, n_total=None, rows=None):
         xp = self.xp
@@ -814,7 +985,7 @@ class MaskedMLP:
         -------
         f : array, shape (B, n, out), in the model's array library.
         """
-        Xa = self._prepare_X(X)
+        Xa = self.prepare_inputs(X)
         return self._forward_cache(Xa)[1][-1]
 
     __call__ = forward
@@ -831,8 +1002,8 @@ class MaskedMLP:
             integer labels ``(n,)`` or ``(B, n)`` in ``[0, out)`` (out >= 2).
         loss : {"mse", "logistic", "cross_entropy"}, default "mse"
         """
-        Xa = self._prepare_X(X)
-        t = self._prepare_y(y, Xa.shape[-2], loss)
+        Xa = self.prepare_inputs(X)
+        t = self.prepare_targets(y, Xa.shape[-2], loss)
         f = self._forward_cache(Xa)[1][-1]
         return _loss_terms(loss, f, t, self.xp)[0]
 
@@ -849,10 +1020,11 @@ class MaskedMLP:
         The sign of f against the sign of y for one output (mse, logistic), the argmax
         otherwise.
         """
-        Xa = self._prepare_X(X)
-        t = self._prepare_y(y, Xa.shape[-2], loss)
+        Xa = self.prepare_inputs(X)
+        t = self.prepare_targets(y, Xa.shape[-2], loss)
         f = self._forward_cache(Xa)[1][-1]
-        return self.xp.mean(self.xp.astype(_correct(loss, f, t, self.xp), self._dt), axis=-1)
+        correct = _correct(loss, f, t, self.xp)
+        return self.xp.mean(self.xp.astype(correct, self.array_dtype), axis=-1)
 
     def gradients(self, X, y, loss="mse"):
         """Mean loss and its gradients, for every network.
@@ -877,9 +1049,9 @@ class MaskedMLP:
         ``dW_l = c_l a_l^T delta_{l+1}``, ``db_l = sum_i delta_{l+1}`` and
         ``delta_l = c_l (delta_{l+1} W_l^T) * phi'(z_l)``.
         """
-        Xa = self._prepare_X(X)
-        t = self._prepare_y(y, Xa.shape[-2], loss)
-        per, _, wg, bg = self._loss_grad(Xa, t, loss)
+        Xa = self.prepare_inputs(X)
+        t = self.prepare_targets(y, Xa.shape[-2], loss)
+        per, _, wg, bg = self.loss_and_gradients(Xa, t, loss)
         return self.xp.mean(per, axis=-1), wg, bg
 
     def hvp(self, X, y, vectors, loss="mse"):
@@ -910,8 +1082,8 @@ class MaskedMLP:
         Exact up to rounding (no finite differences); ReLU's phi'' is zero almost everywhere.
         GraSP ([NFP] Sec. 5) scores with ``H g``.
         """
-        Xa = self._prepare_X(X)
-        t = self._prepare_y(y, Xa.shape[-2], loss)
+        Xa = self.prepare_inputs(X)
+        t = self.prepare_targets(y, Xa.shape[-2], loss)
         V = self._check_vectors(vectors)
         return self._hvp(Xa, t, V, loss)
 
@@ -971,13 +1143,33 @@ class MaskedMLP:
         return new
 
     @classmethod
-    def _stack(cls, models):
-        """One model holding the networks of *models* in order (same shape and settings).
+    def concat(cls, models):
+        """Join the networks of several models into one batch, in order.
 
-        Arrays are copied; the result's ``seed`` is the first model's (the others' initial
-        weights are carried as arrays). Used to train networks of several simulation cells as
-        one batch.
+        Used to train the networks of several simulation cells as one batch; the networks
+        are then independent as before (each network's numbers depend on it alone).
+
+        Parameters
+        ----------
+        models : sequence of MaskedMLP
+            At least one model; all of the same sizes, activation, bias, scaling, init, dtype
+            and backend.
+
+        Returns
+        -------
+        MaskedMLP
+            ``B = sum of the models' B``, networks (weights, biases, masks, initial values) in
+            the order given, arrays copied. Its ``seed`` is the first model's (the others'
+            initial weights are carried as arrays).
+
+        Raises
+        ------
+        ValueError
+            When the models differ in one of the settings above.
         """
+        models = list(models)
+        if not models:
+            raise ValueError("models must hold at least one MaskedMLP, got none")
         first = models[0]
         keys = ("sizes", "activation", "bias", "scaling", "init", "dtype", "backend")
         for m in models[1:]:
@@ -997,6 +1189,11 @@ class MaskedMLP:
                               [xp.concat([m.initial_biases[l] for m in models])
                                for l in range(first.depth)])
         return new
+
+    @classmethod
+    def _stack(cls, models):
+        # the former private name of concat, still called by the simulations
+        return cls.concat(models)
 
     def save(self, path):
         """Write the model to an ``.npz`` file (weights, biases, masks, initial weights and
@@ -1086,16 +1283,16 @@ class MaskedMLP:
                         raise ValueError(f"{key} has dtype {data[key].dtype}, not real numbers")
                     if not np.all(np.isfinite(data[key])):
                         raise ValueError(f"{key} contains inf or NaN")
-            model.weights = [model._from_host(data[f"weight_{l}"]) for l in range(L)]
+            model.weights = [model.from_host(data[f"weight_{l}"]) for l in range(L)]
             model.initial_weights = [
-                model._from_host(data[f"initial_weight_{l}"]) for l in range(L)
+                model.from_host(data[f"initial_weight_{l}"]) for l in range(L)
             ]
             masks = [model.xp.asarray(data[f"mask_{l}"]) for l in range(L)]
             if model.bias:
-                model.biases = [model._from_host(data[f"bias_{l}"]) for l in range(L)]
+                model.biases = [model.from_host(data[f"bias_{l}"]) for l in range(L)]
                 # version-1 files have no initial biases: theirs were zero (He init)
                 model.initial_biases = [
-                    model._from_host(data[f"initial_bias_{l}"]) if f"initial_bias_{l}" in data
+                    model.from_host(data[f"initial_bias_{l}"]) if f"initial_bias_{l}" in data
                     else model.xp.zeros_like(model.biases[l]) for l in range(L)
                 ]
                 for l in range(L):

@@ -456,9 +456,9 @@ def _validate(model, X, y, *, loss, optimizer, lr, steps, batch_size, grad_noise
         raise ValueError(
             f"kernels={kernels!r} needs a model with NumPy arrays (backend numpy or numba)"
         )
-    Xa = model._prepare_X(X)
+    Xa = model.prepare_inputs(X)
     n = Xa.shape[-2]
-    t = model._prepare_y(y, n, loss)
+    t = model.prepare_targets(y, n, loss)
     if optimizer == "sgd" and batch_size is None:
         batch_size = max(1, n // 10)
     if batch_size is not None:
@@ -502,8 +502,8 @@ class _State:
         self.diverged = xp.zeros(B, dtype=xp.bool)
         self.taken = xp.zeros(B, dtype=xp.int64)
         self.diverged_at = xp.full(B, -1, dtype=xp.int64)
-        self._lr = xp.asarray(lr, dtype=model._dt)
-        self._zero = xp.asarray(0.0, dtype=model._dt)
+        self._lr = xp.asarray(lr, dtype=model.array_dtype)
+        self._zero = xp.asarray(0.0, dtype=model.array_dtype)
         self.host_active = np.ones(B, dtype=bool)  # as of the last sync
         self.host_diverged = np.zeros(B, dtype=bool)
 
@@ -562,7 +562,7 @@ class _Records:
         model, o, xp = self.model, self.o, self.model.xp
         self.steps.append(step)
         self.loss.append(to_numpy(xp.mean(per, axis=-1)).astype(np.float64))
-        acc = xp.mean(xp.astype(_correct(o.loss, f, o.t, xp), model._dt), axis=-1)
+        acc = xp.mean(xp.astype(_correct(o.loss, f, o.t, xp), model.array_dtype), axis=-1)
         self.acc.append(to_numpy(acc).astype(np.float64))
         if o.callback is not None:
             self.cb.append(o.callback(model, step))
@@ -593,8 +593,9 @@ class _Noise:
     def _draw(self, shape):
         model = self.model
         if self.device is not None:
-            return self.sigma * self.device.standard_normal(shape, dtype=model._dt)
-        return model.xp.asarray(self.sigma * self.rng.standard_normal(shape), dtype=model._dt)
+            return self.sigma * self.device.standard_normal(shape, dtype=model.array_dtype)
+        return model.xp.asarray(self.sigma * self.rng.standard_normal(shape),
+                                dtype=model.array_dtype)
 
     def add(self, wg, bg):
         xp = self.model.xp
@@ -610,7 +611,7 @@ def _step_loop(model, o):
     xp = model.xp
     Xa, t, n = o.Xa, o.t, o.n
     step_rows = max(1, int(o.budget // model.work_bytes_per_point(
-        fused=model._fused_ok(Xa, o.loss))))
+        fused=model.uses_fused_kernels(Xa, o.loss))))
     eval_rows = max(1, int(o.budget // model.work_bytes_per_point(backward=False)))
     rng = np.random.default_rng(o.seed)
     noise = _Noise(model, o.grad_noise, rng, o.seed) if o.grad_noise > 0 else None
@@ -620,7 +621,7 @@ def _step_loop(model, o):
     has_target = o.target_loss is not None or o.stop_when_memorized
 
     def full_eval():
-        f = model._forward_rows(Xa, eval_rows)
+        f = model.forward_rows(Xa, eval_rows)
         return _loss_terms_per(o.loss, f, t, xp), f
 
     def reached(per):
@@ -666,7 +667,7 @@ def _step_loop(model, o):
         else:
             Xb, tb = Xa, t
         if step < o.steps:
-            per_b, f_b, wg, bg = model._loss_grad(Xb, tb, o.loss, rows=step_rows)
+            per_b, f_b, wg, bg = model.loss_and_gradients(Xb, tb, o.loss, rows=step_rows)
             if not o.minibatch:
                 per, f = per_b, f_b
             elif check or want_record:
@@ -674,7 +675,7 @@ def _step_loop(model, o):
         else:
             # the step's work buffers (kept between steps by the fused CPU kernel) are released
             # before an evaluation of all points allocates its own: the two never add up
-            model.__dict__.pop("_work", None)
+            model.release_work_buffers()
             per, f = final = full_eval()
             per_b = per
         if want_record:
@@ -694,7 +695,7 @@ def _step_loop(model, o):
     if new_bad.any():
         warn(new_bad)
     taken, converged, diverged, _ = state.final()
-    model.__dict__.pop("_work", None)
+    model.release_work_buffers()
     # the step at which the last network stopped (or the step cap): where the loop of a
     # host that reads the state at every step ends
     end = int(taken.max()) if taken.size else 0
@@ -703,8 +704,9 @@ def _step_loop(model, o):
     if records.steps[-1] != end:
         records.record(end, per, f)
     final_loss = to_numpy(xp.mean(per, axis=-1)).astype(np.float64)
-    final_acc = to_numpy(xp.mean(xp.astype(_correct(o.loss, f, t, xp), model._dt), axis=-1))
-    memorized = to_numpy(xp.mean(xp.astype(per < o.memorize_threshold, model._dt), axis=-1))
+    dt = model.array_dtype
+    final_acc = to_numpy(xp.mean(xp.astype(_correct(o.loss, f, t, xp), dt), axis=-1))
+    memorized = to_numpy(xp.mean(xp.astype(per < o.memorize_threshold, dt), axis=-1))
     return TrainResult(
         final_loss=final_loss,
         final_accuracy=np.asarray(final_acc, dtype=np.float64),
@@ -809,6 +811,8 @@ def _subset(model, idx):
                                                      for b in model.biases]
     sub.masks = [np.ascontiguousarray(m[idx]) for m in model.masks]
     sub.initial_weights = [np.ascontiguousarray(w[idx]) for w in model.initial_weights]
+    sub.initial_biases = (None if model.initial_biases is None
+                          else [np.ascontiguousarray(b[idx]) for b in model.initial_biases])
     return sub
 
 
