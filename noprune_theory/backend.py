@@ -63,7 +63,14 @@ class BackendUnavailableError(ValueError):
 
 
 def cuda_simulator_enabled():
-    """True when numba.cuda runs under its simulator (``NUMBA_ENABLE_CUDASIM=1``)."""
+    """Tell whether numba.cuda runs under its simulator (``NUMBA_ENABLE_CUDASIM=1``).
+
+    Returns
+    -------
+    bool
+        True when the environment variable ``NUMBA_ENABLE_CUDASIM`` is set to anything but
+        ``""`` or ``"0"``.
+    """
     return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 
 
@@ -80,10 +87,16 @@ def numba_status():
 
 
 def real_gpu_mode():
-    """True when ``NOPRUNE_REAL_GPU=1``: the test suite runs on a real GPU, not the simulator.
+    """Tell whether the test suite runs on a real GPU, not the simulator (``NOPRUNE_REAL_GPU``).
 
     ``tests/conftest.py`` then leaves the CUDA simulator off, and a GPU that is not usable is an
     error instead of a skipped test.
+
+    Returns
+    -------
+    bool
+        True when the environment variable ``NOPRUNE_REAL_GPU`` is set to anything but ``""``
+        or ``"0"``.
     """
     return os.environ.get("NOPRUNE_REAL_GPU", "0") not in ("", "0")
 
@@ -176,10 +189,18 @@ def gpu_status():
 
 
 def gpu_details():
-    """Driver and runtime versions, compute capability and numba's CUDA implementation.
+    """Report the driver and runtime versions, compute capability and numba's CUDA flavour.
 
-    Each entry is None where it cannot be found (no CuPy, no driver); nothing is raised.
-    Used by ``noprune-theory info``.
+    Used by ``noprune-theory info``. Nothing is raised: what cannot be found is None.
+
+    Returns
+    -------
+    dict
+        ``driver_version``, ``runtime_version`` (``"major.minor"`` strings), ``device`` (the
+        name of device 0), ``compute_capability`` (``"major.minor"``),
+        ``numba_cuda_implementation`` (NVIDIA's numba-cuda or numba's built-in, deprecated
+        numba.cuda) and ``numba_cuda_module`` (the file of numba-cuda); each None where it
+        cannot be found (no CuPy, no driver, no device).
     """
     out = {
         "driver_version": None,
@@ -272,7 +293,7 @@ def resolve_backend(name="auto"):
 
 
 @dataclass(frozen=True)
-class Backend:
+class Backend:  # numpydoc ignore=PR01
     """What a concrete backend means for the code that runs on it: the one table of kernels.
 
     Models and training ask this object which kernels to run instead of comparing backend
@@ -313,7 +334,18 @@ class Backend:
         return namespace_for(self.name)
 
     def kernel_module(self, which):
-        """The module of kernel family *which* (``"cpu"`` or ``"cuda"``), imported lazily."""
+        """Import a kernel family's module lazily and return it.
+
+        Parameters
+        ----------
+        which : {"cpu", "cuda"}
+            The family: the numba CPU kernels or the numba.cuda kernels.
+
+        Returns
+        -------
+        module
+            ``noprune_theory.kernels.cpu`` or ``noprune_theory.kernels.cuda``.
+        """
         return importlib.import_module(f"noprune_theory.kernels.{which}")
 
 
@@ -351,16 +383,31 @@ def cuda_simulator_backend():
 
 
 def get_backend(name="auto", *, like=None):
-    """The :class:`Backend` of *name*, resolved as :func:`resolve_backend` does.
+    """Return the :class:`Backend` of *name*, resolved as :func:`resolve_backend` does.
 
     Parameters
     ----------
     name : {"auto", "numpy", "numba", "cupy"} or None, default "auto"
+        The backend asked for; None means ``"auto"``.
     like : sequence of arrays or None, default None
         The call's input arrays. With them, ``auto`` follows the data instead of the machine:
         ``cupy`` for CuPy arrays, else ``numba`` when numba imports, else ``numpy``, so
         ``auto`` never moves data between host and device. A concrete *name* ignores *like*.
 
+    Returns
+    -------
+    Backend
+        The kernel table of the concrete backend.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    BackendUnavailableError
+        When *name* (or CuPy arrays in *like*) asks for a backend this machine cannot run.
+
+    Examples
+    --------
     >>> get_backend("numpy").update_kernels
     'xp'
     >>> import numpy as np
@@ -375,16 +422,38 @@ def get_backend(name="auto", *, like=None):
 
 
 def namespace_for(backend):
-    """The array module of a concrete backend: :mod:`numpy`, or :mod:`cupy` for ``cupy``."""
+    """Return the array module of a backend: :mod:`numpy`, or :mod:`cupy` for ``cupy``.
+
+    Parameters
+    ----------
+    backend : {"numpy", "numba", "cupy", "auto"} or None
+        Resolved as :func:`resolve_backend` does.
+
+    Returns
+    -------
+    module
+        :mod:`cupy` for the cupy backend, :mod:`numpy` otherwise (imported lazily).
+    """
     if resolve_backend(backend) == "cupy":
         return importlib.import_module("cupy")
     return importlib.import_module("numpy")
 
 
 def array_namespace(*arrays):
-    """The array-API namespace shared by *arrays* (``None`` entries and scalars are ignored).
+    """Return the array-API namespace shared by *arrays*.
 
     Mixing array types (NumPy with CuPy, say) is an error, not a silent copy.
+
+    Parameters
+    ----------
+    *arrays : arrays, None or Python scalars
+        The arrays of one call; ``None`` entries and Python scalars are ignored.
+
+    Returns
+    -------
+    module
+        The array-API compatible namespace of their library (``array_api_compat``'s wrapper
+        of NumPy or CuPy, or the library itself when it is array-API compliant).
 
     Raises
     ------
@@ -437,7 +506,18 @@ def available_memory(backend="numpy"):
 
 
 def to_numpy(x):
-    """Copy any array (NumPy, CuPy, array-API) to a NumPy array on the host."""
+    """Copy any array (NumPy, CuPy, array-API) to a NumPy array on the host.
+
+    Parameters
+    ----------
+    x : array or array_like
+        A NumPy, CuPy or array-API array, or anything :func:`numpy.asarray` takes.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``x`` itself when it is a NumPy array (no copy), else its values on the host.
+    """
     import numpy as np
 
     if isinstance(x, np.ndarray):
@@ -452,7 +532,17 @@ def to_numpy(x):
 
 
 def backend_info():
-    """A dict of versions and backend availability, as printed by ``noprune-theory info``."""
+    """Collect the versions and backend availability that ``noprune-theory info`` prints.
+
+    Returns
+    -------
+    dict
+        ``noprune_theory``, ``python`` and ``platform`` strings; ``versions`` (the installed
+        versions of numpy, scipy, sympy, numba, numba_cuda, cupy, dask and distributed; None
+        when not installed); ``backends`` (for numpy, numba and cupy: ``usable`` and
+        ``reason``); ``gpu`` (:func:`gpu_details`); ``cuda_simulator`` and ``real_gpu_mode``
+        (booleans); ``auto`` (what ``auto`` resolves to here).
+    """
     import platform
     import sys
 

@@ -103,10 +103,8 @@ class MaskedMLP:
         ``init="torch"``).
     scaling : {"standard", "ntk", "mean_field"}, default "standard"
         How weights are initialized and multiplied in the forward pass (below).
-    init : {"he", "torch", "lecun"}, default "he"
-        The distribution of the initial weights and biases (below). ``"torch"`` and ``"lecun"``
-        need ``scaling="standard"``; ``"he"`` is the only choice of the other scalings.
     dtype : {"float32", "float64"}, default "float64"
+        The floating dtype of the parameters and of every computation.
     backend : {"numpy", "numba", "cupy", "auto"}, default "numpy"
         Where the arrays live (NumPy for numpy and numba, CuPy for cupy) and which kernels the
         trainer uses. ``cupy`` without a usable GPU raises
@@ -114,6 +112,9 @@ class MaskedMLP:
     seed : int >= 0, default 0
         Seeds the initial weights (drawn on the host with NumPy, so every backend starts from the
         same numbers).
+    init : {"he", "torch", "lecun"}, default "he"
+        The distribution of the initial weights and biases (below). ``"torch"`` and ``"lecun"``
+        need ``scaling="standard"``; ``"he"`` is the only choice of the other scalings.
 
     Attributes
     ----------
@@ -289,7 +290,15 @@ class MaskedMLP:
         return weights, [np.zeros((B, s)) for s in sizes[1:]]
 
     def config(self):
-        """The constructor arguments, as a dict (saved with the parameters)."""
+        """Return the constructor arguments, as saved with the parameters.
+
+        Returns
+        -------
+        dict
+            ``d``, ``hidden`` (a list), ``out``, ``B``, ``activation``, ``bias``, ``scaling``,
+            ``init``, ``dtype``, ``backend`` (the concrete one) and ``seed``: JSON-ready, and
+            ``MaskedMLP(**config)`` (with ``hidden`` as a tuple) builds the same initial model.
+        """
         return {
             "d": self.sizes[0],
             "hidden": list(self.sizes[1:-1]),
@@ -368,30 +377,67 @@ class MaskedMLP:
         return new
 
     def to_backend(self, backend):
-        """A copy of this model on another backend (``"numpy"``, ``"numba"``, ``"cupy"``)."""
+        """Return a copy of this model on another backend.
+
+        Parameters
+        ----------
+        backend : {"numpy", "numba", "cupy", "auto"}
+            The backend of the copy (``auto`` as :func:`~noprune_theory.backend.resolve_backend`
+            decides).
+
+        Returns
+        -------
+        MaskedMLP
+            The same networks (parameters, masks, initial values, settings) with arrays in the
+            backend's library; the model itself is unchanged.
+        """
         backend = resolve_backend(backend)
         new = self._as_namespace(namespace_for(backend))
         new.backend = backend
         return new
 
     def param_count(self):
-        """Number of weights (+ biases) of one network, masks ignored."""
+        """Count the weights and biases of one network, masks ignored.
+
+        Returns
+        -------
+        int
+            ``sum_l sizes[l] sizes[l+1]``, plus ``sum_l sizes[l+1]`` with biases.
+        """
         n = sum(self.sizes[l] * self.sizes[l + 1] for l in range(self.depth))
         return n + (sum(self.sizes[1:]) if self.bias else 0)
 
     def weight_count(self):
-        """Number of maskable weights of one network."""
+        """Count the maskable weights of one network.
+
+        Returns
+        -------
+        int
+            ``sum_l sizes[l] sizes[l+1]``.
+        """
         return sum(self.sizes[l] * self.sizes[l + 1] for l in range(self.depth))
 
     def kept_count(self):
-        """Number of unmasked weights of each network, an int64 array (B,) on the host."""
+        """Count the unmasked weights of each network.
+
+        Returns
+        -------
+        numpy.ndarray of int64, shape (B,)
+            On the host.
+        """
         total = np.zeros(self.B, dtype=np.int64)
         for m in self.masks:
             total += to_numpy(self.xp.sum(self.xp.astype(m, self.xp.int64), axis=(1, 2)))
         return total
 
     def density(self):
-        """Fraction of weights kept, per network, a float64 array (B,) on the host."""
+        """Return the fraction of weights kept by each network.
+
+        Returns
+        -------
+        numpy.ndarray of float64, shape (B,)
+            :meth:`kept_count` over :meth:`weight_count`, on the host.
+        """
         return self.kept_count() / self.weight_count()
 
     # ------------------------------------------------------------------ masks
@@ -974,16 +1020,17 @@ class MaskedMLP:
 
     # ------------------------------------------------------------------ public API
     def forward(self, X):
-        """Outputs of every network on X.
+        """Compute the outputs of every network on X.
 
         Parameters
         ----------
-        X : array, shape (n, d) shared by all networks, or (B, n, d)
+        X : array_like, shape (n, d) shared by all networks, or (B, n, d)
             Finite. A NumPy array is accepted by every backend (copied to the device once).
 
         Returns
         -------
-        f : array, shape (B, n, out), in the model's array library.
+        array, shape (B, n, out)
+            The outputs ``f``, in the model's array library.
         """
         Xa = self.prepare_inputs(X)
         return self._forward_cache(Xa)[1][-1]
@@ -991,16 +1038,23 @@ class MaskedMLP:
     __call__ = forward
 
     def per_point_loss(self, X, y, loss="mse"):
-        """Loss of every network on every point, shape (B, n).
+        """Compute the loss of every network on every point.
 
         Parameters
         ----------
-        X : array (n, d) or (B, n, d)
-        y : array
-            mse: float ``(n,)`` or ``(B, n)`` for out = 1, ``(n, out)`` or ``(B, n, out)``
-            otherwise; logistic: ``(n,)`` or ``(B, n)`` in {-1, +1} (out = 1); cross_entropy:
-            integer labels ``(n,)`` or ``(B, n)`` in ``[0, out)`` (out >= 2).
+        X : array_like, shape (n, d) or (B, n, d)
+            Inputs shared by all networks, or one set per network; finite.
+        y : array_like
+            Labels. For mse: floats ``(n,)`` or ``(B, n)`` for out = 1, ``(n, out)`` or
+            ``(B, n, out)`` otherwise; logistic: ``(n,)`` or ``(B, n)`` in {-1, +1} (out = 1);
+            cross_entropy: integer labels ``(n,)`` or ``(B, n)`` in ``[0, out)`` (out >= 2).
         loss : {"mse", "logistic", "cross_entropy"}, default "mse"
+            The loss (formulas in :class:`MaskedMLP`, Notes).
+
+        Returns
+        -------
+        array, shape (B, n)
+            ``loss(f_b(x_i), y_i)``, in the model's array library.
         """
         Xa = self.prepare_inputs(X)
         t = self.prepare_targets(y, Xa.shape[-2], loss)
@@ -1008,17 +1062,43 @@ class MaskedMLP:
         return _loss_terms(loss, f, t, self.xp)[0]
 
     def loss(self, X, y, loss="mse"):
-        """Mean loss of every network over the n points, shape (B,).
+        """Compute the mean loss of every network over the n points.
 
-        See :meth:`per_point_loss` for the arguments and :class:`MaskedMLP` for the formulas.
+        Parameters
+        ----------
+        X : array_like, shape (n, d) or (B, n, d)
+            Inputs, as for :meth:`per_point_loss`.
+        y : array_like
+            Labels, as for :meth:`per_point_loss`.
+        loss : {"mse", "logistic", "cross_entropy"}, default "mse"
+            The loss (formulas in :class:`MaskedMLP`, Notes).
+
+        Returns
+        -------
+        array, shape (B,)
+            ``(1/n) sum_i loss(f_b(x_i), y_i)``, in the model's array library.
         """
         return self.xp.mean(self.per_point_loss(X, y, loss=loss), axis=-1)
 
     def accuracy(self, X, y, loss="mse"):
-        """Fraction of points classified correctly by each network, shape (B,).
+        """Compute the fraction of points each network classifies correctly.
 
-        The sign of f against the sign of y for one output (mse, logistic), the argmax
-        otherwise.
+        Parameters
+        ----------
+        X : array_like, shape (n, d) or (B, n, d)
+            Inputs, as for :meth:`per_point_loss`.
+        y : array_like
+            Labels, as for :meth:`per_point_loss` with this *loss*.
+        loss : {"mse", "logistic", "cross_entropy"}, default "mse"
+            Says how *y* is read.
+
+        Returns
+        -------
+        array, shape (B,)
+            The fraction of points where ``y f > 0`` for one output (mse, logistic: the signs
+            agree; a zero counts as wrong), or where the argmax of ``f`` is the label's class
+            (cross_entropy) or the argmax of ``y`` (mse with more outputs); in the model's
+            array library and dtype.
         """
         Xa = self.prepare_inputs(X)
         t = self.prepare_targets(y, Xa.shape[-2], loss)
@@ -1031,8 +1111,12 @@ class MaskedMLP:
 
         Parameters
         ----------
-        X, y, loss
-            As in :meth:`per_point_loss`.
+        X : array_like, shape (n, d) or (B, n, d)
+            Inputs, as for :meth:`per_point_loss`.
+        y : array_like
+            Labels, as for :meth:`per_point_loss`.
+        loss : {"mse", "logistic", "cross_entropy"}, default "mse"
+            The loss.
 
         Returns
         -------
@@ -1059,10 +1143,15 @@ class MaskedMLP:
 
         Parameters
         ----------
-        X, y, loss
-            As in :meth:`per_point_loss`.
+        X : array_like, shape (n, d) or (B, n, d)
+            Inputs, as for :meth:`per_point_loss`.
+        y : array_like
+            Labels, as for :meth:`per_point_loss`.
         vectors : list of arrays
             Like ``weights``: the direction ``V``; entries where the mask is False are ignored.
+            NumPy arrays are accepted by every backend.
+        loss : {"mse", "logistic", "cross_entropy"}, default "mse"
+            The loss.
 
         Returns
         -------
@@ -1130,7 +1219,14 @@ class MaskedMLP:
 
     # ------------------------------------------------------------------ copy, save, load
     def copy(self):
-        """A deep copy (arrays copied, same backend)."""
+        """Return a deep copy.
+
+        Returns
+        -------
+        MaskedMLP
+            The same settings, backend and kernel table, with every array copied (scratch
+            buffers of the fused kernels are not shared).
+        """
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
         new.weights = [self._clone(w) for w in self.weights]
@@ -1196,11 +1292,16 @@ class MaskedMLP:
         return cls.concat(models)
 
     def save(self, path):
-        """Write the model to an ``.npz`` file (weights, biases, masks, initial weights and
-        biases, config with the init name).
+        """Write the model to an ``.npz`` file.
 
-        The file carries a format marker and version so that :meth:`load` can refuse files that
-        are not ours. Arrays are copied to the host.
+        The file holds the weights, biases, masks, initial weights and biases and the
+        :meth:`config` (with the init name), and carries a format marker and version so that
+        :meth:`load` can refuse files that are not ours. Arrays are copied to the host.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Where to write; :func:`numpy.savez` adds ``.npz`` to a name without it.
         """
         arrays = {
             "format": np.asarray(FORMAT_MARKER),
@@ -1224,8 +1325,15 @@ class MaskedMLP:
         Parameters
         ----------
         path : str or path-like
-        backend : str or None
+            A file written by :meth:`save`.
+        backend : {"numpy", "numba", "cupy", "auto"} or None, default None
             Where to put the arrays; ``None`` uses the saved backend.
+
+        Returns
+        -------
+        MaskedMLP
+            The saved model (of the class :meth:`load` is called on), with its masks, current
+            and initial parameters.
 
         Raises
         ------
@@ -1319,7 +1427,19 @@ class MaskedTwoLayer(MaskedMLP):
     """A batch of B masked two-layer networks (one hidden layer of ``width`` units).
 
     The two-layer case under its own name; the same object as :class:`MaskedMLP` with
-    ``hidden=(width,)``. See :class:`MaskedMLP` for the parameters.
+    ``hidden=(width,)``.
+
+    Parameters
+    ----------
+    d : int >= 1
+        Input dimension.
+    width : int >= 1, default 256
+        The number of hidden units.
+    out : int >= 1, default 1
+        Output dimension.
+    **kwargs
+        The keyword arguments of :class:`MaskedMLP` (``B``, ``activation``, ``bias``,
+        ``scaling``, ``dtype``, ``backend``, ``seed``, ``init``).
 
     Examples
     --------

@@ -40,7 +40,7 @@ MEMORIZE_THRESHOLD = math.log(2) / 10
 
 
 @dataclass
-class Trajectory:
+class Trajectory:  # numpydoc ignore=PR01
     """Measurements taken during training, at the steps in ``steps``.
 
     Attributes
@@ -62,7 +62,7 @@ class Trajectory:
 
 
 @dataclass
-class TrainResult:
+class TrainResult:  # numpydoc ignore=PR01
     """What :func:`train` returns (the model itself is trained in place).
 
     Attributes
@@ -70,6 +70,7 @@ class TrainResult:
     final_loss : ndarray (B,)
         Mean training loss of every network after training.
     final_accuracy : ndarray (B,)
+        Training accuracy of every network after training (as in ``Trajectory.accuracy``).
     memorized : ndarray (B,)
         Fraction of points whose loss is below ``memorize_threshold``.
     steps : ndarray of int (B,)
@@ -79,6 +80,7 @@ class TrainResult:
     diverged : ndarray of bool (B,)
         Networks whose loss became NaN or inf; they stopped there (a RuntimeWarning says so).
     trajectory : Trajectory
+        The loss and accuracy at the recorded steps, and the callback's values.
     """
 
     final_loss: np.ndarray
@@ -286,6 +288,9 @@ def train(
     Returns
     -------
     TrainResult
+        Per network: the final loss, accuracy and memorized fraction, the updates applied,
+        whether it converged or diverged, and the trajectory of the records. The model's
+        weights and biases hold the trained values.
 
     Notes
     -----
@@ -306,12 +311,13 @@ def train(
     run of the same seed number for number (nor its minibatch order, whose permutations the
     host generator then draws alone).
 
-    Slicing the points (``memory_budget``) leaves every per-point value of a step (outputs,
-    losses, hence the stopping tests of that step) and the output layer's and biases'
-    gradients on the fused two-layer path bit for bit as they are, and changes the other
-    gradients by rounding only: a gradient is then a sum of per-slice matrix products, which
-    adds the points in another grouping (relative difference of order the float epsilon times
-    the number of slices). Over many steps such differences can grow like any rounding
+    Slicing the points (``memory_budget``) changes the numbers of a step by rounding only:
+    BLAS may order a point's dot product differently in a product of fewer rows, so the
+    per-point values (outputs, losses) can differ in the last bits (measured up to 2e-15
+    relative), and a gradient is then a sum of per-slice matrix products, which adds the
+    points in another grouping (relative difference of order the float epsilon times the
+    number of slices). A stopping test that a loss meets within rounding may therefore fire
+    one step earlier or later. Over many steps such differences can grow like any rounding
     difference in training (tested: the trained networks agree to 1e-9 relative in float64
     after 200 Adam steps). Runs that fit the budget are not sliced and compute exactly the
     numbers they computed before the budget existed.

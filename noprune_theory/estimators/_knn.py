@@ -345,18 +345,28 @@ def ksg_mi_batch(X, Y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, see
         NumPy or CuPy array (any array-API array); the result is in the same namespace.
     Y : array (P, n, dy) or (P, n)
         Same library as *X*.
-    k, algorithm, standardize, jitter, base, workers
-        As in :func:`ksg_mi`; standardization is per problem and column.
+    k : int, default 3
+        Number of neighbours, ``1 <= k < n``, as in :func:`ksg_mi`.
+    algorithm : {1, 2}, default 1
+        KSG algorithm 1 or 2, as in :func:`ksg_mi`.
+    standardize : {"std", "rank", "none"}, default "std"
+        As in :func:`ksg_mi`, per problem and column.
+    jitter : float, default 1e-10
+        Tie-breaking noise, as in :func:`ksg_mi`, per problem and column.
     seed : int, numpy.random.Generator or None, default 0
         The jitter is drawn on the host as ``default_rng(seed).standard_normal(X.shape)``,
         then ``(Y.shape)``, and moved to the device: CPU and GPU see the same noise, and
         problem p of a batch of one equals :func:`ksg_mi` with the same seed.
+    base : float or None, default None
+        Logarithm base of the result: None (nats), 2 (bits), 10 ...
     return_local : bool, default False
         Return the per-point terms, shape (P, n).
     backend : {"auto", "numpy", "numba", "cupy"}, default "auto"
         As in :func:`ksg_mi`: ``auto`` uses ``cupy`` for CuPy inputs and the best CPU path
         otherwise; a backend named explicitly runs the counts there, copying the inputs to
         it (and the result back to their namespace).
+    workers : int or None, default None
+        Threads of the CPU neighbour searches and counts, as in :func:`ksg_mi`.
     discrete : "auto", bool, name(s) or booleans, default "auto"
         As in :func:`ksg_mi` (``"X"``/``"Y"`` or ``"x"``/``"y"`` name the variables). Problems
         with a discrete variable run one by one through :func:`ksg_mi` on the CPU, each
@@ -524,19 +534,21 @@ def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10,
         scales): one column gives the same value either way, and several columns in shared
         units keep their max-norm geometry; turn it on for columns of very different
         spreads.
-    jitter, seed
+    jitter : float, default 1e-10
         Tie-breaking noise, as in :func:`ksg_mi` (the only randomness).
-    base : float or None
-        None: nats; 2: bits.
-    return_local : bool
+    seed : int, numpy.random.Generator or None, default 0
+        Seeds the jitter, as in :func:`ksg_mi`.
+    base : float or None, default None
+        Logarithm base of the result: None (nats), 2 (bits), 10 ...
+    return_local : bool, default False
         Return the per-point terms, shape (n,), whose mean is the estimate.
     backend : {"auto", "numpy", "numba"}, default "auto"
         Where the neighbour search runs, as in :func:`ksg_mi` (``numba``: the strip kernel
         for points in the plane with the max norm, bit-identical to the tree; cKDTree
         elsewhere). No CUDA kernel: ``"cupy"`` (and ``"auto"`` on CuPy inputs) raises
         ValueError.
-    workers : int or None
-        Threads for the tree query.
+    workers : int or None, default None
+        Threads for the tree query, as in :func:`ksg_mi`.
     discrete : "auto" or bool, default "auto"
         Whether x holds labels (``"auto"``: integer, bool and string dtypes do). A discrete x
         has a Shannon entropy, estimated by the plug-in from counts (as
@@ -545,6 +557,8 @@ def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10,
     Returns
     -------
     float or ndarray
+        The estimate of the differential entropy h(X) in nats (or in *base*), or the local
+        values with ``return_local``.
 
     Notes
     -----
@@ -646,15 +660,25 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
     ----------
     x, y, z : array_like, shapes (n,) or (n, dx), (n, dy), (n, dz)
         Paired samples (real, finite).
-    k, standardize, jitter, base, return_local, workers
-        As in :func:`ksg_mi` (``standardize="std"`` scales each column of x, y and z as
-        ennemi's ``preprocess=True`` does, z included).
-    backend : {"auto", "numpy", "numba"}, default "auto"
-        Where the neighbour counts run, as in :func:`ksg_mi`. No CUDA kernel: ``"cupy"``
-        (and ``"auto"`` on CuPy inputs) raises ValueError rather than running on the CPU.
+    k : int, default 3
+        Number of neighbours, ``1 <= k < n``, as in :func:`ksg_mi`.
+    standardize : {"std", "rank", "none"}, default "std"
+        As in :func:`ksg_mi` (``"std"`` scales each column of x, y and z as ennemi's
+        ``preprocess=True`` does, z included).
+    jitter : float, default 1e-10
+        Tie-breaking noise, as in :func:`ksg_mi`.
     seed : int, numpy.random.Generator or None, default 0
         Seeds the jitter: noise for x, then y, then z, from ``default_rng(seed)`` (with
         discrete variables: for the continuous ones, in that order).
+    base : float or None, default None
+        Logarithm base of the result: None (nats), 2 (bits), 10 ...
+    return_local : bool, default False
+        Return the per-point terms (ndarray of shape (n,)); their mean is the estimate.
+    backend : {"auto", "numpy", "numba"}, default "auto"
+        Where the neighbour counts run, as in :func:`ksg_mi`. No CUDA kernel: ``"cupy"``
+        (and ``"auto"`` on CuPy inputs) raises ValueError rather than running on the CPU.
+    workers : int or None, default None
+        Threads for the neighbour searches and counts, as in :func:`ksg_mi`.
     discrete : "auto", bool, name(s) or booleans, default "auto"
         Which of x, y, z are discrete (labels compared by equality), as in :func:`ksg_mi`:
         ``"z"``, ``("y", "z")``, ``(False, True, False)``... Any mix is supported: the
@@ -673,6 +697,8 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
     Returns
     -------
     float or ndarray
+        The estimate of I(X; Y | Z) in nats (or in *base*), or the local values with
+        ``return_local``.
 
     Notes
     -----
@@ -764,6 +790,7 @@ def mixed_mi(x, y, *, k=3, standardize="std", jitter=0.0, seed=0, base=None,
     x : array_like, shape (n,) or (n, dx)
         Samples of X; columns may be discrete (repeated values), continuous, or a mixture.
     y : array_like, shape (n,) or (n, dy)
+        Samples of Y, paired row by row with *x*; discrete, continuous or mixed like *x*.
     k : int, default 3
         Neighbour order, ``1 <= k < n``.
     standardize : {"std", "rank", "none"}, default "std"
@@ -773,11 +800,15 @@ def mixed_mi(x, y, *, k=3, standardize="std", jitter=0.0, seed=0, base=None,
         Optional noise as in :func:`ksg_mi`; 0 keeps ties, which this estimator needs.
     seed : int, numpy.random.Generator or None, default 0
         Seeds the jitter only (unused when ``jitter == 0``).
-    base, return_local, workers
-        As in :func:`ksg_mi`.
+    base : float or None, default None
+        Logarithm base of the result: None (nats), 2 (bits), 10 ...
+    return_local : bool, default False
+        Return the per-point terms (ndarray of shape (n,)); their mean is the estimate.
     backend : {"auto", "numpy", "numba"}, default "auto"
         Where the neighbour searches and counts run, as in :func:`ksg_mi`; this estimator
         has no CUDA kernel, so ``"cupy"`` (and ``"auto"`` on CuPy inputs) raises ValueError.
+    workers : int or None, default None
+        Threads for the neighbour searches and counts, as in :func:`ksg_mi`.
     discrete : "auto", bool, name(s) or booleans, default "auto"
         Which of x and y hold labels, compared by equality (integer, bool and string dtypes
         with ``"auto"``). Without one, the estimator below measures distances between all
@@ -789,6 +820,8 @@ def mixed_mi(x, y, *, k=3, standardize="std", jitter=0.0, seed=0, base=None,
     Returns
     -------
     float or ndarray
+        The estimate of I(X; Y) in nats (or in *base*), or the local values with
+        ``return_local``.
 
     Notes
     -----
