@@ -24,6 +24,13 @@ import importlib
 import importlib.util
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import ModuleType
+
+    from numpy.typing import NDArray
 
 __all__ = [
     "BACKENDS",
@@ -62,7 +69,7 @@ class BackendUnavailableError(ValueError):
     """A backend was asked for by name but cannot run on this machine."""
 
 
-def cuda_simulator_enabled():
+def cuda_simulator_enabled() -> bool:
     """Tell whether numba.cuda runs under its simulator (``NUMBA_ENABLE_CUDASIM=1``).
 
     Returns
@@ -75,7 +82,7 @@ def cuda_simulator_enabled():
 
 
 @functools.cache
-def numba_status():
+def numba_status() -> tuple[bool, str]:
     """``(usable, reason)`` for the numba CPU backend."""
     if importlib.util.find_spec("numba") is None:
         return False, "numba is not installed (pip install numba)"
@@ -86,7 +93,7 @@ def numba_status():
     return True, f"numba {numba.__version__}"
 
 
-def real_gpu_mode():
+def real_gpu_mode() -> bool:
     """Tell whether the test suite runs on a real GPU, not the simulator (``NOPRUNE_REAL_GPU``).
 
     ``tests/conftest.py`` then leaves the CUDA simulator off, and a GPU that is not usable is an
@@ -173,7 +180,7 @@ def _gpu_status_uncached():
 
 
 @functools.cache
-def gpu_status():
+def gpu_status() -> tuple[bool, str]:
     """``(usable, reason)`` for the cupy backend.
 
     Usable means every one of these holds, checked in this order, the first failure giving the
@@ -188,7 +195,7 @@ def gpu_status():
     return _gpu_status_uncached()
 
 
-def gpu_details():
+def gpu_details() -> dict[str, str | None]:
     """Report the driver and runtime versions, compute capability and numba's CUDA flavour.
 
     Used by ``noprune-theory info``. Nothing is raised: what cannot be found is None.
@@ -245,7 +252,7 @@ def _cuda_version(v):
     return f"{v // 1000}.{(v % 1000) // 10}" if v > 0 else None
 
 
-def resolve_backend(name="auto"):
+def resolve_backend(name: Literal["auto", "numpy", "numba", "cupy"] | None = "auto") -> str:
     """Return the concrete backend name for *name*.
 
     Parameters
@@ -329,11 +336,11 @@ class Backend:  # numpydoc ignore=PR01
     knn_counts: str = "tree"
 
     @property
-    def xp(self):
+    def xp(self) -> ModuleType:
         """The array namespace (:mod:`numpy`, or :mod:`cupy`)."""
         return namespace_for(self.name)
 
-    def kernel_module(self, which):
+    def kernel_module(self, which: Literal["cpu", "cuda"]) -> ModuleType:
         """Import a kernel family's module lazily and return it.
 
         Parameters
@@ -356,7 +363,7 @@ _TABLE = {
 }
 
 
-def cuda_simulator_backend():
+def cuda_simulator_backend() -> Backend:
     """Return the cupy backend's kernel table on NumPy arrays, for the CUDA simulator (tests).
 
     Every kernel family is the numba.cuda one (updates, fused loss and gradient, reductions,
@@ -382,7 +389,8 @@ def cuda_simulator_backend():
     return Backend("numpy", "cuda", "cuda", True, False, "cuda")
 
 
-def get_backend(name="auto", *, like=None):
+def get_backend(name: Literal["auto", "numpy", "numba", "cupy"] | None = "auto", *,
+                like: Sequence[Any] | None = None) -> Backend:
     """Return the :class:`Backend` of *name*, resolved as :func:`resolve_backend` does.
 
     Parameters
@@ -421,7 +429,7 @@ def get_backend(name="auto", *, like=None):
     return _TABLE[resolve_backend(name)]
 
 
-def namespace_for(backend):
+def namespace_for(backend: Literal["auto", "numpy", "numba", "cupy"] | None) -> ModuleType:
     """Return the array module of a backend: :mod:`numpy`, or :mod:`cupy` for ``cupy``.
 
     Parameters
@@ -439,7 +447,7 @@ def namespace_for(backend):
     return importlib.import_module("numpy")
 
 
-def array_namespace(*arrays):
+def array_namespace(*arrays: Any) -> Any:
     """Return the array-API namespace shared by *arrays*.
 
     Mixing array types (NumPy with CuPy, say) is an error, not a silent copy.
@@ -475,7 +483,7 @@ def array_namespace(*arrays):
         ) from exc
 
 
-def available_memory(backend="numpy"):
+def available_memory(backend: Literal["auto", "numpy", "numba", "cupy"] | None = "numpy") -> int:
     """Return the bytes of memory free for the arrays of *backend*, as the system reports it.
 
     On ``cupy``, the free memory of the current GPU; else the host's available memory
@@ -505,7 +513,7 @@ def available_memory(backend="numpy"):
     return 2 * 2**30
 
 
-def to_numpy(x):
+def to_numpy(x: Any) -> NDArray[Any]:
     """Copy any array (NumPy, CuPy, array-API) to a NumPy array on the host.
 
     Parameters
@@ -531,7 +539,7 @@ def to_numpy(x):
         return np.from_dlpack(x)
 
 
-def backend_info():
+def backend_info() -> dict[str, Any]:
     """Collect the versions and backend availability that ``noprune-theory info`` prints.
 
     Returns

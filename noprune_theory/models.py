@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import math
 import zipfile
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -60,6 +61,14 @@ from noprune_theory.backend import (
     resolve_backend,
     to_numpy,
 )
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike, NDArray
+
+    from noprune_theory.backend import Backend
 
 __all__ = ["ACTIVATIONS", "INITS", "LOSSES", "SCALINGS", "MaskedMLP", "MaskedTwoLayer"]
 
@@ -192,19 +201,19 @@ class MaskedMLP:
 
     def __init__(
         self,
-        d,
-        hidden=(256,),
-        out=1,
+        d: int,
+        hidden: int | Sequence[int] = (256,),
+        out: int = 1,
         *,
-        B=1,
-        activation="relu",
-        bias=True,
-        scaling="standard",
-        dtype="float64",
-        backend="numpy",
-        seed=0,
-        init="he",
-    ):
+        B: int = 1,
+        activation: Literal["relu", "leaky_relu", "tanh", "softplus", "identity"] = "relu",
+        bias: bool = True,
+        scaling: Literal["standard", "ntk", "mean_field"] = "standard",
+        dtype: Literal["float32", "float64"] = "float64",
+        backend: Literal["auto", "numpy", "numba", "cupy"] = "numpy",
+        seed: int = 0,
+        init: Literal["he", "torch", "lecun"] = "he",
+    ) -> None:
         d = check_scalar(d, "d", integer=True, low=1)
         if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool):
             hidden = (int(hidden),)
@@ -250,7 +259,7 @@ class MaskedMLP:
 
     # ------------------------------------------------------------------ configuration
     @property
-    def depth(self):
+    def depth(self) -> int:
         """Number of weight matrices (hidden layers + 1)."""
         return len(self.sizes) - 1
 
@@ -289,7 +298,7 @@ class MaskedMLP:
         weights = [stds[l] * rng.standard_normal(shapes[l]) for l in range(L)]
         return weights, [np.zeros((B, s)) for s in sizes[1:]]
 
-    def config(self):
+    def config(self) -> dict[str, Any]:
         """Return the constructor arguments, as saved with the parameters.
 
         Returns
@@ -326,7 +335,7 @@ class MaskedMLP:
         self.xp = array_namespace(arr)
 
     @property
-    def array_dtype(self):
+    def array_dtype(self) -> Any:
         """Floating dtype of the parameters, as an object of :attr:`xp` (as ``dtype`` names it).
 
         ``xp.float32`` or ``xp.float64``: what arrays combined with the parameters are cast
@@ -338,7 +347,7 @@ class MaskedMLP:
     #: Former private name of :attr:`array_dtype`, kept for code outside this package's core.
     _dt = array_dtype
 
-    def from_host(self, a):
+    def from_host(self, a: ArrayLike) -> Any:
         """Copy a host array into the model's array library, in the parameters' dtype.
 
         Parameters
@@ -376,7 +385,7 @@ class MaskedMLP:
                               else [move(b, dt) for b in self.initial_biases])
         return new
 
-    def to_backend(self, backend):
+    def to_backend(self, backend: Literal["auto", "numpy", "numba", "cupy"]) -> MaskedMLP:
         """Return a copy of this model on another backend.
 
         Parameters
@@ -396,7 +405,7 @@ class MaskedMLP:
         new.backend = backend
         return new
 
-    def param_count(self):
+    def param_count(self) -> int:
         """Count the weights and biases of one network, masks ignored.
 
         Returns
@@ -407,7 +416,7 @@ class MaskedMLP:
         n = sum(self.sizes[l] * self.sizes[l + 1] for l in range(self.depth))
         return n + (sum(self.sizes[1:]) if self.bias else 0)
 
-    def weight_count(self):
+    def weight_count(self) -> int:
         """Count the maskable weights of one network.
 
         Returns
@@ -417,7 +426,7 @@ class MaskedMLP:
         """
         return sum(self.sizes[l] * self.sizes[l + 1] for l in range(self.depth))
 
-    def kept_count(self):
+    def kept_count(self) -> NDArray[np.int64]:
         """Count the unmasked weights of each network.
 
         Returns
@@ -430,7 +439,7 @@ class MaskedMLP:
             total += to_numpy(self.xp.sum(self.xp.astype(m, self.xp.int64), axis=(1, 2)))
         return total
 
-    def density(self):
+    def density(self) -> NDArray[np.float64]:
         """Return the fraction of weights kept by each network.
 
         Returns
@@ -441,7 +450,7 @@ class MaskedMLP:
         return self.kept_count() / self.weight_count()
 
     # ------------------------------------------------------------------ masks
-    def set_masks(self, masks):
+    def set_masks(self, masks: Sequence[Any]) -> None:
         """Validate and store per-network masks, and zero the masked weights.
 
         Parameters
@@ -484,11 +493,11 @@ class MaskedMLP:
             a = a.copy(order="C")
         return a
 
-    def apply_masks(self):
+    def apply_masks(self) -> None:
         """Set the masked weights to exactly zero (in place of the weight list)."""
         self.weights = [self.xp.where(m, w, 0.0) for w, m in zip(self.weights, self.masks)]
 
-    def rewind(self):
+    def rewind(self) -> None:
         """Reset the weights (masked entries stay zero) and biases to their initial values."""
         self.weights = [
             self.xp.where(m, w0, 0.0) for w0, m in zip(self.initial_weights, self.masks)
@@ -513,7 +522,7 @@ class MaskedMLP:
     # prepare_inputs and prepare_targets, then call loss_and_gradients and forward_rows on the
     # prepared arrays as often as needed (they trust them and check nothing).
 
-    def prepare_inputs(self, X):
+    def prepare_inputs(self, X: ArrayLike) -> Any:
         """Validate inputs and return them as an array of the model's library and dtype.
 
         The check every public method that takes ``X`` runs; :meth:`loss_and_gradients` and
@@ -571,7 +580,8 @@ class MaskedMLP:
             raise ValueError("X must not contain NaN or inf")
         return Xa
 
-    def prepare_targets(self, y, n, loss="mse"):
+    def prepare_targets(self, y: ArrayLike, n: int,
+                        loss: Literal["mse", "logistic", "cross_entropy"] = "mse") -> Any:
         """Validate labels for *loss* and return the target array the loss terms take.
 
         Parameters
@@ -750,7 +760,10 @@ class MaskedMLP:
                 delta = back * _act_d1(self.activation, z[l], a[l], xp)
         return wg, bg
 
-    def loss_and_gradients(self, X, targets, loss="mse", *, rows=None):
+    def loss_and_gradients(self, X: Any, targets: Any,
+                           loss: Literal["mse", "logistic", "cross_entropy"] = "mse", *,
+                           rows: int | None = None,
+                           ) -> tuple[Any, Any, list[Any], list[Any] | None]:
         """Compute every network's per-point losses, outputs and gradients on prepared arrays.
 
         The work of a training step: :meth:`gradients` on arrays that :meth:`prepare_inputs`
@@ -834,7 +847,7 @@ class MaskedMLP:
         wg, bg = self._backward(a, z, df / n_total)
         return per, f, wg, bg
 
-    def forward_rows(self, X, rows=None):
+    def forward_rows(self, X: Any, rows: int | None = None) -> Any:
         """Compute the outputs of every network on prepared inputs, *rows* points at a time.
 
         :meth:`forward` on an array that :meth:`prepare_inputs` returned (not checked again),
@@ -861,7 +874,7 @@ class MaskedMLP:
         parts = [self._forward_cache(X[..., lo:hi, :])[1][-1] for lo, hi in _slices(n, rows)]
         return self.xp.concat(parts, axis=-2)
 
-    def work_bytes_per_point(self, *, backward=True, fused=None):
+    def work_bytes_per_point(self, *, backward: bool = True, fused: bool | None = None) -> int:
         """Return the bytes of the per-step working buffers per training point (all B networks).
 
         What one more point costs in a gradient step (``backward=True``) or a forward pass: the
@@ -900,7 +913,7 @@ class MaskedMLP:
         return item * self.B * (2 * sum(hidden) + 4 * max(hidden) + 4 * out)
 
     @property
-    def kernel_table(self):
+    def kernel_table(self) -> Backend:
         """The :class:`~noprune_theory.backend.Backend` whose kernels this model runs.
 
         Its backend's (``get_backend(model.backend)``), unless :meth:`use_kernel_table` set
@@ -908,7 +921,7 @@ class MaskedMLP:
         """
         return self.__dict__.get("_kernel_table") or get_backend(self.backend)
 
-    def use_kernel_table(self, table):
+    def use_kernel_table(self, table: Backend | None) -> None:
         """Run this model's kernels (and :func:`~noprune_theory.training.train`'s) from *table*.
 
         Parameters
@@ -929,7 +942,8 @@ class MaskedMLP:
         # the numba.cuda loss kernels (the cupy backend's table, or the simulator's in the tests)
         return self.kernel_table.cuda_reductions
 
-    def uses_fused_kernels(self, X, loss="mse"):
+    def uses_fused_kernels(self, X: Any,
+                           loss: Literal["mse", "logistic", "cross_entropy"] = "mse") -> bool:
         """Tell whether :meth:`loss_and_gradients` runs the fused two-layer kernels on *X*.
 
         They run for one hidden layer, one output, inputs shared by all networks (``X`` of
@@ -963,7 +977,7 @@ class MaskedMLP:
             )
         )
 
-    def release_work_buffers(self):
+    def release_work_buffers(self) -> None:
         """Free the scratch buffers that the fused CPU kernel keeps from one step to the next.
 
         :meth:`loss_and_gradients` allocates them on the first call and reuses them while the
@@ -1019,7 +1033,7 @@ class MaskedMLP:
         return per, f[:, :, None], [gW0, gW1], bg
 
     # ------------------------------------------------------------------ public API
-    def forward(self, X):
+    def forward(self, X: ArrayLike) -> Any:
         """Compute the outputs of every network on X.
 
         Parameters
@@ -1037,7 +1051,8 @@ class MaskedMLP:
 
     __call__ = forward
 
-    def per_point_loss(self, X, y, loss="mse"):
+    def per_point_loss(self, X: ArrayLike, y: ArrayLike,
+                       loss: Literal["mse", "logistic", "cross_entropy"] = "mse") -> Any:
         """Compute the loss of every network on every point.
 
         Parameters
@@ -1061,7 +1076,8 @@ class MaskedMLP:
         f = self._forward_cache(Xa)[1][-1]
         return _loss_terms(loss, f, t, self.xp)[0]
 
-    def loss(self, X, y, loss="mse"):
+    def loss(self, X: ArrayLike, y: ArrayLike,
+             loss: Literal["mse", "logistic", "cross_entropy"] = "mse") -> Any:
         """Compute the mean loss of every network over the n points.
 
         Parameters
@@ -1080,7 +1096,8 @@ class MaskedMLP:
         """
         return self.xp.mean(self.per_point_loss(X, y, loss=loss), axis=-1)
 
-    def accuracy(self, X, y, loss="mse"):
+    def accuracy(self, X: ArrayLike, y: ArrayLike,
+                 loss: Literal["mse", "logistic", "cross_entropy"] = "mse") -> Any:
         """Compute the fraction of points each network classifies correctly.
 
         Parameters
@@ -1106,7 +1123,9 @@ class MaskedMLP:
         correct = _correct(loss, f, t, self.xp)
         return self.xp.mean(self.xp.astype(correct, self.array_dtype), axis=-1)
 
-    def gradients(self, X, y, loss="mse"):
+    def gradients(self, X: ArrayLike, y: ArrayLike,
+                  loss: Literal["mse", "logistic", "cross_entropy"] = "mse",
+                  ) -> tuple[Any, list[Any], list[Any] | None]:
         """Mean loss and its gradients, for every network.
 
         Parameters
@@ -1138,7 +1157,8 @@ class MaskedMLP:
         per, _, wg, bg = self.loss_and_gradients(Xa, t, loss)
         return self.xp.mean(per, axis=-1), wg, bg
 
-    def hvp(self, X, y, vectors, loss="mse"):
+    def hvp(self, X: ArrayLike, y: ArrayLike, vectors: Sequence[ArrayLike],
+            loss: Literal["mse", "logistic", "cross_entropy"] = "mse") -> list[Any]:
         """Hessian-vector products of the mean loss with respect to the weights.
 
         Parameters
@@ -1218,7 +1238,7 @@ class MaskedMLP:
         return out
 
     # ------------------------------------------------------------------ copy, save, load
-    def copy(self):
+    def copy(self) -> MaskedMLP:
         """Return a deep copy.
 
         Returns
@@ -1239,7 +1259,7 @@ class MaskedMLP:
         return new
 
     @classmethod
-    def concat(cls, models):
+    def concat(cls, models: Sequence[MaskedMLP]) -> MaskedMLP:
         """Join the networks of several models into one batch, in order.
 
         Used to train the networks of several simulation cells as one batch; the networks
@@ -1291,7 +1311,7 @@ class MaskedMLP:
         # the former private name of concat, still called by the simulations
         return cls.concat(models)
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write the model to an ``.npz`` file.
 
         The file holds the weights, biases, masks, initial weights and biases and the
@@ -1319,7 +1339,8 @@ class MaskedMLP:
         np.savez(path, **arrays)
 
     @classmethod
-    def load(cls, path, *, backend=None):
+    def load(cls, path: str | os.PathLike[str], *,
+             backend: Literal["auto", "numpy", "numba", "cupy"] | None = None) -> MaskedMLP:
         """Read a model written by :meth:`save`.
 
         Parameters
@@ -1448,7 +1469,7 @@ class MaskedTwoLayer(MaskedMLP):
     (10, 32, 1)
     """
 
-    def __init__(self, d, width=256, out=1, **kwargs):
+    def __init__(self, d: int, width: int = 256, out: int = 1, **kwargs: Any) -> None:
         if not isinstance(width, (int, np.integer)) or isinstance(width, bool):
             # a tuple would silently build a deeper net: that is MaskedMLP's job
             width = check_scalar(width, "width", integer=True, low=1)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -29,6 +30,11 @@ from noprune_theory._activations import correct as _correct
 from noprune_theory._validation import check_choice, check_scalar, check_seed
 from noprune_theory.backend import to_numpy
 from noprune_theory.models import MaskedMLP
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from numpy.typing import ArrayLike
 
 __all__ = ["DEFAULT_LR", "OPTIMIZERS", "TrainResult", "Trajectory", "train"]
 
@@ -178,31 +184,31 @@ def _contiguous(a, xp):
 
 # ----------------------------------------------------------------------------- train
 def train(
-    model,
-    X,
-    y,
+    model: MaskedMLP,
+    X: ArrayLike,
+    y: ArrayLike,
     *,
-    loss="mse",
-    optimizer="gd",
-    lr=None,
-    steps=1000,
-    batch_size=None,
-    grad_noise=0.0,
-    target_loss=None,
-    stop_when_memorized=False,
-    memorize_threshold=MEMORIZE_THRESHOLD,
-    record_every=None,
-    record_steps=None,
-    callback=None,
-    seed=0,
-    beta1=0.9,
-    beta2=0.999,
-    eps=1e-8,
-    check_every=None,
-    kernels=None,
-    memory_budget=None,
-    sync_every=None,
-):
+    loss: Literal["mse", "logistic", "cross_entropy"] = "mse",
+    optimizer: Literal["gd", "sgd", "adam"] = "gd",
+    lr: float | None = None,
+    steps: int = 1000,
+    batch_size: int | None = None,
+    grad_noise: float = 0.0,
+    target_loss: float | None = None,
+    stop_when_memorized: bool = False,
+    memorize_threshold: float = MEMORIZE_THRESHOLD,
+    record_every: int | None = None,
+    record_steps: Iterable[int] | None = None,
+    callback: Callable[[MaskedMLP, int], Any] | None = None,
+    seed: int = 0,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    check_every: int | None = None,
+    kernels: Literal["xp", "cpu", "cuda", "fused"] | None = None,
+    memory_budget: float | None = None,
+    sync_every: int | None = None,
+) -> TrainResult:
     """Train every network of *model* in place, each stopping on its own at its target.
 
     Parameters

@@ -10,6 +10,7 @@ kernels of :mod:`noprune_theory.kernels.cpu_knn` (CPU) or :mod:`noprune_theory.k
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -33,6 +34,11 @@ from noprune_theory.estimators._preprocess import (
     same_length,
 )
 from noprune_theory.estimators._special import digamma_int, digamma_scalar
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["conditional_mi", "knn_entropy", "ksg_mi", "ksg_mi_batch", "mixed_mi"]
 
@@ -179,8 +185,21 @@ def _common_checks(k, n, algorithm, standardize, jitter, seed, base):
     return k, algorithm, standardize, jitter, seed, divisor
 
 
-def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, base=None,
-           return_local=False, backend="auto", workers=None, discrete="auto"):
+def ksg_mi(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    k: int = 3,
+    algorithm: Literal[1, 2] = 1,
+    standardize: Literal["std", "rank", "none"] = "std",
+    jitter: float = 1e-10,
+    seed: int | np.random.Generator | None = 0,
+    base: float | None = None,
+    return_local: bool = False,
+    backend: Literal["auto", "numpy", "numba", "cupy"] | None = "auto",
+    workers: int | None = None,
+    discrete: str | bool | Sequence[str | bool] = "auto",
+) -> float | NDArray[np.float64]:
     r"""Mutual information I(X; Y) of continuous variables by the KSG k-NN estimator.
 
     Parameters
@@ -331,8 +350,21 @@ def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, b
     return _finish(_ksg_local(nx, ny, k, n, algorithm, np), divisor, return_local)
 
 
-def ksg_mi_batch(X, Y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0,
-                 base=None, return_local=False, backend="auto", workers=None, discrete="auto"):
+def ksg_mi_batch(
+    X: Any,
+    Y: Any,
+    *,
+    k: int = 3,
+    algorithm: Literal[1, 2] = 1,
+    standardize: Literal["std", "rank", "none"] = "std",
+    jitter: float = 1e-10,
+    seed: int | np.random.Generator | None = 0,
+    base: float | None = None,
+    return_local: bool = False,
+    backend: Literal["auto", "numpy", "numba", "cupy"] | None = "auto",
+    workers: int | None = None,
+    discrete: str | bool | Sequence[str | bool] = "auto",
+) -> Any:
     r"""KSG mutual information for a batch of P problems of equal size, in one call.
 
     The batch axis comes first (masks times seeds, say). On ``backend="cupy"`` the P problems
@@ -515,8 +547,20 @@ def _check_batch_ties(Xh, Yh, k, jitter):
 # ------------------------------------------------------------------------ entropy (KL)
 
 
-def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10, seed=0,
-                base=None, return_local=False, backend="auto", workers=None, discrete="auto"):
+def knn_entropy(
+    x: ArrayLike,
+    *,
+    k: int = 3,
+    metric: Literal["chebyshev", "euclidean"] = "chebyshev",
+    standardize: Literal["none", "std"] = "none",
+    jitter: float = 1e-10,
+    seed: int | np.random.Generator | None = 0,
+    base: float | None = None,
+    return_local: bool = False,
+    backend: Literal["auto", "numpy", "numba"] | None = "auto",
+    workers: int | None = None,
+    discrete: str | bool = "auto",
+) -> float | NDArray[np.float64]:
     r"""Differential entropy h(X) by the Kozachenko-Leonenko k-NN estimator.
 
     Parameters
@@ -651,9 +695,22 @@ def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10,
 # ------------------------------------------------------------- conditional MI (FP 2007)
 
 
-def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, base=None,
-                   return_local=False, backend="auto", workers=None, discrete="auto",
-                   ties="raise"):
+def conditional_mi(
+    x: ArrayLike,
+    y: ArrayLike,
+    z: ArrayLike,
+    *,
+    k: int = 3,
+    standardize: Literal["std", "rank", "none"] = "std",
+    jitter: float = 1e-10,
+    seed: int | np.random.Generator | None = 0,
+    base: float | None = None,
+    return_local: bool = False,
+    backend: Literal["auto", "numpy", "numba"] | None = "auto",
+    workers: int | None = None,
+    discrete: str | bool | Sequence[str | bool] = "auto",
+    ties: Literal["raise", "count"] = "raise",
+) -> float | NDArray[np.float64]:
     r"""Conditional mutual information I(X; Y | Z) by the Frenzel-Pompe k-NN estimator.
 
     Parameters
@@ -778,8 +835,20 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
 # ------------------------------------------------------------- mixed (Gao et al. 2017)
 
 
-def mixed_mi(x, y, *, k=3, standardize="std", jitter=0.0, seed=0, base=None,
-             return_local=False, backend="auto", workers=None, discrete="auto"):
+def mixed_mi(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    k: int = 3,
+    standardize: Literal["std", "rank", "none"] = "std",
+    jitter: float = 0.0,
+    seed: int | np.random.Generator | None = 0,
+    base: float | None = None,
+    return_local: bool = False,
+    backend: Literal["auto", "numpy", "numba"] | None = "auto",
+    workers: int | None = None,
+    discrete: str | bool | Sequence[str | bool] = "auto",
+) -> float | NDArray[np.float64]:
     r"""I(X; Y) for discrete, continuous or mixed variables (Gao, Kannan, Oh & Viswanath 2017).
 
     Ties are part of the model here, not an accident: points of a discrete variable repeat,
