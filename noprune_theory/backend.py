@@ -24,6 +24,13 @@ import importlib
 import importlib.util
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import ModuleType
+
+    from numpy.typing import NDArray
 
 __all__ = [
     "BACKENDS",
@@ -62,13 +69,20 @@ class BackendUnavailableError(ValueError):
     """A backend was asked for by name but cannot run on this machine."""
 
 
-def cuda_simulator_enabled():
-    """True when numba.cuda runs under its simulator (``NUMBA_ENABLE_CUDASIM=1``)."""
+def cuda_simulator_enabled() -> bool:
+    """Tell whether numba.cuda runs under its simulator (``NUMBA_ENABLE_CUDASIM=1``).
+
+    Returns
+    -------
+    bool
+        True when the environment variable ``NUMBA_ENABLE_CUDASIM`` is set to anything but
+        ``""`` or ``"0"``.
+    """
     return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 
 
 @functools.cache
-def numba_status():
+def numba_status() -> tuple[bool, str]:
     """``(usable, reason)`` for the numba CPU backend."""
     if importlib.util.find_spec("numba") is None:
         return False, "numba is not installed (pip install numba)"
@@ -79,11 +93,17 @@ def numba_status():
     return True, f"numba {numba.__version__}"
 
 
-def real_gpu_mode():
-    """True when ``NOPRUNE_REAL_GPU=1``: the test suite runs on a real GPU, not the simulator.
+def real_gpu_mode() -> bool:
+    """Tell whether the test suite runs on a real GPU, not the simulator (``NOPRUNE_REAL_GPU``).
 
     ``tests/conftest.py`` then leaves the CUDA simulator off, and a GPU that is not usable is an
     error instead of a skipped test.
+
+    Returns
+    -------
+    bool
+        True when the environment variable ``NOPRUNE_REAL_GPU`` is set to anything but ``""``
+        or ``"0"``.
     """
     return os.environ.get("NOPRUNE_REAL_GPU", "0") not in ("", "0")
 
@@ -160,7 +180,7 @@ def _gpu_status_uncached():
 
 
 @functools.cache
-def gpu_status():
+def gpu_status() -> tuple[bool, str]:
     """``(usable, reason)`` for the cupy backend.
 
     Usable means every one of these holds, checked in this order, the first failure giving the
@@ -175,11 +195,19 @@ def gpu_status():
     return _gpu_status_uncached()
 
 
-def gpu_details():
-    """Driver and runtime versions, compute capability and numba's CUDA implementation.
+def gpu_details() -> dict[str, str | None]:
+    """Report the driver and runtime versions, compute capability and numba's CUDA flavour.
 
-    Each entry is None where it cannot be found (no CuPy, no driver); nothing is raised.
-    Used by ``noprune-theory info``.
+    Used by ``noprune-theory info``. Nothing is raised: what cannot be found is None.
+
+    Returns
+    -------
+    dict
+        ``driver_version``, ``runtime_version`` (``"major.minor"`` strings), ``device`` (the
+        name of device 0), ``compute_capability`` (``"major.minor"``),
+        ``numba_cuda_implementation`` (NVIDIA's numba-cuda or numba's built-in, deprecated
+        numba.cuda) and ``numba_cuda_module`` (the file of numba-cuda); each None where it
+        cannot be found (no CuPy, no driver, no device).
     """
     out = {
         "driver_version": None,
@@ -224,7 +252,7 @@ def _cuda_version(v):
     return f"{v // 1000}.{(v % 1000) // 10}" if v > 0 else None
 
 
-def resolve_backend(name="auto"):
+def resolve_backend(name: Literal["auto", "numpy", "numba", "cupy"] | None = "auto") -> str:
     """Return the concrete backend name for *name*.
 
     Parameters
@@ -272,7 +300,7 @@ def resolve_backend(name="auto"):
 
 
 @dataclass(frozen=True)
-class Backend:
+class Backend:  # numpydoc ignore=PR01
     """What a concrete backend means for the code that runs on it: the one table of kernels.
 
     Models and training ask this object which kernels to run instead of comparing backend
@@ -308,12 +336,23 @@ class Backend:
     knn_counts: str = "tree"
 
     @property
-    def xp(self):
+    def xp(self) -> ModuleType:
         """The array namespace (:mod:`numpy`, or :mod:`cupy`)."""
         return namespace_for(self.name)
 
-    def kernel_module(self, which):
-        """The module of kernel family *which* (``"cpu"`` or ``"cuda"``), imported lazily."""
+    def kernel_module(self, which: Literal["cpu", "cuda"]) -> ModuleType:
+        """Import a kernel family's module lazily and return it.
+
+        Parameters
+        ----------
+        which : {"cpu", "cuda"}
+            The family: the numba CPU kernels or the numba.cuda kernels.
+
+        Returns
+        -------
+        module
+            ``noprune_theory.kernels.cpu`` or ``noprune_theory.kernels.cuda``.
+        """
         return importlib.import_module(f"noprune_theory.kernels.{which}")
 
 
@@ -324,7 +363,7 @@ _TABLE = {
 }
 
 
-def cuda_simulator_backend():
+def cuda_simulator_backend() -> Backend:
     """Return the cupy backend's kernel table on NumPy arrays, for the CUDA simulator (tests).
 
     Every kernel family is the numba.cuda one (updates, fused loss and gradient, reductions,
@@ -350,17 +389,33 @@ def cuda_simulator_backend():
     return Backend("numpy", "cuda", "cuda", True, False, "cuda")
 
 
-def get_backend(name="auto", *, like=None):
-    """The :class:`Backend` of *name*, resolved as :func:`resolve_backend` does.
+def get_backend(name: Literal["auto", "numpy", "numba", "cupy"] | None = "auto", *,
+                like: Sequence[Any] | None = None) -> Backend:
+    """Return the :class:`Backend` of *name*, resolved as :func:`resolve_backend` does.
 
     Parameters
     ----------
     name : {"auto", "numpy", "numba", "cupy"} or None, default "auto"
+        The backend asked for; None means ``"auto"``.
     like : sequence of arrays or None, default None
         The call's input arrays. With them, ``auto`` follows the data instead of the machine:
         ``cupy`` for CuPy arrays, else ``numba`` when numba imports, else ``numpy``, so
         ``auto`` never moves data between host and device. A concrete *name* ignores *like*.
 
+    Returns
+    -------
+    Backend
+        The kernel table of the concrete backend.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    BackendUnavailableError
+        When *name* (or CuPy arrays in *like*) asks for a backend this machine cannot run.
+
+    Examples
+    --------
     >>> get_backend("numpy").update_kernels
     'xp'
     >>> import numpy as np
@@ -374,17 +429,39 @@ def get_backend(name="auto", *, like=None):
     return _TABLE[resolve_backend(name)]
 
 
-def namespace_for(backend):
-    """The array module of a concrete backend: :mod:`numpy`, or :mod:`cupy` for ``cupy``."""
+def namespace_for(backend: Literal["auto", "numpy", "numba", "cupy"] | None) -> ModuleType:
+    """Return the array module of a backend: :mod:`numpy`, or :mod:`cupy` for ``cupy``.
+
+    Parameters
+    ----------
+    backend : {"numpy", "numba", "cupy", "auto"} or None
+        Resolved as :func:`resolve_backend` does.
+
+    Returns
+    -------
+    module
+        :mod:`cupy` for the cupy backend, :mod:`numpy` otherwise (imported lazily).
+    """
     if resolve_backend(backend) == "cupy":
         return importlib.import_module("cupy")
     return importlib.import_module("numpy")
 
 
-def array_namespace(*arrays):
-    """The array-API namespace shared by *arrays* (``None`` entries and scalars are ignored).
+def array_namespace(*arrays: Any) -> Any:
+    """Return the array-API namespace shared by *arrays*.
 
     Mixing array types (NumPy with CuPy, say) is an error, not a silent copy.
+
+    Parameters
+    ----------
+    *arrays : arrays, None or Python scalars
+        The arrays of one call; ``None`` entries and Python scalars are ignored.
+
+    Returns
+    -------
+    module
+        The array-API compatible namespace of their library (``array_api_compat``'s wrapper
+        of NumPy or CuPy, or the library itself when it is array-API compliant).
 
     Raises
     ------
@@ -406,7 +483,7 @@ def array_namespace(*arrays):
         ) from exc
 
 
-def available_memory(backend="numpy"):
+def available_memory(backend: Literal["auto", "numpy", "numba", "cupy"] | None = "numpy") -> int:
     """Return the bytes of memory free for the arrays of *backend*, as the system reports it.
 
     On ``cupy``, the free memory of the current GPU; else the host's available memory
@@ -436,8 +513,19 @@ def available_memory(backend="numpy"):
     return 2 * 2**30
 
 
-def to_numpy(x):
-    """Copy any array (NumPy, CuPy, array-API) to a NumPy array on the host."""
+def to_numpy(x: Any) -> NDArray[Any]:
+    """Copy any array (NumPy, CuPy, array-API) to a NumPy array on the host.
+
+    Parameters
+    ----------
+    x : array or array_like
+        A NumPy, CuPy or array-API array, or anything :func:`numpy.asarray` takes.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``x`` itself when it is a NumPy array (no copy), else its values on the host.
+    """
     import numpy as np
 
     if isinstance(x, np.ndarray):
@@ -451,8 +539,18 @@ def to_numpy(x):
         return np.from_dlpack(x)
 
 
-def backend_info():
-    """A dict of versions and backend availability, as printed by ``noprune-theory info``."""
+def backend_info() -> dict[str, Any]:
+    """Collect the versions and backend availability that ``noprune-theory info`` prints.
+
+    Returns
+    -------
+    dict
+        ``noprune_theory``, ``python`` and ``platform`` strings; ``versions`` (the installed
+        versions of numpy, scipy, sympy, numba, numba_cuda, cupy, dask and distributed; None
+        when not installed); ``backends`` (for numpy, numba and cupy: ``usable`` and
+        ``reason``); ``gpu`` (:func:`gpu_details`); ``cuda_simulator`` and ``real_gpu_mode``
+        (booleans); ``auto`` (what ``auto`` resolves to here).
+    """
     import platform
     import sys
 

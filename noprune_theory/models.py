@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import math
 import zipfile
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -60,6 +61,14 @@ from noprune_theory.backend import (
     resolve_backend,
     to_numpy,
 )
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike, NDArray
+
+    from noprune_theory.backend import Backend
 
 __all__ = ["ACTIVATIONS", "INITS", "LOSSES", "SCALINGS", "MaskedMLP", "MaskedTwoLayer"]
 
@@ -103,10 +112,8 @@ class MaskedMLP:
         ``init="torch"``).
     scaling : {"standard", "ntk", "mean_field"}, default "standard"
         How weights are initialized and multiplied in the forward pass (below).
-    init : {"he", "torch", "lecun"}, default "he"
-        The distribution of the initial weights and biases (below). ``"torch"`` and ``"lecun"``
-        need ``scaling="standard"``; ``"he"`` is the only choice of the other scalings.
     dtype : {"float32", "float64"}, default "float64"
+        The floating dtype of the parameters and of every computation.
     backend : {"numpy", "numba", "cupy", "auto"}, default "numpy"
         Where the arrays live (NumPy for numpy and numba, CuPy for cupy) and which kernels the
         trainer uses. ``cupy`` without a usable GPU raises
@@ -114,6 +121,9 @@ class MaskedMLP:
     seed : int >= 0, default 0
         Seeds the initial weights (drawn on the host with NumPy, so every backend starts from the
         same numbers).
+    init : {"he", "torch", "lecun"}, default "he"
+        The distribution of the initial weights and biases (below). ``"torch"`` and ``"lecun"``
+        need ``scaling="standard"``; ``"he"`` is the only choice of the other scalings.
 
     Attributes
     ----------
@@ -191,19 +201,19 @@ class MaskedMLP:
 
     def __init__(
         self,
-        d,
-        hidden=(256,),
-        out=1,
+        d: int,
+        hidden: int | Sequence[int] = (256,),
+        out: int = 1,
         *,
-        B=1,
-        activation="relu",
-        bias=True,
-        scaling="standard",
-        dtype="float64",
-        backend="numpy",
-        seed=0,
-        init="he",
-    ):
+        B: int = 1,
+        activation: Literal["relu", "leaky_relu", "tanh", "softplus", "identity"] = "relu",
+        bias: bool = True,
+        scaling: Literal["standard", "ntk", "mean_field"] = "standard",
+        dtype: Literal["float32", "float64"] = "float64",
+        backend: Literal["auto", "numpy", "numba", "cupy"] = "numpy",
+        seed: int = 0,
+        init: Literal["he", "torch", "lecun"] = "he",
+    ) -> None:
         d = check_scalar(d, "d", integer=True, low=1)
         if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool):
             hidden = (int(hidden),)
@@ -240,8 +250,8 @@ class MaskedMLP:
         host_w, host_b = self._initial_draws(np.random.default_rng(seed))
         xp_mod = namespace_for(self.backend)
         self._set_namespace_from(xp_mod.asarray(np.zeros(1)))
-        self.weights = [self._from_host(w) for w in host_w]
-        self.biases = [self._from_host(b) for b in host_b] if self.bias else None
+        self.weights = [self.from_host(w) for w in host_w]
+        self.biases = [self.from_host(b) for b in host_b] if self.bias else None
         self.masks = [self.xp.ones(w.shape, dtype=self.xp.bool) for w in self.weights]
         self.initial_weights = [self._clone(w) for w in self.weights]
         self.initial_biases = (None if self.biases is None
@@ -249,7 +259,7 @@ class MaskedMLP:
 
     # ------------------------------------------------------------------ configuration
     @property
-    def depth(self):
+    def depth(self) -> int:
         """Number of weight matrices (hidden layers + 1)."""
         return len(self.sizes) - 1
 
@@ -288,8 +298,16 @@ class MaskedMLP:
         weights = [stds[l] * rng.standard_normal(shapes[l]) for l in range(L)]
         return weights, [np.zeros((B, s)) for s in sizes[1:]]
 
-    def config(self):
-        """The constructor arguments, as a dict (saved with the parameters)."""
+    def config(self) -> dict[str, Any]:
+        """Return the constructor arguments, as saved with the parameters.
+
+        Returns
+        -------
+        dict
+            ``d``, ``hidden`` (a list), ``out``, ``B``, ``activation``, ``bias``, ``scaling``,
+            ``init``, ``dtype``, ``backend`` (the concrete one) and ``seed``: JSON-ready, and
+            ``MaskedMLP(**config)`` (with ``hidden`` as a tuple) builds the same initial model.
+        """
         return {
             "d": self.sizes[0],
             "hidden": list(self.sizes[1:-1]),
@@ -315,10 +333,35 @@ class MaskedMLP:
     # ------------------------------------------------------------------ arrays
     def _set_namespace_from(self, arr):
         self.xp = array_namespace(arr)
-        self._dt = getattr(self.xp, self.dtype)
 
-    def _from_host(self, a):
-        return self.xp.asarray(np.asarray(a), dtype=self._dt)
+    @property
+    def array_dtype(self) -> Any:
+        """Floating dtype of the parameters, as an object of :attr:`xp` (as ``dtype`` names it).
+
+        ``xp.float32`` or ``xp.float64``: what arrays combined with the parameters are cast
+        to; :meth:`from_host`, :meth:`prepare_inputs` and :meth:`prepare_targets` return
+        arrays of this dtype.
+        """
+        return getattr(self.xp, self.dtype)
+
+    #: Former private name of :attr:`array_dtype`, kept for code outside this package's core.
+    _dt = array_dtype
+
+    def from_host(self, a: ArrayLike) -> Any:
+        """Copy a host array into the model's array library, in the parameters' dtype.
+
+        Parameters
+        ----------
+        a : array_like
+            Real numbers on the host (a NumPy array, list or scalar); not validated.
+
+        Returns
+        -------
+        array
+            ``a`` as an array of :attr:`xp` with dtype :attr:`array_dtype` (on the device for
+            the cupy backend; a NumPy array already of that dtype may be returned uncopied).
+        """
+        return self.xp.asarray(np.asarray(a), dtype=self.array_dtype)
 
     def _clone(self, a):
         return self.xp.asarray(a, copy=True)
@@ -333,43 +376,81 @@ class MaskedMLP:
         def move(a, dtype):
             return new.xp.asarray(to_numpy(a), dtype=dtype)
 
-        new.weights = [move(w, new._dt) for w in self.weights]
-        new.biases = None if self.biases is None else [move(b, new._dt) for b in self.biases]
+        dt = new.array_dtype
+        new.weights = [move(w, dt) for w in self.weights]
+        new.biases = None if self.biases is None else [move(b, dt) for b in self.biases]
         new.masks = [move(m, new.xp.bool) for m in self.masks]
-        new.initial_weights = [move(w, new._dt) for w in self.initial_weights]
+        new.initial_weights = [move(w, dt) for w in self.initial_weights]
         new.initial_biases = (None if self.initial_biases is None
-                              else [move(b, new._dt) for b in self.initial_biases])
+                              else [move(b, dt) for b in self.initial_biases])
         return new
 
-    def to_backend(self, backend):
-        """A copy of this model on another backend (``"numpy"``, ``"numba"``, ``"cupy"``)."""
+    def to_backend(self, backend: Literal["auto", "numpy", "numba", "cupy"]) -> MaskedMLP:
+        """Return a copy of this model on another backend.
+
+        Parameters
+        ----------
+        backend : {"numpy", "numba", "cupy", "auto"}
+            The backend of the copy (``auto`` as :func:`~noprune_theory.backend.resolve_backend`
+            decides).
+
+        Returns
+        -------
+        MaskedMLP
+            The same networks (parameters, masks, initial values, settings) with arrays in the
+            backend's library; the model itself is unchanged.
+        """
         backend = resolve_backend(backend)
         new = self._as_namespace(namespace_for(backend))
         new.backend = backend
         return new
 
-    def param_count(self):
-        """Number of weights (+ biases) of one network, masks ignored."""
+    def param_count(self) -> int:
+        """Count the weights and biases of one network, masks ignored.
+
+        Returns
+        -------
+        int
+            ``sum_l sizes[l] sizes[l+1]``, plus ``sum_l sizes[l+1]`` with biases.
+        """
         n = sum(self.sizes[l] * self.sizes[l + 1] for l in range(self.depth))
         return n + (sum(self.sizes[1:]) if self.bias else 0)
 
-    def weight_count(self):
-        """Number of maskable weights of one network."""
+    def weight_count(self) -> int:
+        """Count the maskable weights of one network.
+
+        Returns
+        -------
+        int
+            ``sum_l sizes[l] sizes[l+1]``.
+        """
         return sum(self.sizes[l] * self.sizes[l + 1] for l in range(self.depth))
 
-    def kept_count(self):
-        """Number of unmasked weights of each network, an int64 array (B,) on the host."""
+    def kept_count(self) -> NDArray[np.int64]:
+        """Count the unmasked weights of each network.
+
+        Returns
+        -------
+        numpy.ndarray of int64, shape (B,)
+            On the host.
+        """
         total = np.zeros(self.B, dtype=np.int64)
         for m in self.masks:
             total += to_numpy(self.xp.sum(self.xp.astype(m, self.xp.int64), axis=(1, 2)))
         return total
 
-    def density(self):
-        """Fraction of weights kept, per network, a float64 array (B,) on the host."""
+    def density(self) -> NDArray[np.float64]:
+        """Return the fraction of weights kept by each network.
+
+        Returns
+        -------
+        numpy.ndarray of float64, shape (B,)
+            :meth:`kept_count` over :meth:`weight_count`, on the host.
+        """
         return self.kept_count() / self.weight_count()
 
     # ------------------------------------------------------------------ masks
-    def set_masks(self, masks):
+    def set_masks(self, masks: Sequence[Any]) -> None:
         """Validate and store per-network masks, and zero the masked weights.
 
         Parameters
@@ -412,11 +493,11 @@ class MaskedMLP:
             a = a.copy(order="C")
         return a
 
-    def apply_masks(self):
+    def apply_masks(self) -> None:
         """Set the masked weights to exactly zero (in place of the weight list)."""
         self.weights = [self.xp.where(m, w, 0.0) for w, m in zip(self.weights, self.masks)]
 
-    def rewind(self):
+    def rewind(self) -> None:
         """Reset the weights (masked entries stay zero) and biases to their initial values."""
         self.weights = [
             self.xp.where(m, w0, 0.0) for w0, m in zip(self.initial_weights, self.masks)
@@ -436,8 +517,37 @@ class MaskedMLP:
                 f"{self.backend!r}); move it to the model's library first"
             ) from None
 
-    # ------------------------------------------------------------------ inputs
-    def _prepare_X(self, X):
+    # ------------------------------------------------------------------ prepared arrays
+    # The protocol of the trainer and the estimators: validate X and y once with
+    # prepare_inputs and prepare_targets, then call loss_and_gradients and forward_rows on the
+    # prepared arrays as often as needed (they trust them and check nothing).
+
+    def prepare_inputs(self, X: ArrayLike) -> Any:
+        """Validate inputs and return them as an array of the model's library and dtype.
+
+        The check every public method that takes ``X`` runs; :meth:`loss_and_gradients` and
+        :meth:`forward_rows` take its result without checking it again.
+
+        Parameters
+        ----------
+        X : array_like, shape (n, d) or (B, n, d)
+            Inputs shared by all networks, or one set per network; finite real numbers, at
+            least one point. A NumPy array (or list) is accepted by every backend; an array of
+            another library must be of the model's.
+
+        Returns
+        -------
+        array, shape (n, d) or (B, n, d)
+            ``X`` in :attr:`xp` with dtype :attr:`array_dtype` (a NumPy array already of that
+            dtype is returned uncopied).
+
+        Raises
+        ------
+        ValueError
+            A wrong shape, no point, a non-numeric dtype, or NaN or inf.
+        TypeError
+            Not an array, or an array of another library than the model's.
+        """
         xp = self.xp
         if isinstance(X, (list, tuple)):
             X = np.asarray(X)
@@ -464,13 +574,40 @@ class MaskedMLP:
             raise ValueError("X must hold at least one point, got n = 0")
         if isinstance(X, np.ndarray) and not np.issubdtype(X.dtype, np.number):
             raise ValueError(f"X must hold numbers, got dtype {X.dtype}")
-        Xa = xp.asarray(X, dtype=self._dt) if not isinstance(X, np.ndarray) else self._from_host(X)
+        Xa = (xp.asarray(X, dtype=self.array_dtype) if not isinstance(X, np.ndarray)
+              else self.from_host(X))
         if not bool(xp.all(xp.isfinite(Xa))):
             raise ValueError("X must not contain NaN or inf")
         return Xa
 
-    def _prepare_y(self, y, n, loss):
-        """Validate labels for *loss* and return the target array used by the loss terms."""
+    def prepare_targets(self, y: ArrayLike, n: int,
+                        loss: Literal["mse", "logistic", "cross_entropy"] = "mse") -> Any:
+        """Validate labels for *loss* and return the target array the loss terms take.
+
+        Parameters
+        ----------
+        y : array_like
+            Labels of the *n* points, as :meth:`per_point_loss` takes them for *loss*.
+        n : int
+            The number of points (``X.shape[-2]``).
+        loss : {"mse", "logistic", "cross_entropy"}, default "mse"
+            The loss the targets are for.
+
+        Returns
+        -------
+        array, shape (1, n, out) or (B, n, out)
+            In :attr:`xp` with dtype :attr:`array_dtype`; the first axis is 1 when ``y`` is
+            shared by all networks. mse: the values (one column when out = 1); logistic: the
+            labels -1 or +1 in one column; cross_entropy: the one-hot encoding of the labels.
+
+        Raises
+        ------
+        ValueError
+            An unknown loss, a shape that does not match *n* and the model, labels outside
+            the loss's range, or NaN or inf.
+        TypeError
+            Not an array, or an array of another library than the model's.
+        """
         xp = self.xp
         check_choice(loss, "loss", LOSSES)
         out, B = self.sizes[-1], self.B
@@ -499,9 +636,9 @@ class MaskedMLP:
             if bool(xp.any(ya < 0)) or bool(xp.any(ya >= out)):
                 raise ValueError(f"y must hold class labels in [0, {out - 1}] for cross_entropy")
             classes = xp.arange(out, dtype=ya.dtype)
-            onehot = xp.astype(ya[..., None] == classes, self._dt)
+            onehot = xp.astype(ya[..., None] == classes, self.array_dtype)
             return onehot if onehot.ndim == 3 else onehot[None, ...]
-        ya = self._from_host(y) if host else xp.astype(y, self._dt)
+        ya = self.from_host(y) if host else xp.astype(y, self.array_dtype)
         if not bool(xp.all(xp.isfinite(ya))):
             raise ValueError("y must not contain NaN or inf")
         if loss == "logistic":
@@ -544,13 +681,13 @@ class MaskedMLP:
         out = []
         for l, (v, w) in enumerate(zip(vectors, self.weights)):
             if isinstance(v, np.ndarray) and not isinstance(w, np.ndarray):
-                v = self._from_host(v)
+                v = self.from_host(v)
             self._check_same_library(v, f"vectors[{l}]")
             if tuple(v.shape) != tuple(w.shape):
                 raise ValueError(
                     f"vectors[{l}] must have shape {tuple(w.shape)}, got {tuple(v.shape)}"
                 )
-            v = self.xp.astype(v, self._dt)
+            v = self.xp.astype(v, self.array_dtype)
             if not bool(self.xp.all(self.xp.isfinite(v))):
                 raise ValueError(f"vectors[{l}] must not contain NaN or inf")
             out.append(self.xp.where(self.masks[l], v, 0.0))
@@ -623,19 +760,54 @@ class MaskedMLP:
                 delta = back * _act_d1(self.activation, z[l], a[l], xp)
         return wg, bg
 
-    def _loss_grad(self, Xa, t, loss, rows=None):
-        """(per-point loss (B, n), f, weight grads, bias grads) from prepared inputs.
+    def loss_and_gradients(self, X: Any, targets: Any,
+                           loss: Literal["mse", "logistic", "cross_entropy"] = "mse", *,
+                           rows: int | None = None,
+                           ) -> tuple[Any, Any, list[Any], list[Any] | None]:
+        """Compute every network's per-point losses, outputs and gradients on prepared arrays.
 
-        *rows* (None: all): at most this many points at a time (``ceil(n / rows)`` slices of
-        balanced sizes), so that the ``(B, rows, h)`` buffers of a step stay within a memory
-        budget (see :meth:`work_bytes_per_point`). The gradients are the sums of the slices';
-        everything agrees with one pass up to rounding (``kernels.cpu.two_layer_loss_grad``,
-        Notes).
+        The work of a training step: :meth:`gradients` on arrays that :meth:`prepare_inputs`
+        and :meth:`prepare_targets` returned, which are not checked again. The fused
+        two-layer kernels of the model's :attr:`kernel_table` run where
+        :meth:`uses_fused_kernels` says so, the batched matrix products otherwise.
+
+        Parameters
+        ----------
+        X : array, shape (n, d) or (B, n, d)
+            Inputs as :meth:`prepare_inputs` returns them.
+        targets : array, shape (1, n, out) or (B, n, out)
+            Targets as :meth:`prepare_targets` returns them for *loss* and these n points.
+        loss : {"mse", "logistic", "cross_entropy"}, default "mse"
+            The loss *targets* were prepared for.
+        rows : int >= 1 or None, default None
+            At most this many points at a time (``ceil(n / rows)`` slices of balanced sizes),
+            so that the ``(B, rows, h)`` buffers stay within a memory budget (see
+            :meth:`work_bytes_per_point`); None: all points at once.
+
+        Returns
+        -------
+        per_point : array, shape (B, n)
+            The loss of every network on every point.
+        outputs : array, shape (B, n, out)
+            The outputs ``f``.
+        weight_grads : list of arrays
+            Gradients of the mean loss over the n points, like ``weights``; exactly zero where
+            the mask is False.
+        bias_grads : list of arrays or None
+            Like ``biases``.
+
+        Notes
+        -----
+        With *rows*, the gradients are the sums of the slices' (each normalized by all n
+        points), and everything agrees with one pass up to rounding: a gradient adds the
+        points in another grouping, and BLAS may order a point's dot product differently in a
+        product of fewer rows (``noprune_theory.kernels.cpu.two_layer_loss_grad``, Notes).
         """
+        Xa, t = X, targets
         n = Xa.shape[-2]
         if rows is None or rows >= n:
             return self._loss_grad_part(Xa, t, loss, n)
-        if self._fused_ok(Xa, loss) and not self._cuda_reductions():
+        if self.uses_fused_kernels(Xa, loss) and not self._cuda_reductions():
             # the CPU kernel carries its gradient sums from slice to slice itself
             return self._fused_loss_grad(Xa, t, loss, rows=rows)
         xp = self.xp
@@ -656,8 +828,8 @@ class MaskedMLP:
         return xp.concat(pers, axis=-1), xp.concat(fs, axis=-2), wsum, bsum
 
     def _loss_grad_part(self, Xa, t, loss, n_total):
-        """:meth:`_loss_grad` on the points of Xa, normalized by *n_total* points."""
-        if self._fused_ok(Xa, loss):
+        """:meth:`loss_and_gradients` on the points of Xa, normalized by *n_total* points."""
+        if self.uses_fused_kernels(Xa, loss):
             return self._fused_loss_grad(Xa, t, loss, n_total=n_total)
         a, z = self._forward_cache(Xa)
         f = z[-1]
@@ -675,19 +847,34 @@ class MaskedMLP:
         wg, bg = self._backward(a, z, df / n_total)
         return per, f, wg, bg
 
-    def _forward_rows(self, Xa, rows=None):
-        """Outputs (B, n, out) computed *rows* points at a time (None: all at once).
+    def forward_rows(self, X: Any, rows: int | None = None) -> Any:
+        """Compute the outputs of every network on prepared inputs, *rows* points at a time.
 
-        Every point's output is computed alone; slicing changes at most the rounding of the
-        matrix products (BLAS may order a dot product differently for fewer rows).
+        :meth:`forward` on an array that :meth:`prepare_inputs` returned (not checked again),
+        with the ``(B, rows, h)`` buffers of a slice in place of ``(B, n, h)``.
+
+        Parameters
+        ----------
+        X : array, shape (n, d) or (B, n, d)
+            Inputs as :meth:`prepare_inputs` returns them.
+        rows : int >= 1 or None, default None
+            At most this many points at a time (``ceil(n / rows)`` slices of balanced sizes);
+            None: all points at once.
+
+        Returns
+        -------
+        array, shape (B, n, out)
+            The outputs ``f``. Every point's output is computed alone; slicing changes at
+            most the rounding of the matrix products (BLAS may order a dot product differently
+            for fewer rows).
         """
-        n = Xa.shape[-2]
+        n = X.shape[-2]
         if rows is None or rows >= n:
-            return self._forward_cache(Xa)[1][-1]
-        parts = [self._forward_cache(Xa[..., lo:hi, :])[1][-1] for lo, hi in _slices(n, rows)]
+            return self._forward_cache(X)[1][-1]
+        parts = [self._forward_cache(X[..., lo:hi, :])[1][-1] for lo, hi in _slices(n, rows)]
         return self.xp.concat(parts, axis=-2)
 
-    def work_bytes_per_point(self, *, backward=True, fused=None):
+    def work_bytes_per_point(self, *, backward: bool = True, fused: bool | None = None) -> int:
         """Return the bytes of the per-step working buffers per training point (all B networks).
 
         What one more point costs in a gradient step (``backward=True``) or a forward pass: the
@@ -726,7 +913,7 @@ class MaskedMLP:
         return item * self.B * (2 * sum(hidden) + 4 * max(hidden) + 4 * out)
 
     @property
-    def kernel_table(self):
+    def kernel_table(self) -> Backend:
         """The :class:`~noprune_theory.backend.Backend` whose kernels this model runs.
 
         Its backend's (``get_backend(model.backend)``), unless :meth:`use_kernel_table` set
@@ -734,7 +921,7 @@ class MaskedMLP:
         """
         return self.__dict__.get("_kernel_table") or get_backend(self.backend)
 
-    def use_kernel_table(self, table):
+    def use_kernel_table(self, table: Backend | None) -> None:
         """Run this model's kernels (and :func:`~noprune_theory.training.train`'s) from *table*.
 
         Parameters
@@ -755,9 +942,29 @@ class MaskedMLP:
         # the numba.cuda loss kernels (the cupy backend's table, or the simulator's in the tests)
         return self.kernel_table.cuda_reductions
 
-    def _fused_ok(self, Xa, loss):
-        # the fused two-layer step: one hidden layer, scalar output, shared X, mse or logistic;
-        # numba kernels on the numba backend, numba.cuda kernels on the cupy backend
+    def uses_fused_kernels(self, X: Any,
+                           loss: Literal["mse", "logistic", "cross_entropy"] = "mse") -> bool:
+        """Tell whether :meth:`loss_and_gradients` runs the fused two-layer kernels on *X*.
+
+        They run for one hidden layer, one output, inputs shared by all networks (``X`` of
+        shape ``(n, d)``) and the mse or logistic loss, when the model's :attr:`kernel_table`
+        has them: the numba kernels (numba backend) or the numba.cuda ones (cupy backend, up
+        to the width the CUDA kernel takes). Elsewhere the batched matrix products run.
+
+        Parameters
+        ----------
+        X : array, shape (n, d) or (B, n, d)
+            Inputs as :meth:`prepare_inputs` returns them (only the number of axes counts).
+        loss : {"mse", "logistic", "cross_entropy"}, default "mse"
+            The loss of the step.
+
+        Returns
+        -------
+        bool
+            True where the fused kernels run; :meth:`work_bytes_per_point` takes it as
+            ``fused``.
+        """
+        Xa = X
         return (
             (self.kernel_table.fused_loss_grad == "cpu" or self._cuda_reductions())
             and self.depth == 2
@@ -769,6 +976,30 @@ class MaskedMLP:
                 or self.kernel_table.kernel_module("cuda").fused_width_ok(self.sizes[1])
             )
         )
+
+    def release_work_buffers(self) -> None:
+        """Free the scratch buffers that the fused CPU kernel keeps from one step to the next.
+
+        :meth:`loss_and_gradients` allocates them on the first call and reuses them while the
+        shapes stay; a trainer releases them before an evaluation of all points allocates its
+        own, so that the two never add up. The next call allocates them again.
+        """
+        self.__dict__.pop("_work", None)
+
+    # The former private names of the protocol above, for code outside the model and the
+    # trainer that still calls them (estimators/_noise.py, tests/test_kernels.py,
+    # tests/test_gpu_path.py, benchmarks/bench_training.py).
+    def _prepare_X(self, X):
+        return self.prepare_inputs(X)
+
+    def _prepare_y(self, y, n, loss):
+        return self.prepare_targets(y, n, loss)
+
+    def _loss_grad(self, Xa, t, loss, rows=None):
+        return self.loss_and_gradients(Xa, t, loss, rows=rows)
+
+    def _fused_ok(self, Xa, loss):
+        return self.uses_fused_kernels(Xa, loss)
 
     def _fused_loss_grad(self, Xa, t, loss, *, n_total=None, rows=None):
         xp = self.xp
@@ -802,65 +1033,109 @@ class MaskedMLP:
         return per, f[:, :, None], [gW0, gW1], bg
 
     # ------------------------------------------------------------------ public API
-    def forward(self, X):
-        """Outputs of every network on X.
+    def forward(self, X: ArrayLike) -> Any:
+        """Compute the outputs of every network on X.
 
         Parameters
         ----------
-        X : array, shape (n, d) shared by all networks, or (B, n, d)
+        X : array_like, shape (n, d) shared by all networks, or (B, n, d)
             Finite. A NumPy array is accepted by every backend (copied to the device once).
 
         Returns
         -------
-        f : array, shape (B, n, out), in the model's array library.
+        array, shape (B, n, out)
+            The outputs ``f``, in the model's array library.
         """
-        Xa = self._prepare_X(X)
+        Xa = self.prepare_inputs(X)
         return self._forward_cache(Xa)[1][-1]
 
     __call__ = forward
 
-    def per_point_loss(self, X, y, loss="mse"):
-        """Loss of every network on every point, shape (B, n).
+    def per_point_loss(self, X: ArrayLike, y: ArrayLike,
+                       loss: Literal["mse", "logistic", "cross_entropy"] = "mse") -> Any:
+        """Compute the loss of every network on every point.
 
         Parameters
         ----------
-        X : array (n, d) or (B, n, d)
-        y : array
-            mse: float ``(n,)`` or ``(B, n)`` for out = 1, ``(n, out)`` or ``(B, n, out)``
-            otherwise; logistic: ``(n,)`` or ``(B, n)`` in {-1, +1} (out = 1); cross_entropy:
-            integer labels ``(n,)`` or ``(B, n)`` in ``[0, out)`` (out >= 2).
+        X : array_like, shape (n, d) or (B, n, d)
+            Inputs shared by all networks, or one set per network; finite.
+        y : array_like
+            Labels. For mse: floats ``(n,)`` or ``(B, n)`` for out = 1, ``(n, out)`` or
+            ``(B, n, out)`` otherwise; logistic: ``(n,)`` or ``(B, n)`` in {-1, +1} (out = 1);
+            cross_entropy: integer labels ``(n,)`` or ``(B, n)`` in ``[0, out)`` (out >= 2).
         loss : {"mse", "logistic", "cross_entropy"}, default "mse"
+            The loss (formulas in :class:`MaskedMLP`, Notes).
+
+        Returns
+        -------
+        array, shape (B, n)
+            ``loss(f_b(x_i), y_i)``, in the model's array library.
         """
-        Xa = self._prepare_X(X)
-        t = self._prepare_y(y, Xa.shape[-2], loss)
+        Xa = self.prepare_inputs(X)
+        t = self.prepare_targets(y, Xa.shape[-2], loss)
         f = self._forward_cache(Xa)[1][-1]
         return _loss_terms(loss, f, t, self.xp)[0]
 
-    def loss(self, X, y, loss="mse"):
-        """Mean loss of every network over the n points, shape (B,).
+    def loss(self, X: ArrayLike, y: ArrayLike,
+             loss: Literal["mse", "logistic", "cross_entropy"] = "mse") -> Any:
+        """Compute the mean loss of every network over the n points.
 
-        See :meth:`per_point_loss` for the arguments and :class:`MaskedMLP` for the formulas.
+        Parameters
+        ----------
+        X : array_like, shape (n, d) or (B, n, d)
+            Inputs, as for :meth:`per_point_loss`.
+        y : array_like
+            Labels, as for :meth:`per_point_loss`.
+        loss : {"mse", "logistic", "cross_entropy"}, default "mse"
+            The loss (formulas in :class:`MaskedMLP`, Notes).
+
+        Returns
+        -------
+        array, shape (B,)
+            ``(1/n) sum_i loss(f_b(x_i), y_i)``, in the model's array library.
         """
         return self.xp.mean(self.per_point_loss(X, y, loss=loss), axis=-1)
 
-    def accuracy(self, X, y, loss="mse"):
-        """Fraction of points classified correctly by each network, shape (B,).
+    def accuracy(self, X: ArrayLike, y: ArrayLike,
+                 loss: Literal["mse", "logistic", "cross_entropy"] = "mse") -> Any:
+        """Compute the fraction of points each network classifies correctly.
 
-        The sign of f against the sign of y for one output (mse, logistic), the argmax
-        otherwise.
+        Parameters
+        ----------
+        X : array_like, shape (n, d) or (B, n, d)
+            Inputs, as for :meth:`per_point_loss`.
+        y : array_like
+            Labels, as for :meth:`per_point_loss` with this *loss*.
+        loss : {"mse", "logistic", "cross_entropy"}, default "mse"
+            Says how *y* is read.
+
+        Returns
+        -------
+        array, shape (B,)
+            The fraction of points where ``y f > 0`` for one output (mse, logistic: the signs
+            agree; a zero counts as wrong), or where the argmax of ``f`` is the label's class
+            (cross_entropy) or the argmax of ``y`` (mse with more outputs); in the model's
+            array library and dtype.
         """
-        Xa = self._prepare_X(X)
-        t = self._prepare_y(y, Xa.shape[-2], loss)
+        Xa = self.prepare_inputs(X)
+        t = self.prepare_targets(y, Xa.shape[-2], loss)
         f = self._forward_cache(Xa)[1][-1]
-        return self.xp.mean(self.xp.astype(_correct(loss, f, t, self.xp), self._dt), axis=-1)
+        correct = _correct(loss, f, t, self.xp)
+        return self.xp.mean(self.xp.astype(correct, self.array_dtype), axis=-1)
 
-    def gradients(self, X, y, loss="mse"):
+    def gradients(self, X: ArrayLike, y: ArrayLike,
+                  loss: Literal["mse", "logistic", "cross_entropy"] = "mse",
+                  ) -> tuple[Any, list[Any], list[Any] | None]:
         """Mean loss and its gradients, for every network.
 
         Parameters
         ----------
-        X, y, loss
-            As in :meth:`per_point_loss`.
+        X : array_like, shape (n, d) or (B, n, d)
+            Inputs, as for :meth:`per_point_loss`.
+        y : array_like
+            Labels, as for :meth:`per_point_loss`.
+        loss : {"mse", "logistic", "cross_entropy"}, default "mse"
+            The loss.
 
         Returns
         -------
@@ -877,20 +1152,26 @@ class MaskedMLP:
         ``dW_l = c_l a_l^T delta_{l+1}``, ``db_l = sum_i delta_{l+1}`` and
         ``delta_l = c_l (delta_{l+1} W_l^T) * phi'(z_l)``.
         """
-        Xa = self._prepare_X(X)
-        t = self._prepare_y(y, Xa.shape[-2], loss)
-        per, _, wg, bg = self._loss_grad(Xa, t, loss)
+        Xa = self.prepare_inputs(X)
+        t = self.prepare_targets(y, Xa.shape[-2], loss)
+        per, _, wg, bg = self.loss_and_gradients(Xa, t, loss)
         return self.xp.mean(per, axis=-1), wg, bg
 
-    def hvp(self, X, y, vectors, loss="mse"):
+    def hvp(self, X: ArrayLike, y: ArrayLike, vectors: Sequence[ArrayLike],
+            loss: Literal["mse", "logistic", "cross_entropy"] = "mse") -> list[Any]:
         """Hessian-vector products of the mean loss with respect to the weights.
 
         Parameters
         ----------
-        X, y, loss
-            As in :meth:`per_point_loss`.
+        X : array_like, shape (n, d) or (B, n, d)
+            Inputs, as for :meth:`per_point_loss`.
+        y : array_like
+            Labels, as for :meth:`per_point_loss`.
         vectors : list of arrays
             Like ``weights``: the direction ``V``; entries where the mask is False are ignored.
+            NumPy arrays are accepted by every backend.
+        loss : {"mse", "logistic", "cross_entropy"}, default "mse"
+            The loss.
 
         Returns
         -------
@@ -910,8 +1191,8 @@ class MaskedMLP:
         Exact up to rounding (no finite differences); ReLU's phi'' is zero almost everywhere.
         GraSP ([NFP] Sec. 5) scores with ``H g``.
         """
-        Xa = self._prepare_X(X)
-        t = self._prepare_y(y, Xa.shape[-2], loss)
+        Xa = self.prepare_inputs(X)
+        t = self.prepare_targets(y, Xa.shape[-2], loss)
         V = self._check_vectors(vectors)
         return self._hvp(Xa, t, V, loss)
 
@@ -957,8 +1238,15 @@ class MaskedMLP:
         return out
 
     # ------------------------------------------------------------------ copy, save, load
-    def copy(self):
-        """A deep copy (arrays copied, same backend)."""
+    def copy(self) -> MaskedMLP:
+        """Return a deep copy.
+
+        Returns
+        -------
+        MaskedMLP
+            The same settings, backend and kernel table, with every array copied (scratch
+            buffers of the fused kernels are not shared).
+        """
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
         new.weights = [self._clone(w) for w in self.weights]
@@ -971,13 +1259,33 @@ class MaskedMLP:
         return new
 
     @classmethod
-    def _stack(cls, models):
-        """One model holding the networks of *models* in order (same shape and settings).
+    def concat(cls, models: Sequence[MaskedMLP]) -> MaskedMLP:
+        """Join the networks of several models into one batch, in order.
 
-        Arrays are copied; the result's ``seed`` is the first model's (the others' initial
-        weights are carried as arrays). Used to train networks of several simulation cells as
-        one batch.
+        Used to train the networks of several simulation cells as one batch; the networks
+        are then independent as before (each network's numbers depend on it alone).
+
+        Parameters
+        ----------
+        models : sequence of MaskedMLP
+            At least one model; all of the same sizes, activation, bias, scaling, init, dtype
+            and backend.
+
+        Returns
+        -------
+        MaskedMLP
+            ``B = sum of the models' B``, networks (weights, biases, masks, initial values) in
+            the order given, arrays copied. Its ``seed`` is the first model's (the others'
+            initial weights are carried as arrays).
+
+        Raises
+        ------
+        ValueError
+            When the models differ in one of the settings above.
         """
+        models = list(models)
+        if not models:
+            raise ValueError("models must hold at least one MaskedMLP, got none")
         first = models[0]
         keys = ("sizes", "activation", "bias", "scaling", "init", "dtype", "backend")
         for m in models[1:]:
@@ -998,12 +1306,22 @@ class MaskedMLP:
                                for l in range(first.depth)])
         return new
 
-    def save(self, path):
-        """Write the model to an ``.npz`` file (weights, biases, masks, initial weights and
-        biases, config with the init name).
+    @classmethod
+    def _stack(cls, models):
+        # the former private name of concat, still called by the simulations
+        return cls.concat(models)
 
-        The file carries a format marker and version so that :meth:`load` can refuse files that
-        are not ours. Arrays are copied to the host.
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the model to an ``.npz`` file.
+
+        The file holds the weights, biases, masks, initial weights and biases and the
+        :meth:`config` (with the init name), and carries a format marker and version so that
+        :meth:`load` can refuse files that are not ours. Arrays are copied to the host.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Where to write; :func:`numpy.savez` adds ``.npz`` to a name without it.
         """
         arrays = {
             "format": np.asarray(FORMAT_MARKER),
@@ -1021,14 +1339,22 @@ class MaskedMLP:
         np.savez(path, **arrays)
 
     @classmethod
-    def load(cls, path, *, backend=None):
+    def load(cls, path: str | os.PathLike[str], *,
+             backend: Literal["auto", "numpy", "numba", "cupy"] | None = None) -> MaskedMLP:
         """Read a model written by :meth:`save`.
 
         Parameters
         ----------
         path : str or path-like
-        backend : str or None
+            A file written by :meth:`save`.
+        backend : {"numpy", "numba", "cupy", "auto"} or None, default None
             Where to put the arrays; ``None`` uses the saved backend.
+
+        Returns
+        -------
+        MaskedMLP
+            The saved model (of the class :meth:`load` is called on), with its masks, current
+            and initial parameters.
 
         Raises
         ------
@@ -1086,16 +1412,16 @@ class MaskedMLP:
                         raise ValueError(f"{key} has dtype {data[key].dtype}, not real numbers")
                     if not np.all(np.isfinite(data[key])):
                         raise ValueError(f"{key} contains inf or NaN")
-            model.weights = [model._from_host(data[f"weight_{l}"]) for l in range(L)]
+            model.weights = [model.from_host(data[f"weight_{l}"]) for l in range(L)]
             model.initial_weights = [
-                model._from_host(data[f"initial_weight_{l}"]) for l in range(L)
+                model.from_host(data[f"initial_weight_{l}"]) for l in range(L)
             ]
             masks = [model.xp.asarray(data[f"mask_{l}"]) for l in range(L)]
             if model.bias:
-                model.biases = [model._from_host(data[f"bias_{l}"]) for l in range(L)]
+                model.biases = [model.from_host(data[f"bias_{l}"]) for l in range(L)]
                 # version-1 files have no initial biases: theirs were zero (He init)
                 model.initial_biases = [
-                    model._from_host(data[f"initial_bias_{l}"]) if f"initial_bias_{l}" in data
+                    model.from_host(data[f"initial_bias_{l}"]) if f"initial_bias_{l}" in data
                     else model.xp.zeros_like(model.biases[l]) for l in range(L)
                 ]
                 for l in range(L):
@@ -1122,7 +1448,19 @@ class MaskedTwoLayer(MaskedMLP):
     """A batch of B masked two-layer networks (one hidden layer of ``width`` units).
 
     The two-layer case under its own name; the same object as :class:`MaskedMLP` with
-    ``hidden=(width,)``. See :class:`MaskedMLP` for the parameters.
+    ``hidden=(width,)``.
+
+    Parameters
+    ----------
+    d : int >= 1
+        Input dimension.
+    width : int >= 1, default 256
+        The number of hidden units.
+    out : int >= 1, default 1
+        Output dimension.
+    **kwargs
+        The keyword arguments of :class:`MaskedMLP` (``B``, ``activation``, ``bias``,
+        ``scaling``, ``dtype``, ``backend``, ``seed``, ``init``).
 
     Examples
     --------
@@ -1131,7 +1469,7 @@ class MaskedTwoLayer(MaskedMLP):
     (10, 32, 1)
     """
 
-    def __init__(self, d, width=256, out=1, **kwargs):
+    def __init__(self, d: int, width: int = 256, out: int = 1, **kwargs: Any) -> None:
         if not isinstance(width, (int, np.integer)) or isinstance(width, bool):
             # a tuple would silently build a deeper net: that is MaskedMLP's job
             width = check_scalar(width, "width", integer=True, low=1)

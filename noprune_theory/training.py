@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -29,6 +30,11 @@ from noprune_theory._activations import correct as _correct
 from noprune_theory._validation import check_choice, check_scalar, check_seed
 from noprune_theory.backend import to_numpy
 from noprune_theory.models import MaskedMLP
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from numpy.typing import ArrayLike
 
 __all__ = ["DEFAULT_LR", "OPTIMIZERS", "TrainResult", "Trajectory", "train"]
 
@@ -40,7 +46,7 @@ MEMORIZE_THRESHOLD = math.log(2) / 10
 
 
 @dataclass
-class Trajectory:
+class Trajectory:  # numpydoc ignore=PR01
     """Measurements taken during training, at the steps in ``steps``.
 
     Attributes
@@ -62,7 +68,7 @@ class Trajectory:
 
 
 @dataclass
-class TrainResult:
+class TrainResult:  # numpydoc ignore=PR01
     """What :func:`train` returns (the model itself is trained in place).
 
     Attributes
@@ -70,6 +76,7 @@ class TrainResult:
     final_loss : ndarray (B,)
         Mean training loss of every network after training.
     final_accuracy : ndarray (B,)
+        Training accuracy of every network after training (as in ``Trajectory.accuracy``).
     memorized : ndarray (B,)
         Fraction of points whose loss is below ``memorize_threshold``.
     steps : ndarray of int (B,)
@@ -79,6 +86,7 @@ class TrainResult:
     diverged : ndarray of bool (B,)
         Networks whose loss became NaN or inf; they stopped there (a RuntimeWarning says so).
     trajectory : Trajectory
+        The loss and accuracy at the recorded steps, and the callback's values.
     """
 
     final_loss: np.ndarray
@@ -176,31 +184,31 @@ def _contiguous(a, xp):
 
 # ----------------------------------------------------------------------------- train
 def train(
-    model,
-    X,
-    y,
+    model: MaskedMLP,
+    X: ArrayLike,
+    y: ArrayLike,
     *,
-    loss="mse",
-    optimizer="gd",
-    lr=None,
-    steps=1000,
-    batch_size=None,
-    grad_noise=0.0,
-    target_loss=None,
-    stop_when_memorized=False,
-    memorize_threshold=MEMORIZE_THRESHOLD,
-    record_every=None,
-    record_steps=None,
-    callback=None,
-    seed=0,
-    beta1=0.9,
-    beta2=0.999,
-    eps=1e-8,
-    check_every=None,
-    kernels=None,
-    memory_budget=None,
-    sync_every=None,
-):
+    loss: Literal["mse", "logistic", "cross_entropy"] = "mse",
+    optimizer: Literal["gd", "sgd", "adam"] = "gd",
+    lr: float | None = None,
+    steps: int = 1000,
+    batch_size: int | None = None,
+    grad_noise: float = 0.0,
+    target_loss: float | None = None,
+    stop_when_memorized: bool = False,
+    memorize_threshold: float = MEMORIZE_THRESHOLD,
+    record_every: int | None = None,
+    record_steps: Iterable[int] | None = None,
+    callback: Callable[[MaskedMLP, int], Any] | None = None,
+    seed: int = 0,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    check_every: int | None = None,
+    kernels: Literal["xp", "cpu", "cuda", "fused"] | None = None,
+    memory_budget: float | None = None,
+    sync_every: int | None = None,
+) -> TrainResult:
     """Train every network of *model* in place, each stopping on its own at its target.
 
     Parameters
@@ -286,6 +294,9 @@ def train(
     Returns
     -------
     TrainResult
+        Per network: the final loss, accuracy and memorized fraction, the updates applied,
+        whether it converged or diverged, and the trajectory of the records. The model's
+        weights and biases hold the trained values.
 
     Notes
     -----
@@ -306,12 +317,13 @@ def train(
     run of the same seed number for number (nor its minibatch order, whose permutations the
     host generator then draws alone).
 
-    Slicing the points (``memory_budget``) leaves every per-point value of a step (outputs,
-    losses, hence the stopping tests of that step) and the output layer's and biases'
-    gradients on the fused two-layer path bit for bit as they are, and changes the other
-    gradients by rounding only: a gradient is then a sum of per-slice matrix products, which
-    adds the points in another grouping (relative difference of order the float epsilon times
-    the number of slices). Over many steps such differences can grow like any rounding
+    Slicing the points (``memory_budget``) changes the numbers of a step by rounding only:
+    BLAS may order a point's dot product differently in a product of fewer rows, so the
+    per-point values (outputs, losses) can differ in the last bits (measured up to 2e-15
+    relative), and a gradient is then a sum of per-slice matrix products, which adds the
+    points in another grouping (relative difference of order the float epsilon times the
+    number of slices). A stopping test that a loss meets within rounding may therefore fire
+    one step earlier or later. Over many steps such differences can grow like any rounding
     difference in training (tested: the trained networks agree to 1e-9 relative in float64
     after 200 Adam steps). Runs that fit the budget are not sliced and compute exactly the
     numbers they computed before the budget existed.
@@ -456,9 +468,9 @@ def _validate(model, X, y, *, loss, optimizer, lr, steps, batch_size, grad_noise
         raise ValueError(
             f"kernels={kernels!r} needs a model with NumPy arrays (backend numpy or numba)"
         )
-    Xa = model._prepare_X(X)
+    Xa = model.prepare_inputs(X)
     n = Xa.shape[-2]
-    t = model._prepare_y(y, n, loss)
+    t = model.prepare_targets(y, n, loss)
     if optimizer == "sgd" and batch_size is None:
         batch_size = max(1, n // 10)
     if batch_size is not None:
@@ -502,8 +514,8 @@ class _State:
         self.diverged = xp.zeros(B, dtype=xp.bool)
         self.taken = xp.zeros(B, dtype=xp.int64)
         self.diverged_at = xp.full(B, -1, dtype=xp.int64)
-        self._lr = xp.asarray(lr, dtype=model._dt)
-        self._zero = xp.asarray(0.0, dtype=model._dt)
+        self._lr = xp.asarray(lr, dtype=model.array_dtype)
+        self._zero = xp.asarray(0.0, dtype=model.array_dtype)
         self.host_active = np.ones(B, dtype=bool)  # as of the last sync
         self.host_diverged = np.zeros(B, dtype=bool)
 
@@ -562,7 +574,7 @@ class _Records:
         model, o, xp = self.model, self.o, self.model.xp
         self.steps.append(step)
         self.loss.append(to_numpy(xp.mean(per, axis=-1)).astype(np.float64))
-        acc = xp.mean(xp.astype(_correct(o.loss, f, o.t, xp), model._dt), axis=-1)
+        acc = xp.mean(xp.astype(_correct(o.loss, f, o.t, xp), model.array_dtype), axis=-1)
         self.acc.append(to_numpy(acc).astype(np.float64))
         if o.callback is not None:
             self.cb.append(o.callback(model, step))
@@ -593,8 +605,9 @@ class _Noise:
     def _draw(self, shape):
         model = self.model
         if self.device is not None:
-            return self.sigma * self.device.standard_normal(shape, dtype=model._dt)
-        return model.xp.asarray(self.sigma * self.rng.standard_normal(shape), dtype=model._dt)
+            return self.sigma * self.device.standard_normal(shape, dtype=model.array_dtype)
+        return model.xp.asarray(self.sigma * self.rng.standard_normal(shape),
+                                dtype=model.array_dtype)
 
     def add(self, wg, bg):
         xp = self.model.xp
@@ -610,7 +623,7 @@ def _step_loop(model, o):
     xp = model.xp
     Xa, t, n = o.Xa, o.t, o.n
     step_rows = max(1, int(o.budget // model.work_bytes_per_point(
-        fused=model._fused_ok(Xa, o.loss))))
+        fused=model.uses_fused_kernels(Xa, o.loss))))
     eval_rows = max(1, int(o.budget // model.work_bytes_per_point(backward=False)))
     rng = np.random.default_rng(o.seed)
     noise = _Noise(model, o.grad_noise, rng, o.seed) if o.grad_noise > 0 else None
@@ -620,7 +633,7 @@ def _step_loop(model, o):
     has_target = o.target_loss is not None or o.stop_when_memorized
 
     def full_eval():
-        f = model._forward_rows(Xa, eval_rows)
+        f = model.forward_rows(Xa, eval_rows)
         return _loss_terms_per(o.loss, f, t, xp), f
 
     def reached(per):
@@ -666,7 +679,7 @@ def _step_loop(model, o):
         else:
             Xb, tb = Xa, t
         if step < o.steps:
-            per_b, f_b, wg, bg = model._loss_grad(Xb, tb, o.loss, rows=step_rows)
+            per_b, f_b, wg, bg = model.loss_and_gradients(Xb, tb, o.loss, rows=step_rows)
             if not o.minibatch:
                 per, f = per_b, f_b
             elif check or want_record:
@@ -674,7 +687,7 @@ def _step_loop(model, o):
         else:
             # the step's work buffers (kept between steps by the fused CPU kernel) are released
             # before an evaluation of all points allocates its own: the two never add up
-            model.__dict__.pop("_work", None)
+            model.release_work_buffers()
             per, f = final = full_eval()
             per_b = per
         if want_record:
@@ -694,7 +707,7 @@ def _step_loop(model, o):
     if new_bad.any():
         warn(new_bad)
     taken, converged, diverged, _ = state.final()
-    model.__dict__.pop("_work", None)
+    model.release_work_buffers()
     # the step at which the last network stopped (or the step cap): where the loop of a
     # host that reads the state at every step ends
     end = int(taken.max()) if taken.size else 0
@@ -703,8 +716,9 @@ def _step_loop(model, o):
     if records.steps[-1] != end:
         records.record(end, per, f)
     final_loss = to_numpy(xp.mean(per, axis=-1)).astype(np.float64)
-    final_acc = to_numpy(xp.mean(xp.astype(_correct(o.loss, f, t, xp), model._dt), axis=-1))
-    memorized = to_numpy(xp.mean(xp.astype(per < o.memorize_threshold, model._dt), axis=-1))
+    dt = model.array_dtype
+    final_acc = to_numpy(xp.mean(xp.astype(_correct(o.loss, f, t, xp), dt), axis=-1))
+    memorized = to_numpy(xp.mean(xp.astype(per < o.memorize_threshold, dt), axis=-1))
     return TrainResult(
         final_loss=final_loss,
         final_accuracy=np.asarray(final_acc, dtype=np.float64),
@@ -809,6 +823,8 @@ def _subset(model, idx):
                                                      for b in model.biases]
     sub.masks = [np.ascontiguousarray(m[idx]) for m in model.masks]
     sub.initial_weights = [np.ascontiguousarray(w[idx]) for w in model.initial_weights]
+    sub.initial_biases = (None if model.initial_biases is None
+                          else [np.ascontiguousarray(b[idx]) for b in model.initial_biases])
     return sub
 
 

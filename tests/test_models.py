@@ -610,3 +610,115 @@ def test_activations_and_losses_are_defined_once():
     assert np.all(np.isfinite(a)) and np.all(np.isfinite(b))
     np.testing.assert_allclose(b, a, rtol=1e-13, atol=2e-16)
     assert b[0] == 0.0 < a[200]
+
+
+# ---------------------------------------------------------------------------------------------
+# The prepared-array protocol that the trainer and the estimators use (issue 15: no private
+# members as a protocol).
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("hidden, out, loss, per_network", [
+    ((6,), 1, "mse", False),  # the fused two-layer kernels on numba
+    ((6,), 1, "logistic", True),
+    ((5, 4), 3, "cross_entropy", False),
+])
+def test_prepared_protocol_gives_the_numbers_of_the_checked_methods(
+        backend, hidden, out, loss, per_network):
+    """prepare_inputs / prepare_targets, then loss_and_gradients and forward_rows, give the
+    numbers of gradients, per_point_loss and forward: bit for bit where the same code runs
+    (the fused kernels sum in another order than forward's matrix products)."""
+    model = MaskedMLP(4, hidden, out, B=3, seed=2, backend=backend)
+    model.set_masks(_random_masks(model, 0.6, 1))
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((3, 9, 4) if per_network else (9, 4))
+    y = _labels(loss, 9, 3, out, 6)
+    Xa = model.prepare_inputs(X)
+    t = model.prepare_targets(y, 9, loss)
+    assert Xa.dtype == t.dtype == model.array_dtype
+    assert tuple(t.shape) == ((1 if np.ndim(y) < 2 or loss == "mse" and out > 1 else 3), 9, out)
+    per, f, wg, bg = model.loss_and_gradients(Xa, t, loss)
+    mean, wg0, bg0 = model.gradients(X, y, loss)
+    np.testing.assert_array_equal(np.mean(per, axis=-1), mean)
+    for a, b in zip(wg + bg, wg0 + bg0):
+        np.testing.assert_array_equal(a, b)
+    fused = model.uses_fused_kernels(Xa, loss)
+    assert fused == (backend == "numba" and hidden == (6,) and not per_network)
+    same = np.testing.assert_array_equal if not fused else (
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15))
+    same(per, model.per_point_loss(X, y, loss))
+    same(f, model.forward(X))
+    np.testing.assert_array_equal(model.forward_rows(Xa), model.forward(X))
+    assert model.work_bytes_per_point(fused=fused) == model.work_bytes_per_point(
+        fused=None if not per_network and loss == "mse" else fused)
+    # the former private names still answer (other code calls them) with the same numbers
+    np.testing.assert_array_equal(model._prepare_X(X), Xa)
+    np.testing.assert_array_equal(model._prepare_y(y, 9, loss), t)
+    np.testing.assert_array_equal(model._loss_grad(Xa, t, loss)[0], per)
+    assert model._fused_ok(Xa, loss) == fused and model._dt == model.array_dtype
+
+
+def test_array_dtype_and_from_host_follow_the_dtype():
+    for dtype in ("float32", "float64"):
+        model = MaskedMLP(2, 3, dtype=dtype)
+        assert model.array_dtype == np.dtype(dtype) == model.weights[0].dtype
+        a = model.from_host([[1, 2]])
+        assert isinstance(a, np.ndarray) and a.dtype == np.dtype(dtype)
+        assert model.prepare_inputs([[1, 2]]).dtype == np.dtype(dtype)
+        assert model.copy().array_dtype == model.array_dtype
+
+
+def test_release_work_buffers_frees_the_fused_kernel_scratch():
+    model = MaskedMLP(3, 5, B=2, backend="numba")
+    X = np.random.default_rng(0).standard_normal((7, 3))
+    Xa, t = model.prepare_inputs(X), model.prepare_targets(np.ones(7), 7)
+    assert model.uses_fused_kernels(Xa)
+    first = model.loss_and_gradients(Xa, t)
+    assert model.__dict__.get("_work")  # the fused CPU kernel keeps its buffers
+    model.release_work_buffers()
+    assert "_work" not in model.__dict__
+    again = model.loss_and_gradients(Xa, t)  # allocates them again, same numbers
+    for a, b in zip(first[:2] + tuple(first[2]), again[:2] + tuple(again[2])):
+        np.testing.assert_array_equal(a, b)
+    model.release_work_buffers()  # nothing to free: no error
+
+
+def test_concat_joins_networks_in_order():
+    a = MaskedMLP(3, (4,), B=2, seed=0, init="torch")
+    b = MaskedMLP(3, (4,), B=1, seed=1, init="torch")
+    b.set_masks(_random_masks(b, 0.5, 3))
+    both = MaskedMLP.concat([a, b])
+    assert both.B == 3 and both.seed == 0
+    X = np.random.default_rng(2).standard_normal((5, 3))
+    np.testing.assert_array_equal(both.forward(X)[:2], a.forward(X))
+    np.testing.assert_array_equal(both.forward(X)[2:], b.forward(X))
+    np.testing.assert_array_equal(both.masks[0][2:], b.masks[0])
+    np.testing.assert_array_equal(both.initial_biases[1][2:], b.initial_biases[1])
+    assert MaskedMLP._stack([a, b]).B == 3  # the former name, still used by simulations
+    with pytest.raises(ValueError, match="models"):
+        MaskedMLP.concat([])
+    with pytest.raises(ValueError, match="share sizes"):
+        MaskedMLP.concat([a, MaskedMLP(3, (5,))])
+
+
+def test_no_module_drives_the_model_through_private_members():
+    """The trainer and the estimators use MaskedMLP's public protocol only; the one module that
+    still calls a former private name belongs to another branch (listed here until it moves)."""
+    import re
+    from pathlib import Path
+
+    import noprune_theory
+
+    root = Path(noprune_theory.__file__).parent
+    pattern = re.compile(r"\b(?:model|net|models|nets|sub|ref|first)\._[a-z]\w*|MaskedMLP\._\w+"
+                         r"|\.__dict__\.(?:pop|get|setdefault)\(\"_(?:work|kernel_table)")
+    pending = {"estimators/_noise.py"}
+    found = {}
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel == "models.py" or rel in pending:
+            continue
+        hits = pattern.findall(path.read_text())
+        if hits:
+            found[rel] = sorted(set(hits))
+    assert not found, found
+    assert pattern.search("x = model._prepare_X(X)")  # the scan can fail

@@ -401,18 +401,18 @@ def test_sliced_gradient_equals_one_pass_up_to_rounding(backend, hidden, shared)
     model = MaskedMLP(6, hidden, B=3, seed=1, backend=backend)
     model.set_masks(_half_masks(model))
     Xin = X if shared else np.stack([X, X[::-1], 2 * X])
-    Xa = model._prepare_X(Xin)
-    t = model._prepare_y(y, Xa.shape[-2], "mse")
-    one = model._loss_grad(Xa, t, "mse")
+    Xa = model.prepare_inputs(Xin)
+    t = model.prepare_targets(y, Xa.shape[-2], "mse")
+    one = model.loss_and_gradients(Xa, t, "mse")
     for rows in (1, 64, 77, 299):  # 300, 5, 4 and 2 slices
-        sl = model._loss_grad(Xa, t, "mse", rows=rows)
+        sl = model.loss_and_gradients(Xa, t, "mse", rows=rows)
         # values of order 1 (absolute 1e-15: an output near 0 is a cancellation of such terms)
         np.testing.assert_allclose(sl[0], one[0], rtol=1e-13, atol=1e-15)  # per-point loss
         np.testing.assert_allclose(sl[1], one[1], rtol=1e-13, atol=1e-15)  # outputs
         for a, b in zip(one[2] + one[3], sl[2] + sl[3]):
             np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15)
         assert not np.array_equal(sl[1], one[1] + 1e-12)  # the comparison can fail
-    np.testing.assert_allclose(model._forward_rows(Xa, 64), model._forward_rows(Xa),
+    np.testing.assert_allclose(model.forward_rows(Xa, 64), model.forward_rows(Xa),
                                rtol=1e-13, atol=1e-15)
 
 
@@ -475,10 +475,10 @@ def test_sliced_gradient_on_the_cuda_kernels(hidden):
     X, y = _wide_problem(n=40, d=3)
     model = MaskedMLP(3, hidden, B=2, seed=1)
     model.use_kernel_table(cuda_simulator_backend())
-    Xa = model._prepare_X(X)
-    t = model._prepare_y(y, 40, "mse")
-    one = model._loss_grad(Xa, t, "mse")
-    sl = model._loss_grad(Xa, t, "mse", rows=15)
+    Xa = model.prepare_inputs(X)
+    t = model.prepare_targets(y, 40, "mse")
+    one = model.loss_and_gradients(Xa, t, "mse")
+    sl = model.loss_and_gradients(Xa, t, "mse", rows=15)
     for a, b in zip([one[0], one[1]] + one[2] + one[3], [sl[0], sl[1]] + sl[2] + sl[3]):
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15)
 

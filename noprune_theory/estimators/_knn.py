@@ -10,6 +10,7 @@ kernels of :mod:`noprune_theory.kernels.cpu_knn` (CPU) or :mod:`noprune_theory.k
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -33,6 +34,11 @@ from noprune_theory.estimators._preprocess import (
     same_length,
 )
 from noprune_theory.estimators._special import digamma_int, digamma_scalar
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["conditional_mi", "knn_entropy", "ksg_mi", "ksg_mi_batch", "mixed_mi"]
 
@@ -179,8 +185,21 @@ def _common_checks(k, n, algorithm, standardize, jitter, seed, base):
     return k, algorithm, standardize, jitter, seed, divisor
 
 
-def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, base=None,
-           return_local=False, backend="auto", workers=None, discrete="auto"):
+def ksg_mi(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    k: int = 3,
+    algorithm: Literal[1, 2] = 1,
+    standardize: Literal["std", "rank", "none"] = "std",
+    jitter: float = 1e-10,
+    seed: int | np.random.Generator | None = 0,
+    base: float | None = None,
+    return_local: bool = False,
+    backend: Literal["auto", "numpy", "numba", "cupy"] | None = "auto",
+    workers: int | None = None,
+    discrete: str | bool | Sequence[str | bool] = "auto",
+) -> float | NDArray[np.float64]:
     r"""Mutual information I(X; Y) of continuous variables by the KSG k-NN estimator.
 
     Parameters
@@ -331,8 +350,21 @@ def ksg_mi(x, y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0, b
     return _finish(_ksg_local(nx, ny, k, n, algorithm, np), divisor, return_local)
 
 
-def ksg_mi_batch(X, Y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, seed=0,
-                 base=None, return_local=False, backend="auto", workers=None, discrete="auto"):
+def ksg_mi_batch(
+    X: Any,
+    Y: Any,
+    *,
+    k: int = 3,
+    algorithm: Literal[1, 2] = 1,
+    standardize: Literal["std", "rank", "none"] = "std",
+    jitter: float = 1e-10,
+    seed: int | np.random.Generator | None = 0,
+    base: float | None = None,
+    return_local: bool = False,
+    backend: Literal["auto", "numpy", "numba", "cupy"] | None = "auto",
+    workers: int | None = None,
+    discrete: str | bool | Sequence[str | bool] = "auto",
+) -> Any:
     r"""KSG mutual information for a batch of P problems of equal size, in one call.
 
     The batch axis comes first (masks times seeds, say). On ``backend="cupy"`` the P problems
@@ -345,18 +377,28 @@ def ksg_mi_batch(X, Y, *, k=3, algorithm=1, standardize="std", jitter=1e-10, see
         NumPy or CuPy array (any array-API array); the result is in the same namespace.
     Y : array (P, n, dy) or (P, n)
         Same library as *X*.
-    k, algorithm, standardize, jitter, base, workers
-        As in :func:`ksg_mi`; standardization is per problem and column.
+    k : int, default 3
+        Number of neighbours, ``1 <= k < n``, as in :func:`ksg_mi`.
+    algorithm : {1, 2}, default 1
+        KSG algorithm 1 or 2, as in :func:`ksg_mi`.
+    standardize : {"std", "rank", "none"}, default "std"
+        As in :func:`ksg_mi`, per problem and column.
+    jitter : float, default 1e-10
+        Tie-breaking noise, as in :func:`ksg_mi`, per problem and column.
     seed : int, numpy.random.Generator or None, default 0
         The jitter is drawn on the host as ``default_rng(seed).standard_normal(X.shape)``,
         then ``(Y.shape)``, and moved to the device: CPU and GPU see the same noise, and
         problem p of a batch of one equals :func:`ksg_mi` with the same seed.
+    base : float or None, default None
+        Logarithm base of the result: None (nats), 2 (bits), 10 ...
     return_local : bool, default False
         Return the per-point terms, shape (P, n).
     backend : {"auto", "numpy", "numba", "cupy"}, default "auto"
         As in :func:`ksg_mi`: ``auto`` uses ``cupy`` for CuPy inputs and the best CPU path
         otherwise; a backend named explicitly runs the counts there, copying the inputs to
         it (and the result back to their namespace).
+    workers : int or None, default None
+        Threads of the CPU neighbour searches and counts, as in :func:`ksg_mi`.
     discrete : "auto", bool, name(s) or booleans, default "auto"
         As in :func:`ksg_mi` (``"X"``/``"Y"`` or ``"x"``/``"y"`` name the variables). Problems
         with a discrete variable run one by one through :func:`ksg_mi` on the CPU, each
@@ -505,8 +547,20 @@ def _check_batch_ties(Xh, Yh, k, jitter):
 # ------------------------------------------------------------------------ entropy (KL)
 
 
-def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10, seed=0,
-                base=None, return_local=False, backend="auto", workers=None, discrete="auto"):
+def knn_entropy(
+    x: ArrayLike,
+    *,
+    k: int = 3,
+    metric: Literal["chebyshev", "euclidean"] = "chebyshev",
+    standardize: Literal["none", "std"] = "none",
+    jitter: float = 1e-10,
+    seed: int | np.random.Generator | None = 0,
+    base: float | None = None,
+    return_local: bool = False,
+    backend: Literal["auto", "numpy", "numba"] | None = "auto",
+    workers: int | None = None,
+    discrete: str | bool = "auto",
+) -> float | NDArray[np.float64]:
     r"""Differential entropy h(X) by the Kozachenko-Leonenko k-NN estimator.
 
     Parameters
@@ -524,19 +578,21 @@ def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10,
         scales): one column gives the same value either way, and several columns in shared
         units keep their max-norm geometry; turn it on for columns of very different
         spreads.
-    jitter, seed
+    jitter : float, default 1e-10
         Tie-breaking noise, as in :func:`ksg_mi` (the only randomness).
-    base : float or None
-        None: nats; 2: bits.
-    return_local : bool
+    seed : int, numpy.random.Generator or None, default 0
+        Seeds the jitter, as in :func:`ksg_mi`.
+    base : float or None, default None
+        Logarithm base of the result: None (nats), 2 (bits), 10 ...
+    return_local : bool, default False
         Return the per-point terms, shape (n,), whose mean is the estimate.
     backend : {"auto", "numpy", "numba"}, default "auto"
         Where the neighbour search runs, as in :func:`ksg_mi` (``numba``: the strip kernel
         for points in the plane with the max norm, bit-identical to the tree; cKDTree
         elsewhere). No CUDA kernel: ``"cupy"`` (and ``"auto"`` on CuPy inputs) raises
         ValueError.
-    workers : int or None
-        Threads for the tree query.
+    workers : int or None, default None
+        Threads for the tree query, as in :func:`ksg_mi`.
     discrete : "auto" or bool, default "auto"
         Whether x holds labels (``"auto"``: integer, bool and string dtypes do). A discrete x
         has a Shannon entropy, estimated by the plug-in from counts (as
@@ -545,6 +601,8 @@ def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10,
     Returns
     -------
     float or ndarray
+        The estimate of the differential entropy h(X) in nats (or in *base*), or the local
+        values with ``return_local``.
 
     Notes
     -----
@@ -637,24 +695,47 @@ def knn_entropy(x, *, k=3, metric="chebyshev", standardize="none", jitter=1e-10,
 # ------------------------------------------------------------- conditional MI (FP 2007)
 
 
-def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, base=None,
-                   return_local=False, backend="auto", workers=None, discrete="auto",
-                   ties="raise"):
+def conditional_mi(
+    x: ArrayLike,
+    y: ArrayLike,
+    z: ArrayLike,
+    *,
+    k: int = 3,
+    standardize: Literal["std", "rank", "none"] = "std",
+    jitter: float = 1e-10,
+    seed: int | np.random.Generator | None = 0,
+    base: float | None = None,
+    return_local: bool = False,
+    backend: Literal["auto", "numpy", "numba"] | None = "auto",
+    workers: int | None = None,
+    discrete: str | bool | Sequence[str | bool] = "auto",
+    ties: Literal["raise", "count"] = "raise",
+) -> float | NDArray[np.float64]:
     r"""Conditional mutual information I(X; Y | Z) by the Frenzel-Pompe k-NN estimator.
 
     Parameters
     ----------
     x, y, z : array_like, shapes (n,) or (n, dx), (n, dy), (n, dz)
         Paired samples (real, finite).
-    k, standardize, jitter, base, return_local, workers
-        As in :func:`ksg_mi` (``standardize="std"`` scales each column of x, y and z as
-        ennemi's ``preprocess=True`` does, z included).
-    backend : {"auto", "numpy", "numba"}, default "auto"
-        Where the neighbour counts run, as in :func:`ksg_mi`. No CUDA kernel: ``"cupy"``
-        (and ``"auto"`` on CuPy inputs) raises ValueError rather than running on the CPU.
+    k : int, default 3
+        Number of neighbours, ``1 <= k < n``, as in :func:`ksg_mi`.
+    standardize : {"std", "rank", "none"}, default "std"
+        As in :func:`ksg_mi` (``"std"`` scales each column of x, y and z as ennemi's
+        ``preprocess=True`` does, z included).
+    jitter : float, default 1e-10
+        Tie-breaking noise, as in :func:`ksg_mi`.
     seed : int, numpy.random.Generator or None, default 0
         Seeds the jitter: noise for x, then y, then z, from ``default_rng(seed)`` (with
         discrete variables: for the continuous ones, in that order).
+    base : float or None, default None
+        Logarithm base of the result: None (nats), 2 (bits), 10 ...
+    return_local : bool, default False
+        Return the per-point terms (ndarray of shape (n,)); their mean is the estimate.
+    backend : {"auto", "numpy", "numba"}, default "auto"
+        Where the neighbour counts run, as in :func:`ksg_mi`. No CUDA kernel: ``"cupy"``
+        (and ``"auto"`` on CuPy inputs) raises ValueError rather than running on the CPU.
+    workers : int or None, default None
+        Threads for the neighbour searches and counts, as in :func:`ksg_mi`.
     discrete : "auto", bool, name(s) or booleans, default "auto"
         Which of x, y, z are discrete (labels compared by equality), as in :func:`ksg_mi`:
         ``"z"``, ``("y", "z")``, ``(False, True, False)``... Any mix is supported: the
@@ -673,6 +754,8 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
     Returns
     -------
     float or ndarray
+        The estimate of I(X; Y | Z) in nats (or in *base*), or the local values with
+        ``return_local``.
 
     Notes
     -----
@@ -752,8 +835,20 @@ def conditional_mi(x, y, z, *, k=3, standardize="std", jitter=1e-10, seed=0, bas
 # ------------------------------------------------------------- mixed (Gao et al. 2017)
 
 
-def mixed_mi(x, y, *, k=3, standardize="std", jitter=0.0, seed=0, base=None,
-             return_local=False, backend="auto", workers=None, discrete="auto"):
+def mixed_mi(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    k: int = 3,
+    standardize: Literal["std", "rank", "none"] = "std",
+    jitter: float = 0.0,
+    seed: int | np.random.Generator | None = 0,
+    base: float | None = None,
+    return_local: bool = False,
+    backend: Literal["auto", "numpy", "numba"] | None = "auto",
+    workers: int | None = None,
+    discrete: str | bool | Sequence[str | bool] = "auto",
+) -> float | NDArray[np.float64]:
     r"""I(X; Y) for discrete, continuous or mixed variables (Gao, Kannan, Oh & Viswanath 2017).
 
     Ties are part of the model here, not an accident: points of a discrete variable repeat,
@@ -764,6 +859,7 @@ def mixed_mi(x, y, *, k=3, standardize="std", jitter=0.0, seed=0, base=None,
     x : array_like, shape (n,) or (n, dx)
         Samples of X; columns may be discrete (repeated values), continuous, or a mixture.
     y : array_like, shape (n,) or (n, dy)
+        Samples of Y, paired row by row with *x*; discrete, continuous or mixed like *x*.
     k : int, default 3
         Neighbour order, ``1 <= k < n``.
     standardize : {"std", "rank", "none"}, default "std"
@@ -773,11 +869,15 @@ def mixed_mi(x, y, *, k=3, standardize="std", jitter=0.0, seed=0, base=None,
         Optional noise as in :func:`ksg_mi`; 0 keeps ties, which this estimator needs.
     seed : int, numpy.random.Generator or None, default 0
         Seeds the jitter only (unused when ``jitter == 0``).
-    base, return_local, workers
-        As in :func:`ksg_mi`.
+    base : float or None, default None
+        Logarithm base of the result: None (nats), 2 (bits), 10 ...
+    return_local : bool, default False
+        Return the per-point terms (ndarray of shape (n,)); their mean is the estimate.
     backend : {"auto", "numpy", "numba"}, default "auto"
         Where the neighbour searches and counts run, as in :func:`ksg_mi`; this estimator
         has no CUDA kernel, so ``"cupy"`` (and ``"auto"`` on CuPy inputs) raises ValueError.
+    workers : int or None, default None
+        Threads for the neighbour searches and counts, as in :func:`ksg_mi`.
     discrete : "auto", bool, name(s) or booleans, default "auto"
         Which of x and y hold labels, compared by equality (integer, bool and string dtypes
         with ``"auto"``). Without one, the estimator below measures distances between all
@@ -789,6 +889,8 @@ def mixed_mi(x, y, *, k=3, standardize="std", jitter=0.0, seed=0, base=None,
     Returns
     -------
     float or ndarray
+        The estimate of I(X; Y) in nats (or in *base*), or the local values with
+        ``return_local``.
 
     Notes
     -----

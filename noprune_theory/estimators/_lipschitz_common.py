@@ -86,11 +86,12 @@ def _rescaled(model):
             m = maxes[l]
             e = np.where(m > 0, np.frexp(np.where(m > 0, m, 1.0))[1], 0).astype(np.int64)
             weights[l] = weights[l] * xp.asarray(np.ldexp(1.0, -e)[:, None, None],
-                                                 dtype=model._dt)
+                                                 dtype=model.array_dtype)
         cum = cum + e
         k = k + e
         if biases is not None and np.any(cum != 0):
-            biases[l] = biases[l] * xp.asarray(np.ldexp(1.0, -cum)[:, None], dtype=model._dt)
+            biases[l] = biases[l] * xp.asarray(np.ldexp(1.0, -cum)[:, None],
+                                               dtype=model.array_dtype)
     out.weights = weights
     if biases is not None:
         out.biases = biases
@@ -370,7 +371,7 @@ def input_gradients(model: MaskedMLP, X: ArrayLike) -> Any:
     """
     _check_model(model)
     _check_scalar_output(model, "input_gradients")
-    Xa = model._prepare_X(X)
+    Xa = model.prepare_inputs(X)
     return _grad_x(model, Xa)[0]
 
 

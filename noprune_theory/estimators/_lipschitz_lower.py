@@ -77,7 +77,7 @@ def _pow2_scale(A):
 def _check_X_lower(model, X):
     if X is None:
         return None
-    Xa = model._prepare_X(X)
+    Xa = model.prepare_inputs(X)
     if Xa.ndim != 2:
         raise ValueError(f"X must have shape (n, {model.sizes[0]}) (points shared by all "
                          f"networks), got {tuple(Xa.shape)}")
@@ -120,7 +120,7 @@ def _best_grad(model, P, budget, rng, what):
             host = to_numpy(rows)[bad].astype(np.float64)
             scale = 1e-6 * (1.0 + np.max(np.abs(host), axis=1, keepdims=True))
             host = host + scale * rng.standard_normal(host.shape)
-            rows = model._from_host(host)
+            rows = model.from_host(host)
     return best, best_x
 
 
@@ -290,7 +290,7 @@ def lipschitz_lower(model: MaskedMLP, X: ArrayLike | None = None, *,
     if k is None:
         return res
     res.value = xp.asarray(_unscale(to_numpy(res.value), k, "Lipschitz lower bound"),
-                           dtype=model._dt)
+                           dtype=model.array_dtype)
     res.by_method = {m: _unscale(v, k, "Lipschitz lower bound")
                      for m, v in res.by_method.items()}
     if res.secant is not None:
@@ -353,7 +353,7 @@ def _lower(model, X, methods, n_random, starts, steps, radius, region, step_size
         mu, sd = (Xh / t).mean(axis=0) * t, (Xh / t).std(axis=0) * t
         if Xa is None or not np.any(sd > 0):
             mu, sd = np.zeros(d), np.full(d, 1.0 / math.sqrt(d))
-        R = model._from_host(mu + sd * rng.standard_normal((n_random, d)))
+        R = model.from_host(mu + sd * rng.standard_normal((n_random, d)))
         v, px = _best_grad(model, R, memory, rng_kink,
                            "the random points (drawn with the spread of X)")
         cands["random"] = (v, px, None)
@@ -364,14 +364,14 @@ def _lower(model, X, methods, n_random, starts, steps, radius, region, step_size
         repeat = np.arange(starts) >= Xh.shape[0]
         if repeat.any():
             S0[repeat] += (radius / 2) * rng.standard_normal((int(repeat.sum()), d)) / math.sqrt(d)
-        lo = model._from_host(Xh.min(axis=0) - radius)
-        hi = model._from_host(Xh.max(axis=0) + radius)
+        lo = model.from_host(Xh.min(axis=0) - radius)
+        hi = model.from_host(Xh.max(axis=0) + radius)
         best = None
         best_x = None
         step = _chunk_rows(model, memory // 4)
         for a, b in _chunks(starts, step):
             # a real copy: a stride-0 batch axis takes NumPy's matmul off BLAS
-            anchors = model._from_host(np.ascontiguousarray(
+            anchors = model.from_host(np.ascontiguousarray(
                 np.broadcast_to(S0[a:b], (model.B, b - a, d))))
             v, px = _pgd(model, anchors, anchors, radius, region, lo, hi, steps, step_size,
                          smoothing)
@@ -392,7 +392,7 @@ def _lower(model, X, methods, n_random, starts, steps, radius, region, step_size
     if "patterns" in methods:
         up = lipschitz_upper(model, "patterns")
         P = np.where(np.isnan(up.witness), 0.0, up.witness)
-        pts = model._from_host(P)
+        pts = model.from_host(P)
         g, _, _, ok = _grad_x_certified(model, pts[:, None, :])
         cands["patterns"] = (xp.where(ok, _norm_last(g, xp), 0.0)[:, 0], pts, None)
 
@@ -459,7 +459,7 @@ def _best_pair(model, Xa, memory):
     Xs = Xa / t if t != 1.0 else Xa
     sq = xp.sum(Xs * Xs, axis=1)
     tile = max(1, int(math.sqrt(memory / max(1, model.B))))
-    best = xp.zeros((model.B,), dtype=model._dt)
+    best = xp.zeros((model.B,), dtype=model.array_dtype)
     bi = xp.zeros((model.B,), dtype=xp.int64)
     bj = xp.zeros((model.B,), dtype=xp.int64)
     for a0, a1 in _chunks(n, tile):

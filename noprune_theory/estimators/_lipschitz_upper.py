@@ -389,7 +389,8 @@ def lipschitz_upper(model: MaskedMLP,
         res = _upper(scaled, method, max_enumerate, max_nodes, max_walk)
     what = "Lipschitz upper bound"
     if k is not None:
-        res.value = model.xp.asarray(_unscale(to_numpy(res.value), k, what), dtype=model._dt)
+        res.value = model.xp.asarray(_unscale(to_numpy(res.value), k, what),
+                                     dtype=model.array_dtype)
         res.by_method = {m: _unscale(v, k, what) for m, v in res.by_method.items()}
         if res.realized is not None:
             res.realized = _unscale(res.realized, k, what)
@@ -453,6 +454,6 @@ def _upper(model, method, max_enumerate, max_nodes, max_walk):
         value = by["spectral"]
         meth = "spectral" if method == "spectral" else ("spectral",) * model.B
         exact = np.ones(model.B, dtype=bool)
-    return LipschitzUpperResult(value=xp.asarray(value, dtype=model._dt), method=meth,
+    return LipschitzUpperResult(value=xp.asarray(value, dtype=model.array_dtype), method=meth,
                                 exact=exact, by_method=by, pattern=pattern, witness=witness,
                                 realized=realized, complete=complete)
