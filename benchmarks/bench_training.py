@@ -122,13 +122,13 @@ def ours_step(backend, B):
     X, y, masks = make_problem(B)
     model = MaskedMLP(D, (H,), 1, B=B, dtype="float32", backend=backend, seed=0)
     model.set_masks(masks)
-    Xa, t = model._prepare_X(X), model._prepare_y(y, N, "mse")
+    Xa, t = model.prepare_inputs(X), model.prepare_targets(y, N, "mse")
     kernels = "cpu" if backend == "numba" else "xp"
     updater = _Updater(model, "gd", kernels, 0.9, 0.999, 1e-8)
     lr = np.full(B, LR, dtype=np.float32)
 
     def step():
-        _, _, wg, bg = model._loss_grad(Xa, t, "mse")
+        _, _, wg, bg = model.loss_and_gradients(Xa, t, "mse")
         updater.step(wg, bg, lr)
 
     return step, model
@@ -178,14 +178,14 @@ train(net, X, y, loss="mse", optimizer="adam", lr=1e-3, steps=steps, memory_budg
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 # seconds per step: the step loop's step (loss and gradient, then the Adam update), timed one
 # by one, best of three (the machine is shared)
-Xa, t = net._prepare_X(X), net._prepare_y(y, n, "mse")
+Xa, t = net.prepare_inputs(X), net.prepare_targets(y, n, "mse")
 rows = max(1, int(_budget_bytes(net, budget) // net.work_bytes_per_point(fused=True)))
 upd = _Updater(net, "adam", "cpu", 0.9, 0.999, 1e-8)
-lr = np.full(1, 1e-3, dtype=net._dt)
+lr = np.full(1, 1e-3, dtype=net.array_dtype)
 times = []
 for _ in range(3):
     t0 = time.perf_counter()
-    per, f, wg, bg = net._loss_grad(Xa, t, "mse", rows=rows)
+    per, f, wg, bg = net.loss_and_gradients(Xa, t, "mse", rows=rows)
     upd.step(wg, bg, lr)
     times.append(time.perf_counter() - t0)
 print(json.dumps({{"seconds_per_step": min(times), "rows_per_slice": min(rows, n),

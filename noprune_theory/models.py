@@ -344,9 +344,6 @@ class MaskedMLP:
         """
         return getattr(self.xp, self.dtype)
 
-    #: Former private name of :attr:`array_dtype`, kept for code outside this package's core.
-    _dt = array_dtype
-
     def from_host(self, a: ArrayLike) -> Any:
         """Copy a host array into the model's array library, in the parameters' dtype.
 
@@ -986,21 +983,6 @@ class MaskedMLP:
         """
         self.__dict__.pop("_work", None)
 
-    # The former private names of the protocol above, for code outside the model and the
-    # trainer that still calls them (estimators/_noise.py, tests/test_kernels.py,
-    # tests/test_gpu_path.py, benchmarks/bench_training.py).
-    def _prepare_X(self, X):
-        return self.prepare_inputs(X)
-
-    def _prepare_y(self, y, n, loss):
-        return self.prepare_targets(y, n, loss)
-
-    def _loss_grad(self, Xa, t, loss, rows=None):
-        return self.loss_and_gradients(Xa, t, loss, rows=rows)
-
-    def _fused_ok(self, Xa, loss):
-        return self.uses_fused_kernels(Xa, loss)
-
     def _fused_loss_grad(self, Xa, t, loss, *, n_total=None, rows=None):
         xp = self.xp
         y = xp.reshape(t, (t.shape[0], t.shape[1]))
@@ -1305,11 +1287,6 @@ class MaskedMLP:
                               [xp.concat([m.initial_biases[l] for m in models])
                                for l in range(first.depth)])
         return new
-
-    @classmethod
-    def _stack(cls, models):
-        # the former private name of concat, still called by the simulations
-        return cls.concat(models)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the model to an ``.npz`` file.

@@ -301,7 +301,7 @@ def cells_batch(items):
                     nets[i] = net.copy()
                     dense_of[i] = i
         order = list(nets)
-        big = MaskedMLP._stack([nets[i] for i in order])
+        big = MaskedMLP.concat([nets[i] for i in order])
         result = train(big, np.concatenate([X] * len(order)), np.concatenate([y] * len(order)),
                        loss="cross_entropy", seed=seed, **_train_options(config, n))
         start = 0

@@ -252,7 +252,7 @@ def cells_batch(items):
             if i in chosen:
                 cell_net.set_masks(chosen[i])
             nets[i], Xs[i], ys[i] = cell_net, X, y
-    big = MaskedMLP._stack(nets)
+    big = MaskedMLP.concat(nets)
     result = train(big, np.concatenate(Xs), np.concatenate(ys), loss="logistic", seed=0,
                    **_train_options(items[0][0]))
     out = []

@@ -237,7 +237,7 @@ def cells_batch(items):
     from noprune_theory.training import TrainResult, train
 
     prepared = [_prepared(config, seed) for config, seed in items]
-    big = MaskedMLP._stack([p[2] for p in prepared])
+    big = MaskedMLP.concat([p[2] for p in prepared])
     result = train(big, np.concatenate([p[3] for p in prepared]),
                    np.concatenate([p[4] for p in prepared]), loss="logistic", seed=0,
                    **_train_options(items[0][0]))

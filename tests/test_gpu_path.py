@@ -229,11 +229,12 @@ def test_width_over_the_fused_limit_falls_back_to_the_generic_path():
     X, y = rng.standard_normal((20, 3)), rng.standard_normal(20)
     for h, fused in ((limit, True), (limit + 1, False)):
         model = _model(h)
-        Xa, t = model._prepare_X(X), model._prepare_y(y, 20, "mse")
-        generic = model._loss_grad(Xa, t, "mse")
+        Xa, t = model.prepare_inputs(X), model.prepare_targets(y, 20, "mse")
+        generic = model.loss_and_gradients(Xa, t, "mse")
         model.use_kernel_table(bk.cuda_simulator_backend())
-        assert model._fused_ok(Xa, "mse") is fused
-        got = model._loss_grad(Xa, t, "mse")  # no ValueError above the limit: the generic path
+        assert model.uses_fused_kernels(Xa, "mse") is fused
+        # no ValueError above the limit: the generic path
+        got = model.loss_and_gradients(Xa, t, "mse")
         for a, b in zip(generic[:2], got[:2]):
             np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)
     with pytest.raises(ValueError, match="exceeds the fused kernel's limit"):
@@ -266,8 +267,8 @@ def test_fused_kernel_at_the_gpus_128_threads(h):
     model.biases = [b + 0.1 for b in model.biases]
     rng = np.random.default_rng(h)
     X, y = rng.standard_normal((20, 3)), rng.standard_normal((1, 20))
-    Xa, t = model._prepare_X(X), model._prepare_y(y[0], 20, "mse")
-    per, f, wg, bg = model._loss_grad(Xa, t, "mse")  # the generic NumPy path
+    Xa, t = model.prepare_inputs(X), model.prepare_targets(y[0], 20, "mse")
+    per, f, wg, bg = model.loss_and_gradients(Xa, t, "mse")  # the generic NumPy path
     with kcuda.launch_settings(fused_threads=128):
         assert kcuda.fused_launch_config(20, 1, h)[0][1] == 128
         got = kcuda.two_layer_loss_grad(
@@ -288,8 +289,8 @@ def test_fused_kernel_runs_at_least_a_warp_per_block(h):
     model = _model(h, B=1, seed=h)
     rng = np.random.default_rng(h)
     X, y = rng.standard_normal((20, 3)), rng.standard_normal((1, 20))
-    Xa, t = model._prepare_X(X), model._prepare_y(y[0], 20, "mse")
-    per, f, wg, bg = model._loss_grad(Xa, t, "mse")  # the generic NumPy path
+    Xa, t = model.prepare_inputs(X), model.prepare_targets(y[0], 20, "mse")
+    per, f, wg, bg = model.loss_and_gradients(Xa, t, "mse")  # the generic NumPy path
     with kcuda.launch_settings(fused_threads=128):
         assert kcuda.fused_launch_config(20, 1, h)[0][1] >= 32
         got = kcuda.two_layer_loss_grad(

@@ -141,8 +141,8 @@ def test_fused_two_layer_step_matches_generic_backprop(activation, loss, dtype):
     rng = np.random.default_rng(5)
     X = rng.standard_normal((9, 4)).astype(dtype)
     y = np.sign(rng.standard_normal((3, 9))).astype(dtype)
-    Xa, t = model._prepare_X(X), model._prepare_y(y, 9, loss)
-    per, f, wg, bg = model._loss_grad(Xa, t, loss)  # numpy backend: generic path
+    Xa, t = model.prepare_inputs(X), model.prepare_targets(y, 9, loss)
+    per, f, wg, bg = model.loss_and_gradients(Xa, t, loss)  # numpy backend: generic path
     got = cpu.two_layer_loss_grad(
         X,
         model.weights[0],
@@ -189,8 +189,8 @@ def test_cuda_fused_two_layer_step_matches_generic_backprop(activation, loss):
     rng = np.random.default_rng(6)
     X = rng.standard_normal((20, 4))
     y = np.sign(rng.standard_normal((1, 20)))
-    Xa, t = model._prepare_X(X), model._prepare_y(y[0], 20, loss)
-    per, f, wg, bg = model._loss_grad(Xa, t, loss)
+    Xa, t = model.prepare_inputs(X), model.prepare_targets(y[0], 20, loss)
+    per, f, wg, bg = model.loss_and_gradients(Xa, t, loss)
     got = gpu.two_layer_loss_grad(
         X,
         model.weights[0],

@@ -372,13 +372,13 @@ def test_rewind_restores_nonzero_initial_biases_of_torch_init():
         np.testing.assert_array_equal(b, b_init)
     # copies and stacks carry their own initial biases
     other = MaskedMLP(3, (4,), B=1, seed=5, init="torch")
-    big = MaskedMLP._stack([model.copy(), other])
+    big = MaskedMLP.concat([model.copy(), other])
     big.biases = [b * 0 for b in big.biases]
     big.rewind()
     for l in range(2):
         np.testing.assert_array_equal(big.biases[l], np.concatenate([b0[l], other.biases[l]]))
     with pytest.raises(ValueError, match="init"):
-        MaskedMLP._stack([model, MaskedMLP(3, (4,), B=1, seed=5)])
+        MaskedMLP.concat([model, MaskedMLP(3, (4,), B=1, seed=5)])
 
 
 def test_bad_masks_are_named():
@@ -650,11 +650,6 @@ def test_prepared_protocol_gives_the_numbers_of_the_checked_methods(
     np.testing.assert_array_equal(model.forward_rows(Xa), model.forward(X))
     assert model.work_bytes_per_point(fused=fused) == model.work_bytes_per_point(
         fused=None if not per_network and loss == "mse" else fused)
-    # the former private names still answer (other code calls them) with the same numbers
-    np.testing.assert_array_equal(model._prepare_X(X), Xa)
-    np.testing.assert_array_equal(model._prepare_y(y, 9, loss), t)
-    np.testing.assert_array_equal(model._loss_grad(Xa, t, loss)[0], per)
-    assert model._fused_ok(Xa, loss) == fused and model._dt == model.array_dtype
 
 
 def test_array_dtype_and_from_host_follow_the_dtype():
@@ -693,7 +688,6 @@ def test_concat_joins_networks_in_order():
     np.testing.assert_array_equal(both.forward(X)[2:], b.forward(X))
     np.testing.assert_array_equal(both.masks[0][2:], b.masks[0])
     np.testing.assert_array_equal(both.initial_biases[1][2:], b.initial_biases[1])
-    assert MaskedMLP._stack([a, b]).B == 3  # the former name, still used by simulations
     with pytest.raises(ValueError, match="models"):
         MaskedMLP.concat([])
     with pytest.raises(ValueError, match="share sizes"):
@@ -701,24 +695,25 @@ def test_concat_joins_networks_in_order():
 
 
 def test_no_module_drives_the_model_through_private_members():
-    """The trainer and the estimators use MaskedMLP's public protocol only; the one module that
-    still calls a former private name belongs to another branch (listed here until it moves)."""
+    """The trainer, the estimators, the kernels and the simulations use MaskedMLP's public
+    protocol only."""
     import re
     from pathlib import Path
 
     import noprune_theory
+    import noprune_theory.kernels
+    import noprune_theory.sims
 
-    root = Path(noprune_theory.__file__).parent
-    pattern = re.compile(r"\b(?:model|net|models|nets|sub|ref|first)\._[a-z]\w*|MaskedMLP\._\w+"
+    pattern = re.compile(r"\b(?:model|net|models|nets|sub|ref|first|new|big)\._[a-z]\w*"
+                         r"|MaskedMLP\._\w+"
                          r"|\.__dict__\.(?:pop|get|setdefault)\(\"_(?:work|kernel_table)")
-    pending = {"estimators/_noise.py"}
     found = {}
-    for path in sorted(root.rglob("*.py")):
-        rel = path.relative_to(root).as_posix()
-        if rel == "models.py" or rel in pending:
-            continue
-        hits = pattern.findall(path.read_text())
-        if hits:
-            found[rel] = sorted(set(hits))
+    # the simulations and kernels are packages of their own folders in a source checkout
+    own = Path(noprune_theory.__file__).parent / "models.py"
+    for pkg in (noprune_theory, noprune_theory.sims, noprune_theory.kernels):
+        for path in sorted(Path(pkg.__file__).parent.rglob("*.py")):
+            hits = pattern.findall(path.read_text()) if path != own else []
+            if hits:
+                found[str(path)] = sorted(set(hits))
     assert not found, found
     assert pattern.search("x = model._prepare_X(X)")  # the scan can fail

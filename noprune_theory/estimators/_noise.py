@@ -215,7 +215,7 @@ def measured_effective_params(model: MaskedMLP, mi: ArrayLike = 0.0, *, eps: flo
     w_max = np.where(w_max > 0, w_max, np.finfo(np.float64).tiny)
     R = 1.0
     if X is not None:
-        Xh = to_numpy(model._prepare_X(X))
+        Xh = to_numpy(model.prepare_inputs(X))
         R = float(np.sqrt((Xh * Xh).sum(axis=-1)).max()) or 1.0
     p = np.maximum(kept + n_bias, 1).astype(np.float64)
     J = lipschitz_param_constant(p, R=R, w_max=w_max, depth=model.depth)
@@ -315,7 +315,7 @@ def law_of_robustness_check(model: MaskedMLP, X: ArrayLike, y: ArrayLike, mi: Ar
     out = measured_effective_params(model, mi, eps=eps, X=X, mi_unit=mi_unit)
     lo = lipschitz_lower(model, X, **(lower_options or {}))
     up = lipschitz_upper(model, upper_method)
-    n, d = int(model._prepare_X(X).shape[-2]), model.sizes[0]
+    n, d = int(model.prepare_inputs(X).shape[-2]), model.sizes[0]
     bound = np.asarray(sparse_robustness_bound(n, d, out["p_eff"], eps=eps, delta=delta, c=c,
                                                check="ignore"), dtype=np.float64)
     mse = to_numpy(model.loss(X, y, loss="mse")).astype(np.float64)
