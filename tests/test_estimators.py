@@ -86,7 +86,7 @@ def test_non_numeric_input_is_rejected():
     (dict(algorithm="1"), "algorithm must be one of 1, 2, got '1'"),
     (dict(standardize="zscore"), "standardize must be one of 'std', 'rank', 'none'"),
     (dict(jitter=-1e-3), "jitter must be a number >= 0"),
-    (dict(seed=-1), "seed must be None, an integer >= 0"),
+    (dict(seed=-1), "seed must be an integer >= 0, a numpy.random.Generator or None"),
     (dict(base=1), "base must be a number > 1"),
     (dict(base=0), "base must be a number > 1"),
     (dict(base=0.5), "base must be a number > 1"),

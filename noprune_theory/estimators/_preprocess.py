@@ -39,6 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 from noprune_theory._validation import check_choice, check_finite_array, check_scalar
+from noprune_theory._validation import check_seed as _check_seed
 
 STANDARDIZE = ("std", "rank", "none")
 
@@ -141,14 +142,12 @@ def check_k(k, n, name="k"):
 
 
 def check_seed(seed):
-    """``None``, a non-negative integer, or a :class:`numpy.random.Generator`."""
-    if seed is None or isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:
-        return int(seed)
-    raise ValueError(
-        f"seed must be None, an integer >= 0 or a numpy.random.Generator, got {seed!r}"
-    )
+    """``None``, a non-negative integer, or a :class:`numpy.random.Generator`.
+
+    The package's one seed check (:func:`noprune_theory._validation.check_seed`) with None
+    allowed: the estimators' ``seed=None`` draws fresh entropy.
+    """
+    return _check_seed(seed, none=True)
 
 
 def as_samples(x, name):
