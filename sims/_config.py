@@ -54,6 +54,8 @@ class Field:
     low, high : float, optional
         Allowed range of numeric values (inclusive unless ``low_inclusive``/``high_inclusive``
         say otherwise).
+    low_inclusive, high_inclusive : bool, default True
+        Whether the bounds themselves are allowed.
     choices : tuple of str, optional
         Allowed values of a ``str`` field.
     """
@@ -79,7 +81,13 @@ class Field:
             object.__setattr__(self, "choices", tuple(self.choices))
 
     def describe(self):
-        """Words for the allowed values: ``"an integer >= 1"``, ``"one of 'a', 'b'"``."""
+        """Describe the allowed values in words.
+
+        Returns
+        -------
+        str
+            For example ``"an integer >= 1"`` or ``"one of 'a', 'b'"``.
+        """
         if self.kind is bool:
             return "true or false"
         if self.kind is str:
@@ -94,7 +102,22 @@ class Field:
     def convert(self, value, name):
         """Return one value checked and converted to :attr:`kind`.
 
-        Raises ValueError naming *name*.
+        Parameters
+        ----------
+        value : int, float, str or bool
+            The value, or its text (from ``--set`` or a TOML file).
+        name : str
+            The key's name, for the error message.
+
+        Returns
+        -------
+        int, float, str or bool
+            The value as :attr:`kind`.
+
+        Raises
+        ------
+        ValueError
+            Naming *name*, when the value is not allowed.
         """
         if self.kind is bool:
             if isinstance(value, bool):
@@ -119,15 +142,36 @@ class Field:
 
 
 @dataclass(frozen=True)
-class Preset:
-    """A named set of field values with a one-line description (see :func:`preset`)."""
+class Preset:  # numpydoc ignore=PR01
+    """A named set of field values with a one-line description (see :func:`preset`).
+
+    Attributes
+    ----------
+    description : str
+        One line for ``--list``: what the preset runs and its measured cost.
+    values : dict
+        Field name -> value (or list of values), applied over the field defaults.
+    """
 
     description: str
     values: dict = dc_field(default_factory=dict)
 
 
 def preset(description, **values):
-    """A preset: ``preset("CI-sized, 20 s on 2 cores", seeds=3, n=[10, 100])``."""
+    """Make a preset: ``preset("CI-sized, 20 s on 2 cores", seeds=3, n=[10, 100])``.
+
+    Parameters
+    ----------
+    description : str
+        One line for ``--list``.
+    **values
+        Field values (``seeds`` included) the preset sets.
+
+    Returns
+    -------
+    Preset
+        The description and the values.
+    """
     return Preset(description, dict(values))
 
 
@@ -180,7 +224,7 @@ def _bare_item(part, text, key):
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class RunConfig:  # numpydoc ignore=PR01
     """A validated configuration of one simulation: what to compute, and how many seeds.
 
     Attributes
@@ -213,7 +257,13 @@ class RunConfig:
         return [k for k, v in self.values.items() if isinstance(v, list)]
 
     def identity(self):
-        """What the results folder is named after: sim, hashed values, cell version."""
+        """Return what the results folder is named after: sim, hashed values, cell version.
+
+        Returns
+        -------
+        dict
+            ``sim``, ``config`` (the values) and ``cell_version`` when set.
+        """
         ident = {"sim": self.sim, "config": self.values}
         if self.cell_version is not None:
             ident["cell_version"] = self.cell_version
@@ -225,7 +275,13 @@ class RunConfig:
         return _short_hash(self.identity())
 
     def points(self):
-        """Every grid point as a dict of scalar values (Cartesian product of the axes)."""
+        """Iterate over the grid points (the Cartesian product of the axes).
+
+        Yields
+        ------
+        dict
+            Field name -> one scalar value.
+        """
         axes = self.axes
         lists = [self.values[a] for a in axes]
         for combo in itertools.product(*lists):
@@ -235,17 +291,35 @@ class RunConfig:
 
     @property
     def n_points(self):
+        """Number of grid points (the product of the axes' lengths)."""
         return math.prod(len(self.values[a]) for a in self.axes)
 
     def cells(self):
-        """``(key, point, seed)`` for every cell; *key* names the cell's file uniquely."""
+        """Iterate over the cells: every grid point with every seed.
+
+        Yields
+        ------
+        key : str
+            Names the cell's file uniquely (a hash of the point and the seed).
+        point : dict
+            The grid point.
+        seed : int
+            The seed, ``0 .. seeds - 1``.
+        """
         for point in self.points():
             ph = _short_hash(point, 16)
             for seed in range(self.seeds):
                 yield f"{ph}-seed{seed:05d}", point, seed
 
     def to_dict(self):
-        """The JSON written as ``config.json`` beside the results."""
+        """Return the JSON written as ``config.json`` beside the results.
+
+        Returns
+        -------
+        dict
+            ``sim``, ``hash``, ``config``, ``axes``, ``seeds``, ``backend`` and
+            ``cell_version`` when set.
+        """
         out = {"sim": self.sim, "hash": self.hash, "config": self.values, "axes": self.axes,
                "seeds": self.seeds, "backend": self.backend}
         if self.cell_version is not None:
@@ -312,6 +386,7 @@ def resolve_config(sim, *, preset=None, file=None, sets=(), seeds=None, backend=
     Returns
     -------
     RunConfig
+        The validated configuration.
 
     Raises
     ------

@@ -37,7 +37,7 @@ class CellError(RuntimeError):
 
 
 @dataclass
-class RunSummary:
+class RunSummary:  # numpydoc ignore=PR01
     """What :func:`run_simulation` did.
 
     Attributes
@@ -312,6 +312,7 @@ def run_simulation(run_config, *, out="results", workers=None, scheduler=None, c
     Returns
     -------
     RunSummary
+        Where the results are, and how many cells ran.
 
     Raises
     ------
@@ -486,7 +487,18 @@ def estimate_cells(run_config, out):
 
 
 def format_duration(seconds):
-    """``"12.3 s"``, ``"4 min 05 s"``, ``"2 h 03 min"``."""
+    """Format a duration for people: ``"12.3 s"``, ``"4 min 05 s"``, ``"2 h 03 min"``.
+
+    Parameters
+    ----------
+    seconds : float
+        The duration.
+
+    Returns
+    -------
+    str
+        ``"?"`` for a duration that is not finite.
+    """
     if not math.isfinite(seconds):
         return "?"
     if seconds < 60:

@@ -54,7 +54,12 @@ class CorruptCellsWarning(UserWarning):
 
 
 def read_config(folder):
-    """The ``config.json`` of results folder *folder*, checked to be one.
+    """Read the ``config.json`` of results folder *folder*, checked to be one.
+
+    Parameters
+    ----------
+    folder : str or path
+        A results folder (``<out>/<sim>/<hash>``).
 
     Returns
     -------
@@ -171,6 +176,11 @@ class ResultStore:
     """A results folder: its ``config.json`` and the finished cells.
 
     Use :meth:`open` to create or reopen the folder of a :class:`RunConfig`.
+
+    Parameters
+    ----------
+    folder : str or path
+        The results folder (``<out>/<sim>/<hash>``); nothing is created or checked here.
     """
 
     def __init__(self, folder):
@@ -216,6 +226,20 @@ class ResultStore:
         With ``lock=True`` the run lock is taken (see :meth:`lock`); call :meth:`unlock` when
         done.
 
+        Parameters
+        ----------
+        root : str or path
+            The results root (``--out``).
+        run_config : RunConfig
+            The run whose folder this is.
+        lock : bool, default False
+            Whether to take the run lock.
+
+        Returns
+        -------
+        ResultStore
+            The open store.
+
         Raises
         ------
         ValueError
@@ -244,7 +268,17 @@ class ResultStore:
         return store
 
     def check_config(self, run_config):
-        """The folder's stored config, checked to be *run_config*'s (None if not written yet).
+        """Check that the folder's stored config is *run_config*'s.
+
+        Parameters
+        ----------
+        run_config : RunConfig
+            The run about to use the folder.
+
+        Returns
+        -------
+        dict or None
+            The stored ``config.json``, or None when it is not written yet.
 
         Raises
         ------
@@ -292,7 +326,13 @@ class ResultStore:
         return sorted(p for p in self.cells_dir.glob("*.json") if not p.name.startswith("."))
 
     def stored_keys(self):
-        """Keys of the record files present, unchecked (see :meth:`done_keys`)."""
+        """Return the keys of the record files present, unchecked (see :meth:`done_keys`).
+
+        Returns
+        -------
+        set of str
+            The cell keys.
+        """
         return {p.stem for p in self._cell_files()} if self.cells_dir.is_dir() else set()
 
     def check_cells(self, *, move=True, fields=None):
@@ -347,10 +387,15 @@ class ResultStore:
         return bad
 
     def done_keys(self):
-        """Keys of the cells already stored, after moving corrupt records aside.
+        """Return the keys of the cells already stored, after moving corrupt records aside.
 
         Corrupt records (see :meth:`check_cells`) are not done: they are renamed
         ``*.json.corrupt`` and a :class:`CorruptCellsWarning` says how many.
+
+        Returns
+        -------
+        set of str
+            The keys of the sound records.
         """
         bad = self.check_cells(move=True)
         if bad:
@@ -360,10 +405,30 @@ class ResultStore:
         return self.stored_keys()
 
     def path_of(self, key):
+        """Return the file of cell *key*.
+
+        Parameters
+        ----------
+        key : str
+            A cell key (:meth:`RunConfig.cells`).
+
+        Returns
+        -------
+        pathlib.Path
+            ``cells/<key>.json`` in the folder.
+        """
         return self.cells_dir / f"{key}.json"
 
     def write(self, key, record):
-        """Store *record* as cell *key*, atomically."""
+        """Store *record* as cell *key*, atomically.
+
+        Parameters
+        ----------
+        key : str
+            The cell key.
+        record : dict
+            The cell's record (strict JSON: no NaN or inf).
+        """
         atomic_write_json(self.path_of(key), record)
 
 
@@ -466,10 +531,20 @@ def _columns(config, rows):
 
 
 def _result_folders(root):
-    """Every results folder at most two levels below *root* (``<sim>/<hash>/``), sorted.
+    """List every results folder at most two levels below *root* (``<sim>/<hash>/``).
 
     A folder inside a results folder (its ``figures/``, whose ``config.json`` says what made
     the figures) is not one.
+
+    Parameters
+    ----------
+    root : str or path
+        A results root (``--out``) or a folder below it.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The results folders, sorted.
     """
     root = Path(root)
     candidates = sorted({p.parent for pattern in ("*/config.json", "*/*/config.json")
@@ -514,7 +589,7 @@ def load_results(path):
 
     See Also
     --------
-    summarize : mean and standard error over seeds per grid point.
+    summarize : Mean and standard error over seeds per grid point.
 
     Examples
     --------
@@ -708,6 +783,14 @@ def save_table(df, path, *, format=None):
     Returns
     -------
     pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    ValueError
+        If *format* is unknown or the file cannot be written.
+    ImportError
+        For Parquet without pyarrow (the message gives the install line).
 
     Notes
     -----
@@ -716,13 +799,6 @@ def save_table(df, path, *, format=None):
     ``[analysis]`` extra) keeps the column types, list-valued columns as lists, and
     ``df.attrs`` (the config) in the file's metadata; a column pyarrow cannot type (lists of
     mixed types) is stored as JSON text.
-
-    Raises
-    ------
-    ValueError
-        If *format* is unknown or the file cannot be written.
-    ImportError
-        For Parquet without pyarrow (the message gives the install line).
     """
     pd = _import_pandas()
     if not isinstance(df, pd.DataFrame):
