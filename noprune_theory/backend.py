@@ -519,7 +519,7 @@ def to_numpy(x: Any) -> NDArray[Any]:
     Parameters
     ----------
     x : array or array_like
-        A NumPy, CuPy or array-API array, or anything :func:`numpy.asarray` takes.
+        A NumPy, CuPy or array-API array, or anything ``numpy.asarray`` takes.
 
     Returns
     -------

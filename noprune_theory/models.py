@@ -336,7 +336,7 @@ class MaskedMLP:
 
     @property
     def array_dtype(self) -> Any:
-        """Floating dtype of the parameters, as an object of :attr:`xp` (as ``dtype`` names it).
+        """Floating dtype of the parameters, as an object of ``xp`` (as ``dtype`` names it).
 
         ``xp.float32`` or ``xp.float64``: what arrays combined with the parameters are cast
         to; :meth:`from_host`, :meth:`prepare_inputs` and :meth:`prepare_targets` return
@@ -355,7 +355,7 @@ class MaskedMLP:
         Returns
         -------
         array
-            ``a`` as an array of :attr:`xp` with dtype :attr:`array_dtype` (on the device for
+            ``a`` as an array of ``xp`` with dtype :attr:`array_dtype` (on the device for
             the cupy backend; a NumPy array already of that dtype may be returned uncopied).
         """
         return self.xp.asarray(np.asarray(a), dtype=self.array_dtype)
@@ -535,7 +535,7 @@ class MaskedMLP:
         Returns
         -------
         array, shape (n, d) or (B, n, d)
-            ``X`` in :attr:`xp` with dtype :attr:`array_dtype` (a NumPy array already of that
+            ``X`` in ``xp`` with dtype :attr:`array_dtype` (a NumPy array already of that
             dtype is returned uncopied).
 
         Raises
@@ -593,7 +593,7 @@ class MaskedMLP:
         Returns
         -------
         array, shape (1, n, out) or (B, n, out)
-            In :attr:`xp` with dtype :attr:`array_dtype`; the first axis is 1 when ``y`` is
+            In ``xp`` with dtype :attr:`array_dtype`; the first axis is 1 when ``y`` is
             shared by all networks. mse: the values (one column when out = 1); logistic: the
             labels -1 or +1 in one column; cross_entropy: the one-hot encoding of the labels.
 
