@@ -72,8 +72,10 @@ from noprune_theory.sims._config import Field, preset
 
 DESCRIPTION = ("Lipschitz constants of pruned two-layer nets that fit noise vs sqrt(n d / p_eff), "
                "beside the sparse law of robustness ([NFP] Thm 4).")
-CELL_VERSION = 1
+CELL_VERSION = 2
 
+EPS_RULES = ("fixed", "condition")
+WIDTH_RULES = ("fixed", "capacity")
 METHODS = ("random", "magnitude", "synflow", "snip", "magnitude_after_training", "imp")
 #: masks that are a function of the initialization only: I(m; D | init) = 0 exactly
 DATA_AGNOSTIC = ("random", "magnitude", "synflow")
@@ -85,19 +87,34 @@ FIELDS = {
                       high_inclusive=False),
     "n": Field([50, 200], "number of data points", low=2),
     "d": Field([8, 32], "input dimension", low=1),
-    "width": Field(64, "hidden units", low=1),
+    "width": Field(64, "hidden units (width_rule = fixed)", low=1),
     "data": Field("gaussian", "input law: N(0, I_d/d) or uniform on the unit sphere",
                   choices=("gaussian", "sphere")),
     "labels": Field("sign", "labels: random +-1 (sigma^2 = 1), sigma z, or x_1 + sigma z",
                     choices=("sign", "noise", "linear")),
     "sigma": Field(1.0, "noise standard deviation of the noise and linear labels", low=0,
                    low_inclusive=False),
-    "eps": Field(0.5, "fitting margin: fit means MSE <= sigma^2 - eps (label units^2)", low=0,
-                 high=1, low_inclusive=False, high_inclusive=False),
+    "eps": Field(0.5, "fitting margin: fit means MSE <= sigma^2 - eps (label units^2; "
+                 "eps_rule = fixed)", low=0, high=1, low_inclusive=False, high_inclusive=False),
+    "eps_rule": Field("fixed", "fixed: eps as given; condition: the smallest eps for which "
+                      "[NFP] Thm 4's sample-size condition holds at n, times sqrt(eps_margin)",
+                      choices=EPS_RULES),
+    "eps_margin": Field(1.05, "eps_rule = condition: n eps^2 = eps_margin * 8^3 log(8/delta) "
+                        "(the condition holds with this factor to spare)", low=1),
+    "width_rule": Field("fixed", "fixed: width as given; capacity: the width keeping "
+                        "capacity * eps * n weights after pruning", choices=WIDTH_RULES),
+    "capacity": Field(2.0, "width_rule = capacity: kept weights per unit of eps * n (fitting "
+                      "a fraction eps of the label variance needs ~eps * n parameters)", low=0,
+                      low_inclusive=False),
     "delta": Field(0.01, "failure probability of the theorem", low=0, high=1,
                    low_inclusive=False, high_inclusive=False),
     "c": Field(1.0, "isoperimetry constant of the input law", low=0, low_inclusive=False),
     "nets": Field(8, "networks (initializations) per cell, trained as one batch", low=1),
+    "dtype": Field("float64", "floating type of the networks while they are pruned and "
+                   "trained (measurements run in float64 on the trained weights)",
+                   choices=("float32", "float64")),
+    "kernels": Field("auto", "training kernels: auto = train()'s choice, xp = the batched "
+                     "array products (train(kernels='xp'))", choices=("auto", "xp")),
     "lr": Field(1e-2, "Adam step size (1/step)", low=0, low_inclusive=False),
     "steps": Field(3000, "maximum full-batch training steps", low=1),
     "imp_fraction": Field(0.2, "IMP: fraction of survivors pruned per round", low=0, high=1,
@@ -106,7 +123,19 @@ FIELDS = {
     "ascent_starts": Field(32, "Lipschitz lower bound: gradient-ascent starts per network",
                            low=1),
     "ascent_steps": Field(20, "Lipschitz lower bound: gradient-ascent steps", low=0),
+    "pairs": Field(True, "Lipschitz lower bound: also the difference quotients of all pairs "
+                   "of data points (O(n^2 d) per network)"),
+    "max_nodes": Field(200, "Lipschitz upper bound: node budget of the branch and bound",
+                       low=1),
 }
+
+#: Seconds of the theorem preset measured on this repository's 2-core machine (see the
+#: description and docs/reproduction/bound_check.md); filled in from the full run.
+THEOREM_DESCRIPTION = (
+    "[NFP] Thm 4 in its regime: n in {2^12, 2^14, 2^16}, eps the smallest eps of the "
+    "sample-size condition (x1.05 on n), d in {16, 64, 256, 1024}, 5 methods x sparsity "
+    "{0.5, 0.75}, width keeping 2 eps n weights, float32, 1 seed x 1 net; measured: see "
+    "docs/reproduction/bound_check.md")
 
 PRESETS = {
     "quick": preset("~30 s on 2 cores: 5 methods x sparsity {0.5, 0.8} x n {40, 120} x "
@@ -117,7 +146,71 @@ PRESETS = {
                     "2 seeds x 8 nets, at most 1000 steps",
                     sparsity=[0.5, 0.8, 0.9], n=[25, 50, 100, 200], d=[4, 16, 64],
                     width=64, nets=8, steps=1000, seeds=2),
+    "theorem": preset(THEOREM_DESCRIPTION, n=[4096, 16384, 65536], d=[16, 64, 256, 1024],
+                      sparsity=[0.5, 0.75], eps_rule="condition", eps_margin=1.05,
+                      width_rule="capacity", capacity=2.0, nets=1, seeds=1, dtype="float32",
+                      kernels="xp", steps=3000, imp_fraction=0.5, pairs=False, max_nodes=50,
+                      ascent_starts=16, ascent_steps=10, memory_budget=3072),
 }
+
+
+def theorem_setting(config):
+    """The fitting margin and width of a cell under its rules, and the sample-size condition.
+
+    ``eps_rule = "condition"``: ``eps = sqrt(eps_margin * L / n)`` with ``L = 8^3
+    log(8 / delta)`` the left side of [NFP] Theorem 4's condition ``L <= n eps^2`` (k = 1), so
+    the condition holds with the factor ``eps_margin`` to spare. ``width_rule = "capacity"``:
+    ``width = ceil(capacity * eps * n / (d (1 - sparsity)))``, so that pruning to
+    ``sparsity`` keeps about ``capacity * eps * n`` weights.
+
+    Returns
+    -------
+    dict
+        ``eps``, ``width``, ``kept_target`` (capacity * eps * n; None under the fixed width),
+        ``condition_lhs`` (L), ``condition_rhs`` (n eps^2), ``condition_holds``,
+        ``sample_condition_n`` (the n at which the condition holds with equality).
+
+    Raises
+    ------
+    ValueError
+        If the rule gives eps >= sigma^2 (n too small for the condition below the noise level).
+
+    Examples
+    --------
+    >>> cfg = dict(n=4096, d=64, sparsity=0.5, eps=0.5, eps_rule="condition", eps_margin=1.0,
+    ...            width=8, width_rule="capacity", capacity=2.0, delta=0.01, labels="sign",
+    ...            sigma=1.0)
+    >>> s = theorem_setting(cfg)
+    >>> round(s["eps"], 4), s["width"], s["condition_holds"]   # 512 log(800) = 3422.6
+    (0.9141, 235, True)
+    """
+    import math
+
+    from noprune_theory.theory import sample_size_condition
+
+    n, delta = config["n"], config["delta"]
+    sigma2 = noise_level(config)
+    lhs = float(sample_size_condition(n, eps=0.5, delta=delta, k=1, theorem="sparse").lhs)
+    if config["eps_rule"] == "condition":
+        eps = math.sqrt(config["eps_margin"] * lhs / n)
+        if eps >= min(sigma2, 1.0):
+            raise ValueError(
+                f"eps_rule = condition needs eps = sqrt(eps_margin * {lhs:.1f} / n) below the "
+                f"noise level sigma^2 = {sigma2:g} (and 1); n = {n} gives {eps:.3f}: raise n")
+    else:
+        eps = float(config["eps"])
+    cond = sample_size_condition(n, eps=eps, delta=delta, k=1, theorem="sparse")
+    kept_target = None
+    width = config["width"]
+    if config["width_rule"] == "capacity":
+        kept_target = config["capacity"] * eps * n
+        # a few parts in 1e12 above an integer must not add a unit
+        width = max(1, math.ceil(kept_target / (config["d"] * (1.0 - config["sparsity"]))
+                                 - 1e-9))
+    return {"eps": eps, "width": int(width), "kept_target": kept_target,
+            "condition_lhs": float(cond.lhs), "condition_rhs": float(cond.rhs),
+            "condition_holds": bool(cond.holds),
+            "sample_condition_n": float(cond.n_required)}
 
 
 def noise_level(config):
@@ -155,15 +248,18 @@ def _problem(config, seed):
     return X, y
 
 
-def _train_options(config):
-    return {"optimizer": "adam", "lr": config["lr"], "steps": config["steps"],
-            "target_loss": noise_level(config) - config["eps"]}
+def _train_options(config, eps):
+    opts = {"optimizer": "adam", "lr": config["lr"], "steps": config["steps"],
+            "target_loss": noise_level(config) - eps}
+    if config["kernels"] != "auto":
+        opts["kernels"] = config["kernels"]
+    return opts
 
 
-def _prune_options(config):
+def _prune_options(config, eps):
     method = config["method"]
     if method in ("imp", "magnitude_after_training"):
-        opts = {"loss": "mse", "train_options": _train_options(config)}
+        opts = {"loss": "mse", "train_options": _train_options(config, eps)}
         if method == "imp":
             opts["fraction"] = config["imp_fraction"]
         return opts
@@ -199,6 +295,148 @@ def mask_information_bits(method, total, kept):
 
 def cell(config, seed):
     """Prune, train to fit below the noise level, and measure Lip beside the theorem's bound."""
+    return cells_batch([(config, seed)])[0]
+
+
+# ----------------------------------------------------------------------------- batched cells
+def group_key(config):
+    """Cells with the same key train as one batch: same shape and settings, any method and
+    sparsity (the width is part of the key, so under the capacity rule each sparsity has its
+    own)."""
+    setting = theorem_setting(config)
+    rest = tuple((k, v) for k, v in sorted(config.items()) if k not in ("method", "sparsity"))
+    return rest + (("_width", setting["width"]), ("_eps", setting["eps"]))
+
+
+def network_count(config):
+    """Networks one cell trains."""
+    return config["nets"]
+
+
+def network_bytes(config):
+    """Memory one network of a cell takes while it is pruned, trained and measured (bytes, an
+    upper estimate): weights, initial weights, gradients, two Adam moments and masks; about six
+    (n x width) buffers of the forward and backward passes; and a copy of the data."""
+    n, d = config["n"], config["d"]
+    h = theorem_setting(config)["width"]
+    item = 4 if config["dtype"] == "float32" else 8
+    return item * (8 * (d + 2) * h + 6 * n * h + n * (d + 1))
+
+
+def _float64(net):
+    """A float64 copy of a trained network (the estimators measure in float64)."""
+    if net.dtype == "float64":
+        return net
+    import numpy as np
+
+    new = net.copy()
+    xp = new.xp
+    new.dtype = "float64"
+    new._dt = xp.float64
+    up = lambda arrays: None if arrays is None else [xp.astype(a, xp.float64) for a in arrays]
+    new.weights, new.biases = up(net.weights), up(net.biases)
+    new.initial_weights, new.initial_biases = up(net.initial_weights), up(net.initial_biases)
+    assert all(w.dtype == np.float64 for w in new.weights)
+    return new
+
+
+def _floor(config, seed, X, y, cache):
+    """The McShane floor of the cell's own dataset (sims/lipschitz_floor), once per dataset."""
+    from noprune_theory.sims.lipschitz_floor import interpolation_floor
+
+    key = (seed, config["n"], config["d"], config["data"], config["labels"], config["sigma"])
+    if key not in cache:
+        cache[key] = interpolation_floor(X, y)["lip_floor"]
+    return cache[key]
+
+
+def cells_batch(items):
+    """Values of several cells ``[(config, seed), ...]`` of one group, trained as one batch.
+
+    The pruning is prepared once per (method, seed), i.e. per initialization, for all the
+    sparsities of the batch (:func:`noprune_theory.pruning._methods.prune_at_sparsities`: one
+    IMP trajectory to the largest sparsity, one training for magnitude after training, one set
+    of SNIP scores), giving each cell exactly the masks of :func:`noprune_theory.pruning.prune`.
+    The networks of one seed share the dataset and train together (:func:`train` treats every
+    network on its own: its own mask, Adam state and stop); then each cell is measured.
+    """
+    import time
+
+    import numpy as np
+
+    from noprune_theory.models import MaskedTwoLayer
+    from noprune_theory.pruning._methods import prune_at_sparsities
+    from noprune_theory.training import train
+
+    out = [None] * len(items)
+    by_seed = {}
+    for i, (config, seed) in enumerate(items):
+        sigma2 = noise_level(config)
+        setting = theorem_setting(config)
+        if setting["eps"] >= sigma2:
+            raise ValueError(f"eps must be below the noise level sigma^2 = {sigma2:g}, "
+                             f"got {setting['eps']:g}")
+        by_seed.setdefault(seed, []).append(i)
+    floors = {}
+    for seed, where in by_seed.items():
+        config0 = items[where[0]][0]
+        setting = theorem_setting(config0)
+        eps, width = setting["eps"], setting["width"]
+        X, y = _problem(config0, seed)
+        if config0["dtype"] == "float32":
+            X = X.astype(np.float32)
+        t0 = time.process_time()
+        nets = {}
+        by_method = {}
+        for i in where:
+            by_method.setdefault(items[i][0]["method"], []).append(i)
+        for method, cells in by_method.items():
+            config = items[cells[0]][0]
+            net = MaskedTwoLayer(config["d"], width, B=config["nets"], activation="relu",
+                                 backend=config["backend"], seed=seed, dtype=config["dtype"])
+            pruned = [i for i in cells if items[i][0]["sparsity"] > 0]
+            masks = prune_at_sparsities(net, method, [items[i][0]["sparsity"] for i in pruned],
+                                        data=(X, y), seed=seed, **_prune_options(config, eps))
+            chosen = dict(zip(pruned, masks))
+            for i in cells:
+                nets[i] = net.copy()
+                if i in chosen:
+                    nets[i].set_masks(chosen[i])
+        t_prune = time.process_time() - t0
+        order = sorted(nets)
+        big = MaskedTwoLayer._stack([nets[i] for i in order])
+        t0 = time.process_time()
+        result = train(big, X, y, loss="mse", seed=seed, **_train_options(config0, eps))
+        t_train = time.process_time() - t0
+        start = 0
+        shares = {}
+        for i in order:
+            B = nets[i].B
+            idx = slice(start, start + B)
+            start += B
+            trained = nets[i]
+            trained.weights = [w[idx] for w in big.weights]
+            trained.biases = None if big.biases is None else [b[idx] for b in big.biases]
+            shares[i] = B / big.B
+            out[i] = (trained, np.asarray(result.steps)[idx])
+        t0 = time.process_time()
+        floor = _floor(config0, seed, X, y, floors)
+        t_floor = time.process_time() - t0
+        for i in order:
+            trained, steps = out[i]
+            config = items[i][0]
+            values = _measure(config, theorem_setting(config), trained, X, y, steps, floor, seed)
+            values["cpu_seconds_prune"] = t_prune * shares[i]
+            values["cpu_seconds_train"] = t_train * shares[i]
+            values["cpu_seconds_floor"] = t_floor / len(order)
+            out[i] = values
+    return out
+
+
+def _measure(config, setting, net, X, y, steps, floor, seed):
+    """Step 4 of a cell on its trained networks (float64), with the floor and the theorem."""
+    import time
+
     import numpy as np
 
     from noprune_theory.backend import to_numpy
@@ -207,36 +445,25 @@ def cell(config, seed):
         lipschitz_upper,
         measured_effective_params,
     )
-    from noprune_theory.models import MaskedTwoLayer
-    from noprune_theory.pruning import prune
-    from noprune_theory.theory import (
-        robustness_bound,
-        sample_size_condition,
-        sparse_robustness_bound,
-    )
-    from noprune_theory.training import train
+    from noprune_theory.theory import robustness_bound, sparse_robustness_bound
 
-    sigma2 = noise_level(config)
-    eps, delta, c = config["eps"], config["delta"], config["c"]
-    if eps >= sigma2:
-        raise ValueError(f"eps must be below the noise level sigma^2 = {sigma2:g}, got {eps:g}")
     n, d, B = config["n"], config["d"], config["nets"]
-    X, y = _problem(config, seed)
-    net = MaskedTwoLayer(d, config["width"], B=B, activation="relu",
-                         backend=config["backend"], seed=seed)
-    if config["sparsity"] > 0:
-        masks = prune(net, config["method"], sparsity=config["sparsity"], data=(X, y),
-                      seed=seed, **_prune_options(config))
-        net.set_masks(masks)
-    result = train(net, X, y, loss="mse", seed=seed, **_train_options(config))
-
+    sigma2 = noise_level(config)
+    eps, delta, c = setting["eps"], config["delta"], config["c"]
+    net = _float64(net)
+    X = np.asarray(X, dtype=np.float64)
+    t0 = time.process_time()
     mse = to_numpy(net.loss(X, y, loss="mse")).astype(np.float64).reshape(-1)
     fits = mse <= sigma2 - eps
-    lo = lipschitz_lower(net, X, starts=config["ascent_starts"], steps=config["ascent_steps"],
-                         seed=seed)
+    methods = ("data", "random", "ascent") + (("pairs",) if config["pairs"] else ())
+    lo = lipschitz_lower(net, X, methods=methods, starts=config["ascent_starts"],
+                         steps=config["ascent_steps"], seed=seed)
+    t_lower = time.process_time() - t0
+    t0 = time.process_time()
     # patterns by branch and bound with a small node budget: when the budget runs out its
     # open-node bound can exceed the spectral bound, so keep the smallest valid upper bound
-    up = lipschitz_upper(net, "auto", max_enumerate=16, max_nodes=200)
+    up = lipschitz_upper(net, "auto", max_enumerate=16, max_nodes=config["max_nodes"])
+    t_upper = time.process_time() - t0
     names = list(up.by_method)
     stacked = np.stack([np.asarray(up.by_method[k], dtype=np.float64) for k in names])
     upper = stacked.min(axis=0)
@@ -257,11 +484,16 @@ def cell(config, seed):
     bound_dense = np.asarray(robustness_bound(n, d, pe["p"], eps=eps, delta=delta, c=c,
                                               W=pe["W"], J=pe["J"], check="ignore"),
                              dtype=np.float64)
-    # [NFP] Thm 4 needs 8^3 k log(8 k / delta) <= n eps^2 (k = 1 component)
-    condition = sample_size_condition(n, eps=eps, delta=delta, k=1, theorem="sparse")
     lower = to_numpy(lo.value).astype(np.float64).reshape(-1)
     return {
         "sigma2": sigma2,
+        "eps_used": eps,
+        "width_used": setting["width"],
+        "kept_target": setting["kept_target"],
+        "condition_lhs": setting["condition_lhs"],
+        "condition_rhs": setting["condition_rhs"],
+        "sample_condition_n": setting["sample_condition_n"],
+        "condition_holds": setting["condition_holds"],
         "mse": mse.tolist(),
         "fits": fits.tolist(),
         "fit_fraction": float(fits.mean()),
@@ -270,6 +502,7 @@ def cell(config, seed):
         "upper_method": upper_method,
         "lip_lower_mean": float(lower.mean()),
         "lip_upper_mean": float(upper.mean()),
+        "lip_floor": floor,
         "kept": kept.tolist(),
         "total_weights": total,
         "mi_bits": mi.tolist(),
@@ -277,20 +510,22 @@ def cell(config, seed):
         "p_eff": p_eff.tolist(),
         "bits_per_weight": ((p_eff - mi) / np.maximum(kept, 1)).tolist(),
         "bound": bound.tolist(),
+        "ratio": (lower / bound).tolist(),
+        "ratio_upper": (upper / bound).tolist(),
         "bound_dense": bound_dense.tolist(),
         "x_theorem": np.sqrt(n * d / p_eff).tolist(),
         "x_informal": np.sqrt(n * d / (kept + mi)).tolist(),
-        "train_steps": np.asarray(result.steps).astype(int).tolist(),
-        "sample_condition_n": float(condition.n_required),
-        "condition_holds": bool(condition.holds),
+        "train_steps": np.asarray(steps).astype(int).tolist(),
+        "cpu_seconds_lower": t_lower,
+        "cpu_seconds_upper": t_upper,
     }
 
 
 def network_rows(table):
     """One dict per network: the cell's fields with the per-network lists unpacked."""
     per_net = ("mse", "fits", "lip_lower", "lip_upper", "upper_method", "kept", "mi_bits",
-               "mi_kind", "p_eff", "bits_per_weight", "bound", "bound_dense", "x_theorem",
-               "x_informal", "train_steps")
+               "mi_kind", "p_eff", "bits_per_weight", "bound", "ratio", "ratio_upper",
+               "bound_dense", "x_theorem", "x_informal", "train_steps")
     rows = []
     for r in (table.to_dict("records") if hasattr(table, "to_dict") else table):
         for b in range(len(r["mse"])):

@@ -64,6 +64,76 @@ def _sq_dists(a, b):
     return np.maximum(sq, 0.0)
 
 
+def interpolation_floor(X, y, *, chunk=2048):
+    """McShane floor of one dataset: ``max_{y_i != y_j} |y_i - y_j| / ||x_i - x_j||``.
+
+    The smallest Lipschitz constant of any real function with ``f(x_i) = y_i`` for every i
+    (module docstring). Computed in float64 over blocks of *chunk* rows against all points, so
+    the memory is ``chunk * n`` numbers whatever n is (n = 65,536 needs 1 GiB at once
+    otherwise); the ratio of the best pair is then recomputed from the pair's own difference,
+    free of the cancellation of the expanded squared distance.
+
+    Parameters
+    ----------
+    X : array (n, d)
+        Points, finite.
+    y : array (n,)
+        Real labels, finite.
+    chunk : int >= 1, default 2048
+        Rows per block.
+
+    Returns
+    -------
+    dict
+        ``lip_floor`` (0.0 when all labels are equal), ``pair`` (i, j) of the best ratio (None
+        when all labels are equal) and ``distance`` (their distance, None likewise).
+
+    Raises
+    ------
+    ValueError
+        Shapes that do not match, non-finite values, two points with different labels at the
+        same place (no interpolator exists), or a bad *chunk*.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[0.0], [1.0], [3.0]]); y = np.array([1.0, -1.0, 1.0])
+    >>> interpolation_floor(X, y)["lip_floor"]      # |1 - (-1)| / |0 - 1| = 2
+    2.0
+    """
+    import numpy as np
+
+    from noprune_theory._validation import check_scalar
+
+    chunk = check_scalar(chunk, "chunk", integer=True, low=1)
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if X.ndim != 2 or y.shape != (X.shape[0],):
+        raise ValueError(f"X must be (n, d) and y (n,), got shapes {X.shape} and {y.shape}")
+    if not (np.isfinite(X).all() and np.isfinite(y).all()):
+        raise ValueError("X and y must be finite")
+    n = X.shape[0]
+    norms = (X * X).sum(1)
+    best, pair = 0.0, None
+    for start in range(0, n, chunk):
+        a = X[start:start + chunk]
+        sq = np.maximum(norms[start:start + chunk, None] + norms[None, :] - 2.0 * (a @ X.T), 0.0)
+        dy = np.abs(y[start:start + chunk, None] - y[None, :])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(dy > 0, dy / np.sqrt(sq), 0.0)
+        i, j = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+        if ratio[i, j] > best:
+            best, pair = float(ratio[i, j]), (start + int(i), int(j))
+    if pair is None:
+        return {"lip_floor": 0.0, "pair": None, "distance": None}
+    i, j = pair
+    dist = float(np.linalg.norm(X[i] - X[j]))
+    if dist == 0.0:
+        raise ValueError(f"points {i} and {j} coincide with different labels: no function "
+                         "interpolates")
+    return {"lip_floor": float(abs(y[i] - y[j]) / dist), "pair": (i, j), "distance": dist}
+
+
 def cell(config, seed):
     """One dataset of ``n`` points: the McShane floor L* and the distances that set it."""
     import numpy as np
