@@ -160,7 +160,8 @@ def theorem_setting(config):
     ``eps_rule = "condition"``: ``eps = sqrt(eps_margin * L / n)`` with ``L = 8^3
     log(8 / delta)`` the left side of [NFP] Theorem 4's condition ``L <= n eps^2`` (k = 1), so
     the condition holds with the factor ``eps_margin`` to spare. ``width_rule = "capacity"``:
-    ``width = ceil(capacity * eps * n / (d (1 - sparsity)))``, so that pruning to
+    ``width = ceil(capacity * eps * n / ((d + 1) (1 - sparsity)))`` ((d + 1) width prunable
+    weights), so that pruning to
     ``sparsity`` keeps about ``capacity * eps * n`` weights.
 
     Returns
@@ -177,12 +178,16 @@ def theorem_setting(config):
 
     Examples
     --------
-    >>> cfg = dict(n=4096, d=64, sparsity=0.5, eps=0.5, eps_rule="condition", eps_margin=1.0,
+    512 log(800) = 3422.6, so n = 4096 with 5% to spare needs eps = sqrt(1.05 * 3422.6 / 4096)
+    = 0.9367, and keeping 2 eps n = 7673.2 weights at sparsity 0.5 of d = 64 inputs needs
+    ceil(7673.2 / 32.5) = 237 hidden units:
+
+    >>> cfg = dict(n=4096, d=64, sparsity=0.5, eps=0.5, eps_rule="condition", eps_margin=1.05,
     ...            width=8, width_rule="capacity", capacity=2.0, delta=0.01, labels="sign",
     ...            sigma=1.0)
     >>> s = theorem_setting(cfg)
-    >>> round(s["eps"], 4), s["width"], s["condition_holds"]   # 512 log(800) = 3422.6
-    (0.9141, 235, True)
+    >>> round(s["eps"], 4), round(s["kept_target"], 1), s["width"], s["condition_holds"]
+    (0.9367, 7673.2, 237, True)
     """
     import math
 
@@ -205,7 +210,8 @@ def theorem_setting(config):
     if config["width_rule"] == "capacity":
         kept_target = config["capacity"] * eps * n
         # a few parts in 1e12 above an integer must not add a unit
-        width = max(1, math.ceil(kept_target / (config["d"] * (1.0 - config["sparsity"]))
+        # a two-layer net d -> width -> 1 has (d + 1) width prunable weights
+        width = max(1, math.ceil(kept_target / ((config["d"] + 1) * (1.0 - config["sparsity"]))
                                  - 1e-9))
     return {"eps": eps, "width": int(width), "kept_target": kept_target,
             "condition_lhs": float(cond.lhs), "condition_rhs": float(cond.rhs),
@@ -376,15 +382,17 @@ def cells_batch(items):
         if setting["eps"] >= sigma2:
             raise ValueError(f"eps must be below the noise level sigma^2 = {sigma2:g}, "
                              f"got {setting['eps']:g}")
-        by_seed.setdefault(seed, []).append(i)
+        # one dataset and one architecture per training batch
+        by_seed.setdefault((seed, setting["width"], setting["eps"]), []).append(i)
     floors = {}
-    for seed, where in by_seed.items():
+    for (seed, _, _), where in by_seed.items():
         config0 = items[where[0]][0]
         setting = theorem_setting(config0)
         eps, width = setting["eps"], setting["width"]
-        X, y = _problem(config0, seed)
-        if config0["dtype"] == "float32":
-            X = X.astype(np.float32)
+        X64, y = _problem(config0, seed)
+        # float32 networks train on the points rounded to float32; the floor and the
+        # measurements use the points as drawn
+        X = X64.astype(np.float32) if config0["dtype"] == "float32" else X64
         t0 = time.process_time()
         nets = {}
         by_method = {}
@@ -420,12 +428,13 @@ def cells_batch(items):
             shares[i] = B / big.B
             out[i] = (trained, np.asarray(result.steps)[idx])
         t0 = time.process_time()
-        floor = _floor(config0, seed, X, y, floors)
+        floor = _floor(config0, seed, X64, y, floors)
         t_floor = time.process_time() - t0
         for i in order:
             trained, steps = out[i]
             config = items[i][0]
-            values = _measure(config, theorem_setting(config), trained, X, y, steps, floor, seed)
+            values = _measure(config, theorem_setting(config), trained, X64, y, steps, floor,
+                              seed)
             values["cpu_seconds_prune"] = t_prune * shares[i]
             values["cpu_seconds_train"] = t_train * shares[i]
             values["cpu_seconds_floor"] = t_floor / len(order)
@@ -551,6 +560,42 @@ def fit_slopes(rows, x="x_theorem", y="lip_lower"):
     return out
 
 
+def slope_summary(rows, x="x_informal", y="lip_lower"):
+    """The fitted log-log slope of *y* against *x* over the networks that fit, with its span.
+
+    ``x_informal = sqrt(n d / (kept + I(m; D)))`` (I in bits) and ``x_theorem = sqrt(n d /
+    p_eff)``. The informal law ``Lip ~ sqrt(n d / p)`` predicts slope 1 against these x, i.e.
+    slope 1/2 against ``n d / p``.
+
+    Returns
+    -------
+    dict or None
+        ``slope``, ``slope_se`` (standard error), ``slope_nd_over_p`` (= slope / 2, the slope
+        against n d / p) and its ``slope_nd_over_p_se``, ``r2``, ``networks`` (count), ``x_min``,
+        ``x_max`` and ``decades`` (log10 of x_max / x_min); None with fewer than three fitting
+        networks or a single x.
+
+    Examples
+    --------
+    >>> rows = [{"fits": True, "x_informal": x, "lip_lower": 2.0 * x} for x in (1, 10, 100)]
+    >>> s = slope_summary(rows)
+    >>> round(s["slope"], 12), round(s["slope_nd_over_p"], 12), round(s["decades"], 12)
+    (1.0, 0.5, 2.0)
+    """
+    import math
+
+    from noprune_theory.sims._plotting import loglog_fit
+
+    sel = [r for r in rows if r["fits"] and r[y] > 0]
+    xs = [r[x] for r in sel]
+    if len(sel) < 3 or len(set(xs)) < 2:
+        return None
+    fit = loglog_fit(xs, [r[y] for r in sel])
+    return {"slope": fit.slope, "slope_se": fit.slope_se, "slope_nd_over_p": fit.slope / 2,
+            "slope_nd_over_p_se": fit.slope_se / 2, "r2": fit.r2, "networks": len(sel),
+            "x_min": min(xs), "x_max": max(xs), "decades": math.log10(max(xs) / min(xs))}
+
+
 def plot(table, config, outdir):
     """Lip (lower bound marker, upper bound bar) against sqrt(n d / p_eff), theorem and informal."""
     import numpy as np
@@ -562,7 +607,10 @@ def plot(table, config, outdir):
     fitted = [r for r in rows if r["fits"]]
     methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
     colors = dict(zip(METHODS, ("C0", "C7", "C2", "C1", "C3", "C4")))
-    eps = float(np.median([r["eps"] for r in rows]))
+    # eps_used is the margin each cell ran with (the eps field under eps_rule = fixed)
+    eps_of = [r.get("eps_used", r["eps"]) for r in rows]
+    eps = float(np.median(eps_of))
+    one_eps = len(set(eps_of)) == 1
     delta = float(np.median([r["delta"] for r in rows]))
     c = float(np.median([r["c"] for r in rows]))
     fig, axes = new_figure(1, 2, width=5.8, height=4.8)
@@ -601,13 +649,21 @@ def plot(table, config, outdir):
             ax.plot(grid, gy * grid / gx, color="gray", linestyle=":", linewidth=1,
                     label="slope 1 guide (informal law, constant free)")
         if xkey == "x_theorem":
-            # the theorem at x = sqrt(n d / p_eff), dropping (delta/2) log(4/delta) << p_eff
-            pref = eps * np.sqrt(delta) / (1152.0 * np.sqrt(c))
-            ax.plot(grid, pref * grid, color="k", linewidth=1.2,
-                    label=rf"[NFP] Thm 4 bound: $\varepsilon\sqrt{{\delta}}/(1152\sqrt{{c}})\,x$"
-                          rf" ($\varepsilon$={eps:g}, $\delta$={delta:g})")
+            if one_eps:
+                # the theorem at x = sqrt(n d / p_eff), dropping (delta/2) log(4/delta) << p_eff
+                pref = eps * np.sqrt(delta) / (1152.0 * np.sqrt(c))
+                ax.plot(grid, pref * grid, color="k", linewidth=1.2,
+                        label=rf"[NFP] Thm 4 bound: $\varepsilon\sqrt{{\delta}}/(1152\sqrt{{c}})"
+                              rf"\,x$ ($\varepsilon$={eps:g}, $\delta$={delta:g})")
             ax.plot([r["x_theorem"] for r in fitted], [r["bound"] for r in fitted], "x",
-                    color="gray", markersize=3, label="bound at each network's p_eff")
+                    color="k" if not one_eps else "gray", markersize=3,
+                    label="[NFP] Thm 4 bound at each network's own eps and p_eff")
+        floors = [r for r in fitted if r.get("lip_floor")]
+        if floors:
+            # the McShane floor of the network's own dataset: no interpolator is smoother
+            ax.plot([r[xkey] for r in floors], [r["lip_floor"] for r in floors], "_",
+                    color="k", markersize=7, markeredgewidth=1.2,
+                    label="floor: smallest Lip of any interpolator of the same data")
         ax.set_xscale("log")
         ax.set_yscale("log")
         # the x range spans about one decade: minor tick labels would overlap
@@ -617,8 +673,10 @@ def plot(table, config, outdir):
         ax.legend(fontsize=6, loc="best")
     n_fit, n_all = len(fitted), len(rows)
     seeds = len({r["seed"] for r in rows})
+    eps_text = f"eps = {eps:g}" if one_eps else (f"eps from the sample-size condition "
+                                                 f"({min(eps_of):.3g} to {max(eps_of):.3g})")
     fig.suptitle(f"Pruned two-layer ReLU nets that fit {config['labels']} labels below the noise "
-                 f"level by eps = {eps:g} ({n_fit} of {n_all} networks fit; {seeds} seed(s)); "
+                 f"level by {eps_text} ({n_fit} of {n_all} networks fit; {seeds} seed(s)); "
                  "marker: certified lower bound, bar up to the upper bound", fontsize=8)
     return {"bound_check": fig}
 
