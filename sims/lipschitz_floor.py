@@ -68,9 +68,9 @@ def interpolation_floor(X, y, *, chunk=2048):
     """McShane floor of one dataset: ``max_{y_i != y_j} |y_i - y_j| / ||x_i - x_j||``.
 
     The smallest Lipschitz constant of any real function with ``f(x_i) = y_i`` for every i
-    (module docstring). Computed in float64 over blocks of *chunk* rows against all points, so
-    the memory is ``chunk * n`` numbers whatever n is (n = 65,536 needs 1 GiB at once
-    otherwise); the ratio of the best pair is then recomputed from the pair's own difference,
+    (module docstring). Computed in float64 over blocks of *chunk* rows against all points
+    (with two label values, the points of one label against those of the other: half the
+    work), so the memory is ``chunk * n`` numbers whatever n is; the ratio of the best pair is then recomputed from the pair's own difference,
     free of the cancellation of the expanded squared distance.
 
     Parameters
@@ -112,18 +112,24 @@ def interpolation_floor(X, y, *, chunk=2048):
         raise ValueError(f"X must be (n, d) and y (n,), got shapes {X.shape} and {y.shape}")
     if not (np.isfinite(X).all() and np.isfinite(y).all()):
         raise ValueError("X and y must be finite")
-    n = X.shape[0]
     norms = (X * X).sum(1)
+    values = np.unique(y)
+    if len(values) == 2:
+        # two labels (random signs): only the pairs across the classes count, |dy| is constant
+        rows, cols = np.flatnonzero(y == values[0]), np.flatnonzero(y == values[1])
+    else:
+        rows = cols = np.arange(X.shape[0])
     best, pair = 0.0, None
-    for start in range(0, n, chunk):
-        a = X[start:start + chunk]
-        sq = np.maximum(norms[start:start + chunk, None] + norms[None, :] - 2.0 * (a @ X.T), 0.0)
-        dy = np.abs(y[start:start + chunk, None] - y[None, :])
+    Xc, nc, yc = X[cols], norms[cols], y[cols]
+    for start in range(0, len(rows), chunk):
+        r = rows[start:start + chunk]
+        sq = np.maximum(norms[r, None] + nc[None, :] - 2.0 * (X[r] @ Xc.T), 0.0)
+        dy = np.abs(y[r, None] - yc[None, :])
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(dy > 0, dy / np.sqrt(sq), 0.0)
         i, j = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
         if ratio[i, j] > best:
-            best, pair = float(ratio[i, j]), (start + int(i), int(j))
+            best, pair = float(ratio[i, j]), (int(r[i]), int(cols[j]))
     if pair is None:
         return {"lip_floor": 0.0, "pair": None, "distance": None}
     i, j = pair
