@@ -64,7 +64,7 @@ def _sq_dists(a, b):
     return np.maximum(sq, 0.0)
 
 
-def interpolation_floor(X, y, *, chunk=2048):
+def interpolation_floor(X, y, *, chunk=1024):
     """McShane floor of one dataset: ``max_{y_i != y_j} |y_i - y_j| / ||x_i - x_j||``.
 
     The smallest Lipschitz constant of any real function with ``f(x_i) = y_i`` for every i
@@ -79,7 +79,7 @@ def interpolation_floor(X, y, *, chunk=2048):
         Points, finite.
     y : array (n,)
         Real labels, finite.
-    chunk : int >= 1, default 2048
+    chunk : int >= 1, default 1024
         Rows per block.
 
     Returns
@@ -123,13 +123,23 @@ def interpolation_floor(X, y, *, chunk=2048):
     Xc, nc, yc = X[cols], norms[cols], y[cols]
     for start in range(0, len(rows), chunk):
         r = rows[start:start + chunk]
-        sq = np.maximum(norms[r, None] + nc[None, :] - 2.0 * (X[r] @ Xc.T), 0.0)
-        dy = np.abs(y[r, None] - yc[None, :])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(dy > 0, dy / np.sqrt(sq), 0.0)
-        i, j = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
-        if ratio[i, j] > best:
-            best, pair = float(ratio[i, j]), (int(r[i]), int(cols[j]))
+        sq = X[r] @ Xc.T
+        sq *= -2.0
+        sq += norms[r, None]
+        sq += nc[None, :]
+        if len(values) == 2:
+            # |dy| is the same for every pair: the closest pair across the classes wins
+            i, j = np.unravel_index(int(np.argmin(sq)), sq.shape)
+            gap = np.sqrt(max(sq[i, j], 0.0))
+            ratio_ij = abs(values[1] - values[0]) / gap if gap > 0 else np.inf
+        else:
+            dy = np.abs(y[r, None] - yc[None, :])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(dy > 0, dy / np.sqrt(np.maximum(sq, 0.0)), 0.0)
+            i, j = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+            ratio_ij = ratio[i, j]
+        if ratio_ij > best:
+            best, pair = float(ratio_ij), (int(r[i]), int(cols[j]))
     if pair is None:
         return {"lip_floor": 0.0, "pair": None, "distance": None}
     i, j = pair
