@@ -127,6 +127,13 @@ def test_interpolation_floor_is_the_largest_label_slope_over_pairs_in_any_block_
     assert interpolation_floor(Xs, ys)["lip_floor"] == pytest.approx(cell(cfg, 5)["lip_floor"],
                                                                      rel=1e-12)
     assert interpolation_floor(X, np.ones(37))["lip_floor"] == 0.0
+    # far from the origin the float32 search cannot rank these pairs (squared distances 1e-6
+    # apart on squared norms of 1e6): the float64 confirmation must pick the closest
+    far = np.array([[1000.0, 0, 0], [1000.0, 1.0001e-3, 0], [1000.0, 0, 1e-3], [-5.0, 0, 0]])
+    signs = np.array([1.0, -1.0, -1.0, 1.0])
+    out = interpolation_floor(far, signs, chunk=1)
+    assert set(out["pair"]) == {0, 2} and out["lip_floor"] == pytest.approx(2.0 / 1e-3, rel=1e-9)
+    assert out["lip_floor"] == pytest.approx(_floor_by_hand(far, signs), rel=1e-12)
     with pytest.raises(ValueError, match="coincide"):
         interpolation_floor(np.zeros((2, 2)), np.array([1.0, -1.0]))
     with pytest.raises(ValueError, match="chunk"):
