@@ -367,8 +367,10 @@ def cells_batch(items):
     sparsities of the batch (:func:`noprune_theory.pruning._methods.prune_at_sparsities`: one
     IMP trajectory to the largest sparsity, one training for magnitude after training, one set
     of SNIP scores), giving each cell exactly the masks of :func:`noprune_theory.pruning.prune`.
-    The networks of one seed share the dataset and train together (:func:`train` treats every
-    network on its own: its own mask, Adam state and stop); then each cell is measured.
+    The networks of one seed share the dataset; each cell's networks then train as one batch
+    (not the whole batch at once: :func:`train` computes every network until the last one
+    stops, so a network that never fits would make all the others run its full step budget),
+    and each cell is measured.
     """
     import time
 
@@ -416,21 +418,15 @@ def cells_batch(items):
                     nets[i].set_masks(chosen[i])
         t_prune = time.process_time() - t0
         order = sorted(nets)
-        big = MaskedTwoLayer._stack([nets[i] for i in order])
-        t0 = time.process_time()
-        result = train(big, X, y, loss="mse", seed=seed, **_train_options(config0, eps))
-        t_train = time.process_time() - t0
-        start = 0
-        shares = {}
+        t_train = {}
         for i in order:
-            B = nets[i].B
-            idx = slice(start, start + B)
-            start += B
-            trained = nets[i]
-            trained.weights = [w[idx] for w in big.weights]
-            trained.biases = None if big.biases is None else [b[idx] for b in big.biases]
-            shares[i] = B / big.B
-            out[i] = (trained, np.asarray(result.steps)[idx])
+            # each cell's networks train on their own: train() computes every network of a
+            # batch until the last one stops, so one that never fits would make the others pay
+            # for its full step budget
+            t0 = time.process_time()
+            result = train(nets[i], X, y, loss="mse", seed=seed, **_train_options(config0, eps))
+            t_train[i] = time.process_time() - t0
+            out[i] = (nets[i], np.asarray(result.steps))
         t0 = time.process_time()
         floor = _floor(config0, seed, X64, y, floors)
         t_floor = time.process_time() - t0
@@ -439,8 +435,8 @@ def cells_batch(items):
             config = items[i][0]
             values = _measure(config, theorem_setting(config), trained, X64, y, steps, floor,
                               seed)
-            values["cpu_seconds_prune"] = t_prune * shares[i]
-            values["cpu_seconds_train"] = t_train * shares[i]
+            values["cpu_seconds_prune"] = t_prune / len(order)
+            values["cpu_seconds_train"] = t_train[i]
             values["cpu_seconds_floor"] = t_floor / len(order)
             out[i] = values
     return out

@@ -176,7 +176,7 @@ def test_theorem_preset_is_in_the_regime_at_every_cell_and_spans_the_x_range():
     cfg = resolve_config(sim, preset="theorem")
     cells = [point for _, point, _ in cfg.cells()]
     assert min(c["n"] for c in cells) == 2**12 and max(c["n"] for c in cells) == 2**16
-    assert {16, 64, 256} <= {c["d"] for c in cells}
+    assert {64, 256} <= {c["d"] for c in cells}
     assert set(bc.METHODS) - {"magnitude"} <= {c["method"] for c in cells}
     xs = []
     for c in cells:
@@ -186,7 +186,8 @@ def test_theorem_preset_is_in_the_regime_at_every_cell_and_spans_the_x_range():
     # sqrt(n d / kept) alone spans 1.2 decades; the I(m; D) ceilings of the data-dependent
     # masks (1.6 to 3.2 bits per kept weight) add ~0.3 at the low end
     assert math.log10(max(xs) / min(xs)) >= 1.2
-    assert "min" in sim.presets["theorem"].description
+    # the preset states its measured cost (the aim: 45 min on 2 idle cores)
+    assert "measured" in sim.presets["theorem"].description
 
 
 @pytest.fixture(scope="module")
