@@ -138,7 +138,7 @@ THEOREM_DESCRIPTION = (
     "[NFP] Thm 4 in its regime: n in {2^12, 2^14, 2^16} with eps the smallest margin of the "
     "sample-size condition (x1.05 on n eps^2: 0.94, 0.47, 0.23), d in {64, 256, 1024, "
     "4096}, 5 methods x sparsity {0.5, 0.75}, width keeping 2 eps n weights, float32, "
-    "1 seed x 1 net, at most 2000 steps; CPU cost: see docs/reproduction/bound_check.md")
+    "1 seed x 1 net, at most 500 steps; CPU cost: see docs/reproduction/bound_check.md")
 
 PRESETS = {
     "quick": preset("~30 s on 2 cores: 5 methods x sparsity {0.5, 0.8} x n {40, 120} x "
@@ -152,7 +152,7 @@ PRESETS = {
     "theorem": preset(THEOREM_DESCRIPTION, n=[4096, 16384, 65536], d=[64, 256, 1024, 4096],
                       sparsity=[0.5, 0.75], eps_rule="condition", eps_margin=1.05,
                       width_rule="capacity", capacity=2.0, nets=1, seeds=1, dtype="float32",
-                      kernels="xp", steps=2000, imp_fraction=0.5, pairs=False, max_nodes=50,
+                      kernels="xp", steps=500, imp_fraction=0.5, pairs=False, max_nodes=50,
                       pattern_max_width=256, ascent_starts=16, ascent_steps=10,
                       memory_budget=2048),
 }
