@@ -27,16 +27,37 @@ Protocol of one cell (method, sparsity, n, d, width, seed):
    methods see (X, y) and the MSE loss; IMP and magnitude after training train with step 3's
    settings). ``sparsity = 0`` is the dense network.
 3. Train from the initialization with Adam (full batch, MSE) until the mean squared error is
-   at most ``sigma^2 - eps`` (each network stops on its own) or ``steps`` updates.
+   at most ``sigma^2 - eps`` (each network stops on its own) or ``steps`` updates (``kernels``
+   picks the training kernels).
 4. Measure, per network: the training MSE and whether it fits below the noise level; a
    certified lower bound of Lip (:func:`~noprune_theory.estimators.lipschitz_lower`: gradient
    norms at the data, at random points, projected gradient ascent and difference quotients of
-   pairs) and an upper bound (:func:`~noprune_theory.estimators.lipschitz_upper`: the smallest
-   of the spectral, sum-of-norms and activation-pattern bounds); ``p_eff`` of the theorem from
+   pairs, unless ``pairs`` is false) and an upper bound
+   (:func:`~noprune_theory.estimators.lipschitz_upper`: the smallest of the spectral,
+   sum-of-norms and activation-pattern bounds; the pattern search only up to
+   ``pattern_max_width`` hidden units); ``p_eff`` of the theorem from
    the measured weights (:func:`~noprune_theory.estimators.measured_effective_params`:
    ``W = 2 w_max sqrt(p)``, ``J = R (w_max p)^2``, R the largest data norm); ``I(m; D)``; and
    the bound :func:`noprune_theory.theory.sparse_robustness_bound` at these numbers (the
    sample-size condition is recorded, not enforced).
+
+The theorem's regime (preset ``theorem``): ``eps_rule = "condition"`` takes the smallest margin
+for which the sample-size condition ``8^3 log(8/delta) <= n eps^2`` (k = 1) holds, with the
+factor ``eps_margin`` to spare, ``eps = sqrt(eps_margin 8^3 log(8/delta) / n)`` (0.94, 0.47,
+0.23 at n = 2^12, 2^14, 2^16 with 5% to spare), so eps shrinks as n grows; and ``width_rule =
+"capacity"`` takes the width that keeps ``capacity * eps * n`` weights after pruning (fitting a
+fraction eps of the variance of pure-noise labels takes about eps n effective parameters, not
+full interpolation): ``width = ceil(capacity eps n / ((d + 1)(1 - sparsity)))``
+(:func:`theorem_setting`). Networks can train in float32 (``dtype``; the measurements always
+run in float64 on the trained weights and the data as drawn). Beside every cell stands the
+floor: the smallest Lipschitz constant of any function interpolating the cell's own dataset
+(:func:`noprune_theory.sims.lipschitz_floor.interpolation_floor`, McShane). A network that
+only fits below the noise level need not interpolate, so it may sit below the floor; networks
+that nearly interpolate (eps near 1) may not.
+
+Cells of one shape train as batches of the runner (:func:`cells_batch`): the pruning is
+prepared once per initialization for all the sparsities of a batch, and each cell's networks
+then train on their own.
 
 ``I(m; D)`` per record (``mi_kind`` says which): ``zero`` for data-agnostic masks (random,
 magnitude at initialization, SynFlow) and for the dense network: the mask is a function of the
@@ -55,9 +76,15 @@ Values per cell (lists hold one value per network): ``mse``, ``fits``, ``lip_low
 ``bits_per_weight`` (``log2(1 + 60 W J / eps)``), ``bound`` (the theorem's Lip lower bound),
 ``bound_dense`` ([BS] Theorem 3 with p = kept weights + biases), ``x_theorem``
 (``sqrt(n d / p_eff)``), ``x_informal`` (``sqrt(n d / (kept + I))``, I in bits), ``train_steps``;
-and the cell summaries ``fit_fraction``, ``lip_lower_mean``, ``lip_upper_mean``,
-``sigma2``, ``sample_condition_n`` (the n the theorem's condition ``8^3 log(8/delta) <= n eps^2``
-needs), ``condition_holds``.
+``ratio`` (``lip_lower / bound``), ``ratio_upper`` (``lip_upper / bound``); and the cell
+summaries ``fit_fraction``, ``lip_lower_mean``, ``lip_upper_mean``, ``sigma2``, ``eps_used``
+(the margin the cell ran with: ``eps``, or the condition rule's), ``width_used``,
+``kept_target`` (``capacity * eps * n``, None under the fixed width), ``condition_lhs``
+(``8^3 log(8/delta)``), ``condition_rhs`` (``n eps^2``), ``sample_condition_n`` (the n the
+theorem's condition needs at this eps), ``condition_holds``, ``lip_floor`` (the McShane floor of
+the dataset), and the CPU seconds of each phase, ``cpu_seconds_prune`` (IMP and magnitude after
+training train inside it; shared out over the cells pruned together), ``cpu_seconds_train``,
+``cpu_seconds_floor`` (shared out likewise), ``cpu_seconds_lower``, ``cpu_seconds_upper``.
 
 References
 ----------
