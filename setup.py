@@ -69,6 +69,8 @@ setup(
     python_requires=">=3.11",
     packages=packages,
     package_dir=package_dir,
+    # PEP 561: the package ships its type hints
+    package_data={"noprune_theory": ["py.typed"]},
     install_requires=[
         "numpy>=1.25",
         "scipy>=1.11",
@@ -91,6 +93,8 @@ setup(
         "gpu": ["cupy-cuda12x[ctk]>=14", "numba-cuda[cu12]>=0.20"],
         # Parquet export of large sweeps (`sim --parquet`, `save_table(df, "x.parquet")`)
         "analysis": ["pyarrow>=14"],
+        # the real-data simulation digits_memorization: scikit-learn ships the digits images
+        "digits": ["scikit-learn>=1.5"],
         "test": TEST,
         "docs": DOCS,
         "dev": TEST + DOCS,

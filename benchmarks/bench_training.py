@@ -14,6 +14,15 @@ ratios. The BLAS library and the kernel it runs are reported with threadpoolctl,
 measured again in a child process with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset.
 
 Run: ``python benchmarks/bench_training.py [--quick]``; the last line is one JSON object.
+
+``--large`` measures instead the shape of the bound_check ``theorem`` preset (issue 13): one dense
+network, n = 65,536 points, d = 16, width 2048, full-batch Adam, MSE, in float64 and float32:
+the peak resident memory of a 3-step ``train`` (``ru_maxrss`` of a child process per
+measurement, beside the child's memory before training) and seconds per step (one step of the
+step loop timed alone, best of three), with the default memory budget and with
+``memory_budget=256`` MiB. ``--crossover`` prints seconds per step of the whole-run
+kernel against the step loop over n, width and density (the measurements behind the cost rule
+of ``training._whole_run_pays``).
 """
 
 from __future__ import annotations
@@ -152,10 +161,122 @@ def torch_step(B):
     return step
 
 
+_LARGE_CHILD = """
+import json, resource, sys, time
+import numpy as np
+from noprune_theory.models import MaskedMLP
+from noprune_theory.training import _Updater, _budget_bytes, train
+n, d, h, dtype, budget, steps = {n}, {d}, {h}, {dtype!r}, {budget}, {steps}
+rng = np.random.default_rng(0)
+X = rng.standard_normal((n, d)) / np.sqrt(d)
+y = rng.standard_normal(n)
+net = MaskedMLP(d, (h,), B=1, dtype=dtype, backend="numba", seed=0)
+train(MaskedMLP(d, (8,), B=1, dtype=dtype, backend="numba"), X[:64], y[:64], loss="mse",
+      optimizer="adam", steps=1)  # compile outside the measurement
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+train(net, X, y, loss="mse", optimizer="adam", lr=1e-3, steps=steps, memory_budget=budget)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# seconds per step: the step loop's step (loss and gradient, then the Adam update), timed one
+# by one, best of three (the machine is shared)
+Xa, t = net._prepare_X(X), net._prepare_y(y, n, "mse")
+rows = max(1, int(_budget_bytes(net, budget) // net.work_bytes_per_point(fused=True)))
+upd = _Updater(net, "adam", "cpu", 0.9, 0.999, 1e-8)
+lr = np.full(1, 1e-3, dtype=net._dt)
+times = []
+for _ in range(3):
+    t0 = time.perf_counter()
+    per, f, wg, bg = net._loss_grad(Xa, t, "mse", rows=rows)
+    upd.step(wg, bg, lr)
+    times.append(time.perf_counter() - t0)
+print(json.dumps({{"seconds_per_step": min(times), "rows_per_slice": min(rows, n),
+                  "maxrss_before_mib": before / 1024, "maxrss_peak_mib": peak / 1024}}))
+"""
+
+
+def large(n=65536, d=16, h=2048, steps=3):
+    """Seconds per step and peak memory at the theorem preset's largest shape (children)."""
+    rows = []
+    for dtype in ("float64", "float32"):
+        for budget in (None, 256):
+            code = _LARGE_CHILD.format(n=n, d=d, h=h, dtype=dtype, budget=budget, steps=steps)
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 timeout=3600, check=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            r.update(dtype=dtype, memory_budget_mib=budget)
+            buf = n * h * (4 if dtype == "float32" else 8) / 2**20
+            print(f"n={n} d={d} width={h} B=1 {dtype:>8} memory_budget={str(budget):>5} MiB: "
+                  f"{r['seconds_per_step']:.2f} s/step ({r['rows_per_slice']} points per "
+                  f"slice), peak RSS {r['maxrss_peak_mib']:.0f} MiB "
+                  f"(before training {r['maxrss_before_mib']:.0f} MiB; one (n, h) buffer "
+                  f"{buf:.0f} MiB)", flush=True)
+            rows.append(r)
+    print(json.dumps({"benchmark": "bench_training --large", "n": n, "d": d, "width": h,
+                      "B": 1, "load_average": os.getloadavg()[0], "results": rows}))
+
+
+def crossover(cases=None):
+    """Seconds per step, whole-run kernel against the step loop (numba backend, Adam, MSE).
+
+    Each figure is the difference of two runs of different lengths divided by the extra
+    steps (setup and compilation cancel), the best of two repetitions.
+    """
+    from noprune_theory.models import MaskedMLP
+    from noprune_theory.training import train
+
+    cases = cases or [
+        # n, d, width, B, density, dtype, short run, long run
+        (2048, 16, 256, 2, 0.5, "float64", 2, 12),
+        (2048, 16, 256, 2, 0.1, "float64", 2, 22),
+        (4096, 16, 1024, 1, 0.5, "float64", 1, 4),
+        (8192, 64, 1024, 1, 0.3, "float32", 1, 4),
+        (16384, 16, 1024, 1, 0.5, "float64", 1, 4),
+        (16384, 16, 1024, 1, 0.1, "float64", 1, 6),
+        (16384, 16, 1024, 1, 0.02, "float64", 1, 11),
+        (16384, 64, 1024, 1, 0.1, "float64", 1, 4),
+        (16384, 256, 512, 1, 0.1, "float64", 1, 4),
+        (65536, 16, 2048, 1, 0.5, "float32", 1, 2),
+        (65536, 16, 2048, 1, 0.1, "float32", 1, 2),
+    ]
+
+    def timed(kernels, net, X, y, steps):
+        t0 = time.perf_counter()
+        train(net.copy(), X, y, loss="mse", optimizer="adam", lr=1e-4, steps=steps,
+              kernels=kernels)
+        return time.perf_counter() - t0
+
+    out = []
+    for n, d, h, B, p, dtype, s1, s2 in cases:
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((n, d)) / np.sqrt(d)
+        y = np.sign(rng.standard_normal(n))
+        net = MaskedMLP(d, (h,), B=B, dtype=dtype, backend="numba", seed=0)
+        net.set_masks([rng.random(w.shape) < p for w in net.weights])
+        row = {"n": n, "d": d, "width": h, "B": B, "density": p, "dtype": dtype}
+        for kernels in ("fused", "cpu"):
+            timed(kernels, net, X[:64], y[:64], 1)  # compile
+            a = min(timed(kernels, net, X, y, s1) for _ in range(2))
+            b = min(timed(kernels, net, X, y, s2) for _ in range(2))
+            row[kernels] = (b - a) / (s2 - s1)
+        print(f"n={n:>6} d={d:>4} width={h:>5} B={B} density={p:<5} {dtype}: whole-run "
+              f"{row['fused'] * 1e3:9.1f} ms/step, step loop {row['cpu'] * 1e3:9.1f} ms/step, "
+              f"ratio {row['cpu'] / row['fused']:.2f}", flush=True)
+        out.append(row)
+    print(json.dumps({"benchmark": "bench_training --crossover",
+                      "load_average": os.getloadavg()[0], "results": out}))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="B in {1, 64} only, fewer reps")
+    parser.add_argument("--large", action="store_true",
+                        help="time and peak memory at n = 65,536, d = 16, width 2048")
+    parser.add_argument("--crossover", action="store_true",
+                        help="whole-run kernel against the step loop over n, width, density")
     args = parser.parse_args(argv)
+    if args.large:
+        return large()
+    if args.crossover:
+        return crossover()
     sizes = (1, 64) if args.quick else (1, 64, 512)
 
     load_start = os.getloadavg()

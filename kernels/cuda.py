@@ -74,11 +74,15 @@ class LaunchSettings:
     fused_threads : int
         Most threads per block of the fused two-layer kernel: a power of two, at most
         :data:`REDUCE_THREADS`. The kernel takes widths up to ``MAX_PER_THREAD`` times this.
+    knn_threads : int, default 32
+        Most threads per block of the KSG kernel (``kernels.cuda_knn``): a power of two in
+        [32, 1024] (fewer when the tile of ``dx + dy`` columns would not fit 48 KB).
     """
 
     flat_threads: int
     reduce_threads: int
     fused_threads: int
+    knn_threads: int = 32
 
     def __post_init__(self):
         if not 1 <= self.flat_threads <= CUDA_MAX_THREADS_PER_BLOCK:
@@ -87,10 +91,14 @@ class LaunchSettings:
             v = getattr(self, name)
             if v < 1 or v > REDUCE_THREADS or v & (v - 1):
                 raise ValueError(f"{name} must be a power of two <= {REDUCE_THREADS}, got {v}")
+        v = self.knn_threads
+        if v < 32 or v > CUDA_MAX_THREADS_PER_BLOCK or v & (v - 1):
+            raise ValueError(f"knn_threads must be a power of two in [32, 1024], got {v}")
 
 
 #: What a GPU runs.
-GPU_SETTINGS = LaunchSettings(flat_threads=256, reduce_threads=REDUCE_THREADS, fused_threads=128)
+GPU_SETTINGS = LaunchSettings(flat_threads=256, reduce_threads=REDUCE_THREADS, fused_threads=128,
+                              knn_threads=128)
 #: The simulator runs every thread as a Python thread: small blocks keep the tests fast.
 SIMULATOR_SETTINGS = LaunchSettings(flat_threads=32, reduce_threads=32, fused_threads=8)
 _override = None
@@ -152,7 +160,9 @@ def fused_launch_config(n, B, h, settings=None):
         raise ValueError(
             f"width {h} exceeds the fused kernel's limit {MAX_PER_THREAD * settings.fused_threads}"
         )
-    tpb = min(settings.fused_threads, 1 << max(0, (h - 1).bit_length()))
+    # a power of two covering the width, at least a warp (32 threads; a narrower block leaves
+    # the rest of its warp idle), at most the settings' fused_threads
+    tpb = min(settings.fused_threads, max(FUSED_MIN_THREADS, 1 << max(0, (h - 1).bit_length())))
     chunks = (n + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK
     return batched_launches(chunks, B, tpb)
 
@@ -211,6 +221,22 @@ def _adam_kernel_nomask(W, G, M, V, lr_eff, K, beta1, beta2, eps, bc1, bc2):
             W[i] -= s * (m / bc1) / (math.sqrt(v / bc2) + eps)
 
 
+@cuda.jit(device=True)
+def _block_sum(buf, t, nt):
+    """The sum of ``buf[0:nt]`` by a shared-memory tree (``nt`` a power of two), as every
+    thread of the block sees it. Every thread calls it after writing its own ``buf[t]``; the
+    tree adds in a fixed order, so the sum does not depend on timing. A caller that writes
+    ``buf`` again must first ``syncthreads()`` (others may still be reading ``buf[0]``)."""
+    cuda.syncthreads()
+    s = nt // 2
+    while s > 0:
+        if t < s:
+            buf[t] += buf[t + s]
+        cuda.syncthreads()
+        s //= 2
+    return buf[0]
+
+
 @cuda.jit(cache=True)
 def _mean_kernel(values, out, inv_n):
     # one block per network; threads stride over the points, then a shared-memory tree
@@ -222,15 +248,9 @@ def _mean_kernel(values, out, inv_n):
     for i in range(t, values.shape[1], nt):
         acc += values[b, i]
     buf[t] = acc
-    cuda.syncthreads()
-    s = nt // 2
-    while s > 0:
-        if t < s:
-            buf[t] += buf[t + s]
-        cuda.syncthreads()
-        s //= 2
+    total = _block_sum(buf, t, nt)
     if t == 0:
-        out[b] = buf[0] * inv_n
+        out[b] = total * inv_n
 
 
 @cuda.jit(cache=True)
@@ -248,15 +268,9 @@ def _mse_kernel(f, y, loss, per, df, inv_n):
         per[b, i] = r * r
         acc += r * r
     buf[t] = acc
-    cuda.syncthreads()
-    s = nt // 2
-    while s > 0:
-        if t < s:
-            buf[t] += buf[t + s]
-        cuda.syncthreads()
-        s //= 2
+    total = _block_sum(buf, t, nt)
     if t == 0:
-        loss[b] = buf[0] * inv_n
+        loss[b] = total * inv_n
 
 
 # ----------------------------------------------------------------------------- wrappers
@@ -397,7 +411,7 @@ def per_network_mean(values):
     return out
 
 
-def mse_loss_and_grad(f, y):
+def mse_loss_and_grad(f, y, *, n_total=None):
     """Mean squared error per network, its gradient in ``f`` and the per-point loss, one pass.
 
     Parameters
@@ -405,6 +419,9 @@ def mse_loss_and_grad(f, y):
     f : array (B, n) float32 or float64
         Scalar outputs of B networks on n points.
     y : array (n,), (1, n) or (B, n), same dtype
+    n_total : int >= n or None
+        The points of the mean (default n): with f one slice of them, ``loss`` and ``df`` are
+        the slice's share, ``(1/n_total) sum`` and ``2 (f - y) / n_total``.
 
     Returns
     -------
@@ -430,7 +447,8 @@ def mse_loss_and_grad(f, y):
     df = mod.empty_like(f)
     per = mod.empty_like(f)
     _mse_kernel[B, _reduce_threads(), _stream_for(f)](
-        _device(f), _device(y), _device(loss), _device(per), _device(df), 1.0 / n
+        _device(f), _device(y), _device(loss), _device(per), _device(df),
+        1.0 / (n if n_total is None else n_total),
     )
     return loss, df, per
 
@@ -441,18 +459,22 @@ ACT_CODES = {"relu": 0, "leaky_relu": 1, "tanh": 2, "softplus": 3, "identity": 4
 LOSS_CODES = {"mse": 0, "logistic": 1}
 #: Most hidden units one thread handles (width <= MAX_PER_THREAD * threads per block).
 MAX_PER_THREAD = 8
+#: Fewest threads per block of the fused two-layer kernel (a warp), unless the settings allow
+#: fewer (the simulator's 8).
+FUSED_MIN_THREADS = 32
 #: Points (rows) handled by one block of the fused two-layer kernel.
 ROWS_PER_BLOCK = 16
 
 
 @cuda.jit(cache=True)
 def _two_layer_middle_kernel(
-    Z, b0, w1, b1, c0, c1, y, act, loss, slope, rows, per, fout, Pw1, Pb0, Pb1, b_off
+    Z, b0, w1, b1, c0, c1, y, act, loss, slope, rows, per, fout, Pw1, Pb0, Pb1, b_off, inv_n
 ):
     # grid (chunks, batch slice); block: threads over the hidden units of one network, looping
     # over a chunk of `rows` points. Z (n, B, h): x W0 in, delta_1 out. Partial gradient sums go
     # to Pw1/Pb0 (B, chunks, h) and Pb1 (B, chunks): every block writes its own slice, no
-    # atomics. b_off: the first network of this launch (grid y is limited to 65,535).
+    # atomics. b_off: the first network of this launch (grid y is limited to 65,535). inv_n:
+    # 1 / the points of the whole mean loss (more than n when Z holds one slice of them).
     c = cuda.blockIdx.x
     b = cuda.blockIdx.y + b_off
     t = cuda.threadIdx.x
@@ -468,7 +490,6 @@ def _two_layer_middle_kernel(
         accw[k] = 0.0
         accb[k] = 0.0
     accg = 0.0
-    inv_n = 1.0 / n
     yb = b if y.shape[0] > 1 else 0
     lo = c * rows
     hi = min(n, lo + rows)
@@ -502,14 +523,7 @@ def _two_layer_middle_kernel(
             part += av * w1[b, j]
             k += 1
         buf[t] = part
-        cuda.syncthreads()
-        s = nt // 2
-        while s > 0:
-            if t < s:
-                buf[t] += buf[t + s]
-            cuda.syncthreads()
-            s //= 2
-        f = c1 * buf[0] + b1[b]
+        f = c1 * _block_sum(buf, t, nt) + b1[b]
         cuda.syncthreads()  # buf is reused by the next row
         yi = y[yb, i]
         if loss == 0:
@@ -547,7 +561,8 @@ def _two_layer_middle_kernel(
         Pb1[b, c] = accg
 
 
-def two_layer_loss_grad(X, W0, b0, W1, b1, c0, c1, y, activation, loss, slope=0.01):
+def two_layer_loss_grad(X, W0, b0, W1, b1, c0, c1, y, activation, loss, slope=0.01, *,
+                        n_total=None):
     """Loss and gradients of B two-layer networks with a shared input, fused for the GPU.
 
     The GPU counterpart of ``kernels.cpu.two_layer_loss_grad`` (same arguments and results,
@@ -555,6 +570,9 @@ def two_layer_loss_grad(X, W0, b0, W1, b1, c0, c1, y, activation, loss, slope=0.
     all networks (``X @ [W0_1 ... W0_B]``, ``X^T @ [delta_1 ... delta_B]``) and everything in
     between is one kernel pass over the ``(n, B, h)`` buffer, instead of the ~10 passes of the
     namespace-generic code. Arrays are CuPy arrays, or NumPy arrays under the simulator.
+
+    ``n_total`` (default n): the number of points of the mean loss whose gradient is wanted,
+    when X is one slice of them (the caller sums the slices' gradients).
 
     Returns
     -------
@@ -573,6 +591,7 @@ def two_layer_loss_grad(X, W0, b0, W1, b1, c0, c1, y, activation, loss, slope=0.
     if tuple(y.shape) not in ((1, n), (B, n)):
         raise ValueError(f"y must have shape (1, {n}) or ({B}, {n}), got {tuple(y.shape)}")
     launches = fused_launch_config(n, B, h)
+    inv_n = 1.0 / (n if n_total is None else n_total)
     wcat = mod.ascontiguousarray(W0.transpose(1, 0, 2)).reshape(d, B * h)
     Z = mod.matmul(X, wcat).reshape(n, B, h)
     chunks = (n + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK
@@ -604,7 +623,7 @@ def two_layer_loss_grad(X, W0, b0, W1, b1, c0, c1, y, activation, loss, slope=0.
     )
     stream = _stream_for(X)
     for grid, tpb, offset in launches:
-        _two_layer_middle_kernel[grid, tpb, stream](*args, offset)
+        _two_layer_middle_kernel[grid, tpb, stream](*args, offset, inv_n)
     G = mod.matmul(X.T, Z.reshape(n, B * h))
     gW0 = mod.ascontiguousarray(G.reshape(d, B, h).transpose(1, 0, 2)) * dt.type(c0)
     return (per, f, gW0, Pb0.sum(axis=1), Pw1.sum(axis=1)[:, :, None], Pb1.sum(axis=1)[:, None])

@@ -3,9 +3,11 @@
 Where this sits: :func:`noprune_theory.estimators.ksg_mi_batch` with ``backend="cupy"``
 preprocesses a batch of problems on the device (CuPy arrays, namespace-generic code) and calls
 :func:`ksg_counts_batch`, which launches one kernel for *all* problems: the grid is
-``(ceil(n / TPB), P)`` (cut into slices of at most 65,535 problems, CUDA's limit on grid y), one
-thread per (point, problem). Each block walks the n points of its
-problem in tiles of ``TPB`` points staged in shared memory, keeps the k smallest joint
+``(ceil(n / T), P)`` (cut into slices of at most 65,535 problems, CUDA's limit on grid y), one
+thread per (point, problem), T threads per block (:func:`knn_threads`: 128 on a GPU, fewer
+only when a tile would not fit 48 KB). Each block walks the n points of its
+problem in tiles of T points staged in dynamic shared memory sized to the data
+(``T (dx + dy)`` float64 numbers: 2 KB for dx = dy = 1 at 128 threads), keeps the k smallest joint
 max-norm distances of its point in registers (insertion into a sorted local array), then walks
 the tiles again to count the marginal neighbours. Work O(P n^2 (dx + dy)), memory O(P n): no
 distance matrix is ever stored. Brute force wins on the GPU for the moderate n (<= 1e4..1e5) and
@@ -36,15 +38,18 @@ if cuda_simulator_enabled() and "numba.cuda" not in sys.modules:
 
 from numba import cuda, float64
 
-#: Threads per block (points per tile).
+#: Threads per block (points per tile) of the simulator; a GPU runs
+#: ``kernels.cuda.GPU_SETTINGS.knn_threads`` (see :func:`knn_threads`).
 TPB = 32
 #: Largest k and largest number of columns of x or of y the kernel supports.
 MAX_K = 32
 MAX_D = 32
+#: Shared memory one block may take without opting in (all devices of compute capability >= 3).
+MAX_SHARED_BYTES = 48 * 1024
 
 _KERNEL = None
 # module-level names: the CUDA simulator swaps the ``cuda`` global of the kernel's module
-tpb, max_k, max_d = TPB, MAX_K, MAX_D
+max_k, max_d = MAX_K, MAX_D
 
 
 def _kernel():
@@ -55,14 +60,17 @@ def _kernel():
     @cuda.jit(cache=True)
     def ksg_kernel(X, Y, k, algorithm, nx_out, ny_out, eps_out, p_off):
         # p_off: the first problem of this launch (grid y is limited to 65,535)
+        # the tile lives in dynamic shared memory sized at launch to tpb * (dx + dy) numbers:
+        # x of point t at sh[t * dx + c], y at sh[tpb * dx + t * dy + c]
         p = cuda.blockIdx.y + p_off
         tid = cuda.threadIdx.x
+        tpb = cuda.blockDim.x
         i = cuda.blockIdx.x * tpb + tid
         n = X.shape[1]
         dx = X.shape[2]
         dy = Y.shape[2]
-        sx = cuda.shared.array((tpb, max_d), float64)
-        sy = cuda.shared.array((tpb, max_d), float64)
+        sh = cuda.shared.array(0, float64)
+        oy = tpb * dx
         xi = cuda.local.array(max_d, float64)
         yi = cuda.local.array(max_d, float64)
         best = cuda.local.array(max_k, float64)
@@ -84,9 +92,9 @@ def _kernel():
             j = start + tid
             if j < n:
                 for c in range(dx):
-                    sx[tid, c] = X[p, j, c]
+                    sh[tid * dx + c] = X[p, j, c]
                 for c in range(dy):
-                    sy[tid, c] = Y[p, j, c]
+                    sh[oy + tid * dy + c] = Y[p, j, c]
             cuda.syncthreads()
             if active:
                 stop = min(tpb, n - start)
@@ -94,11 +102,11 @@ def _kernel():
                     if start + t != i:
                         ddx = 0.0
                         for c in range(dx):
-                            v = abs(sx[t, c] - xi[c])
+                            v = abs(sh[t * dx + c] - xi[c])
                             ddx = max(ddx, v)
                         ddy = 0.0
                         for c in range(dy):
-                            v = abs(sy[t, c] - yi[c])
+                            v = abs(sh[oy + t * dy + c] - yi[c])
                             ddy = max(ddy, v)
                         d = max(ddx, ddy)
                         if d < best[k - 1]:
@@ -132,9 +140,9 @@ def _kernel():
             j = start + tid
             if j < n:
                 for c in range(dx):
-                    sx[tid, c] = X[p, j, c]
+                    sh[tid * dx + c] = X[p, j, c]
                 for c in range(dy):
-                    sy[tid, c] = Y[p, j, c]
+                    sh[oy + tid * dy + c] = Y[p, j, c]
             cuda.syncthreads()
             if active:
                 stop = min(tpb, n - start)
@@ -142,11 +150,11 @@ def _kernel():
                     if start + t != i:
                         ddx = 0.0
                         for c in range(dx):
-                            v = abs(sx[t, c] - xi[c])
+                            v = abs(sh[t * dx + c] - xi[c])
                             ddx = max(ddx, v)
                         ddy = 0.0
                         for c in range(dy):
-                            v = abs(sy[t, c] - yi[c])
+                            v = abs(sh[oy + t * dy + c] - yi[c])
                             ddy = max(ddy, v)
                         if algorithm == 1:
                             if ddx < rx:
@@ -215,17 +223,41 @@ def ksg_counts_batch(X, Y, k, algorithm):
     kernel = _kernel()
     stream = _stream_for(X)  # CuPy's current stream: ordered with the CuPy code around
     args = (_device(X), _device(Y), int(k), int(algorithm), _device(nx), _device(ny), _device(eps))
-    for grid, block, offset in ksg_launch_config(n, P):
-        kernel[grid, block, stream](*args, offset)
+    threads = knn_threads(dx, dy)
+    shared = shared_bytes(threads, dx, dy)
+    for grid, block, offset in ksg_launch_config(n, P, dx, dy):
+        kernel[grid, block, stream, shared](*args, offset)
     return nx, ny, eps
 
 
-def ksg_launch_config(n, P):
+def shared_bytes(threads, dx, dy):
+    """Dynamic shared memory of one block: a tile of *threads* points, ``dx + dy`` float64 each."""
+    return threads * (dx + dy) * 8
+
+
+def knn_threads(dx=MAX_D, dy=MAX_D, settings=None):
+    """Threads per block of the KSG kernel for dx + dy columns.
+
+    The launch settings' ``knn_threads`` (``kernels.cuda.launch_settings``), halved until the
+    block's tile fits :data:`MAX_SHARED_BYTES` (never below 32, a warp: 32 threads of the
+    largest tile, 2 x 32 columns, take 16 KB).
+    """
+    from noprune_theory.kernels.cuda import current_settings
+
+    threads = (settings or current_settings()).knn_threads
+    while threads > 32 and shared_bytes(threads, dx, dy) > MAX_SHARED_BYTES:
+        threads //= 2
+    return threads
+
+
+def ksg_launch_config(n, P, dx=MAX_D, dy=MAX_D, settings=None):
     """The launches covering P problems of n points: ``[(grid, block, first problem), ...]``.
 
-    The grid is ``(ceil(n / TPB), problems)``; batches over CUDA's 65,535-block limit on grid y
-    are cut into slices launched one after another.
+    The grid is ``(ceil(n / threads), problems)`` with ``threads = knn_threads(dx, dy)``;
+    batches over CUDA's 65,535-block limit on grid y are cut into slices launched one after
+    another.
     """
     from noprune_theory.kernels.cuda import batched_launches
 
-    return batched_launches((n + TPB - 1) // TPB, P, TPB)
+    threads = knn_threads(dx, dy, settings)
+    return batched_launches((n + threads - 1) // threads, P, threads)

@@ -31,7 +31,9 @@ __all__ = [
     "Backend",
     "BackendUnavailableError",
     "array_namespace",
+    "available_memory",
     "backend_info",
+    "cuda_simulator_backend",
     "cuda_simulator_enabled",
     "get_backend",
     "gpu_details",
@@ -322,6 +324,32 @@ _TABLE = {
 }
 
 
+def cuda_simulator_backend():
+    """Return the cupy backend's kernel table on NumPy arrays, for the CUDA simulator (tests).
+
+    Every kernel family is the numba.cuda one (updates, fused loss and gradient, reductions,
+    k-NN counts), the arrays NumPy's: under ``NUMBA_ENABLE_CUDASIM=1`` numba.cuda runs the
+    kernels on the CPU, so the GPU code path runs without a GPU. Inject it with
+    :meth:`MaskedMLP.use_kernel_table <noprune_theory.models.MaskedMLP.use_kernel_table>`.
+
+    Returns
+    -------
+    Backend
+        NumPy arrays, numba.cuda kernels for every family.
+
+    Raises
+    ------
+    BackendUnavailableError
+        When the simulator is off (the kernels would need a GPU and CuPy arrays).
+    """
+    if not cuda_simulator_enabled():
+        raise BackendUnavailableError(
+            "the CUDA simulator backend needs NUMBA_ENABLE_CUDASIM=1 (set before numba is "
+            "imported)"
+        )
+    return Backend("numpy", "cuda", "cuda", True, False, "cuda")
+
+
 def get_backend(name="auto", *, like=None):
     """The :class:`Backend` of *name*, resolved as :func:`resolve_backend` does.
 
@@ -376,6 +404,36 @@ def array_namespace(*arrays):
             + "); move them to one library first (noprune_theory.backend.to_numpy, or "
             "cupy.asarray)"
         ) from exc
+
+
+def available_memory(backend="numpy"):
+    """Return the bytes of memory free for the arrays of *backend*, as the system reports it.
+
+    On ``cupy``, the free memory of the current GPU; else the host's available memory
+    (``MemAvailable`` of Linux ``/proc/meminfo``; 2 GiB when it cannot be read).
+
+    Parameters
+    ----------
+    backend : {"numpy", "numba", "cupy", "auto"}, default "numpy"
+        The array library whose memory is asked for (``auto`` as :func:`resolve_backend`).
+
+    Returns
+    -------
+    int
+        Free bytes: device memory on ``cupy``, else the host's available memory.
+    """
+    if resolve_backend(backend) == "cupy":
+        cupy = importlib.import_module("cupy")
+        free, _ = cupy.cuda.Device().mem_info
+        return int(free)
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 2 * 2**30
 
 
 def to_numpy(x):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from typing import NoReturn
 
 import click
 
@@ -39,15 +40,15 @@ def _module_name(name):
 class LazyGroup(click.Group):
     """A group whose commands are imported when invoked, not when listed."""
 
-    def list_commands(self, ctx):
+    def list_commands(self, ctx: click.Context) -> list[str]:
         return [n for n in COMMANDS if importlib.util.find_spec(_module_name(n)) is not None]
 
-    def get_command(self, ctx, name):
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS or importlib.util.find_spec(_module_name(name)) is None:
             return None
         return importlib.import_module(_module_name(name)).command
 
-    def format_commands(self, ctx, formatter):
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(n, COMMANDS[n]) for n in self.list_commands(ctx)]
         if rows:
             with formatter.section("Commands"):
@@ -56,7 +57,7 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="noprune-theory")
-def cli():
+def cli() -> None:
     """noprune-theory: the sparse Law of Robustness ("No Free Prune", Kumar, Luo & Sellke,
     ICML 2024) as numbers you can compute, check and reproduce.
 
@@ -64,7 +65,7 @@ def cli():
     """
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point of the console script; returns the exit code through SystemExit."""
     try:
         rv = cli.main(args=argv, prog_name="noprune-theory", standalone_mode=False)
@@ -86,7 +87,7 @@ def main(argv=None):
     sys.exit(rv if isinstance(rv, int) else 0)
 
 
-def script_main(name, argv=None):
+def script_main(name: str, argv: list[str] | None = None) -> NoReturn:
     """Run simulation *name* from its own file: ``python sims/<name>.py --preset quick``.
 
     Parses the options exactly as ``noprune-theory sim <name>`` does (it *is* that command).

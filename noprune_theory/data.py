@@ -1,4 +1,5 @@
-"""Isoperimetric synthetic data for the simulations: Gaussian, sphere, mixtures, noisy labels.
+"""Data for the simulations: isoperimetric synthetic laws (Gaussian, sphere, mixtures, noisy
+labels) and labelled real data (:func:`classification_data`).
 
 Where this sits in the data flow: ``data`` makes the inputs ``X`` (n, d) and labels ``y`` (n,)
 that :mod:`noprune_theory.models` fit and :mod:`noprune_theory.training` drives to
@@ -20,7 +21,9 @@ References
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -28,6 +31,7 @@ from noprune_theory._validation import check_choice, check_scalar, check_seed
 
 __all__ = [
     "TeacherStudent",
+    "classification_data",
     "gaussian",
     "mixture",
     "noisy_labels",
@@ -59,10 +63,12 @@ def gaussian(n, d, seed=0, *, dtype="float64"):
     seed : int >= 0 or numpy.random.Generator, default 0
         Seeds :func:`numpy.random.default_rng`; the only randomness is the draw of the points.
     dtype : {"float32", "float64"}, default "float64"
+        Floating type of the points.
 
     Returns
     -------
-    X : ndarray, shape (n, d)
+    ndarray, shape (n, d)
+        The points, one per row.
 
     Notes
     -----
@@ -91,11 +97,14 @@ def sphere(n, d, seed=0, *, dtype="float64"):
     n, d : int
         Number of points (>= 1) and dimension (>= 2).
     seed : int >= 0 or numpy.random.Generator, default 0
+        Seeds :func:`numpy.random.default_rng`; the only randomness is the draw of the points.
     dtype : {"float32", "float64"}, default "float64"
+        Floating type of the points.
 
     Returns
     -------
-    X : ndarray, shape (n, d), every row of unit Euclidean norm.
+    ndarray, shape (n, d)
+        The points, one per row, every row of unit Euclidean norm.
 
     Notes
     -----
@@ -133,11 +142,14 @@ def mixture(n, d, k=2, seed=0, *, separation=1.0, base="gaussian", scale=1.0, dt
         Law of each component around its centre: ``N(0, scale^2 I_d / d)`` or uniform on the
         sphere of radius ``scale``.
     scale : float > 0, default 1.0
+        Spread of each component around its centre (see *base*).
     dtype : {"float32", "float64"}, default "float64"
+        Floating type of the points.
 
     Returns
     -------
     X : ndarray, shape (n, d)
+        The points, one per row.
     component : ndarray of int64, shape (n,)
         Index in ``[0, k)`` of the component each point came from.
 
@@ -173,7 +185,7 @@ def mixture(n, d, k=2, seed=0, *, separation=1.0, base="gaussian", scale=1.0, dt
 
 
 def random_labels(n, seed=0, *, dtype="float64"):
-    """Labels +1 or -1 with probability 1/2 each, independent of everything else.
+    """Draw labels +1 or -1 with probability 1/2 each, independent of everything else.
 
     This is the pure-noise regime of the memorization experiment ([NFP] Sec. 5,
     docs/simulations.md): ``E[y | x] = 0`` and the noise level is ``sigma^2 = 1``.
@@ -181,12 +193,16 @@ def random_labels(n, seed=0, *, dtype="float64"):
     Parameters
     ----------
     n : int >= 1
+        Number of labels.
     seed : int >= 0 or numpy.random.Generator, default 0
+        Seeds :func:`numpy.random.default_rng`; the only randomness is the draw of the labels.
     dtype : {"float32", "float64", "int64"}, default "float64"
+        Type of the labels.
 
     Returns
     -------
-    y : ndarray, shape (n,), values in {-1, +1}
+    ndarray, shape (n,)
+        The labels, values in {-1, +1}.
 
     Examples
     --------
@@ -201,7 +217,7 @@ def random_labels(n, seed=0, *, dtype="float64"):
 
 
 def noisy_labels(X, target=None, sigma=1.0, seed=0, *, return_noise=False):
-    """Labels ``y = f*(x) + sigma z`` with ``z ~ N(0, 1)`` i.i.d., drawn once.
+    """Draw labels ``y = f*(x) + sigma z`` with ``z ~ N(0, 1)`` i.i.d., once.
 
     Parameters
     ----------
@@ -220,8 +236,9 @@ def noisy_labels(X, target=None, sigma=1.0, seed=0, *, return_noise=False):
     Returns
     -------
     y : ndarray, shape (n,)
+        The labels, in X's floating type (float64 for integer X).
     z : ndarray, shape (n,)
-        Only with ``return_noise=True``.
+        The standard normal draws; only with ``return_noise=True``.
 
     Examples
     --------
@@ -261,7 +278,7 @@ def _check_X(X):
 
 
 @dataclass(frozen=True)
-class TeacherStudent:
+class TeacherStudent:  # numpydoc ignore=PR01
     """A student-teacher data set (see :func:`teacher_student`).
 
     Attributes
@@ -275,6 +292,7 @@ class TeacherStudent:
     noise : ndarray (n,)
         The standard normal draws ``z`` (fixed, for the noise-correlation measurement).
     sigma : float
+        The noise standard deviation.
     teacher : noprune_theory.models.MaskedMLP
         The teacher network (B = 1).
     """
@@ -309,9 +327,11 @@ def teacher_student(
     Parameters
     ----------
     n, d : int >= 1
+        Number of points and input dimension.
     teacher_hidden : tuple of int, default (50, 50)
         Hidden widths of the teacher.
     sigma : float >= 0, default 1.0
+        Noise standard deviation; the noise level is ``sigma^2``.
     activation : str, default "relu"
         Any activation of :data:`noprune_theory.models.ACTIVATIONS`.
     inputs : {"gaussian", "sphere"}, default "gaussian"
@@ -366,3 +386,164 @@ def teacher_student(
         sigma=sigma,
         teacher=teacher,
     )
+
+
+#: How to get scikit-learn, which ships the digits images (an optional dependency).
+DIGITS_INSTALL_HINT = (
+    "the digits images ship with scikit-learn, which is not installed: "
+    "pip install 'noprune-theory[digits]' (or pip install scikit-learn), "
+    "or give your own arrays as a .npz file with X and y"
+)
+_RESCALES = ("unit", "none")
+
+
+def classification_data(source="digits", labels=None, *, rescale="unit"):
+    """Labelled examples ``(X, y)`` for a real-data experiment, checked and flattened.
+
+    Parameters
+    ----------
+    source : "digits", str or path, or tuple (X, y), default "digits"
+        ``"digits"``: scikit-learn's 1,797 handwritten digits (8 x 8 images, 10 classes,
+        pixels 0..16, shipped inside scikit-learn: no download). A path: a ``.npz`` file
+        holding the arrays ``X`` and ``y``, or a ``.npy`` file holding ``X`` (then *labels*
+        names the ``.npy`` file of ``y``). A pair ``(X, y)`` of arrays is checked the same way.
+    labels : str or path, optional
+        The ``.npy`` file of the labels when *source* is a ``.npy`` file; not allowed otherwise.
+    rescale : {"unit", "none"}, default "unit"
+        ``"unit"`` maps the inputs affinely onto [0, 1], ``(X - min X) / (max X - min X)`` over
+        the whole array (pixels 0..16 become 0, 1/16, ..., 1; 8-bit images 0..255 become
+        x / 255 when both ends occur), the scale of torchvision's ``ToTensor``; ``"none"``
+        keeps the values.
+
+    Returns
+    -------
+    X : ndarray of float64, shape (n, d)
+        One example per row; image axes after the first are flattened.
+    y : ndarray of int64, shape (n,)
+        Class labels coded ``0 .. C-1`` with ``C >= 2``.
+
+    Raises
+    ------
+    ImportError
+        For ``"digits"`` when scikit-learn is missing; the message says how to get it.
+    ValueError
+        A file that is missing or not ``.npy``/``.npz``, an ``.npz`` without ``X`` or ``y``,
+        inputs that are not real numbers or hold NaN/inf, fewer than 2 examples, labels that
+        are not integers coded ``0 .. C-1`` with ``C >= 2``, or ``len(y) != len(X)``.
+
+    Notes
+    -----
+    Labels must already be coded ``0 .. C-1``: a silent recoding of, say, ``1 .. 10`` would
+    hide a shifted class. Float labels are accepted when every value is a whole number (files
+    written by tools that store everything as float).
+
+    Examples
+    --------
+    >>> X, y = classification_data((np.arange(12.0).reshape(4, 3), np.array([0, 1, 1, 0])))
+    >>> X.shape, float(X.min()), float(X.max()), y.tolist()
+    ((4, 3), 0.0, 1.0, [0, 1, 1, 0])
+    """
+    check_choice(rescale, "rescale", _RESCALES)
+    if isinstance(source, tuple):
+        if len(source) != 2:
+            raise ValueError(f"source must be a pair (X, y), got a tuple of {len(source)}")
+        if labels is not None:
+            raise ValueError("labels is only for a .npy source; the pair (X, y) has its labels")
+        X, y = source
+        where = "X", "y"
+    elif isinstance(source, str) and source == "digits":
+        if labels is not None:
+            raise ValueError("labels is only for a .npy source; the digits have their labels")
+        X, y = _load_digits()
+        where = "the digits' X", "the digits' y"
+    elif isinstance(source, (str, os.PathLike)):
+        X, y, where = _load_arrays(Path(source), labels)
+    else:
+        raise TypeError(f"source must be 'digits', a path or a pair (X, y), "
+                        f"got {type(source).__name__}")
+    X, y = _check_classification(X, y, where)
+    if rescale == "unit":
+        lo, hi = X.min(), X.max()
+        if hi == lo:
+            raise ValueError(f"{where[0]} is constant ({lo:g}): it cannot be rescaled to [0, 1]")
+        X = (X - lo) / (hi - lo)
+    return X, y
+
+
+def _load_digits():
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise ImportError(DIGITS_INSTALL_HINT) from None
+    X, y = load_digits(return_X_y=True)
+    return X, y
+
+
+def _load_arrays(path, labels):
+    suffix = path.suffix.lower()
+    if suffix not in (".npz", ".npy"):
+        raise ValueError(f"data file must be a .npz (arrays X and y) or .npy (X) file, "
+                         f"got {str(path)!r}")
+    if not path.is_file():
+        raise ValueError(f"data file {str(path)!r} does not exist")
+    if suffix == ".npz":
+        if labels is not None:
+            raise ValueError(f"labels is only for a .npy data file; {str(path)!r} holds y")
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [k for k in ("X", "y") if k not in archive.files]
+            if missing:
+                raise ValueError(f"{str(path)!r} must hold arrays named X and y; it has "
+                                 f"{', '.join(archive.files) or 'none'}")
+            return archive["X"], archive["y"], (f"X of {str(path)!r}", f"y of {str(path)!r}")
+    if labels is None:
+        raise ValueError(f"a .npy data file holds X only: give its labels as a .npy file "
+                         f"(labels / labels_file) for {str(path)!r}")
+    lpath = Path(labels)
+    if lpath.suffix.lower() != ".npy" or not lpath.is_file():
+        raise ValueError(f"labels file must be an existing .npy file, got {str(lpath)!r}")
+    return (_load_npy(path), _load_npy(lpath),
+            (f"X of {str(path)!r}", f"y of {str(lpath)!r}"))
+
+
+def _load_npy(path):
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:  # object arrays need pickles, which could run code
+        raise ValueError(f"{str(path)!r} cannot be read without pickles: {exc}") from None
+
+
+def _check_classification(X, y, where):
+    wx, wy = where
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if X.dtype == bool or not (np.issubdtype(X.dtype, np.integer)
+                               or np.issubdtype(X.dtype, np.floating)):
+        raise ValueError(f"{wx} must hold real numbers, got dtype {X.dtype}")
+    if X.ndim < 2:
+        raise ValueError(f"{wx} must have shape (n, d) or (n, ...) images, got shape {X.shape}")
+    if X.shape[0] < 2 or X[0].size < 1:
+        raise ValueError(f"{wx} must hold at least 2 examples of at least 1 value, "
+                         f"got shape {X.shape}")
+    X = X.reshape(X.shape[0], -1).astype(np.float64)
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{wx} must not contain NaN or inf")
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise ValueError(f"{wy} must have shape ({X.shape[0]},), one label per example, "
+                         f"got shape {y.shape}")
+    if np.issubdtype(y.dtype, np.floating):
+        if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+            raise ValueError(f"{wy} must hold whole-number class labels, got non-integer values")
+    elif y.dtype == bool or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{wy} must hold integer class labels, got dtype {y.dtype}")
+    y = y.astype(np.int64)
+    classes = int(y.max()) + 1
+    present = np.unique(y)
+    if y.min() < 0 or classes < 2 or len(present) != classes:
+        raise ValueError(f"{wy} must hold class labels coded 0 .. C-1 with every class present "
+                         f"and C >= 2, got the values {_few(present)}")
+    return X, y
+
+
+def _few(values, k=6):
+    text = ", ".join(str(int(v)) for v in values[:k])
+    return text + (", ..." if len(values) > k else "")

@@ -38,7 +38,21 @@ import zipfile
 
 import numpy as np
 
-from noprune_theory._validation import check_choice, check_scalar
+# the activations and losses live in _activations; these names are kept for existing imports
+from noprune_theory._activations import (  # noqa: F401
+    ACTIVATIONS,
+    LEAKY_SLOPE,
+    LOSSES,
+)
+from noprune_theory._activations import act as _act
+from noprune_theory._activations import act_d1 as _act_d1
+from noprune_theory._activations import act_d2 as _act_d2
+from noprune_theory._activations import correct as _correct
+from noprune_theory._activations import logsumexp as _logsumexp  # noqa: F401
+from noprune_theory._activations import loss_curvature as _loss_curvature
+from noprune_theory._activations import loss_terms as _loss_terms
+from noprune_theory._activations import sigmoid as _sigmoid  # noqa: F401
+from noprune_theory._validation import check_choice, check_scalar, check_seed
 from noprune_theory.backend import (
     array_namespace,
     get_backend,
@@ -49,17 +63,10 @@ from noprune_theory.backend import (
 
 __all__ = ["ACTIVATIONS", "INITS", "LOSSES", "SCALINGS", "MaskedMLP", "MaskedTwoLayer"]
 
-#: Activations: all 1-Lipschitz, so the Lipschitz bounds of [BS] Lemma 3.1 apply.
-ACTIVATIONS = ("relu", "leaky_relu", "tanh", "softplus", "identity")
 #: Parametrizations (initial variance and forward multipliers).
 SCALINGS = ("standard", "ntk", "mean_field")
 #: Initializations of the stored parameters (see :class:`MaskedMLP`, Notes).
 INITS = ("he", "torch", "lecun")
-#: Losses; ``loss`` arguments take these names.
-LOSSES = ("mse", "logistic", "cross_entropy")
-
-#: Slope of leaky_relu for negative inputs.
-LEAKY_SLOPE = 0.01
 
 FORMAT_MARKER = "noprune_theory.MaskedMLP"
 #: Version 2 adds the initial biases and the init name; a file of an ``init="he"`` model is
@@ -69,91 +76,11 @@ FORMAT_VERSION = 2
 _DTYPES = ("float32", "float64")
 
 
-# ----------------------------------------------------------------------------- activations
-def _act(name, z, xp):
-    # maximum rather than where: 10-20 times faster on large NumPy arrays
-    if name == "relu":
-        return xp.maximum(z, 0.0)
-    if name == "leaky_relu":
-        return xp.maximum(z, LEAKY_SLOPE * z)  # slope < 1
-    if name == "tanh":
-        return xp.tanh(z)
-    if name == "softplus":
-        return xp.logaddexp(z, xp.zeros_like(z))
-    return z
-
-
-def _act_d1(name, z, a, xp):
-    """phi'(z); ``a = phi(z)`` is passed to reuse it (tanh)."""
-    if name == "relu":
-        return xp.astype(z > 0, z.dtype)
-    if name == "leaky_relu":
-        return LEAKY_SLOPE + (1.0 - LEAKY_SLOPE) * xp.astype(z > 0, z.dtype)
-    if name == "tanh":
-        return 1.0 - a * a
-    if name == "softplus":
-        return _sigmoid(z, xp)
-    return xp.ones_like(z)
-
-
-def _act_d2(name, z, a, xp):
-    """phi''(z), or None where it is zero almost everywhere (piecewise-linear activations)."""
-    if name == "tanh":
-        return -2.0 * a * (1.0 - a * a)
-    if name == "softplus":
-        s = _sigmoid(z, xp)
-        return s * (1.0 - s)
-    return None
-
-
-def _sigmoid(u, xp):
-    # exp(u - log(1 + e^u)) never overflows, unlike 1 / (1 + exp(-u)) for very negative u
-    return xp.exp(u - xp.logaddexp(u, xp.zeros_like(u)))
-
-
-def _logsumexp(f, xp):
-    m = xp.max(f, axis=-1, keepdims=True)
-    return m + xp.log(xp.sum(xp.exp(f - m), axis=-1, keepdims=True))
-
-
-# ----------------------------------------------------------------------------- losses
-def _loss_terms(loss, f, t, xp):
-    """Per-point loss (B, n) and its derivative in f (B, n, out).
-
-    ``t`` is the prepared target: the labels broadcast to f's shape (mse), the signs (logistic,
-    shape (., n, 1)) or the one-hot labels (cross_entropy).
-    """
-    if loss == "mse":
-        r = f - t
-        return xp.sum(r * r, axis=-1), 2.0 * r
-    if loss == "logistic":
-        u = -t * f
-        per = xp.logaddexp(u, xp.zeros_like(u))
-        return per[..., 0], -t * _sigmoid(u, xp)
-    lse = _logsumexp(f, xp)
-    per = lse[..., 0] - xp.sum(f * t, axis=-1)
-    p = xp.exp(f - lse)
-    return per, p - t
-
-
-def _loss_curvature(loss, f, t, rf, xp):
-    """(d^2 loss / df^2) applied to the direction rf, per point: (B, n, out)."""
-    if loss == "mse":
-        return 2.0 * rf
-    if loss == "logistic":
-        s = _sigmoid(-t * f, xp)
-        return s * (1.0 - s) * rf  # t^2 = 1
-    p = xp.exp(f - _logsumexp(f, xp))
-    return p * rf - p * xp.sum(p * rf, axis=-1, keepdims=True)
-
-
-def _correct(loss, f, t, xp):
-    """Whether each point is classified correctly, (B, n) bool."""
-    if loss == "logistic":
-        return (t * f)[..., 0] > 0
-    if loss == "cross_entropy" or f.shape[-1] > 1:
-        return xp.argmax(f, axis=-1) == xp.argmax(xp.broadcast_to(t, f.shape), axis=-1)
-    return (t * f)[..., 0] > 0  # mse on one output: the sign of f against the sign of y
+def _slices(n, rows):
+    """``ceil(n / rows)`` consecutive ``(lo, hi)`` ranges of balanced sizes covering 0..n."""
+    k = -(-n // max(1, rows))
+    bounds = [(i * n) // k for i in range(k + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
 
 
 class MaskedMLP:
@@ -298,7 +225,7 @@ class MaskedMLP:
             raise ValueError(f"init={init!r} needs scaling='standard' (the {scaling} scaling "
                              f"fixes its own initial weights), got scaling={scaling!r}")
         check_choice(dtype, "dtype", _DTYPES)
-        seed = check_scalar(seed, "seed", integer=True, low=0)
+        seed = check_seed(seed, "seed", generator=False)
         self.backend = resolve_backend(backend)
         self.sizes = (d, *hidden, out)
         self.B = B
@@ -696,10 +623,42 @@ class MaskedMLP:
                 delta = back * _act_d1(self.activation, z[l], a[l], xp)
         return wg, bg
 
-    def _loss_grad(self, Xa, t, loss):
-        """(per-point loss (B, n), f, weight grads, bias grads) from prepared inputs."""
+    def _loss_grad(self, Xa, t, loss, rows=None):
+        """(per-point loss (B, n), f, weight grads, bias grads) from prepared inputs.
+
+        *rows* (None: all): at most this many points at a time (``ceil(n / rows)`` slices of
+        balanced sizes), so that the ``(B, rows, h)`` buffers of a step stay within a memory
+        budget (see :meth:`work_bytes_per_point`). The gradients are the sums of the slices';
+        everything agrees with one pass up to rounding (``kernels.cpu.two_layer_loss_grad``,
+        Notes).
+        """
+        n = Xa.shape[-2]
+        if rows is None or rows >= n:
+            return self._loss_grad_part(Xa, t, loss, n)
+        if self._fused_ok(Xa, loss) and not self._cuda_reductions():
+            # the CPU kernel carries its gradient sums from slice to slice itself
+            return self._fused_loss_grad(Xa, t, loss, rows=rows)
+        xp = self.xp
+        pers, fs = [], []
+        wsum = bsum = None
+        for lo, hi in _slices(n, rows):
+            per, f, wg, bg = self._loss_grad_part(
+                Xa[..., lo:hi, :], t[:, lo:hi, :], loss, n
+            )
+            pers.append(per)
+            fs.append(f)
+            if wsum is None:
+                wsum, bsum = list(wg), (None if bg is None else list(bg))
+            else:
+                wsum = [a + b for a, b in zip(wsum, wg)]
+                if bsum is not None:
+                    bsum = [a + b for a, b in zip(bsum, bg)]
+        return xp.concat(pers, axis=-1), xp.concat(fs, axis=-2), wsum, bsum
+
+    def _loss_grad_part(self, Xa, t, loss, n_total):
+        """:meth:`_loss_grad` on the points of Xa, normalized by *n_total* points."""
         if self._fused_ok(Xa, loss):
-            return self._fused_loss_grad(Xa, t, loss)
+            return self._fused_loss_grad(Xa, t, loss, n_total=n_total)
         a, z = self._forward_cache(Xa)
         f = z[-1]
         if loss == "mse" and self.sizes[-1] == 1 and self._cuda_reductions():
@@ -707,36 +666,111 @@ class MaskedMLP:
             from noprune_theory.kernels import cuda as kcuda
 
             _, df2, per = kcuda.mse_loss_and_grad(
-                self.xp.reshape(f, f.shape[:2]), self.xp.reshape(t, (t.shape[0], t.shape[1]))
+                self.xp.reshape(f, f.shape[:2]), self.xp.reshape(t, (t.shape[0], t.shape[1])),
+                n_total=n_total,
             )
             wg, bg = self._backward(a, z, df2[..., None])
             return per, f, wg, bg
         per, df = _loss_terms(loss, f, t, self.xp)
-        n = f.shape[-2]
-        wg, bg = self._backward(a, z, df / n)
+        wg, bg = self._backward(a, z, df / n_total)
         return per, f, wg, bg
 
+    def _forward_rows(self, Xa, rows=None):
+        """Outputs (B, n, out) computed *rows* points at a time (None: all at once).
+
+        Every point's output is computed alone; slicing changes at most the rounding of the
+        matrix products (BLAS may order a dot product differently for fewer rows).
+        """
+        n = Xa.shape[-2]
+        if rows is None or rows >= n:
+            return self._forward_cache(Xa)[1][-1]
+        parts = [self._forward_cache(Xa[..., lo:hi, :])[1][-1] for lo, hi in _slices(n, rows)]
+        return self.xp.concat(parts, axis=-2)
+
+    def work_bytes_per_point(self, *, backward=True, fused=None):
+        """Return the bytes of the per-step working buffers per training point (all B networks).
+
+        What one more point costs in a gradient step (``backward=True``) or a forward pass: the
+        buffers of shape ``(B, n, h_l)``. For the fused two-layer kernels one ``(n, B, h)``
+        buffer; for the array-expression passes, the activations and pre-activations kept for
+        the backward pass (``2 sum_l h_l``) and up to four temporaries of the widest layer.
+        An estimate of what dominates (the weights, gradients and optimizer state do not grow
+        with n and are not counted); :func:`~noprune_theory.training.train` divides its
+        ``memory_budget`` by it.
+
+        Parameters
+        ----------
+        backward : bool, default True
+            A gradient step (True) or a forward pass only (False: one layer's input and output
+            alive at a time).
+        fused : bool or None
+            Whether the fused two-layer kernels run; None: as they would on a shared X with
+            the mse loss.
+
+        Returns
+        -------
+        int
+            Bytes per training point of the buffers that grow with n.
+        """
+        item = 4 if self.dtype == "float32" else 8
+        hidden = self.sizes[1:-1]
+        out = self.sizes[-1]
+        if not backward:
+            return item * self.B * (2 * max(hidden) + 2 * out)
+        if fused is None:
+            fused = (self.depth == 2 and out == 1
+                     and (self.kernel_table.fused_loss_grad == "cpu"
+                          or self._cuda_reductions()))
+        if fused:
+            return item * self.B * (hidden[0] + 4)
+        return item * self.B * (2 * sum(hidden) + 4 * max(hidden) + 4 * out)
+
+    @property
+    def kernel_table(self):
+        """The :class:`~noprune_theory.backend.Backend` whose kernels this model runs.
+
+        Its backend's (``get_backend(model.backend)``), unless :meth:`use_kernel_table` set
+        another.
+        """
+        return self.__dict__.get("_kernel_table") or get_backend(self.backend)
+
+    def use_kernel_table(self, table):
+        """Run this model's kernels (and :func:`~noprune_theory.training.train`'s) from *table*.
+
+        Parameters
+        ----------
+        table : Backend or None
+            A :class:`~noprune_theory.backend.Backend` for the model's arrays: the tests pass
+            :func:`~noprune_theory.backend.cuda_simulator_backend` to run the cupy backend's
+            numba.cuda kernels on NumPy arrays under the CUDA simulator. None restores the
+            backend's own table. Copies of the model keep the table.
+        """
+        from noprune_theory.backend import Backend
+
+        if table is not None and not isinstance(table, Backend):
+            raise TypeError(f"table must be a Backend or None, got {type(table).__name__}")
+        self.__dict__["_kernel_table"] = table
+
     def _cuda_reductions(self):
-        # the cupy backend's numba.cuda loss kernels; the tests switch them on for NumPy arrays
-        # under the CUDA simulator through the private attribute
-        return self.__dict__.get("_use_cuda_kernels", get_backend(self.backend).cuda_reductions)
+        # the numba.cuda loss kernels (the cupy backend's table, or the simulator's in the tests)
+        return self.kernel_table.cuda_reductions
 
     def _fused_ok(self, Xa, loss):
         # the fused two-layer step: one hidden layer, scalar output, shared X, mse or logistic;
         # numba kernels on the numba backend, numba.cuda kernels on the cupy backend
         return (
-            (get_backend(self.backend).fused_loss_grad == "cpu" or self._cuda_reductions())
+            (self.kernel_table.fused_loss_grad == "cpu" or self._cuda_reductions())
             and self.depth == 2
             and self.sizes[-1] == 1
             and loss in ("mse", "logistic")
             and Xa.ndim == 2
             and (
                 not self._cuda_reductions()
-                or get_backend(self.backend).kernel_module("cuda").fused_width_ok(self.sizes[1])
+                or self.kernel_table.kernel_module("cuda").fused_width_ok(self.sizes[1])
             )
         )
 
-    def _fused_loss_grad(self, Xa, t, loss):
+    def _fused_loss_grad(self, Xa, t, loss, *, n_total=None, rows=None):
         xp = self.xp
         y = xp.reshape(t, (t.shape[0], t.shape[1]))
         b0 = b1 = None
@@ -749,14 +783,18 @@ class MaskedMLP:
         if self._cuda_reductions():
             from noprune_theory.kernels import cuda as kernels
 
-            per, f, gW0, gb0, gW1, gb1 = kernels.two_layer_loss_grad(*args, slope=LEAKY_SLOPE)
+            per, f, gW0, gb0, gW1, gb1 = kernels.two_layer_loss_grad(
+                *args, slope=LEAKY_SLOPE, n_total=n_total
+            )
         else:
             from noprune_theory.kernels import cpu as kernels
 
             work = self.__dict__.setdefault("_work", {})
             args = (np.ascontiguousarray(Xa), *args[1:7], np.ascontiguousarray(y), *args[8:])
+            if n_total is not None and n_total != Xa.shape[0]:
+                raise ValueError("the CPU two-layer kernel slices the points itself (rows=)")
             per, f, gW0, gb0, gW1, gb1 = kernels.two_layer_loss_grad(
-                *args, slope=LEAKY_SLOPE, work=work
+                *args, slope=LEAKY_SLOPE, work=work, rows=rows
             )
         gW0 = xp.where(self.masks[0], gW0, 0.0)
         gW1 = xp.where(self.masks[1], gW1, 0.0)

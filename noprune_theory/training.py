@@ -10,9 +10,10 @@ Which kernels run depends on the model's backend: ``numpy`` updates with array e
 reference), ``numba`` with the fused in-place kernels of ``noprune_theory.kernels.cpu``, ``cupy``
 with the numba.cuda kernels of ``noprune_theory.kernels.cuda``. The forward and backward passes
 are the model's batched matrix products on every backend. On the numba backend, sparse networks
-(at most ``FUSED_MAX_DENSITY`` of their weights kept) of a run that allows it train
-entirely inside one compiled call (``noprune_theory.kernels.cpu_train``: forward, backward,
-update and stopping for every step, over the kept weights only).
+(at most ``FUSED_MAX_DENSITY`` of their weights kept; at large n, as a measured cost rule
+decides) of a run that allows it train entirely inside one compiled call
+(``noprune_theory.kernels.cpu_train``: forward, backward, update and stopping for every step,
+over the kept weights only).
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from noprune_theory._validation import check_choice, check_scalar
-from noprune_theory.backend import get_backend, to_numpy
-from noprune_theory.models import LOSSES, MaskedMLP, _correct
+from noprune_theory._activations import LEAKY_SLOPE, LOSSES, loss_terms
+from noprune_theory._activations import correct as _correct
+from noprune_theory._validation import check_choice, check_scalar, check_seed
+from noprune_theory.backend import to_numpy
+from noprune_theory.models import MaskedMLP
 
 __all__ = ["DEFAULT_LR", "OPTIMIZERS", "TrainResult", "Trajectory", "train"]
 
@@ -102,7 +105,7 @@ class _Updater:
         if optimizer == "adam":
             self.M = [self.xp.zeros_like(p) for p in params]
             self.V = [self.xp.zeros_like(p) for p in params]
-        self.mod = None if kernels == "xp" else get_backend(model.backend).kernel_module(kernels)
+        self.mod = None if kernels == "xp" else model.kernel_table.kernel_module(kernels)
 
     def step(self, wgrads, bgrads, lr_eff):
         model = self.model
@@ -195,6 +198,8 @@ def train(
     eps=1e-8,
     check_every=None,
     kernels=None,
+    memory_budget=None,
+    sync_every=None,
 ):
     """Train every network of *model* in place, each stopping on its own at its target.
 
@@ -235,8 +240,9 @@ def train(
         ``callback(model, step)``, called at every record; its return values are kept in
         ``result.trajectory.callback`` (for measurements such as the noise correlation).
     seed : int >= 0, default 0
-        Seeds the minibatch order and the gradient noise (NumPy generator on the host, so every
-        backend draws the same numbers). The initialization is the model's own seed.
+        Seeds the minibatch order and the gradient noise (NumPy generator on the host; CuPy
+        arrays draw their noise on the device, see Notes). The initialization is the model's
+        own seed.
     beta1, beta2 : float in [0, 1), defaults 0.9, 0.999
         Adam's moment decay rates.
     eps : float > 0, default 1e-8
@@ -246,12 +252,36 @@ def train(
         comes with the gradient); once per epoch (``ceil(n / batch_size)`` steps, one extra
         forward pass) for minibatches when None.
     kernels : {None, "xp", "cpu", "cuda", "fused"}
-        Which kernels to use; None picks by backend (numpy: "xp", numba: "cpu", cupy:
-        "cuda"), and on the numba backend hands every network whose kept fraction of weights is
-        at most ``FUSED_MAX_DENSITY`` to the whole-run kernel when the run allows it (see
-        Notes). "fused" hands every network to that kernel (NumPy arrays only; a ValueError
-        says why a run does not allow it). "cuda" on NumPy arrays runs under the CUDA simulator
-        (tests only).
+        Which kernels to use; None picks by the model's kernel table
+        (:attr:`MaskedMLP.kernel_table <noprune_theory.models.MaskedMLP.kernel_table>`; numpy:
+        "xp", numba: "cpu", cupy: "cuda"), and on the numba backend hands a network whose kept
+        fraction of weights is at most ``FUSED_MAX_DENSITY`` to the whole-run kernel when the
+        run allows it (see Notes) and, for n beyond ``FUSED_CACHED_ROW_BYTES`` per row, when
+        the measured cost rule expects it to be faster and its buffers fit *memory_budget*
+        (``_whole_run_pays``; docs/performance.md, "Large n"). "fused" hands every network to
+        that kernel (NumPy arrays only; a ValueError says why a run does not allow it; it does
+        not slice the points). "cuda" on NumPy arrays runs under the CUDA simulator (tests
+        only).
+    memory_budget : float > 0 or None
+        MiB (2**20 bytes) that the per-step working buffers, those that grow with the number of
+        points (shape ``(B, n, h)``), may take; None means half of the memory available now
+        (:func:`~noprune_theory.backend.available_memory`: the host's, or the GPU's on cupy).
+        When a step over all n points would exceed it, the step goes through the points in
+        slices of ``rows = floor(budget / MaskedMLP.work_bytes_per_point())`` points (at least
+        one) and sums their gradients; an evaluation (records, minibatch checks, the final
+        one) slices by the same budget, and the step's buffers are released before the final
+        one, so a full-batch run without records stays within about the budget above its data
+        (with records, up to twice). The same unit as the simulations' ``--memory-budget``.
+        See Notes for what slicing changes.
+    sync_every : int >= 1 or None
+        How often the host reads the networks' stopping state (one device-to-host copy of two
+        (B,) arrays). The stopping tests and the divergence test themselves run at every step
+        (every ``check_every`` for the target) on the model's arrays, so this changes no
+        result, only how soon a loop whose networks have all stopped notices it (at most
+        ``sync_every - 1`` steps later, steps that change nothing) and when a divergence
+        warning is issued. None: 1 for NumPy arrays (the read is free), ``DEVICE_SYNC_EVERY``
+        (16) for device arrays. Records (``record_every``, ``record_steps``) read the state
+        too.
 
     Returns
     -------
@@ -266,6 +296,25 @@ def train(
     again (its optimizer state freezes too), so ``steps[b]`` counts the updates it received.
     Gradients are zero on masked weights and the updates are applied only to kept weights, so
     masked weights stay exactly zero (also under noise and Adam).
+
+    Host-device traffic on a device backend (CuPy): the step loop keeps the per-network state
+    (active, converged, diverged, update counts) and the step sizes on the device, and draws
+    the gradient noise there; between records the only device-to-host copy is the state read
+    every ``sync_every`` steps. The device draws the noise from ``cupy.random.default_rng(seed)``
+    and therefore other numbers than the host backends, which draw from
+    ``numpy.random.default_rng(seed)``; with noise, a cupy run thus no longer repeats a numpy
+    run of the same seed number for number (nor its minibatch order, whose permutations the
+    host generator then draws alone).
+
+    Slicing the points (``memory_budget``) leaves every per-point value of a step (outputs,
+    losses, hence the stopping tests of that step) and the output layer's and biases'
+    gradients on the fused two-layer path bit for bit as they are, and changes the other
+    gradients by rounding only: a gradient is then a sum of per-slice matrix products, which
+    adds the points in another grouping (relative difference of order the float epsilon times
+    the number of slices). Over many steps such differences can grow like any rounding
+    difference in training (tested: the trained networks agree to 1e-9 relative in float64
+    after 200 Adam steps). Runs that fit the budget are not sliced and compute exactly the
+    numbers they computed before the budget existed.
 
     The whole-run kernel (``noprune_theory.kernels.cpu_train.train_full_batch``) runs every
     step of a network in compiled code and visits only its kept weights, so a sparse network
@@ -293,6 +342,75 @@ def train(
     >>> bool(res.converged.all()), res.final_accuracy.tolist()
     (True, [1.0, 1.0, 1.0])
     """
+    o = _validate(
+        model, X, y, loss=loss, optimizer=optimizer, lr=lr, steps=steps, batch_size=batch_size,
+        grad_noise=grad_noise, target_loss=target_loss, stop_when_memorized=stop_when_memorized,
+        memorize_threshold=memorize_threshold, record_every=record_every,
+        record_steps=record_steps, callback=callback, seed=seed, beta1=beta1, beta2=beta2,
+        eps=eps, check_every=check_every, kernels=kernels, memory_budget=memory_budget,
+        sync_every=sync_every,
+    )  # fmt: skip
+    fused_why = _fused_unsupported(
+        model, o.loss, o.optimizer, o.minibatch, o.grad_noise, o.record_every, o.record_steps,
+        o.callback, o.check_every,
+    )  # fmt: skip
+    if o.kernels == "fused" and fused_why:
+        raise ValueError(f"kernels='fused' cannot run this training: {fused_why}")
+    if o.kernels == "fused" or (
+        o.auto and model.kernel_table.whole_run_training and not fused_why
+    ):
+        use = (
+            np.ones(model.B, dtype=bool)
+            if o.kernels == "fused"
+            else _whole_run_pays(model, o.n, o.budget)
+        )
+        if use.any():
+            return _train_fused(
+                model, X, y, o.Xa, o.t, use, loss=o.loss, optimizer=o.optimizer, lr=o.lr,
+                steps=o.steps, target_loss=o.target_loss,
+                stop_when_memorized=o.stop_when_memorized,
+                memorize_threshold=o.memorize_threshold, beta1=o.beta1, beta2=o.beta2,
+                eps=o.eps, seed=o.seed, memory_budget=memory_budget,
+            )  # fmt: skip
+    with _blas_threads_for(model, o.batch_size if o.minibatch else o.n):
+        return _step_loop(model, o)
+
+
+@dataclass
+class _Options:
+    """The validated arguments of :func:`train` and what follows from them."""
+
+    loss: str
+    optimizer: str
+    lr: float
+    steps: int
+    grad_noise: float
+    target_loss: float | None
+    stop_when_memorized: bool
+    memorize_threshold: float
+    record_every: int | None
+    record_steps: frozenset
+    callback: object
+    seed: int
+    beta1: float
+    beta2: float
+    eps: float
+    kernels: str
+    auto: bool
+    Xa: object
+    t: object
+    n: int
+    batch_size: int | None
+    minibatch: bool
+    check_every: int
+    sync_every: int
+    budget: float
+
+
+def _validate(model, X, y, *, loss, optimizer, lr, steps, batch_size, grad_noise, target_loss,
+              stop_when_memorized, memorize_threshold, record_every, record_steps, callback,
+              seed, beta1, beta2, eps, check_every, kernels, memory_budget, sync_every):
+    """Check every argument of :func:`train` (ValueError/TypeError naming it); prepare X, y."""
     if not isinstance(model, MaskedMLP):
         raise TypeError(f"model must be a MaskedMLP, got {type(model).__name__}")
     check_choice(loss, "loss", LOSSES)
@@ -322,20 +440,22 @@ def train(
             ) from None
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
-    seed = check_scalar(seed, "seed", integer=True, low=0)
+    seed = check_seed(seed, "seed", generator=False)
     beta1 = check_scalar(beta1, "beta1", low=0, high=1, high_inclusive=False)
     beta2 = check_scalar(beta2, "beta2", low=0, high=1, high_inclusive=False)
     eps = check_scalar(eps, "eps", low=0, low_inclusive=False)
     check_choice(kernels, "kernels", (None, "xp", "cpu", "cuda", "fused"))
+    if memory_budget is not None:
+        memory_budget = check_scalar(memory_budget, "memory_budget", low=0, low_inclusive=False)
+    if sync_every is not None:
+        sync_every = check_scalar(sync_every, "sync_every", integer=True, low=1)
     auto = kernels is None
     if kernels is None:
-        kernels = get_backend(model.backend).update_kernels
+        kernels = model.kernel_table.update_kernels
     if kernels in ("cpu", "fused") and not isinstance(model.weights[0], np.ndarray):
         raise ValueError(
             f"kernels={kernels!r} needs a model with NumPy arrays (backend numpy or numba)"
         )
-
-    xp = model.xp
     Xa = model._prepare_X(X)
     n = Xa.shape[-2]
     t = model._prepare_y(y, n, loss)
@@ -348,167 +468,318 @@ def train(
         check_every = math.ceil(n / batch_size) if minibatch else 1
     else:
         check_every = check_scalar(check_every, "check_every", integer=True, low=1)
-
-    fused_why = _fused_unsupported(
-        model, loss, optimizer, minibatch, grad_noise, record_every, record_steps, callback,
-        check_every,
+    if sync_every is None:
+        # host arrays: reading the state costs nothing, and warnings come at their step
+        sync_every = 1 if isinstance(model.weights[0], np.ndarray) else DEVICE_SYNC_EVERY
+    return _Options(
+        loss=loss, optimizer=optimizer, lr=lr, steps=steps, grad_noise=grad_noise,
+        target_loss=target_loss, stop_when_memorized=bool(stop_when_memorized),
+        memorize_threshold=memorize_threshold, record_every=record_every,
+        record_steps=record_steps, callback=callback, seed=seed, beta1=beta1, beta2=beta2,
+        eps=eps, kernels=kernels, auto=auto, Xa=Xa, t=t, n=n, batch_size=batch_size,
+        minibatch=minibatch, check_every=check_every, sync_every=sync_every,
+        budget=_budget_bytes(model, memory_budget),
     )  # fmt: skip
-    if kernels == "fused" and fused_why:
-        raise ValueError(f"kernels='fused' cannot run this training: {fused_why}")
-    if kernels == "fused" or (
-        auto and get_backend(model.backend).whole_run_training and not fused_why
-    ):
-        use = (
-            np.ones(model.B, dtype=bool)
-            if kernels == "fused"
-            else model.density() <= FUSED_MAX_DENSITY
-        )
-        if use.any():
-            return _train_fused(
-                model, X, y, Xa, t, use, loss=loss, optimizer=optimizer, lr=lr, steps=steps,
-                target_loss=target_loss, stop_when_memorized=stop_when_memorized,
-                memorize_threshold=memorize_threshold, beta1=beta1, beta2=beta2, eps=eps,
-                seed=seed,
-            )  # fmt: skip
 
-    B = model.B
-    rng = np.random.default_rng(seed)
-    updater = _Updater(model, optimizer, kernels, beta1, beta2, eps)
-    active = np.ones(B, dtype=bool)
-    converged = np.zeros(B, dtype=bool)
-    diverged = np.zeros(B, dtype=bool)
-    taken = np.zeros(B, dtype=np.int64)
-    has_target = target_loss is not None or stop_when_memorized
-    rec_steps, rec_loss, rec_acc, rec_cb = [], [], [], []
+
+#: Default ``sync_every`` for device (non-NumPy) arrays: the host reads the stopping state once
+#: per this many steps (one small device-to-host copy), and never otherwise between records.
+DEVICE_SYNC_EVERY = 16
+
+
+class _State:
+    """Per-network stopping state, kept in the model's array library (on the device for CuPy).
+
+    Every step updates it with device operations only; :meth:`sync` copies it to the host in
+    one transfer.
+    """
+
+    def __init__(self, model, lr):
+        xp = self.xp = model.xp
+        B = model.B
+        self.active = xp.ones(B, dtype=xp.bool)
+        self.converged = xp.zeros(B, dtype=xp.bool)
+        self.diverged = xp.zeros(B, dtype=xp.bool)
+        self.taken = xp.zeros(B, dtype=xp.int64)
+        self.diverged_at = xp.full(B, -1, dtype=xp.int64)
+        self._lr = xp.asarray(lr, dtype=model._dt)
+        self._zero = xp.asarray(0.0, dtype=model._dt)
+        self.host_active = np.ones(B, dtype=bool)  # as of the last sync
+        self.host_diverged = np.zeros(B, dtype=bool)
+
+    def lr_vector(self):
+        """``lr`` for the active networks, 0 for the stopped ones, on the device."""
+        return self.xp.where(self.active, self._lr, self._zero)
+
+    def stop_reached(self, hit):
+        hit = hit & self.active
+        self.converged = self.converged | hit
+        self.active = self.active & ~hit
+
+    def stop_diverged(self, finite, step):
+        bad = self.active & ~finite
+        self.diverged = self.diverged | bad
+        self.diverged_at = self.xp.where(bad, self.xp.asarray(step, dtype=self.xp.int64),
+                                         self.diverged_at)
+        self.active = self.active & ~bad
+
+    def count_update(self):
+        self.taken = self.taken + self.xp.astype(self.active, self.xp.int64)
+
+    def sync(self):
+        """Copy ``active`` and ``diverged`` to the host (one transfer); return the networks
+        that diverged since the last sync (a host bool array)."""
+        xp = self.xp
+        both = to_numpy(xp.stack([self.active, self.diverged]))
+        self.host_active = np.asarray(both[0], dtype=bool)
+        new = np.asarray(both[1], dtype=bool) & ~self.host_diverged
+        self.host_diverged = np.asarray(both[1], dtype=bool)
+        return new
+
+    def final(self):
+        """``taken, converged, diverged, diverged_at`` on the host (one transfer)."""
+        xp = self.xp
+        both = to_numpy(xp.stack([self.taken, xp.astype(self.converged, xp.int64),
+                                  xp.astype(self.diverged, xp.int64), self.diverged_at]))
+        both = np.asarray(both)
+        return (both[0].astype(np.int64), both[1].astype(bool), both[2].astype(bool),
+                both[3].astype(np.int64))
+
+
+class _Records:
+    """The trajectory: loss, accuracy and the callback's value at the recorded steps."""
+
+    def __init__(self, model, o):
+        self.model, self.o = model, o
+        self.steps, self.loss, self.acc, self.cb = [], [], [], []
+
+    def wanted(self, step):
+        o = self.o
+        return (step == 0 or step in o.record_steps
+                or (o.record_every is not None and step % o.record_every == 0))
+
+    def record(self, step, per, f):
+        model, o, xp = self.model, self.o, self.model.xp
+        self.steps.append(step)
+        self.loss.append(to_numpy(xp.mean(per, axis=-1)).astype(np.float64))
+        acc = xp.mean(xp.astype(_correct(o.loss, f, o.t, xp), model._dt), axis=-1)
+        self.acc.append(to_numpy(acc).astype(np.float64))
+        if o.callback is not None:
+            self.cb.append(o.callback(model, step))
+
+    def trajectory(self):
+        return Trajectory(steps=np.asarray(self.steps, dtype=np.int64),
+                          loss=np.stack(self.loss), accuracy=np.stack(self.acc),
+                          callback=self.cb)
+
+
+class _Noise:
+    """Gaussian gradient noise on kept weights and biases.
+
+    NumPy arrays (and array libraries without a random generator, such as array_api_strict)
+    draw from the host generator *rng*, in the order weights then biases, layer by layer (the
+    numbers every host backend has always drawn). CuPy arrays draw on the device from
+    ``cupy.random.default_rng(seed)``: no host-to-device copy per step, but other numbers than
+    the host's for the same seed.
+    """
+
+    def __init__(self, model, sigma, rng, seed):
+        self.model, self.sigma, self.rng = model, sigma, rng
+        xp = model.xp
+        self.device = None
+        if type(model.weights[0]).__module__.split(".")[0] == "cupy":
+            self.device = xp.random.default_rng(seed)
+
+    def _draw(self, shape):
+        model = self.model
+        if self.device is not None:
+            return self.sigma * self.device.standard_normal(shape, dtype=model._dt)
+        return model.xp.asarray(self.sigma * self.rng.standard_normal(shape), dtype=model._dt)
+
+    def add(self, wg, bg):
+        xp = self.model.xp
+        wg = [g + xp.where(m, self._draw(tuple(g.shape)), 0.0)
+              for g, m in zip(wg, self.model.masks)]
+        if bg is not None:
+            bg = [g + self._draw(tuple(g.shape)) for g in bg]
+        return wg, bg
+
+
+def _step_loop(model, o):
+    """The step-by-step training of :func:`train` (every path but the whole-run kernel)."""
+    xp = model.xp
+    Xa, t, n = o.Xa, o.t, o.n
+    step_rows = max(1, int(o.budget // model.work_bytes_per_point(
+        fused=model._fused_ok(Xa, o.loss))))
+    eval_rows = max(1, int(o.budget // model.work_bytes_per_point(backward=False)))
+    rng = np.random.default_rng(o.seed)
+    noise = _Noise(model, o.grad_noise, rng, o.seed) if o.grad_noise > 0 else None
+    updater = _Updater(model, o.optimizer, o.kernels, o.beta1, o.beta2, o.eps)
+    state = _State(model, o.lr)
+    records = _Records(model, o)
+    has_target = o.target_loss is not None or o.stop_when_memorized
 
     def full_eval():
-        f = model._forward_cache(Xa)[1][-1]
-        per = _loss_terms_per(loss, f, t, xp)
-        return per, f
-
-    def record(step, per, f):
-        rec_steps.append(step)
-        rec_loss.append(to_numpy(xp.mean(per, axis=-1)).astype(np.float64))
-        acc = xp.mean(xp.astype(_correct(loss, f, t, xp), model._dt), axis=-1)
-        rec_acc.append(to_numpy(acc).astype(np.float64))
-        if callback is not None:
-            rec_cb.append(callback(model, step))
+        f = model._forward_rows(Xa, eval_rows)
+        return _loss_terms_per(o.loss, f, t, xp), f
 
     def reached(per):
-        ok = np.zeros(B, dtype=bool) if not has_target else np.ones(B, dtype=bool)
-        if target_loss is not None:
-            ok &= to_numpy(xp.mean(per, axis=-1)) <= target_loss
-        if stop_when_memorized:
-            ok &= to_numpy(xp.all(per < memorize_threshold, axis=-1))
+        ok = xp.ones(per.shape[0], dtype=xp.bool)
+        if o.target_loss is not None:
+            ok = ok & (xp.mean(per, axis=-1) <= o.target_loss)
+        if o.stop_when_memorized:
+            ok = ok & xp.all(per < o.memorize_threshold, axis=-1)
         return ok
 
-    def lr_vector():
-        return xp.asarray(np.where(active, lr, 0.0), dtype=model._dt)
-
-    with _blas_threads_for(model, batch_size if minibatch else n):
-        order = None
-        pos = 0
-        step = 0
-        while True:
-            check = has_target and step % check_every == 0
-            want_record = (
-                step == 0
-                or step in record_steps
-                or (record_every is not None and step % record_every == 0)
-            )
-            if minibatch:
-                if order is None or pos + batch_size > n:
-                    order = rng.permutation(n)
-                    pos = 0
-                idx = xp.asarray(order[pos : pos + batch_size])
-                pos += batch_size
-                Xb = xp.take(Xa, idx, axis=Xa.ndim - 2)
-                tb = xp.take(t, idx, axis=1)
-            else:
-                Xb, tb = Xa, t
-            if step < steps and active.any():
-                per_b, f_b, wg, bg = model._loss_grad(Xb, tb, loss)
-                if not minibatch:
-                    per, f = per_b, f_b
-                elif check or want_record:
-                    per, f = full_eval()
-            else:
-                per, f = full_eval()
-                per_b = per
-            if want_record:
-                record(step, per, f)
-            if check:
-                hit = reached(per) & active
-                converged |= hit
-                active &= ~hit
-            finite = to_numpy(xp.all(xp.isfinite(per_b), axis=-1))
-            bad = active & ~finite
-            if bad.any():
-                # a diverged network stops (its loss stays visible as inf/nan in the result);
-                # the others go on
-                diverged |= bad
-                active &= ~bad
-                warnings.warn(
-                    f"training diverged for network(s) {np.nonzero(bad)[0][:10].tolist()} at "
-                    f"step {step} (the loss is not finite; lr = {lr:g} is probably too large); "
-                    "they stop and are flagged in TrainResult.diverged",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-            if step >= steps or not active.any():
-                break
-            if grad_noise > 0:
-                wg = [
-                    g
-                    + xp.where(
-                        m,
-                        xp.asarray(
-                            grad_noise * rng.standard_normal(tuple(g.shape)), dtype=model._dt
-                        ),
-                        0.0,
-                    )
-                    for g, m in zip(wg, model.masks)
-                ]
-                if bg is not None:
-                    bg = [
-                        g
-                        + xp.asarray(
-                            grad_noise * rng.standard_normal(tuple(g.shape)), dtype=model._dt
-                        )
-                        for g in bg
-                    ]
-            updater.step(wg, bg, lr_vector())
-            taken += active
-            step += 1
-
-        per, f = full_eval()
-        if rec_steps[-1] != step:
-            record(step, per, f)
-        final_loss = to_numpy(xp.mean(per, axis=-1)).astype(np.float64)
-        final_acc = to_numpy(xp.mean(xp.astype(_correct(loss, f, t, xp), model._dt), axis=-1))
-        memorized = to_numpy(xp.mean(xp.astype(per < memorize_threshold, model._dt), axis=-1))
-        return TrainResult(
-            final_loss=final_loss,
-            final_accuracy=np.asarray(final_acc, dtype=np.float64),
-            memorized=np.asarray(memorized, dtype=np.float64),
-            steps=taken,
-            converged=converged,
-            diverged=diverged,
-            trajectory=Trajectory(
-                steps=np.asarray(rec_steps, dtype=np.int64),
-                loss=np.stack(rec_loss),
-                accuracy=np.stack(rec_acc),
-                callback=rec_cb,
-            ),
+    def warn(new_bad):
+        first = np.nonzero(new_bad)[0][:10].tolist()
+        at = int(to_numpy(state.diverged_at)[first[0]])
+        warnings.warn(
+            f"training diverged for network(s) {first} at step {at} (the loss is not finite; "
+            f"lr = {o.lr:g} is probably too large); they stop and are flagged in "
+            "TrainResult.diverged",
+            RuntimeWarning,
+            stacklevel=4,
         )
 
+    order = None
+    pos = 0
+    step = 0
+    final = None
+    while True:
+        want_record = records.wanted(step)
+        if step > 0 and (want_record or step % o.sync_every == 0):
+            new_bad = state.sync()
+            if new_bad.any():
+                warn(new_bad)
+            if not state.host_active.any():
+                break  # every network stopped at an earlier step: nothing to record here
+        check = has_target and step % o.check_every == 0
+        if o.minibatch:
+            if order is None or pos + o.batch_size > n:
+                order = rng.permutation(n)
+                pos = 0
+            idx = xp.asarray(order[pos : pos + o.batch_size])
+            pos += o.batch_size
+            Xb = xp.take(Xa, idx, axis=Xa.ndim - 2)
+            tb = xp.take(t, idx, axis=1)
+        else:
+            Xb, tb = Xa, t
+        if step < o.steps:
+            per_b, f_b, wg, bg = model._loss_grad(Xb, tb, o.loss, rows=step_rows)
+            if not o.minibatch:
+                per, f = per_b, f_b
+            elif check or want_record:
+                per, f = full_eval()
+        else:
+            # the step's work buffers (kept between steps by the fused CPU kernel) are released
+            # before an evaluation of all points allocates its own: the two never add up
+            model.__dict__.pop("_work", None)
+            per, f = final = full_eval()
+            per_b = per
+        if want_record:
+            records.record(step, per, f)
+        if check:
+            state.stop_reached(reached(per))
+        state.stop_diverged(xp.all(xp.isfinite(per_b), axis=-1), step)
+        if step >= o.steps:
+            break
+        if noise is not None:
+            wg, bg = noise.add(wg, bg)
+        updater.step(wg, bg, state.lr_vector())
+        state.count_update()
+        step += 1
 
-#: On the numba backend, networks keeping at most this fraction of their weights train in the
-#: whole-run kernel (its cost follows the kept weights; above this BLAS's dense products win:
+    new_bad = state.sync()
+    if new_bad.any():
+        warn(new_bad)
+    taken, converged, diverged, _ = state.final()
+    model.__dict__.pop("_work", None)
+    # the step at which the last network stopped (or the step cap): where the loop of a
+    # host that reads the state at every step ends
+    end = int(taken.max()) if taken.size else 0
+    # the evaluation at the step cap saw the final weights (no update follows it)
+    per, f = final if final is not None else full_eval()
+    if records.steps[-1] != end:
+        records.record(end, per, f)
+    final_loss = to_numpy(xp.mean(per, axis=-1)).astype(np.float64)
+    final_acc = to_numpy(xp.mean(xp.astype(_correct(o.loss, f, t, xp), model._dt), axis=-1))
+    memorized = to_numpy(xp.mean(xp.astype(per < o.memorize_threshold, model._dt), axis=-1))
+    return TrainResult(
+        final_loss=final_loss,
+        final_accuracy=np.asarray(final_acc, dtype=np.float64),
+        memorized=np.asarray(memorized, dtype=np.float64),
+        steps=taken,
+        converged=converged,
+        diverged=diverged,
+        trajectory=records.trajectory(),
+    )
+
+
+#: On the numba backend, networks keeping at most this fraction of their weights may train in
+#: the whole-run kernel (its cost follows the kept weights; above this BLAS's dense products win:
 #: measured on 2 shared cores at n = 30, width 100, B = 10, the whole-run kernel took 1.4, 3.8
 #: and 5.6 ms per step at 26%, 41% and 51% kept against 7.5-11 ms for the step loop, and broke
-#: even at 64%).
+#: even at 64%). The cost rule below (:func:`_whole_run_pays`) decides among these.
 FUSED_MAX_DENSITY = 0.5
+
+#: The cost rule of the automatic choice between the whole-run kernel and the step loop, in
+#: nanoseconds per step and training point, measured on this project's 2-core machine (one
+#: thread each; docs/performance.md has the table). While a row of n values fits
+#: ``FUSED_CACHED_ROW_BYTES`` (the level-1/2 cache) the whole-run kernel won at every
+#: measured density up to ``FUSED_MAX_DENSITY`` (1.2-17 times faster), and the density alone
+#: decides. Beyond, each row streams from memory once per weight: the kernel costs about
+#: ``FUSED_NS_STREAMED`` per live kept weight or live unit (counted twice), the step loop
+#: about ``LOOP_NS`` per dense weight or hidden unit (counted four times: its memory-bound
+#: passes over the ``(n, B, h)`` activations), whatever the mask.
+FUSED_CACHED_ROW_BYTES = 32 * 1024
+FUSED_NS_STREAMED = 4.0
+LOOP_NS = 0.8
+
+
+def _live_counts(model):
+    """Per network: kept weights into live units, and live units (as the whole-run kernel counts
+    them: a unit is live when a kept weight leads from it to a live unit; the output is live)."""
+    masks = [np.asarray(m) for m in model.masks]
+    L = len(masks)
+    live = np.ones((model.B, model.sizes[-1]), dtype=bool)
+    edges = np.zeros(model.B, dtype=np.int64)
+    units = np.full(model.B, model.sizes[-1], dtype=np.int64)
+    for l in range(L - 1, -1, -1):
+        into_live = masks[l] & live[:, None, :]
+        edges += into_live.sum(axis=(1, 2))
+        if l > 0:
+            live = into_live.any(axis=2)
+            units += live.sum(axis=1)
+    return edges, units
+
+
+def _whole_run_pays(model, n, budget):
+    """Which networks the automatic choice hands to the whole-run kernel (bool (B,)).
+
+    A network goes there when it keeps at most ``FUSED_MAX_DENSITY`` of its weights; when a
+    row of n values is larger than ``FUSED_CACHED_ROW_BYTES``, the cost rule
+    ``(E + 2 U) FUSED_NS_STREAMED <= (P + 4 H) LOOP_NS`` holds (E live kept weights, U live
+    units, P weights, H hidden units); and the kernel's three ``(units, n)`` buffers, for as
+    many networks as numba runs at once, fit *budget* bytes (the kernel does not slice the
+    points; the step loop does).
+    """
+    item = 4 if model.dtype == "float32" else 8
+    if n * item <= FUSED_CACHED_ROW_BYTES:
+        faster = np.ones(model.B, dtype=bool)
+    else:
+        edges, units = _live_counts(model)
+        hidden = sum(model.sizes[1:-1])
+        faster = (edges + 2 * units) * FUSED_NS_STREAMED <= (
+            (model.weight_count() + 4 * hidden) * LOOP_NS)
+    try:
+        import numba
+
+        threads = numba.get_num_threads()
+    except Exception:  # pragma: no cover - numba is a dependency
+        threads = 1
+    fits = 3 * sum(model.sizes[1:]) * n * item * min(model.B, threads) <= budget
+    return (model.density() <= FUSED_MAX_DENSITY) & faster & fits
 
 
 def _fused_unsupported(model, loss, optimizer, minibatch, grad_noise, record_every,
@@ -542,10 +813,10 @@ def _subset(model, idx):
 
 
 def _train_fused(model, X, y, Xa, t, use, *, loss, optimizer, lr, steps, target_loss,
-                 stop_when_memorized, memorize_threshold, beta1, beta2, eps, seed):
+                 stop_when_memorized, memorize_threshold, beta1, beta2, eps, seed,
+                 memory_budget=None):
     """Networks ``use`` in the whole-run kernel, the others with the step loop; one result."""
     from noprune_theory.kernels.cpu_train import train_full_batch
-    from noprune_theory.models import LEAKY_SLOPE
 
     B = model.B
     idx = np.flatnonzero(use)
@@ -604,7 +875,7 @@ def _train_fused(model, X, y, Xa, t, use, *, loss, optimizer, lr, steps, target_
         r = train(sub, Xr, yr, loss=loss, optimizer=optimizer, lr=lr, steps=steps,
                   target_loss=target_loss, stop_when_memorized=stop_when_memorized,
                   memorize_threshold=memorize_threshold, seed=seed, beta1=beta1, beta2=beta2,
-                  eps=eps, kernels="cpu")
+                  eps=eps, kernels="cpu", memory_budget=memory_budget)
         final_loss[rest] = r.final_loss
         final_acc[rest] = r.final_accuracy
         memorized[rest] = r.memorized
@@ -637,6 +908,15 @@ def _train_fused(model, X, y, Xa, t, use, *, loss, optimizer, lr, steps, target_
     )
 
 
+def _budget_bytes(model, memory_budget):
+    """The working-buffer budget in bytes: *memory_budget* MiB, or half the free memory."""
+    if memory_budget is None:
+        from noprune_theory.backend import available_memory
+
+        return available_memory(model.backend) // 2
+    return memory_budget * 2**20
+
+
 #: Below this many multiply-adds per step, BLAS runs on one thread (see _blas_threads_for).
 SMALL_STEP_FLOP = 5e7
 
@@ -663,6 +943,4 @@ def _blas_threads_for(model, n):
 
 
 def _loss_terms_per(loss, f, t, xp):
-    from noprune_theory.models import _loss_terms
-
-    return _loss_terms(loss, f, t, xp)[0]
+    return loss_terms(loss, f, t, xp)[0]

@@ -12,12 +12,22 @@ from __future__ import annotations
 
 import json
 import math
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from noprune_theory.sims._store import summarize
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
 __all__ = [
     "FORMATS",
@@ -33,8 +43,9 @@ __all__ = [
 FORMATS = ("png", "pdf", "svg")
 
 
-def mean_sem(table, value, by=()):
-    """Mean and standard error of the mean of *value* over the rows of each group.
+def mean_sem(table: pd.DataFrame | list[dict[str, Any]], value: str, by: str | Sequence[str] = (),
+             ) -> pd.DataFrame:
+    """Compute the mean and standard error of the mean of *value* over each group's rows.
 
     The figures' reduction: it is :func:`~noprune_theory.sims.summarize` of one value, so a
     figure and a table of the same results show the same numbers.
@@ -75,13 +86,17 @@ def mean_sem(table, value, by=()):
     return summarize(table, value, by=by)
 
 
-def errorbar_lines(ax, table, x, y, group=None, *, label="{group}={value}", **kwargs):
-    """One line with standard-error bars per group: mean of *y* over seeds against *x*.
+def errorbar_lines(ax: Axes, table: pd.DataFrame | list[dict[str, Any]], x: str, y: str,
+                   group: str | None = None, *, label: str = "{group}={value}",
+                   **kwargs: Any) -> dict[Any, pd.DataFrame]:
+    """Draw one line with standard-error bars per group: mean of *y* over seeds against *x*.
 
     Parameters
     ----------
     ax : matplotlib Axes
+        Where to draw.
     table : pandas.DataFrame or list of dict
+        The results, as :func:`mean_sem` takes them.
     x, y : str
         Columns for the horizontal axis and the measured value.
     group : str, optional
@@ -94,8 +109,8 @@ def errorbar_lines(ax, table, x, y, group=None, *, label="{group}={value}", **kw
     Returns
     -------
     dict
-        group value (or None) -> :class:`pandas.DataFrame` of *x*, ``mean``, ``sem``,
-        ``count`` (from :func:`mean_sem`).
+        Maps each group value (or None) to the :class:`pandas.DataFrame` of *x*, ``mean``,
+        ``sem``, ``count`` drawn (from :func:`mean_sem`).
     """
     by = [group, x] if group is not None else [x]
     stats = mean_sem(table, y, by=by)
@@ -114,12 +129,13 @@ def errorbar_lines(ax, table, x, y, group=None, *, label="{group}={value}", **kw
 
 
 @dataclass(frozen=True)
-class LogLogFit:
+class LogLogFit:  # numpydoc ignore=PR01
     """Least-squares line through ``(log x, log y)``: ``y ~ exp(intercept) * x ** slope``.
 
     Attributes
     ----------
     slope, intercept : float
+        Slope and intercept of the line in log space.
     slope_se : float
         Standard error of the slope (NaN with two points).
     r2 : float
@@ -134,11 +150,23 @@ class LogLogFit:
     r2: float
     n: int
 
-    def predict(self, x):
+    def predict(self, x: ArrayLike) -> NDArray[np.float64]:
+        """Evaluate the power law at *x*.
+
+        Parameters
+        ----------
+        x : array_like
+            Positive numbers.
+
+        Returns
+        -------
+        ndarray
+            ``exp(intercept) * x ** slope``, the shape of *x*.
+        """
         return np.exp(self.intercept) * np.asarray(x, dtype=float) ** self.slope
 
 
-def loglog_fit(x, y):
+def loglog_fit(x: ArrayLike, y: ArrayLike) -> LogLogFit:
     """Fit a power law ``y = C x**slope`` by least squares on logarithms.
 
     Parameters
@@ -149,6 +177,7 @@ def loglog_fit(x, y):
     Returns
     -------
     LogLogFit
+        The slope, intercept, slope standard error, r^2 and the number of points.
 
     Notes
     -----
@@ -184,8 +213,26 @@ def loglog_fit(x, y):
     return LogLogFit(slope, intercept, slope_se, r2, m)
 
 
-def draw_loglog_fit(ax, fit, x, **kwargs):
-    """Draw *fit* over the range of *x* as a dashed line labelled with its slope."""
+def draw_loglog_fit(ax: Axes, fit: LogLogFit, x: ArrayLike, **kwargs: Any) -> list[Line2D]:
+    """Draw *fit* over the range of *x* as a dashed line labelled with its slope.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+        Where to draw.
+    fit : LogLogFit
+        The fit, from :func:`loglog_fit`.
+    x : array_like
+        The line spans ``min(x)`` to ``max(x)`` (50 points, evenly spaced in log).
+    **kwargs
+        Passed to ``ax.plot`` (defaults: ``linestyle="--"``, a label with the slope and its
+        standard error).
+
+    Returns
+    -------
+    list of matplotlib.lines.Line2D
+        What ``ax.plot`` returns.
+    """
     x = np.asarray(x, dtype=float)
     grid = np.geomspace(x.min(), x.max(), 50)
     se = "" if math.isnan(fit.slope_se) else f" ± {fit.slope_se:.2f}"
@@ -194,12 +241,25 @@ def draw_loglog_fit(ax, fit, x, **kwargs):
     return ax.plot(grid, fit.predict(grid), **kwargs)
 
 
-def new_figure(nrows=1, ncols=1, *, width=5.0, height=3.8, **kwargs):
-    """A figure and its axes, without pyplot (so no GUI backend and no global state).
+def new_figure(nrows: int = 1, ncols: int = 1, *, width: float = 5.0, height: float = 3.8,
+               **kwargs: Any) -> tuple[Figure, Any]:
+    """Make a figure and its axes, without pyplot (so no GUI backend and no global state).
+
+    Parameters
+    ----------
+    nrows, ncols : int, default 1
+        The grid of axes.
+    width, height : float, default 5.0, 3.8
+        Size of one panel, in inches; the figure is ``width * ncols`` by ``height * nrows``.
+    **kwargs
+        Passed to ``Figure.subplots`` of matplotlib (e.g. ``sharex``).
 
     Returns
     -------
-    (matplotlib.figure.Figure, Axes or array of Axes)
+    fig : matplotlib.figure.Figure
+        The figure (constrained layout).
+    axes : matplotlib.axes.Axes or ndarray of Axes
+        One Axes for a 1 x 1 grid, else an array of them.
     """
     from matplotlib.figure import Figure
 
@@ -208,7 +268,9 @@ def new_figure(nrows=1, ncols=1, *, width=5.0, height=3.8, **kwargs):
     return fig, axes
 
 
-def save_figures(figures, outdir, *, formats=("png", "pdf"), config=None, default_stem="figure"):
+def save_figures(figures: Figure | dict[str, Figure], outdir: str | os.PathLike[str], *,
+                 formats: Sequence[str] = ("png", "pdf"), config: dict[str, Any] | None = None,
+                 default_stem: str = "figure") -> list[Path]:
     """Save figures in every format, with the config that made them beside them.
 
     Parameters
@@ -216,13 +278,18 @@ def save_figures(figures, outdir, *, formats=("png", "pdf"), config=None, defaul
     figures : Figure or dict of str -> Figure
         What a simulation's ``plot`` returned; a single figure is saved as *default_stem*.
     outdir : str or path
-    formats : sequence of {"png", "pdf", "svg"}
+        The folder, created if missing.
+    formats : sequence of {"png", "pdf", "svg"}, default ("png", "pdf")
+        One file per figure and format, ``<stem>.<format>``.
     config : dict, optional
         Written as ``config.json`` in *outdir*.
+    default_stem : str, default "figure"
+        The file name (without suffix) of a single figure.
 
     Returns
     -------
     list of pathlib.Path
+        The files written, in order (``config.json`` last).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 

@@ -4,7 +4,10 @@ A simulation is either
 
 * a module in ``sims/`` (not starting with ``_``) that defines ``FIELDS`` (name -> :class:`Field`)
   and ``cell(config, seed) -> dict``, and optionally ``PRESETS``, ``plot(table, config, outdir)``,
-  ``DESCRIPTION`` (else the first line of the module docstring) and ``CELL_VERSION``; or
+  ``DESCRIPTION`` (else the first line of the module docstring), ``CELL_VERSION`` and
+  ``check_config(config)`` (raises ValueError for a config its cells cannot run, e.g. a
+  missing optional dependency or a bad data file; the ``sim`` command calls it on every grid
+  point before the first cell); or
 * a function decorated with :func:`register_simulation` (tests, notebooks, user packages); or
 * any importable module following the module protocol, named by its dotted path
   (``noprune-theory sim mypackage.mysim``).
@@ -18,6 +21,7 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as dc_field
+from types import ModuleType
 from typing import Any
 
 from noprune_theory.sims._config import RESERVED_FIELDS, Field, Preset
@@ -29,16 +33,19 @@ _PACKAGE = "noprune_theory.sims"
 
 
 @dataclass(frozen=True)
-class Simulation:
+class Simulation:  # numpydoc ignore=PR01
     """Everything the runner needs to know about one simulation.
 
     Attributes
     ----------
     name : str
+        The name ``noprune-theory sim`` takes.
     description : str
         One line.
     fields : dict of str -> Field
+        The config fields, by name.
     presets : dict of str -> Preset
+        Named sets of field values.
     cell : callable
         ``cell(config, seed) -> dict``, a pure function of its arguments; *config* holds one
         value per field plus ``backend`` (the concrete backend name).
@@ -49,16 +56,20 @@ class Simulation:
         Importable module that defines it (the plot command finds the simulation through it).
     cell_version : int, str or None
         Part of the results hash; bump it when ``cell`` changes what it computes.
+    check : callable or None
+        ``check(config)``: raises ValueError when the cells of *config* (one grid point, as
+        ``cell`` gets it) cannot run; called before the first cell.
     """
 
     name: str
     description: str
-    fields: dict
-    presets: dict = dc_field(default_factory=dict)
+    fields: dict[str, Field]
+    presets: dict[str, Preset] = dc_field(default_factory=dict)
     cell: Callable | None = None
     plot: Callable | None = None
     module: str = ""
     cell_version: Any = None
+    check: Callable | None = None
 
 
 def _check_spec(name, fields, presets):
@@ -74,21 +85,33 @@ def _check_spec(name, fields, presets):
     return out
 
 
-def register_simulation(name=None, *, fields, presets=None, description="", plot=None,
-                        cell_version=None):
-    """Decorator registering ``cell(config, seed)`` as a simulation.
+def register_simulation(name: str | None = None, *, fields: dict[str, Field],
+                        presets: dict[str, Preset | dict[str, Any]] | None = None,
+                        description: str = "", plot: Callable[..., Any] | None = None,
+                        cell_version: int | str | None = None,
+                        ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Make a decorator registering ``cell(config, seed)`` as a simulation.
 
     Parameters
     ----------
     name : str, optional
         Defaults to the function's name.
     fields : dict of str -> Field
-    presets : dict of str -> Preset, optional
+        The config fields, by name (not the reserved names, such as ``seeds``).
+    presets : dict of str -> Preset or dict, optional
+        Named sets of field values (a plain dict becomes a :class:`Preset` without description).
     description : str
         One line shown by ``noprune-theory sim --list``.
     plot : callable, optional
         ``plot(table, config, outdir)``.
     cell_version : int or str, optional
+        Part of the results hash; bump it when ``cell`` changes what it computes.
+
+    Returns
+    -------
+    callable
+        The decorator: it registers the function (also as its attribute ``simulation``) and
+        returns it unchanged.
 
     Notes
     -----
@@ -120,7 +143,7 @@ def register_simulation(name=None, *, fields, presets=None, description="", plot
     return decorate
 
 
-def simulation_from_module(module, name=None):
+def simulation_from_module(module: ModuleType, name: str | None = None) -> Simulation:
     """Build a :class:`Simulation` from a module following the module protocol."""
     name = name or module.__name__.rsplit(".", 1)[-1]
     fields = module.FIELDS
@@ -130,7 +153,8 @@ def simulation_from_module(module, name=None):
         desc = (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else ""
     return Simulation(name=name, description=desc, fields=dict(fields), presets=presets,
                       cell=module.cell, plot=getattr(module, "plot", None),
-                      module=module.__name__, cell_version=getattr(module, "CELL_VERSION", None))
+                      module=module.__name__, cell_version=getattr(module, "CELL_VERSION", None),
+                      check=getattr(module, "check_config", None))
 
 
 def _is_sim_module(module):
@@ -144,12 +168,13 @@ def _package_names():
                   if not m.name.startswith("_") and not m.ispkg)
 
 
-def list_simulations():
-    """All known simulations (package modules, then registered ones), sorted by name.
+def list_simulations() -> list[Simulation]:
+    """List all known simulations: package modules, then registered ones.
 
     Returns
     -------
     list of Simulation
+        Sorted by name; a registered simulation replaces a module of the same name.
     """
     found = {}
     for mod_name in _package_names():
@@ -160,8 +185,8 @@ def list_simulations():
     return [found[k] for k in sorted(found)]
 
 
-def get_simulation(name):
-    """The simulation called *name*.
+def get_simulation(name: str) -> Simulation:
+    """Find the simulation called *name*.
 
     Parameters
     ----------
@@ -173,6 +198,7 @@ def get_simulation(name):
     Returns
     -------
     Simulation
+        Its fields, presets, cell and plot functions.
 
     Raises
     ------

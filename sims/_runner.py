@@ -194,12 +194,16 @@ def plan_batches(sim_module, todo, memory_budget):
     """Split the pending cells into batches: cells of one group, at most *memory_budget* MiB.
 
     *todo* is ``[(key, point, seed), ...]``. Cells group by the module's ``group_key(point)``
-    (order of first appearance kept); a batch holds as many cells of a group as fit the budget
-    by ``network_bytes(point) * network_count(point)``, and always at least one.
+    (order of first appearance kept), and by seed too when the module sets
+    ``BATCH_SEEDS = False`` (its seeds cannot share a training, so a batch per seed saves each
+    seed's cells as soon as they finish); a batch holds as many cells of a group as fit the
+    budget by ``network_bytes(point) * network_count(point)``, and always at least one.
     """
+    by_seed = not getattr(sim_module, "BATCH_SEEDS", True)
     groups = {}
     for item in todo:
-        groups.setdefault(sim_module.group_key(item[1]), []).append(item)
+        key = sim_module.group_key(item[1])
+        groups.setdefault((key, item[2]) if by_seed else key, []).append(item)
     budget = memory_budget * 2**20
     batches = []
     for cells in groups.values():
@@ -347,6 +351,11 @@ def run_simulation(run_config, *, out="results", workers=None, scheduler=None, c
 
     sim = get_simulation(run_config.sim)
     _check_backend(run_config.backend, remote=scheduler is not None or client is not None)
+    if sim.check is not None:
+        # the simulation's own check (an optional dependency, a data file): a ValueError
+        # before any folder or cell, as on the command line
+        for point in run_config.points():
+            sim.check(dict(point))
     own_client = None
     if scheduler is not None:
         # an unreachable scheduler is an input error: fail before the folder is even made

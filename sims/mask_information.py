@@ -40,10 +40,24 @@ library's formulas); the selection, and the SynFlow and IMP schedules of
 inputs gives its other weights score 0), and with per-network keys SynFlow at 8 of 16 weights
 showed a spurious 1 bit over two masks in a first run.
 
+The entropies, the mask codes and the iid enumeration are the estimators' own
+(:func:`noprune_theory.estimators.mask_information_exact`, ``weighted_entropy``,
+``mask_codes``, ``per_weight_entropy``, ``plugin_entropy`` with the Miller-Madow correction,
+``enumerate_datasets``); this module adds the cube's dataset laws and the pruning with the
+shared tie order.
+
 Protocol of one cell (method, kept, seed): build the initialization ``seed`` of the network
-(He initialization, zero biases) and copy it to one network per dataset; prune every copy on its
+(``init``: ``"he"``, the default, He weights and zero biases; ``"torch"``, PyTorch's
+``nn.Linear`` default, weights and biases ``U(+-1/sqrt(fan_in))``; ``"lecun"``) and copy it to
+one network per dataset (inputs: the cube points, or with ``input_scale = "normalized"`` the
+cube scaled by ``1/sqrt(d)``); prune every copy on its
 dataset to ``kept`` weights; encode each mask as an integer; return the exact (or estimated)
 entropy of the mask's distribution over datasets, in bits.
+
+Batched runs: the cells of one group (every method, kept count and seed of a point) run
+together (:func:`cells_batch`): the datasets are enumerated once, and the pruning is prepared
+once per (method, seed) for all its kept counts (:func:`prune_all_kept`: one set of scores, one
+training for magnitude after training, one IMP trajectory); the values equal :func:`cell`'s.
 
 Values per cell: ``info_bits`` (I(m; D | init) = H(m | init), bits), ``info_se`` (0 when exact,
 bootstrap SE when sampled), ``info_x_bits`` (I(m; input set | init): what the mask learns from
@@ -63,11 +77,16 @@ G. A. Miller, "Note on the bias of information estimates" (1955) (Miller-Madow c
 """
 from __future__ import annotations
 
+from noprune_theory.models import INITS
 from noprune_theory.sims._config import Field, preset
 
 DESCRIPTION = ("Exact I(mask; data | init) in bits on the 6-point cube toy model, per pruning "
                "method.")
 CELL_VERSION = 2
+
+#: Input scales: ``standard`` is the cube {-1, +1}^d itself ([NFP]'s toy inputs, ``||x||^2 =
+#: d``), ``normalized`` the cube scaled by ``1/sqrt(d)`` (``||x||^2 = 1``).
+INPUT_SCALES = ("standard", "normalized")
 
 #: Data-agnostic controls first, then the data-dependent methods of [NFP] Sec. 5.
 METHODS = ("random", "synflow", "magnitude", "snip", "grasp", "magnitude_after_training", "imp")
@@ -83,6 +102,12 @@ FIELDS = {
     "datasets": Field(0, "0: enumerate every dataset (exact); N > 0: sample N datasets "
                       "(plug-in + Miller-Madow, bootstrap SE)", low=0),
     "d": Field(3, "input dimension (inputs are the 2^d cube points)", low=1, high=4),
+    "input_scale": Field("standard", "inputs: 'standard' the cube points {-1, +1}^d "
+                         "(||x||^2 = d), 'normalized' {-1, +1}^d / sqrt(d) (||x||^2 = 1)",
+                         choices=INPUT_SCALES),
+    "init": Field("he", "initial weights: 'he' (zero biases), 'torch' (U(+-1/sqrt(fan_in)) "
+                  "weights and biases), 'lecun' (N(0, 1/fan_in), zero biases)",
+                  choices=INITS),
     "n": Field(6, "points per dataset", low=1, high=8),
     "width": Field(4, "hidden ReLU units", low=1, high=16),
     "lr": Field(0.1, "gradient-descent step size (1/step) of the training methods", low=0,
@@ -138,7 +163,8 @@ def enumerate_datasets(d, n, law):
     -----
     ``subset``: ``M = C(2^d, n) 2^n`` equally likely datasets. ``iid``: the multisets of n
     (x, y) pairs from the ``2^{d+1}`` pairs, ``M = C(2^{d+1} + n - 1, n)``, with probability
-    ``n! / prod_j c_j! / 2^{(d+1) n}`` (the multinomial count of orderings).
+    ``n! / prod_j c_j! / 2^{(d+1) n}`` (the multinomial count of orderings), from
+    :func:`noprune_theory.estimators.enumerate_datasets`.
 
     Examples
     --------
@@ -150,9 +176,10 @@ def enumerate_datasets(d, n, law):
     (54264, 1.0)
     """
     import itertools
-    import math
 
     import numpy as np
+
+    from noprune_theory.estimators import enumerate_datasets as lib_enumerate_datasets
 
     cube = cube_points(d)
     m = len(cube)
@@ -166,13 +193,9 @@ def enumerate_datasets(d, n, law):
         xset = np.repeat(np.arange(len(subsets)), len(labels))
         prob = np.full(len(idx), 1.0 / len(idx))
         return cube[idx], y, prob, xset
-    pairs = 2 * m  # pair j = (cube[j // 2], label -1 if j even else +1)
-    multisets = np.array(list(itertools.combinations_with_replacement(range(pairs), n)),
-                         dtype=np.int64)
-    counts = np.stack([np.bincount(r, minlength=pairs) for r in multisets])
-    log_orderings = math.lgamma(n + 1) - np.sum(
-        np.vectorize(math.lgamma)(counts + 1.0), axis=1)
-    prob = np.exp(log_orderings - n * math.log(pairs))
+    # the multisets of n draws from the 2m (x, y) pairs, pair j = (cube[j // 2], label -1 if
+    # j is even else +1), with their exact multinomial probabilities
+    multisets, prob = lib_enumerate_datasets(2 * m, n)
     X = cube[multisets // 2]
     y = np.where(multisets % 2 == 1, 1.0, -1.0)
     # the input multiset: sorted cube indices, coded by np.unique
@@ -207,39 +230,15 @@ def law_entropy_bits(d, n, law):
         return math.log2(math.comb(2**d, n)) + n
     if math.comb(2 ** (d + 1) + n - 1, n) > 200_000:
         return float(n * (d + 1))
+    import numpy as np
+
+    from noprune_theory.estimators import weighted_entropy
+
     _, _, prob, _ = enumerate_datasets(d, n, law)
-    return weighted_entropy_bits(range(len(prob)), prob)
+    return weighted_entropy(np.arange(len(prob)), prob, base=2)
 
 
 # ----------------------------------------------------------------------------- entropies
-def weighted_entropy_bits(codes, weights):
-    """Entropy in bits of the distribution that puts ``weights[i]`` on symbol ``codes[i]``.
-
-    Parameters
-    ----------
-    codes : array_like of int, shape (M,)
-    weights : array_like of float >= 0, shape (M,), positive sum (normalized here)
-
-    Returns
-    -------
-    float
-        ``-sum_c p_c log2 p_c`` with ``p_c = sum_{i: codes_i = c} w_i / sum_i w_i``.
-
-    Examples
-    --------
-    >>> weighted_entropy_bits([0, 1, 1, 2], [0.5, 0.125, 0.125, 0.25])
-    1.5
-    """
-    import numpy as np
-
-    codes = np.asarray(codes).reshape(-1)
-    w = np.asarray(weights, dtype=np.float64).reshape(-1)
-    _, inv = np.unique(codes, return_inverse=True)
-    p = np.bincount(inv.reshape(-1), weights=w)
-    p = p[p > 0] / p.sum()
-    return float(max(0.0, -np.sum(p * np.log2(p))))
-
-
 def _joint_codes(a, b):
     import numpy as np
 
@@ -248,37 +247,19 @@ def _joint_codes(a, b):
     return np.asarray(inv).reshape(-1)
 
 
-def _miller_madow_bits(codes):
-    import numpy as np
-
-    counts = np.bincount(codes)
-    counts = counts[counts > 0].astype(np.float64)
-    total = counts.sum()
-    p = counts / total
-    return float(-np.sum(p * np.log2(p)) + (len(counts) - 1) / (2.0 * total * np.log(2.0)))
-
-
 def bootstrap_entropy_se(codes, resamples, rng):
-    """Bootstrap standard error of the Miller-Madow plug-in entropy (bits) of *codes*."""
+    """Bootstrap standard error of the Miller-Madow plug-in entropy (bits) of *codes*
+    (:func:`noprune_theory.estimators.plugin_entropy`) over resampled datasets."""
     import numpy as np
+
+    from noprune_theory.estimators import plugin_entropy
 
     _, inv = np.unique(np.asarray(codes), return_inverse=True)
     inv = np.asarray(inv).reshape(-1)
-    reps = [_miller_madow_bits(inv[rng.integers(0, len(inv), len(inv))])
+    reps = [plugin_entropy(inv[rng.integers(0, len(inv), len(inv))],
+                           correction="miller_madow", base=2)
             for _ in range(resamples)]
     return float(np.std(reps, ddof=1))
-
-
-def mask_codes(masks):
-    """One integer per network from its masks: bit i = flattened weight i kept (up to 62
-    weights; beyond, the index of the mask among the distinct ones), equal iff masks are equal."""
-    import numpy as np
-
-    flat = np.concatenate([np.asarray(m).reshape(m.shape[0], -1) for m in masks], axis=1)
-    if flat.shape[1] > 62:
-        # too many weights for one int64: number the distinct rows instead
-        return np.asarray(np.unique(flat, axis=0, return_inverse=True)[1]).reshape(-1)
-    return flat.astype(np.int64) @ (np.int64(1) << np.arange(flat.shape[1], dtype=np.int64))
 
 
 # ----------------------------------------------------------------------------- pruning
@@ -336,12 +317,16 @@ def _replicated_net(config, seed, B):
 
     from noprune_theory.models import MaskedTwoLayer
 
+    init = config.get("init", "he")
     one = MaskedTwoLayer(config["d"], config["width"], B=1, activation="relu", seed=seed,
-                         backend=config["backend"])
+                         backend=config["backend"], init=init)
     net = MaskedTwoLayer(config["d"], config["width"], B=B, activation="relu", seed=seed,
-                         backend=config["backend"])
+                         backend=config["backend"], init=init)
     net.weights = [net.xp.asarray(np.repeat(np.asarray(w), B, axis=0)) for w in one.weights]
     net.initial_weights = [net.xp.asarray(w, copy=True) for w in net.weights]
+    if init == "torch":  # random initial biases: the copies must share them too
+        net.biases = [net.xp.asarray(np.repeat(np.asarray(b), B, axis=0)) for b in one.biases]
+        net.initial_biases = [net.xp.asarray(b, copy=True) for b in net.biases]
     return one, net
 
 
@@ -354,6 +339,18 @@ def prune_all(config, seed, X, y):
 
     Returns ``(masks, tied (B,), train_loss or None)``.
     """
+    return prune_all_kept(config, seed, X, y, [config["kept"]])[0]
+
+
+def prune_all_kept(config, seed, X, y, kepts):
+    """:func:`prune_all` at several kept counts, with the work they share done once.
+
+    The scores of a one-shot method (and the one training of magnitude after training) are
+    computed once and every kept count selects from them; IMP follows one trajectory of rounds
+    for every kept count (:func:`imp_common_ties_many`); SynFlow's schedule depends on the
+    kept count, so it runs once per count. Returns one ``(masks, tied, train_loss)`` per kept
+    count, each equal to :func:`prune_all`'s.
+    """
     import numpy as np
 
     from noprune_theory.pruning import compute_scores, magnitude_scores
@@ -363,10 +360,11 @@ def prune_all(config, seed, X, y):
     B = X.shape[0]
     one, net = _replicated_net(config, seed, B)
     P = net.weight_count()
-    kept = config["kept"]
-    if not 1 <= kept < P:
-        raise ValueError(f"kept must be an integer in [1, {P - 1}] for width {config['width']} "
-                         f"and d = {config['d']} ({P} prunable weights), got {kept}")
+    for kept in kepts:
+        if not 1 <= kept < P:
+            raise ValueError(f"kept must be an integer in [1, {P - 1}] for width "
+                             f"{config['width']} and d = {config['d']} ({P} prunable weights), "
+                             f"got {kept}")
     priority = np.random.default_rng([seed, 7]).permutation(P)
     data = (X, y)
     train_loss = None
@@ -390,15 +388,15 @@ def prune_all(config, seed, X, y):
             train(trained, X, y, loss="mse", **_train_options(config))
             scores = magnitude_scores(trained.weights)
             train_loss = float(np.asarray(trained.loss(X, y)).mean())
-        masks, tied = select_common_ties([np.asarray(s) for s in scores], kept, priority)
-        return masks, tied, train_loss
+        scores = [np.asarray(s) for s in scores]
+        return [select_common_ties(scores, kept, priority) + (train_loss,) for kept in kepts]
     if method == "synflow":
-        masks, tied = synflow_common_ties(net, kept, config["synflow_iterations"], priority)
-    else:  # imp
-        masks, tied, losses = imp_common_ties(net, X, y, kept, config["imp_fraction"],
-                                              _train_options(config), priority)
-        train_loss = float(np.mean(losses[-1]))
-    return masks, tied, train_loss
+        return [synflow_common_ties(net, kept, config["synflow_iterations"], priority) + (None,)
+                for kept in kepts]
+    # imp
+    return [(masks, tied, float(np.mean(losses[-1])))
+            for masks, tied, losses in imp_common_ties_many(
+                net, X, y, kepts, config["imp_fraction"], _train_options(config), priority)]
 
 
 def synflow_common_ties(net, kept, iterations, priority):
@@ -433,11 +431,31 @@ def imp_common_ties(net, X, y, kept, fraction, train_options, priority):
 
     The schedule of :func:`noprune_theory.pruning.prune` (``method="imp"``): ``R =
     ceil(log p / log(1 - fraction))`` rounds; round r rewinds the survivors to the
-    initialization (biases to zero), trains them with ``train_options`` and keeps the
+    initialization (biases to their initial values, zero unless ``init="torch"``), trains them
+    with ``train_options`` and keeps the
     ``keep_count(p^min(1, r log(1 - fraction) / log p), P)`` largest trained magnitudes among
     them. A test checks that the masks equal ``prune(net, "imp", ...)`` when no tie occurs.
 
     Returns ``(masks, tied (B,), final training losses per round (list of (B,) arrays))``.
+    """
+    return imp_common_ties_many(net, X, y, [kept], fraction, train_options, priority)[0]
+
+
+def _imp_rounds(target, fraction):
+    import math
+
+    return max(1, math.ceil(math.log(target) / math.log(1.0 - fraction) - 1e-9))
+
+
+def imp_common_ties_many(net, X, y, kepts, fraction, train_options, priority):
+    """:func:`imp_common_ties` for several kept counts from one trajectory of rounds.
+
+    Round ``r`` keeps ``(1 - fraction)^r`` of the weights whatever the final count, so the
+    rounds of a smaller target are a prefix of a larger one's: one trajectory, trained up to
+    the most rounds, serves every count. Every count still runs its own selection at each of
+    its rounds; one whose survivors ever differ from the trajectory's before its last round (a
+    kept count rounded the other way) runs alone, so the result is always
+    :func:`imp_common_ties`'s. Returns one ``(masks, tied, losses)`` per kept count.
     """
     import math
 
@@ -447,32 +465,51 @@ def imp_common_ties(net, X, y, kept, fraction, train_options, priority):
     from noprune_theory.training import train
 
     P = net.weight_count()
-    target = kept / P
     q = fraction
-    rounds = max(1, math.ceil(math.log(target) / math.log(1.0 - q) - 1e-9))
+    targets = [{"target": kept / P, "rounds": _imp_rounds(kept / P, q),
+                "current": [np.asarray(m) for m in net.masks],
+                "tied": np.zeros(net.B, dtype=bool), "losses": [], "ok": True}
+               for kept in kepts]
     work = net.copy()
     init_w = [np.asarray(w).copy() for w in net.weights]
+    init_b = [np.asarray(b).copy() for b in net.initial_biases]  # zeros unless init="torch"
     current = [np.asarray(m) for m in net.masks]
-    tied_any = np.zeros(net.B, dtype=bool)
-    losses = []
-    for r in range(1, rounds + 1):
+    for r in range(1, max(t["rounds"] for t in targets) + 1):
+        live = [t for t in targets if t["ok"] and t["rounds"] >= r]
+        if not live:
+            break
         work.weights = [work.xp.asarray(w.copy()) for w in init_w]
-        work.biases = [work.xp.zeros_like(b) for b in work.biases]
+        work.biases = [work.xp.asarray(b, copy=True) for b in init_b]
         work.set_masks([work.xp.asarray(m) for m in current])
         train(work, X, y, loss="mse", **train_options)
-        losses.append(np.asarray(work.loss(X, y), dtype=np.float64))
-        progress = min(1.0, r * math.log(1.0 - q) / math.log(target))
-        k_r = keep_count(target ** progress, P)
-        scores = [np.where(m, np.asarray(s), -np.inf)
-                  for s, m in zip(magnitude_scores(work.weights), current)]
-        current, tied = select_common_ties(scores, k_r, priority)
-        tied_any |= tied
-    return current, tied_any, losses
+        loss = np.asarray(work.loss(X, y), dtype=np.float64)
+        trained = magnitude_scores(work.weights)
+        nxt = None
+        for t in live:
+            progress = min(1.0, r * math.log(1.0 - q) / math.log(t["target"]))
+            k_r = keep_count(t["target"] ** progress, P)
+            scores = [np.where(m, np.asarray(s), -np.inf) for s, m in zip(trained, t["current"])]
+            t["current"], tied = select_common_ties(scores, k_r, priority)
+            t["tied"] |= tied
+            t["losses"].append(loss)
+            if t["rounds"] > r:  # it trains on: it must share the trajectory's survivors
+                if nxt is None:
+                    nxt = t["current"]
+                elif not all(np.array_equal(a, b) for a, b in zip(t["current"], nxt)):
+                    t["ok"] = False
+        if nxt is None:
+            break
+        current = nxt
+    return [(t["current"], t["tied"], t["losses"]) if t["ok"] else
+            imp_common_ties_many(net, X, y, [kept], fraction, train_options, priority)[0]
+            for t, kept in zip(targets, kepts)]
 
 
 # ----------------------------------------------------------------------------- the cell
-def cell(config, seed):
-    """I(m; D | init = seed) in bits for one method and one kept count."""
+def _datasets(config, seed):
+    """The datasets of a cell: every dataset of the law with its probability (``datasets =
+    0``), or ``datasets`` draws of it (seeded by the seed), the inputs scaled by
+    ``input_scale``; ``(X, y, prob, xset)``."""
     import math
 
     import numpy as np
@@ -490,22 +527,47 @@ def cell(config, seed):
         rng = np.random.default_rng([seed, config["datasets"], 11])
         X, y, prob, xset = sample_datasets(config["d"], config["n"], law, config["datasets"],
                                            rng)
-    masks, tied, train_loss = prune_all(config, seed, X, y)
+    if config.get("input_scale", "standard") == "normalized":
+        X = X / np.sqrt(config["d"])
+    return X, y, prob, xset
+
+
+def cell(config, seed):
+    """I(m; D | init = seed) in bits for one method and one kept count."""
+    X, y, prob, xset = _datasets(config, seed)
+    return _values(config, seed, X, y, prob, xset, *prune_all(config, seed, X, y))
+
+
+def _values(config, seed, X, y, prob, xset, masks, tied, train_loss):
+    """The values of a cell from its datasets and its masks on them."""
+    import math
+
+    import numpy as np
+
+    from noprune_theory.estimators import (
+        mask_codes,
+        mask_information_exact,
+        per_weight_entropy,
+        plugin_entropy,
+        weighted_entropy,
+    )
+
+    law = config["dataset"]
     codes = mask_codes(masks)
     P = int(sum(int(np.prod(m.shape[1:])) for m in masks))
     kept = config["kept"]
     # labels code: the label vector in binary
     ycode = ((y > 0).astype(np.int64) @ (np.int64(1) << np.arange(y.shape[1], dtype=np.int64)))
     dcode = _joint_codes(xset, ycode)
-    h_m = weighted_entropy_bits(codes, prob)
-    h_x = weighted_entropy_bits(xset, prob)
-    h_mx = weighted_entropy_bits(_joint_codes(codes, xset), prob)
+    # I(m; inputs) = H(m) + H(inputs) - H(m, inputs) under the datasets' law (exact when
+    # enumerated, plug-in when sampled)
+    h_m = weighted_entropy(codes, prob, base=2)
+    h_x = weighted_entropy(xset, prob, base=2)
+    h_mx = weighted_entropy(_joint_codes(codes, xset), prob, base=2)
     info_x = h_m + h_x - h_mx
     if config["datasets"] == 0:
-        # the estimators' exact routine on the same masks (looked up per dataset: the batched
-        # pipeline already ran); it must agree with the weighted entropy above
-        from noprune_theory.estimators import mask_information_exact
-
+        # the estimators' exact I(m; D | init) on these masks (looked up per dataset: the
+        # batched pipeline already ran), and sum_i H(m_i) under the same law
         flat = np.concatenate([m.reshape(m.shape[0], -1) for m in masks], axis=1)
         table = {(X[i].tobytes(), y[i].tobytes()): flat[i] for i in range(len(flat))}
         exact = mask_information_exact(lambda Xi, yi, s: table[(Xi.tobytes(), yi.tobytes())],
@@ -513,16 +575,11 @@ def cell(config, seed):
                                        seeds=(seed,))
         info, se = float(exact.mi_conditional), 0.0
         per_weight = float(exact.per_weight_entropy)
-        if abs(info - h_m) > 1e-9:
-            raise RuntimeError(f"exact entropies disagree: {info} vs {h_m} bits")
     else:
-        info = _miller_madow_bits(np.unique(codes, return_inverse=True)[1].reshape(-1))
+        info = plugin_entropy(codes, correction="miller_madow", base=2)
         se = bootstrap_entropy_se(codes, config["bootstrap"],
                                   np.random.default_rng([seed, config["datasets"], 13]))
-        q = np.concatenate([m.reshape(m.shape[0], -1) for m in masks], axis=1).mean(axis=0)
-        qc = np.clip(q, 1e-300, 1.0)
-        pc = np.clip(1.0 - q, 1e-300, 1.0)
-        per_weight = float(np.sum(-q * np.log2(qc) - (1.0 - q) * np.log2(pc)))
+        per_weight = per_weight_entropy(masks)
     return {
         "info_bits": info,
         "info_se": se,
@@ -531,7 +588,7 @@ def cell(config, seed):
         "per_weight_bits": per_weight,
         "distinct_masks": len(np.unique(codes)),
         "ceiling_bits": math.log2(math.comb(P, kept)),
-        "data_ceiling_bits": (weighted_entropy_bits(dcode, prob) if config["datasets"] == 0
+        "data_ceiling_bits": (weighted_entropy(dcode, prob, base=2) if config["datasets"] == 0
                               else law_entropy_bits(config["d"], config["n"], law)),
         "sparsity": 1.0 - kept / P,
         "prunable": P,
@@ -539,6 +596,60 @@ def cell(config, seed):
         "tie_fraction": float(np.mean(tied)),
         "train_loss": train_loss,
     }
+
+
+# ----------------------------------------------------------------------------- batched cells
+def group_key(config):
+    """Cells with the same key run as one batch: every field but the method and the kept
+    count (the same network, datasets and training settings)."""
+    return tuple((k, v) for k, v in sorted(config.items()) if k not in ("method", "kept"))
+
+
+def network_count(config):
+    """Networks one cell prunes: one copy of the initialization per dataset."""
+    import math
+
+    if config["datasets"] > 0:
+        return config["datasets"]
+    d, n = config["d"], config["n"]
+    return (math.comb(2**d, n) * 2**n if config["dataset"] == "subset"
+            else math.comb(2 ** (d + 1) + n - 1, n))
+
+
+def network_bytes(config):
+    """Memory one network (one dataset) takes while its batch prunes (bytes, an upper
+    estimate)."""
+    d, w, n = config["d"], config["width"], config["n"]
+    weights = d * w + w
+    # weights, initial weights, gradients, masks, scores and copies (float64); activations,
+    # pre-activations and deltas over the n points; the dataset
+    return 8 * (12 * weights + 4 * (w + 1) * n + n * (d + 1))
+
+
+def cells_batch(items):
+    """Values of several cells ``[(config, seed), ...]`` of one group.
+
+    The pruning is prepared once per (method, seed), i.e. per initialization, for all the kept
+    counts of the batch (:func:`prune_all_kept`: one set of scores, one training for magnitude
+    after training, one IMP trajectory), and the datasets are enumerated once. Every value
+    equals the cell's own.
+    """
+    by_init = {}
+    for i, (config, seed) in enumerate(items):
+        by_init.setdefault((config["method"], seed), []).append(i)
+    out = [None] * len(items)
+    enumerated = None
+    for (_, seed), where in by_init.items():
+        config = items[where[0]][0]
+        if config["datasets"] == 0:  # the same datasets for every seed
+            enumerated = enumerated or _datasets(config, seed)
+            X, y, prob, xset = enumerated
+        else:
+            X, y, prob, xset = _datasets(config, seed)
+        kepts = [items[i][0]["kept"] for i in where]
+        for i, pruned in zip(where, prune_all_kept(config, seed, X, y, kepts)):
+            out[i] = _values(items[i][0], seed, X, y, prob, xset, *pruned)
+    return out
 
 
 # ----------------------------------------------------------------------------- the figure

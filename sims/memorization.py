@@ -219,7 +219,7 @@ def cells_batch(items):
     """Values of several cells ``[(config, seed), ...]`` of one group, trained as one batch.
 
     The pruning is prepared once per (method, seed), i.e. per initialization, for all the k of
-    the batch (:func:`noprune_theory.pruning._methods.prune_at_sparsities`: one IMP trajectory
+    the batch (:func:`noprune_theory.pruning.prune_at_sparsities`: one IMP trajectory
     to the largest k, one training for magnitude after training, one set of SNIP or GraSP
     scores), giving each cell exactly the masks :func:`cell` computes. Then all the networks of
     the batch train together. Training treats every network on its own (its own data, mask,
@@ -228,7 +228,7 @@ def cells_batch(items):
     import numpy as np
 
     from noprune_theory.models import MaskedMLP
-    from noprune_theory.pruning._methods import prune_at_sparsities
+    from noprune_theory.pruning import prune_at_sparsities
     from noprune_theory.training import train
 
     nets = [None] * len(items)

@@ -21,8 +21,13 @@ Protocol of one cell (lr, grad_noise, seed):
    ``x ~ N(0, I_d/d)``, labels ``y = f*(x) + sigma z``. ``fresh`` further inputs estimate
    ``E_mu f``. The data depend on the seed only, so every (lr, grad_noise) sees the same problem
    (paired comparisons).
+   With ``input_scale = "standard"`` the students see the same draws times ``sqrt(d)``
+   (``x ~ N(0, I_d)``) and the same labels: the teacher as a function of these inputs is
+   ``f*(x / sqrt(d))``, so its output and the signal-to-noise ratio do not change.
 2. Dense training ("round 0"): ``nets`` students (MLPs with ``depth`` weight layers of width
-   ``width``, ReLU, He initialization; seed-dependent, shared across the grid) trained on the
+   ``width``, ReLU, ``init``: ``"he"``, the default, He weights and zero biases, ``"torch"``,
+   PyTorch's ``nn.Linear`` default, or ``"lecun"``; seed-dependent, shared across the grid)
+   trained on the
    MSE loss with full-batch Adam at step size ``lr`` for ``steps`` steps (one step = one epoch),
    with isotropic Gaussian noise of standard deviation ``grad_noise`` added to every gradient
    entry (:func:`noprune_theory.training.train`). ``corr`` is recorded every ``record_every``
@@ -40,6 +45,13 @@ Protocol of one cell (lr, grad_noise, seed):
      with the same inputs and teacher but an independent noise draw ``z'``: a mask as
      "trainable" as IMP's and informed about the inputs and the teacher, but not about ``z``.
      ``corr_imp - corr_other_noise`` isolates the information about the noise in the mask.
+
+Batched runs: the cells of one point (its seeds) run in lockstep (:func:`cells_batch`): the
+dense runs of every cell train as one batch, then the four runs of each IMP round (the three
+masks and the other-noise chain). With gradient noise each run trains alone, because
+:func:`~noprune_theory.training.train` draws one noise array for its whole batch from one seed:
+batching those runs would change their noise. Every training and measurement runs on
+per-network inputs in both paths, so the values equal the cell-by-cell ones.
 
 Values per cell (means over the ``nets`` students): ``steps_recorded`` (list), ``corr_curve``
 and ``loss_curve`` (dense run, lists), ``corr_final`` and ``loss_final`` (end of the dense run),
@@ -64,11 +76,16 @@ Initialization: Why are We Missing the Mark?", ICLR 2021, Sec. 5 (layer-wise shu
 """
 from __future__ import annotations
 
+from noprune_theory.models import INITS
 from noprune_theory.sims._config import Field, preset
 
 DESCRIPTION = ("Correlation (1/n) sum (f(x_i) - E f) z_i of a student with the label noise: "
                "over training, IMP rounds (vs shuffled masks), learning rate, gradient noise.")
 CELL_VERSION = 1
+
+#: Input scales: ``normalized`` is ``x ~ N(0, I_d/d)`` (``E ||x||^2 = 1``), ``standard`` is
+#: ``x ~ N(0, I_d)`` (the same draws times ``sqrt(d)``).
+INPUT_SCALES = ("normalized", "standard")
 
 FIELDS = {
     "lr": Field([1e-4, 3e-4, 1e-3], "Adam step size (1/step)", low=0, low_inclusive=False),
@@ -76,6 +93,12 @@ FIELDS = {
                         "(loss units per weight unit)", low=0),
     "n": Field(1000, "number of training points", low=2),
     "d": Field(50, "input dimension", low=1),
+    "input_scale": Field("normalized", "students' inputs: 'normalized' x ~ N(0, I_d/d), "
+                         "'standard' x ~ N(0, I_d) (the teacher's labels are the same)",
+                         choices=INPUT_SCALES),
+    "init": Field("he", "students' initial weights: 'he' (zero biases), 'torch' "
+                  "(U(+-1/sqrt(fan_in)) weights and biases), 'lecun' (N(0, 1/fan_in), zero "
+                  "biases)", choices=INITS),
     "sigma": Field(1.0, "label noise standard deviation (label units)", low=0,
                    low_inclusive=False),
     "teacher_depth": Field(3, "teacher weight layers", low=1, high=10),
@@ -156,24 +179,76 @@ def _problem(config, seed):
     return data, fresh, y_other
 
 
+def _per_network(a, B):
+    """*a* repeated for each of B networks, C-contiguous: every training and measurement runs
+    on per-network inputs, in a cell alone as in a batch of cells, so that a network's numbers
+    never depend on the others trained with it."""
+    import numpy as np
+
+    a = np.asarray(a, dtype=np.float64)
+    return np.ascontiguousarray(np.broadcast_to(a, (B,) + a.shape))
+
+
 def _run(model, data, y, fresh, config, seed):
     """Train *model* in place on labels *y*; (steps, corr (T, B), loss (T, B)).
 
     corr is always taken against the noise ``data.noise`` of the real labels. *seed* seeds the
     gradient noise only (the initialization is the model's).
     """
+    run = {"model": model, "X": data.X, "y": y, "fresh": fresh, "noise": data.noise,
+           "seed": seed}
+    _train_together([run], config)
+    return run["out"]
+
+
+def _train_together(runs, config):
+    """Train the models of *runs* as one batch; each run's ``out`` = (steps, corr, loss).
+
+    A run is a dict: ``model`` (trained in place), ``X`` (n, d), labels ``y`` (n,), ``fresh``
+    inputs (m, d), the label ``noise`` z (n,) its corr is measured against, and the ``seed``
+    of its gradient noise. The runs share one ``train()`` call, hence one seed: callers batch
+    runs only when there is no gradient noise (then the seed draws nothing).
+    """
     import numpy as np
 
     from noprune_theory.training import train
 
-    def measure(net, step):
-        return _noise_correlation(_outputs(net, data.X), _outputs(net, fresh), data.noise)
+    models = [r["model"] for r in runs]
+    big = models[0] if len(models) == 1 else type(models[0])._stack(models)
+    X = np.concatenate([_per_network(r["X"], m.B) for r, m in zip(runs, models)])
+    y = np.concatenate([_per_network(r["y"], m.B) for r, m in zip(runs, models)])
+    fresh = np.concatenate([_per_network(r["fresh"], m.B) for r, m in zip(runs, models)])
+    bounds = np.cumsum([0] + [m.B for m in models])
 
-    res = train(model, data.X, y, loss="mse", optimizer="adam", lr=config["lr"],
+    def measure(net, step):
+        f, f_fresh = _outputs(net, X), _outputs(net, fresh)
+        return np.concatenate([_noise_correlation(f[a:b], f_fresh[a:b], r["noise"])
+                               for r, a, b in zip(runs, bounds[:-1], bounds[1:])])
+
+    res = train(big, X, y, loss="mse", optimizer="adam", lr=config["lr"],
                 steps=config["steps"], grad_noise=config["grad_noise"],
-                record_every=config["record_every"], callback=measure, seed=seed)
+                record_every=config["record_every"], callback=measure, seed=runs[0]["seed"])
     corr = np.stack(res.trajectory.callback)
-    return res.trajectory.steps, corr, res.trajectory.loss
+    loss = np.asarray(res.trajectory.loss)
+    for r, m, a, b in zip(runs, models, bounds[:-1], bounds[1:]):
+        if m is not big:
+            m.weights = [w[a:b] for w in big.weights]
+            m.biases = [v[a:b] for v in big.biases]
+        r["out"] = (res.trajectory.steps, corr[:, a:b], loss[:, a:b])
+
+
+def _train_stage(runs, config):
+    """Train every run of one stage of the protocol (the runs are independent).
+
+    Without gradient noise all runs train as one batch. With it, ``train()`` draws one noise
+    array for its whole batch from its seed, so each run trains alone with its own draws, as
+    the protocol states (a batch would draw different numbers).
+    """
+    if config["grad_noise"] > 0:
+        for r in runs:
+            _train_together([r], config)
+    else:
+        _train_together(runs, config)
 
 
 #: The three masks of every IMP round: (key, what it is).
@@ -184,20 +259,94 @@ MASKS = (
 )
 
 
-def cell(config, seed):
-    """Dense training, then IMP rounds against two controls; corr with the label noise."""
+def _cells(items):
+    """The values of cells ``[(config, seed), ...]`` sharing every field but the seed, run in
+    lockstep: each stage (the dense run, then each IMP round) trains the networks of every
+    cell together (:func:`_train_stage`)."""
     import numpy as np
 
     from noprune_theory.models import MaskedMLP
     from noprune_theory.pruning import prune, shuffle_masks
 
-    data, fresh, y_other = _problem(config, seed)
+    config = items[0][0]
+    rounds = config["imp_rounds"]
     hidden = (config["width"],) * (config["depth"] - 1)
-    init = MaskedMLP(config["d"], hidden, B=config["nets"], activation="relu",
-                     backend=config["backend"], seed=seed)
-    dense = init.copy()
-    steps, corr, loss = _run(dense, data, data.y, fresh, config, seed)
+    cells = []
+    for cfg, seed in items:
+        data, fresh, y_other = _problem(cfg, seed)
+        init = MaskedMLP(cfg["d"], hidden, B=cfg["nets"], activation="relu",
+                         backend=cfg["backend"], seed=seed, init=cfg.get("init", "he"))
+        # the students' inputs: the same draws, times sqrt(d) for N(0, I_d); the labels are the
+        # teacher's on the normalized draws either way
+        scale = (np.sqrt(cfg["d"]) if cfg.get("input_scale", "normalized") == "standard"
+                 else None)
+        X = data.X if scale is None else np.asarray(data.X) * scale
+        cells.append({"seed": seed, "data": data, "X": X, "y_other": y_other,
+                      "fresh": fresh if scale is None else np.asarray(fresh) * scale,
+                      "teacher_fresh": fresh, "init": init, "dense": init.copy(),
+                      "density": [1.0]})
 
+    def run(c, model, y, seed):
+        return {"model": model, "X": c["X"], "y": y, "fresh": c["fresh"],
+                "noise": c["data"].noise, "seed": seed}
+
+    stage = []
+    for c in cells:
+        stage.append(run(c, c["dense"], c["data"].y, c["seed"]))
+        if rounds > 0:
+            # the IMP chain of the other-noise control: same init and inputs, labels y'
+            c["chain_other"] = c["init"].copy()
+            stage.append(run(c, c["chain_other"], c["y_other"], c["seed"]))
+    _train_stage(stage, config)
+    outs = iter(stage)
+    for c in cells:
+        c["first"] = next(outs)["out"]
+        if rounds > 0:
+            next(outs)
+        c["ends"] = {k: {"corr": [float(c["first"][1][-1].mean())],
+                         "loss": [float(c["first"][2][-1].mean())], "curves": []}
+                     for k, _ in MASKS}
+        c["chain"] = c["dense"]  # trained weights of the previous round, its masks, its init
+    for r in range(1, rounds + 1):
+        sparsity = 1.0 - (1.0 - config["imp_fraction"]) ** r
+        stage = []
+        for c in cells:
+            seed, init = c["seed"], c["init"]
+            # magnitude of the trained survivors, global ranking; pruned weights stay pruned
+            masks = prune(c["chain"], "magnitude", sparsity=sparsity, seed=seed)
+            masks_other = prune(c["chain_other"], "magnitude", sparsity=sparsity, seed=seed)
+            shuffle_seed = int(np.random.default_rng([seed, r]).integers(2**31))
+            nets = {"imp": c["chain"], "shuffled": init.copy(), "other_noise": init.copy()}
+            nets["imp"].set_masks(_contiguous(masks))
+            nets["shuffled"].set_masks(_contiguous(shuffle_masks(masks, seed=shuffle_seed)))
+            nets["other_noise"].set_masks(_contiguous(masks_other))
+            c["chain_other"].set_masks(_contiguous(masks_other))
+            # same gradient-noise draws for every network of the round (paired comparisons)
+            noise_seed = int(np.random.default_rng([seed, r, 1]).integers(2**31))
+            for key, net in nets.items():
+                net.rewind()
+                stage.append(run(c, net, c["data"].y, noise_seed) | {"cell": c, "key": key})
+            c["chain_other"].rewind()
+            stage.append(run(c, c["chain_other"], c["y_other"], noise_seed) | {"cell": c})
+        _train_stage(stage, config)
+        for s in stage:
+            if "key" in s:
+                _, corr, loss = s["out"]
+                ends = s["cell"]["ends"][s["key"]]
+                ends["corr"].append(float(corr[-1].mean()))
+                ends["loss"].append(float(loss[-1].mean()))
+                ends["curves"].append(corr.mean(axis=1).tolist())
+        for c in cells:
+            c["density"].append(float(c["chain"].density().mean()))
+    return [_record(c) for c in cells]
+
+
+def _record(c):
+    """The values of one cell from its finished runs."""
+    import numpy as np
+
+    data, fresh = c["data"], c["teacher_fresh"]
+    steps, corr, loss = c["first"]
     # the teacher (B = 1) holds no noise: its corr is the O(1/sqrt(n)) floor
     teacher_corr = _noise_correlation(_outputs(data.teacher, data.X),
                                       _outputs(data.teacher, fresh), data.noise)
@@ -210,38 +359,8 @@ def cell(config, seed):
         "noise_power": float(np.mean(np.asarray(data.noise, dtype=np.float64) ** 2)),
         "corr_teacher": float(teacher_corr[0]),
     }
-    rounds = config["imp_rounds"]
-    density = [1.0]
-    ends = {k: {"corr": [record["corr_final"]], "loss": [record["loss_final"]], "curves": []}
-            for k, _ in MASKS}
-    if rounds > 0:
-        # the IMP chain of the other-noise control: same init and inputs, labels y'
-        chain_other = init.copy()
-        _run(chain_other, data, y_other, fresh, config, seed)
-    chain = dense  # trained weights of the previous round, its masks, its initialization
-    for r in range(1, rounds + 1):
-        sparsity = 1.0 - (1.0 - config["imp_fraction"]) ** r
-        # magnitude of the trained survivors, global ranking; pruned weights stay pruned
-        masks = prune(chain, "magnitude", sparsity=sparsity, seed=seed)
-        masks_other = prune(chain_other, "magnitude", sparsity=sparsity, seed=seed)
-        shuffle_seed = int(np.random.default_rng([seed, r]).integers(2**31))
-        nets = {"imp": chain, "shuffled": init.copy(), "other_noise": init.copy()}
-        nets["imp"].set_masks(_contiguous(masks))
-        nets["shuffled"].set_masks(_contiguous(shuffle_masks(masks, seed=shuffle_seed)))
-        nets["other_noise"].set_masks(_contiguous(masks_other))
-        chain_other.set_masks(_contiguous(masks_other))
-        # same gradient-noise draws for every network of the round (paired comparisons)
-        noise_seed = int(np.random.default_rng([seed, r, 1]).integers(2**31))
-        for key, net in nets.items():
-            net.rewind()
-            _, c, l = _run(net, data, data.y, fresh, config, noise_seed)
-            ends[key]["corr"].append(float(c[-1].mean()))
-            ends[key]["loss"].append(float(l[-1].mean()))
-            ends[key]["curves"].append(c.mean(axis=1).tolist())
-        chain_other.rewind()
-        _run(chain_other, data, y_other, fresh, config, noise_seed)
-        density.append(float(chain.density().mean()))
-    record["density"] = density
+    ends = c["ends"]
+    record["density"] = c["density"]
     for key, _ in MASKS:
         record[f"corr_{key}"] = ends[key]["corr"]
         record[f"loss_{key}"] = ends[key]["loss"]
@@ -253,6 +372,47 @@ def cell(config, seed):
     record["corr_gain_vs_other_noise"] = (ends["imp"]["corr"][-1]
                                           - ends["other_noise"]["corr"][-1])
     return record
+
+
+def cell(config, seed):
+    """Dense training, then IMP rounds against two controls; corr with the label noise."""
+    return _cells([(config, seed)])[0]
+
+
+# ----------------------------------------------------------------------------- batched cells
+def group_key(config):
+    """Cells with the same key run as one batch: the same point (they differ by the seed)."""
+    return tuple(sorted(config.items()))
+
+
+def network_count(config):
+    """Networks one cell trains at once: ``nets`` students, times four in an IMP round (the
+    IMP mask, its two controls and the other-noise chain)."""
+    return config["nets"] * (4 if config["imp_rounds"] > 0 else 1)
+
+
+def network_bytes(config):
+    """Memory one network takes while its batch trains (bytes, an upper estimate)."""
+    d, w, n, m = config["d"], config["width"], config["n"], config["fresh"]
+    L = config["depth"]
+    weights = d * w + (L - 2) * w * w + w
+    units = (L - 1) * w + 1
+    # weights, initial weights, gradients, two Adam moments, masks and copies (float64);
+    # activations, pre-activations and deltas over the n points; per-network copies of the
+    # training and fresh inputs and the forward pass over the fresh inputs
+    return 8 * (10 * weights + 4 * units * n + (n + m) * (d + 1) + 2 * units * m)
+
+
+def cells_batch(items):
+    """Values of several cells ``[(config, seed), ...]`` of one group, run as one batch.
+
+    The cells run in lockstep (:func:`_cells`): the dense runs of every cell train together,
+    then the four runs of each IMP round of every cell. Training treats every network on its
+    own (its own inputs, labels, mask and Adam state), so every value equals the cell's own.
+    With gradient noise the runs train one by one (see :func:`_train_stage`): the same values,
+    without the speed-up.
+    """
+    return _cells(items)
 
 
 # ----------------------------------------------------------------------------- plots

@@ -14,11 +14,17 @@ Protocol of one cell (width, seed):
    ``n_test`` test points; the teacher is a dense two-layer ReLU network of width ``k0`` (He
    initialization, zero biases), its output divided by its standard deviation on the training
    inputs so that ``Var(y) = 1``; no label noise.
+   With ``input_scale = "standard"`` the inputs are ``x ~ N(0, I_d)`` (the same draws times
+   ``sqrt(d)``; the teacher labels them as they are).
 2. One batch of students :class:`~noprune_theory.models.MaskedTwoLayer` of width ``width``
-   (independent He initializations): ``nets`` dense ones, and ``nets`` per layer-density scheme
-   (``uniform``, ``erk``, ``balanced``, ``pyramidal``, from
-   :func:`noprune_theory.pruning.layer_densities`) and sparsity ``s_j = 1 - 2^-j``,
+   (independent initializations, ``init``: ``"he"``, the default, He weights and zero
+   biases; ``"torch"``, PyTorch's ``nn.Linear`` default; ``"lecun"``): ``nets`` dense ones,
+   and ``nets`` per layer-density scheme (``uniform``, ``erk``, ``balanced``, ``pyramidal``,
+   from :func:`noprune_theory.pruning.layer_densities`) and sparsity ``s_j = 1 - 2^-j``,
    ``j = 1..levels``, masked at random by ``prune(..., "random", sparsity=s, densities=scheme)``.
+   ``balanced`` is the toolkit's variant (docs/pruning.md): a layer capped at density 1 gives
+   its surplus to the others, so every mask keeps exactly ``(1 - s)`` of the weights; [GMB]'s
+   ``min(1, p N / (L N_l))`` keeps fewer once a layer is capped, as ``W_1`` is here.
    With one hidden layer the "layers" of the schemes are the two weight matrices
    ``W_0`` (d x width) and ``W_1`` (width x 1); biases are never masked.
 3. All students train together (one batched ensemble) with Adam, full batch, on the MSE, for
@@ -32,6 +38,11 @@ with a bootstrap over seeds for its standard error (:func:`required_widths`); a 
 sparsity that never cross within the widths run is drawn as a lower bound. It compares the
 shape of ``k*(s)`` with ``C / log(1/s)`` [GMB] and ``C' / (1 - s)`` (the width that keeps the
 number of kept weights fixed), each with one constant fitted to the measured points.
+
+Batched runs: the cells of one point (its seeds) train as one batch (:func:`cells_batch`),
+each student on its own seed's data; the values are those of :func:`cell` (every training and
+measurement runs on per-network inputs in both paths, so a student's numbers never depend on
+the batch it trained in).
 
 Values per cell: lists over the groups of the batch (dense first, then scheme-major):
 ``group_scheme``, ``group_sparsity``, ``test_rel_mse`` and ``train_rel_mse`` (means over the
@@ -47,6 +58,7 @@ Sparse", ICML 2023 (layer-wise densities; width factor 1/log(1/sparsity)).
 """
 from __future__ import annotations
 
+from noprune_theory.models import INITS
 from noprune_theory.sims._config import Field, preset
 
 DESCRIPTION = "Width a random-masked two-layer net needs to fit a dense teacher, vs sparsity."
@@ -54,11 +66,20 @@ CELL_VERSION = 1
 
 SCHEMES = ("uniform", "erk", "balanced", "pyramidal")
 
+#: Input scales: ``normalized`` is ``x ~ N(0, I_d/d)`` (``E ||x||^2 = 1``), ``standard`` is
+#: ``x ~ N(0, I_d)`` (the same draws times ``sqrt(d)``).
+INPUT_SCALES = ("normalized", "standard")
+
 FIELDS = {
     "width": Field([1, 2, 4, 8, 16, 32, 64, 128, 256, 512], "student hidden units", low=1),
     "levels": Field(4, "sparsities s_j = 1 - 2^-j for j = 1..levels (plus the dense students)",
                     low=1, high=12),
     "d": Field(4, "input dimension", low=1),
+    "input_scale": Field("normalized", "inputs: 'normalized' x ~ N(0, I_d/d), 'standard' "
+                         "x ~ N(0, I_d)", choices=INPUT_SCALES),
+    "init": Field("he", "students' initial weights: 'he' (zero biases), 'torch' "
+                  "(U(+-1/sqrt(fan_in)) weights and biases), 'lecun' (N(0, 1/fan_in), zero "
+                  "biases)", choices=INITS),
     "k0": Field(4, "teacher width (dense, ReLU)", low=1),
     "n": Field(500, "training points", low=1),
     "n_test": Field(2000, "test points", low=1),
@@ -91,7 +112,9 @@ def groups(levels):
 def teacher_data(config, seed):
     """Training and test inputs and unit-variance targets of the teacher of *seed*.
 
-    Returns ``(X, y, X_test, y_test)``; depends on (seed, d, k0, n, n_test) only.
+    Returns ``(X, y, X_test, y_test)``; depends on (seed, d, k0, n, n_test, input_scale)
+    only. With ``input_scale = "standard"`` the inputs are the same draws times ``sqrt(d)``
+    and the teacher labels them as they are.
     """
     import numpy as np
 
@@ -103,6 +126,9 @@ def teacher_data(config, seed):
     s_x, s_t, s_w = (int(s.generate_state(1)[0]) for s in ss.spawn(3))
     X = gaussian(config["n"], d, seed=s_x)
     X_test = gaussian(config["n_test"], d, seed=s_t)
+    if config.get("input_scale", "normalized") == "standard":
+        # the same draws, unnormalized: N(0, I_d/d) * sqrt(d) = N(0, I_d)
+        X, X_test = X * np.sqrt(d), X_test * np.sqrt(d)
     teacher = MaskedTwoLayer(d, k0, B=1, activation="relu", seed=s_w)
     f = np.asarray(teacher.forward(X))[0, :, 0]
     f_test = np.asarray(teacher.forward(X_test))[0, :, 0]
@@ -135,25 +161,38 @@ def student_masks(config, seed, width, B_group):
     return [np.concatenate(w0), np.concatenate(w1)]
 
 
-def cell(config, seed):
-    """Train every group's students of one width; relative train and test errors per group."""
+def _students(config, seed):
+    """The data of *seed* and its untrained, masked students (steps 1 and 2 of a cell)."""
     import numpy as np
 
-    from noprune_theory.backend import to_numpy
     from noprune_theory.models import MaskedTwoLayer
-    from noprune_theory.training import train
 
     X, y, X_test, y_test = teacher_data(config, seed)
     width, nets = config["width"], config["nets"]
-    gs = groups(config["levels"])
-    B = len(gs) * nets
+    B = len(groups(config["levels"])) * nets
     init_seed = int(np.random.SeedSequence([seed, width, 1]).generate_state(1)[0])
     net = MaskedTwoLayer(config["d"], width, B=B, activation="relu", seed=init_seed,
-                         backend=config["backend"])
+                         backend=config["backend"], init=config.get("init", "he"))
     masks = student_masks(config, seed, width, nets)
     net.set_masks([net.xp.asarray(m) for m in masks])
-    train(net, X, y, loss="mse", optimizer="adam", lr=config["lr"], steps=config["steps"],
-          seed=seed)
+    return net, masks, (X, y, X_test, y_test)
+
+
+def _train_options(config):
+    # full batch, no gradient noise: train()'s seed draws nothing
+    return {"loss": "mse", "optimizer": "adam", "lr": config["lr"], "steps": config["steps"]}
+
+
+def _values(config, seed, net, masks, data):
+    """Step 4 of a cell: the relative errors of the trained students, per group."""
+    import numpy as np
+
+    from noprune_theory.backend import to_numpy
+
+    X, y, X_test, y_test = data
+    width, nets = config["width"], config["nets"]
+    gs = groups(config["levels"])
+    B = len(gs) * nets
     test = np.asarray(to_numpy(net.loss(X_test, y_test)), dtype=np.float64) / y_test.var()
     tr = np.asarray(to_numpy(net.loss(X, y)), dtype=np.float64) / y.var()
     if not (np.all(np.isfinite(test)) and np.all(np.isfinite(tr))):
@@ -173,6 +212,73 @@ def cell(config, seed):
         "density_w1": (kept[1] / sizes[1]).reshape(G, nets).mean(axis=1).tolist(),
         "total_weights": int(sum(sizes)),
     }
+
+
+def _per_network(net, X):
+    """*X* (n, d) as the per-network inputs (B, n, d) of *net*: the batched path and the
+    cell's path then run the same products, so a cell's numbers do not depend on its batch."""
+    import numpy as np
+
+    return np.ascontiguousarray(np.broadcast_to(X, (net.B,) + X.shape))
+
+
+def cell(config, seed):
+    """Train every group's students of one width; relative train and test errors per group."""
+    from noprune_theory.training import train
+
+    net, masks, data = _students(config, seed)
+    train(net, _per_network(net, data[0]), data[1], seed=seed, **_train_options(config))
+    return _values(config, seed, net, masks, data)
+
+
+# ----------------------------------------------------------------------------- batched cells
+def group_key(config):
+    """Cells with the same key train as one batch: the same point (they differ by the seed;
+    two widths are two shapes)."""
+    return tuple(sorted(config.items()))
+
+
+def network_count(config):
+    """Students one cell trains: every (scheme, sparsity) group and the dense one, ``nets``
+    each."""
+    return len(groups(config["levels"])) * config["nets"]
+
+
+def network_bytes(config):
+    """Memory one student takes while its batch trains (bytes, an upper estimate)."""
+    d, w, n = config["d"], config["width"], config["n"]
+    weights = d * w + w
+    # weights, initial weights, gradients, two Adam moments, masks and copies (float64);
+    # activations, pre-activations and deltas over the n training points; the data
+    return 8 * (10 * weights + 4 * (w + 1) * n + n * (d + 1))
+
+
+def cells_batch(items):
+    """Values of several cells ``[(config, seed), ...]`` of one group, trained as one batch.
+
+    Every cell's students are built and masked as in :func:`cell`, then all of them train
+    together, each on its own seed's data. Training treats every network on its own (its own
+    inputs, mask and Adam state), so every value equals the cell's own.
+    """
+    import numpy as np
+
+    from noprune_theory.models import MaskedTwoLayer
+    from noprune_theory.training import train
+
+    built = [_students(config, seed) for config, seed in items]
+    big = MaskedTwoLayer._stack([net for net, _, _ in built])
+    X = np.concatenate([_per_network(net, data[0]) for net, _, data in built])
+    y = np.concatenate([np.broadcast_to(data[1], (net.B, len(data[1])))
+                        for net, _, data in built])
+    train(big, X, y, seed=0, **_train_options(items[0][0]))
+    out, start = [], 0
+    for (config, seed), (net, masks, data) in zip(items, built):
+        stop = start + net.B
+        net.weights = [w[start:stop] for w in big.weights]
+        net.biases = [b[start:stop] for b in big.biases]
+        start = stop
+        out.append(_values(config, seed, net, masks, data))
+    return out
 
 
 # ----------------------------------------------------------------------------- analysis

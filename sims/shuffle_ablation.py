@@ -97,8 +97,8 @@ PRESETS = {
     "paper-protocol": preset(
         "[NFP]'s stated protocol (x ~ N(0, I_30), PyTorch-default init; width 32 and <= 2000 "
         "steps are our choice), k in {6, 10, 14}, 25 seeds x 10 networks = 250 problems per "
-        "point; measured 21 s of CPU per seed (23 s wall in one process on 2 shared cores), so "
-        "~9 min of CPU", init="torch", input_scale="standard", seeds=25),
+        "point; measured in full: 8 min 30 s of CPU, 36 min wall in one process on 2 cores "
+        "shared with other jobs", init="torch", input_scale="standard", seeds=25),
 }
 
 

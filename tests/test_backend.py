@@ -68,3 +68,44 @@ def test_choice_lists_come_from_backend_module():
     from noprune_theory.sims._config import BACKEND_CHOICES
 
     assert BACKEND_CHOICES == bk.CHOICES == ("auto",) + bk.BACKENDS
+
+
+def test_the_cuda_simulator_backend_is_injected_through_the_backend_object(monkeypatch):
+    """No private hook: a model given cuda_simulator_backend() runs the numba.cuda kernels on
+    its NumPy arrays (fused two-layer step and masked Adam update), train's automatic choice
+    included, and a copy keeps the table; None restores the backend's own."""
+    import numpy as np
+
+    from noprune_theory.kernels import cuda as kcuda
+    from noprune_theory.models import MaskedMLP
+    from noprune_theory.training import train
+
+    table = bk.cuda_simulator_backend()
+    assert (table.update_kernels, table.fused_loss_grad, table.cuda_reductions) == (
+        "cuda", "cuda", True)
+    model = MaskedMLP(3, (4,), B=2, seed=0)
+    assert model.kernel_table is bk.get_backend("numpy")
+    model.use_kernel_table(table)
+    calls = {"fused": 0, "adam": 0}
+    for name, key in (("two_layer_loss_grad", "fused"), ("masked_adam_update", "adam")):
+        original = getattr(kcuda, name)
+
+        def counted(*a, _original=original, _key=key, **kw):
+            calls[_key] += 1
+            return _original(*a, **kw)
+
+        monkeypatch.setattr(kcuda, name, counted)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((10, 3)), rng.standard_normal(10)
+    train(model.copy(), X, y, optimizer="adam", steps=2)
+    assert calls["fused"] >= 2 and calls["adam"] >= 4
+    model.use_kernel_table(None)
+    assert model.kernel_table is bk.get_backend("numpy")
+    with pytest.raises(TypeError, match="Backend"):
+        model.use_kernel_table("cuda")
+
+
+def test_the_cuda_simulator_backend_needs_the_simulator(monkeypatch):
+    monkeypatch.setenv("NUMBA_ENABLE_CUDASIM", "0")
+    with pytest.raises(bk.BackendUnavailableError, match="NUMBA_ENABLE_CUDASIM"):
+        bk.cuda_simulator_backend()

@@ -182,3 +182,23 @@ def test_batches_run_as_dask_tasks_with_the_same_records(tmp_path):
     workers = {json.loads(p.read_text())["meta"]["worker"]
                for p in (dask.folder / "cells").glob("*.json")}
     assert all(w.startswith("tcp://") for w in workers)
+
+
+def test_a_module_whose_seeds_cannot_share_a_training_gets_one_batch_per_seed():
+    # digits_memorization trains each seed with its own minibatch order: a batch across seeds
+    # would hold every cell of a long run until the last seed finished
+    from types import SimpleNamespace
+
+    sim = get_simulation("memorization")
+    cfg = resolve_config(sim, sets=GRID, seeds=3)
+    todo = list(cfg.cells())
+    shared = plan_batches(memorization, todo, 10**6)
+    assert len(shared) == 1 and len({s for _, _, s in shared[0]}) == 3
+    per_seed = SimpleNamespace(group_key=memorization.group_key,
+                               network_bytes=memorization.network_bytes,
+                               network_count=memorization.network_count, BATCH_SEEDS=False)
+    batches = plan_batches(per_seed, todo, 10**6)
+    assert sorted(len({s for _, _, s in b}) for b in batches) == [1, 1, 1]
+    assert sorted(k for b in batches for k, _, _ in b) == sorted(k for k, _, _ in todo)
+    from noprune_theory.sims import digits_memorization
+    assert digits_memorization.BATCH_SEEDS is False

@@ -231,7 +231,7 @@ def test_width_over_the_fused_limit_falls_back_to_the_generic_path():
         model = _model(h)
         Xa, t = model._prepare_X(X), model._prepare_y(y, 20, "mse")
         generic = model._loss_grad(Xa, t, "mse")
-        model._use_cuda_kernels = True
+        model.use_kernel_table(bk.cuda_simulator_backend())
         assert model._fused_ok(Xa, "mse") is fused
         got = model._loss_grad(Xa, t, "mse")  # no ValueError above the limit: the generic path
         for a, b in zip(generic[:2], got[:2]):
@@ -278,6 +278,68 @@ def test_fused_kernel_at_the_gpus_128_threads(h):
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("h", [1, 5, 16, 33])
+def test_fused_kernel_runs_at_least_a_warp_per_block(h):
+    """Narrow networks used to launch blocks of 1-16 threads (the next power of two of the
+    width), leaving the rest of a warp idle: at the GPU's settings a block now has at least 32
+    threads, and the kernel gives the generic path's numbers with the idle threads."""
+    assert kcuda.fused_launch_config(20, 3, h, settings=kcuda.GPU_SETTINGS)[0][1] == max(
+        32, 1 << (h - 1).bit_length())
+    model = _model(h, B=1, seed=h)
+    rng = np.random.default_rng(h)
+    X, y = rng.standard_normal((20, 3)), rng.standard_normal((1, 20))
+    Xa, t = model._prepare_X(X), model._prepare_y(y[0], 20, "mse")
+    per, f, wg, bg = model._loss_grad(Xa, t, "mse")  # the generic NumPy path
+    with kcuda.launch_settings(fused_threads=128):
+        assert kcuda.fused_launch_config(20, 1, h)[0][1] >= 32
+        got = kcuda.two_layer_loss_grad(
+            X, model.weights[0], model.biases[0], model.weights[1], model.biases[1],
+            *model.multipliers, y, model.activation, "mse",
+        )  # fmt: skip
+    for a, b in zip([per, f[..., 0], wg[0], bg[0], wg[1], bg[1]], got):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("dx, dy", [(1, 1), (1, 2), (3, 5), (16, 16), (32, 32)])
+def test_ksg_shared_memory_follows_the_data(dx, dy):
+    """The KSG tile takes threads x (dx + dy) float64 numbers of dynamic shared memory, not a
+    fixed 32 x 32 x 2 (16 KB for 32 threads whatever dx, dy); a GPU block has 128 threads
+    unless the tile would exceed 48 KB, and never fewer than 32."""
+    threads = cuda_knn.knn_threads(dx, dy, kcuda.GPU_SETTINGS)
+    shared = cuda_knn.shared_bytes(threads, dx, dy)
+    assert shared == threads * (dx + dy) * 8 <= cuda_knn.MAX_SHARED_BYTES
+    assert threads == (128 if 128 * (dx + dy) * 8 <= 48 * 1024 else 64)
+    if (dx, dy) == (1, 1):
+        assert shared == 2048
+    launches = cuda_knn.ksg_launch_config(1000, 3, dx, dy, settings=kcuda.GPU_SETTINGS)
+    assert launches[0][0][0] == -(-1000 // threads) and launches[0][1] == threads
+
+
+@pytest.mark.parametrize("threads", [32, 64, 128])
+def test_ksg_kernel_at_the_gpus_block_sizes(threads):
+    """The simulator at 64 and 128 threads per block: several tiles of a partly filled last
+    block, counts equal to a brute-force count (KSG algorithm 1: other points strictly within
+    the joint max-norm distance to the 3rd neighbour, in each marginal)."""
+    rng = np.random.default_rng(threads)
+    X = rng.standard_normal((2, 150, 1))
+    Y = np.concatenate([X, rng.standard_normal((2, 150, 1))], axis=2) + 0.3 * rng.standard_normal(
+        (2, 150, 2))
+    with kcuda.launch_settings(knn_threads=threads):
+        assert cuda_knn.ksg_launch_config(150, 2, 1, 2)[0][1] == threads
+        nx, ny, eps = cuda_knn.ksg_counts_batch(X, Y, 3, 1)
+    for p in range(2):
+        dxm = np.abs(X[p][:, None, :] - X[p][None, :, :]).max(axis=2)
+        dym = np.abs(Y[p][:, None, :] - Y[p][None, :, :]).max(axis=2)
+        joint = np.maximum(dxm, dym)
+        np.fill_diagonal(joint, np.inf)
+        kth = np.sort(joint, axis=1)[:, 2]
+        np.fill_diagonal(dxm, np.inf)
+        np.fill_diagonal(dym, np.inf)
+        np.testing.assert_array_equal(eps[p], kth)
+        np.testing.assert_array_equal(nx[p], (dxm < kth[:, None]).sum(axis=1))
+        np.testing.assert_array_equal(ny[p], (dym < kth[:, None]).sum(axis=1))
+
+
 def test_launch_settings_are_checked():
     with pytest.raises(ValueError, match="reduce_threads must be a power of two"):
         kcuda.launch_settings(reduce_threads=96).__enter__()
@@ -288,13 +350,15 @@ def test_launch_settings_are_checked():
 
 def test_kernels_use_the_file_cache_outside_the_simulator(tmp_path):
     """cache=True on every kernel: outside the simulator numba.cuda gives each a file cache
-    (decorating needs no GPU). Under the simulator the flag is accepted and ignored."""
+    (decorating needs no GPU). Under the simulator the flag is accepted and ignored. Device
+    functions (the block sum) are compiled into the kernels that call them, and cached there."""
     import os
     import subprocess
 
     code = (
         "from noprune_theory.kernels import cuda as k, cuda_knn\n"
-        "ds = [v for v in vars(k).values() if hasattr(v, '_cache')] + [cuda_knn._kernel()]\n"
+        "ds = [v for v in vars(k).values() if hasattr(v, '_cache')\n"
+        "      and not v.targetoptions.get('device')] + [cuda_knn._kernel()]\n"
         "print(len(ds), sorted({type(d._cache).__name__ for d in ds}))\n"
     )
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0", NUMBA_CACHE_DIR=str(tmp_path))
@@ -388,13 +452,13 @@ for dt in (t.float32, t.float64):
          k.GPU_SETTINGS.reduce_threads),
         (k._two_layer_middle_kernel,
          (arr(dt, 3), arr(dt, 2), arr(dt, 2), a1, f64, f64, arr(dt, 2), i64, i64, f64, i64,
-          arr(dt, 2), arr(dt, 2), arr(dt, 3), arr(dt, 3), arr(dt, 2), i64),
+          arr(dt, 2), arr(dt, 2), arr(dt, 3), arr(dt, 3), arr(dt, 2), i64, f64),
          k.GPU_SETTINGS.fused_threads),
     ]
     if dt == t.float64:
         cases.append((cuda_knn._kernel(),
                       (arr(f64, 3), arr(f64, 3), i64, i64, arr(i64, 2), arr(i64, 2),
-                       arr(f64, 2), i64), cuda_knn.TPB))
+                       arr(f64, 2), i64), k.GPU_SETTINGS.knn_threads))
     for disp, sig, threads in cases:
         ptx, _ = cuda.compile_ptx(disp.py_func, sig, cc=(9, 0))
         with tempfile.TemporaryDirectory() as d:

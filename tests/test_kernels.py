@@ -204,3 +204,53 @@ def test_cuda_fused_two_layer_step_matches_generic_backprop(activation, loss):
     )
     for a, b in zip([per, f[..., 0], wg[0], bg[0], wg[1], bg[1]], got):
         np.testing.assert_allclose(b, a, rtol=1e-13, atol=1e-15)
+
+
+def test_cuda_block_reduction_is_one_device_function():
+    """The shared-memory tree sum is written once (kernels.cuda._block_sum) and called by the
+    mean, MSE and fused two-layer kernels; the numeric tests of those kernels (here and in
+    test_gpu_path.py, at 8 to 128 threads) check that it sums right."""
+    import inspect
+
+    from noprune_theory.kernels import cuda as kcuda
+
+    src = inspect.getsource(kcuda)
+    assert src.count("buf[t] += buf[t + s]") == 1
+    for kernel in (kcuda._mean_kernel, kcuda._mse_kernel, kcuda._two_layer_middle_kernel):
+        assert "_block_sum(buf, t, nt)" in inspect.getsource(kernel.py_func)
+    rng = np.random.default_rng(0)
+    values = rng.standard_normal((3, 45))
+    np.testing.assert_allclose(kcuda.per_network_mean(values), values.mean(axis=1), rtol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("masked", [True, False])
+def test_adam_kernel_is_bit_for_bit_the_elementwise_formula(dtype, masked):
+    """The vectorized Adam update (branch-free, mask as a select) computes each kept entry with
+    the same IEEE operations as the formula element by element, in float64 with the stores
+    rounded to the array's dtype: equal bit for bit; masked entries (whose gradient is not zero
+    here) and stopped networks keep their weights and moments exactly."""
+    from noprune_theory.kernels import cpu
+
+    rng = np.random.default_rng(7)
+    B, K = 4, 1003
+    W = rng.standard_normal((B, K)).astype(dtype)
+    G = rng.standard_normal((B, K)).astype(dtype)
+    M = (0.1 * rng.standard_normal((B, K))).astype(dtype)
+    V = rng.random((B, K)).astype(dtype)
+    mask = rng.random((B, K)) < 0.6 if masked else None
+    lr = np.array([1e-2, 0.0, 3e-3, 1e-1], dtype=dtype)
+    b1, b2, eps, step = 0.9, 0.999, 1e-8, 5
+    w, m, v = W.copy(), M.copy(), V.copy()
+    cpu.masked_adam_update(w, G, m, v, mask, lr, b1, b2, eps, step)
+    bc1, bc2 = 1.0 - b1**step, 1.0 - b2**step
+    g64 = G.astype(np.float64)
+    m2 = b1 * M.astype(np.float64) + (1.0 - b1) * g64
+    v2 = b2 * V.astype(np.float64) + (1.0 - b2) * g64 * g64
+    w2 = W.astype(np.float64) - lr.astype(np.float64)[:, None] * (m2 / bc1) / (
+        np.sqrt(v2 / bc2) + eps)
+    keep = np.ones((B, K), dtype=bool) if mask is None else mask.copy()
+    keep[1] = False  # lr 0: the network has stopped
+    np.testing.assert_array_equal(w, np.where(keep, w2.astype(dtype), W))
+    np.testing.assert_array_equal(m, np.where(keep, m2.astype(dtype), M))
+    np.testing.assert_array_equal(v, np.where(keep, v2.astype(dtype), V))

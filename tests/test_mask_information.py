@@ -15,6 +15,7 @@ from noprune_theory.estimators import (
     mask_information_exact,
     measured_effective_params,
     noise_correlation,
+    plugin_entropy,
 )
 from noprune_theory.models import MaskedMLP
 from noprune_theory.pruning import prune
@@ -293,3 +294,67 @@ def test_without_permutations_runs_per_mask_per_dataset_decide():
         res = mask_data_information(_random_mask, _sample_tiny, n_datasets=100, n_inits=3,
                                     quantity="mi", n_bootstrap=0, n_permutations=0)
     assert not res.reliable and res.extra["runs_per_cell"] < 1.1
+
+
+# ----------------------------------------------------------------------------- building blocks
+def test_weighted_entropy_merges_equal_codes_and_normalizes():
+    from noprune_theory.estimators import weighted_entropy
+
+    # codes 7 and 7 merge: p = (0.5 + 0.25, 0.25) -> h2(1/4) = 2 - (3/4) log2 3 bits
+    h = weighted_entropy([7, 2, 7], [2.0, 1.0, 1.0])
+    assert abs(h - (2 - 0.75 * np.log2(3))) < 1e-15
+    # nats and bits differ by log 2
+    assert abs(weighted_entropy([7, 2, 7], [2, 1, 1], base=None) - h * np.log(2)) < 1e-15
+    # equal weights: the plug-in entropy of the codes
+    codes = np.random.default_rng(1).integers(0, 5, size=300)
+    assert abs(weighted_entropy(codes, np.ones(300)) - plugin_entropy(codes, base=2)) < 1e-12
+
+
+@pytest.mark.parametrize("codes, weights, error, match", [
+    ([0, 1], [1.0], ValueError, "weights must hold 2"),
+    ([0, 1], [1.0, -1.0], ValueError, "weights must be finite and >= 0"),
+    ([0, 1], [0.0, 0.0], ValueError, "positive sum"),
+    ([0, 1], [1.0, np.nan], ValueError, "weights must be finite"),
+    ([0.5, 1.0], [1.0, 1.0], TypeError, "codes must be integers"),
+    ([], [], ValueError, "codes must hold at least one"),
+])
+def test_weighted_entropy_rejects_bad_input(codes, weights, error, match):
+    from noprune_theory.estimators import weighted_entropy
+
+    with pytest.raises(error, match=match):
+        weighted_entropy(codes, weights)
+
+
+def test_mask_codes_are_equal_exactly_for_equal_masks():
+    from noprune_theory.estimators import mask_codes
+
+    rng = np.random.default_rng(2)
+    for p in (5, 62, 63, 100):  # the int64 bit codes and, beyond 62 weights, row numbers
+        m = rng.random((40, p)) < 0.5
+        m[7] = m[3]
+        codes = mask_codes([m[:, : p // 2], m[:, p // 2:].reshape(40, -1, 1)])
+        same = (m[:, None, :] == m[None, :, :]).all(axis=2)
+        assert np.array_equal(codes[:, None] == codes[None, :], same)
+    # bit i is weight i: weights 0 and 2 kept -> 1 + 4
+    assert mask_codes(np.array([[1, 0, 1]], dtype=bool)).tolist() == [5]
+    with pytest.raises(ValueError, match="boolean"):
+        mask_codes(np.array([[0, 2]]))
+    with pytest.raises(ValueError, match="first"):
+        mask_codes([np.ones((2, 3), bool), np.ones((3, 3), bool)])
+
+
+def test_per_weight_entropy_matches_the_exact_routine():
+    from noprune_theory.estimators import per_weight_entropy
+
+    # four datasets of unequal probability, masks over 3 weights looked up per dataset
+    masks = np.array([[1, 0, 1], [1, 1, 0], [0, 1, 1], [1, 0, 1]], dtype=bool)
+    probs = np.array([0.4, 0.3, 0.2, 0.1])
+    data = [(np.full((1, 1), float(i)), np.zeros(1)) for i in range(4)]
+    exact = mask_information_exact(lambda X, y, s: masks[int(X[0, 0])], data, probs)
+    assert per_weight_entropy(masks, probs) == exact.per_weight_entropy
+    # q = (0.8, 0.5, 0.7): h2 of each, in bits
+    q = np.array([0.8, 0.5, 0.7])
+    h = float(np.sum(-q * np.log2(q) - (1 - q) * np.log2(1 - q)))
+    assert abs(per_weight_entropy(masks, probs) - h) < 1e-14
+    # unweighted: the plug-in per-weight entropy of the sample; constant weights add nothing
+    assert per_weight_entropy(np.ones((5, 4), bool)) == 0.0

@@ -580,3 +580,33 @@ def test_masks_in_another_memory_layout_train_on_the_numba_backend():
     train(m, X, y, steps=3, optimizer="adam", lr=1e-2)
     for w, mask in zip(m.weights, m.masks):
         assert np.all(w[~mask] == 0)
+
+
+def test_activations_and_losses_are_defined_once():
+    """models, training and the Lipschitz estimators take their activations, losses and
+    sigmoid from noprune_theory._activations (no second definition that could drift)."""
+    import inspect
+
+    import numpy as np
+
+    from noprune_theory import _activations as act_mod
+    from noprune_theory import models, training
+    from noprune_theory.estimators import _lipschitz_common as lip
+
+    assert models._act is act_mod.act and models._loss_terms is act_mod.loss_terms
+    assert models._act_d1 is act_mod.act_d1 and models._correct is act_mod.correct
+    assert training.loss_terms is act_mod.loss_terms and training._correct is act_mod.correct
+    assert lip._act is act_mod.act and lip._sigmoid is act_mod.sigmoid_tanh
+    assert models.LEAKY_SLOPE == lip.LEAKY_SLOPE == act_mod.LEAKY_SLOPE
+    for module in (models, training, lip):
+        src = inspect.getsource(module)
+        for name in ("def _act(", "def _sigmoid(", "def _loss_terms(", "def _logsumexp("):
+            assert name not in src, (module.__name__, name)
+    # the two forms of the logistic function agree to rounding in absolute terms (the tanh
+    # form cancels for very negative u, where it reaches 0 while exp does not), and neither
+    # overflows
+    u = np.linspace(-800.0, 800.0, 4001)
+    a, b = act_mod.sigmoid(u, np), act_mod.sigmoid_tanh(u, np)
+    assert np.all(np.isfinite(a)) and np.all(np.isfinite(b))
+    np.testing.assert_allclose(b, a, rtol=1e-13, atol=2e-16)
+    assert b[0] == 0.0 < a[200]

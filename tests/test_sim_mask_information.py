@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from noprune_theory.estimators import plugin_entropy
+from noprune_theory.estimators import mask_codes, plugin_entropy, weighted_entropy
 from noprune_theory.pruning import compute_scores, prune
 from noprune_theory.sims import get_simulation, load_results, resolve_config, run_simulation
 from noprune_theory.sims import mask_information as mi
@@ -74,7 +74,7 @@ def test_wide_masks_get_distinct_codes_and_huge_enumerations_are_refused():
     rng = np.random.default_rng(0)
     wide = [rng.random((6, 9, 8)) < 0.5]  # 72 weights: more than an int64 holds
     wide[0][3] = wide[0][1]
-    codes = mi.mask_codes(wide)
+    codes = mask_codes(wide)
     assert codes[3] == codes[1] and len(np.unique(codes)) == 5
     with pytest.raises(ValueError, match="sample them with datasets=N"):
         mi.cell(_config(d=4, n=8), 0)  # C(16, 8) 2^8 = 3.3 million subsets
@@ -82,11 +82,10 @@ def test_wide_masks_get_distinct_codes_and_huge_enumerations_are_refused():
 
 def test_weighted_entropy_equals_the_plugin_entropy_for_equal_weights():
     codes = np.random.default_rng(0).integers(0, 7, size=500)
-    assert abs(mi.weighted_entropy_bits(codes, np.ones(500))
-               - plugin_entropy(codes, base=2)) < 1e-12
+    assert abs(weighted_entropy(codes, np.ones(500)) - plugin_entropy(codes, base=2)) < 1e-12
     # a point mass has zero entropy; four equal symbols two bits
-    assert mi.weighted_entropy_bits([3, 3, 3], [0.2, 0.3, 0.5]) == 0.0
-    assert abs(mi.weighted_entropy_bits([0, 1, 2, 3], [1, 1, 1, 1]) - 2.0) < 1e-12
+    assert weighted_entropy([3, 3, 3], [0.2, 0.3, 0.5]) == 0.0
+    assert abs(weighted_entropy([0, 1, 2, 3], [1, 1, 1, 1]) - 2.0) < 1e-12
 
 
 def test_common_ties_go_to_the_shared_priority_in_every_network():
@@ -106,7 +105,7 @@ def test_common_ties_go_to_the_shared_priority_in_every_network():
 
 def test_mask_codes_are_distinct_for_distinct_masks():
     masks = [np.array([[[1, 0]], [[0, 1]], [[1, 0]]], dtype=bool), np.ones((3, 2, 1), bool)]
-    codes = mi.mask_codes(masks)
+    codes = mask_codes(masks)
     # bit 0 = first weight: 1 + 4 + 8 = 13; 2 + 4 + 8 = 14
     assert codes.tolist() == [13, 14, 13]
 
@@ -164,6 +163,128 @@ def test_decomposition_and_ceilings_of_a_cell():
     assert 0 < rec["info_bits"] <= min(rec["ceiling_bits"], rec["data_ceiling_bits"])
     assert rec["info_se"] == 0.0 and rec["n_datasets"] == 1792
     assert rec["info_bits"] <= math.log2(rec["distinct_masks"]) + 1e-12
+
+
+def test_imp_trajectory_serves_every_kept_count():
+    # one IMP trajectory for every kept count 1..15 gives each count's own masks, ties, and
+    # last-round losses (the counts need 1 to 13 rounds)
+    X, y, _, _ = mi.enumerate_datasets(3, 6, "subset")
+    X, y = X[::150], y[::150]
+    cfg = _config(steps=40)
+    _, net = mi._replicated_net(cfg, 4, len(X))
+    prio = np.random.default_rng([4, 7]).permutation(16)
+    kepts = list(range(15, 0, -1))
+    many = mi.imp_common_ties_many(net, X, y, kepts, 0.2, mi._train_options(cfg), prio)
+    for kept, (masks, tied, losses) in zip(kepts, many):
+        alone = mi.imp_common_ties(net, X, y, kept, 0.2, mi._train_options(cfg), prio)
+        assert all(np.array_equal(a, b) for a, b in zip(masks, alone[0]))
+        assert np.array_equal(tied, alone[1]) and len(losses) == len(alone[2])
+        assert np.array_equal(losses[-1], alone[2][-1])
+        assert all(int(k) == kept for k in sum(m.reshape(len(X), -1).sum(axis=1)
+                                                 for m in masks))
+
+
+def test_batched_run_stores_the_records_of_the_cell_by_cell_run(tmp_path):
+    """The methods and kept counts of one seed share one preparation (scores, training, IMP
+    trajectory) and store exactly the values of the cell-by-cell path."""
+    from noprune_theory.sims._runner import plan_batches
+
+    sim = get_simulation("mask_information")
+    cfg = resolve_config(sim, sets=["method=[random,synflow,snip,magnitude_after_training,imp]",
+                                    "kept=[3,8]", "d=2", "n=3", "steps=60",
+                                    "synflow_iterations=10"], seeds=2, backend="numba")
+    assert [len(b) for b in plan_batches(mi, list(cfg.cells()), 64)] == [20]
+    one = run_simulation(cfg, out=tmp_path / "cells", progress=False, batch=False)
+    both = run_simulation(cfg, out=tmp_path / "batch", progress=False, memory_budget=64)
+    assert one.computed == both.computed == 20
+    keys = ("info_bits", "info_x_bits", "info_y_bits", "per_weight_bits", "distinct_masks",
+            "tie_fraction", "train_loss")
+
+    def values(folder):
+        # train_loss is None for the methods that do not train: NaN in the table
+        return {(r["method"], r["kept"], r["seed"]): [
+            None if isinstance(r[k], float) and math.isnan(r[k]) else r[k] for k in keys]
+            for r in load_results(folder).to_dict("records")}
+
+    a, b = values(one.folder), values(both.folder)
+    assert a == b  # exactly
+    # real pruning: the data-dependent methods carry information, different per count
+    assert len({v[0] for k, v in a.items() if k[0] == "imp"}) > 1
+    table = load_results(both.folder)
+    assert set(table["init"]) == {"he"} and set(table["input_scale"]) == {"standard"}
+
+
+def test_torch_init_copies_share_the_biases_and_imp_rewinds_to_them():
+    cfg = _config(init="torch", steps=60)
+    one, net = mi._replicated_net(cfg, 2, 5)
+    for b, b1 in zip(net.biases, one.biases):
+        assert np.array_equal(b, np.repeat(b1, 5, axis=0)) and np.any(b != 0)
+    # data-agnostic methods stay at exactly 0 bits with random initial biases
+    assert mi.cell(dict(cfg, method="synflow", kept=8, d=2, n=3), 0)["info_bits"] == 0.0
+    # IMP rewinds the biases to their initial values, as the library's prune() does
+    X, y, _, _ = mi.enumerate_datasets(3, 6, "subset")
+    X, y = X[::90], y[::90]
+    _, net = mi._replicated_net(cfg, 2, len(X))
+    prio = np.random.default_rng([2, 7]).permutation(16)
+    ours, tied, _ = mi.imp_common_ties(net, X, y, 6, 0.2, mi._train_options(cfg), prio)
+    lib = prune(net, "imp", 1 - 6 / 16, data=(X, y), seed=2, loss="mse", fraction=0.2,
+                train_options=mi._train_options(cfg))
+    ok = ~tied
+    assert ok.sum() >= len(X) // 2
+    for a, b in zip(ours, lib):
+        assert np.array_equal(a[ok], np.asarray(b)[ok])
+
+
+def test_normalized_inputs_are_the_cube_over_sqrt_d():
+    cfg = _config(d=2, n=3)
+    X, _, _, _ = mi._datasets(cfg, 0)
+    Xn, _, _, _ = mi._datasets(dict(cfg, input_scale="normalized"), 0)
+    assert np.array_equal(Xn, X / np.sqrt(2))
+
+
+# Values of cells computed by the simulation before it called the estimators' mask_codes,
+# weighted_entropy, per_weight_entropy, plugin_entropy and enumerate_datasets (commit ec48def,
+# numpy backend): (changed config fields, seed, (info_bits, info_se, info_x_bits,
+# info_y_bits, per_weight_bits, distinct_masks, data_ceiling_bits, tie_fraction, train_loss))
+BEFORE_LIBRARY = [
+    ({'method': 'snip', 'kept': 8}, 0,
+     (4.321834318099647, 0.0, 1.1307321893447764, 3.1911021287548715, 7.371531053185843, 41,
+      10.807354922057609, 0.0, None)),
+    ({'method': 'imp', 'kept': 4, 'steps': 60}, 1,
+     (5.407232281406794, 0.0, 0.6475662021553781, 4.759666079251416, 9.251775023021057, 88,
+      10.807354922057609, 0.0, 0.3861269047495507)),
+    ({'method': 'magnitude_after_training', 'kept': 6, 'steps': 60}, 0,
+     (5.28028156925565, 0.0, 0.8276993750131183, 4.452582194242533, 8.092768209164916, 82,
+      10.807354922057609, 0.0, 0.12145980833151371)),
+    ({'method': 'grasp', 'kept': 10, 'dataset': 'iid', 'd': 2, 'n': 3}, 0,
+     (3.2579227855237622, 0.0, 2.2791998421440365, 0.9787229433797253, 6.176905684554321, 16,
+      6.783552538352612, 0.23333333333333334, None)),
+    ({'method': 'snip', 'kept': 8, 'datasets': 300, 'bootstrap': 20}, 0,
+     (4.243753872754885, 0.07343106502491956, 1.7891969289602976, 2.3776132082805104,
+      7.149178415893868, 33, 10.807354922057604, 0.0, None)),
+    ({'method': 'imp', 'kept': 5, 'dataset': 'iid', 'd': 2, 'n': 3, 'datasets': 200,
+      'bootstrap': 10, 'steps': 40}, 0,
+     (3.1485202922040063, 0.08288742854429888, 1.2936425127336921, 1.8043834530392004,
+      5.881558019313299, 15, 6.783552538352614, 0.0, 0.27277634037565446)),
+]
+_VALUE_KEYS = ("info_bits", "info_se", "info_x_bits", "info_y_bits", "per_weight_bits",
+               "distinct_masks", "data_ceiling_bits", "tie_fraction", "train_loss")
+
+
+@pytest.mark.parametrize("fields, seed, expected", BEFORE_LIBRARY)
+def test_values_did_not_change_when_the_simulation_moved_to_the_library(fields, seed,
+                                                                          expected):
+    got = mi.cell(_config(**fields), seed)
+    got = tuple(got[k] for k in _VALUE_KEYS)
+    if fields.get("dataset") != "iid" and not fields.get("datasets"):
+        # the exact subset law (every preset): the very same numbers
+        assert got == expected
+    else:
+        # the iid law's probabilities now come from exact integer multinomials (were lgamma
+        # and exp), and the sampled entropies from plugin_entropy (nats, then / log 2): the
+        # numbers move by rounding only, a few units in the last place
+        np.testing.assert_allclose(np.array(got, dtype=float), np.array(expected, dtype=float),
+                                   rtol=1e-13, atol=0)
 
 
 @pytest.mark.slow

@@ -93,3 +93,49 @@ def test_bad_values_are_rejected_before_work():
         resolve_config(sim, sets=["lr=0"])
     with pytest.raises(ValueError, match="depth must be"):
         resolve_config(sim, sets=["depth=1"])
+
+
+@pytest.mark.parametrize("grad_noise", [0.0, 2e-3])
+def test_batched_run_stores_the_records_of_the_cell_by_cell_run(tmp_path, grad_noise):
+    """The seeds of one (lr, grad_noise) point run as one batch and store exactly the values
+    of the cell-by-cell path: without gradient noise every stage trains the networks of all
+    cells together; with it, each run trains alone with its own noise draws."""
+    from noprune_theory.sims._runner import plan_batches
+
+    sim = get_simulation("noise_correlation")
+    cfg = resolve_config(sim, sets=["lr=[3e-3,1e-2]", f"grad_noise={grad_noise}", "n=40",
+                                    "d=6", "teacher_width=8", "width=12", "depth=3",
+                                    "steps=20", "record_every=5", "imp_rounds=2",
+                                    "fresh=100"], seeds=2, backend="numba")
+    assert sorted(len(b) for b in plan_batches(nc, list(cfg.cells()), 64)) == [2, 2]
+    one = run_simulation(cfg, out=tmp_path / "cells", progress=False, batch=False)
+    both = run_simulation(cfg, out=tmp_path / "batch", progress=False, memory_budget=64)
+    assert one.computed == both.computed == 4
+    keys = ("corr_curve", "loss_curve", "corr_imp", "corr_shuffled", "corr_other_noise",
+            "loss_imp", "corr_imp_curves", "density", "corr_teacher")
+
+    def values(folder):
+        return {(r["lr"], r["seed"]): [r[k] for k in keys]
+                for r in load_results(folder).to_dict("records")}
+
+    a, b = values(one.folder), values(both.folder)
+    assert a == b  # exactly
+    # real training: corr moves over training and differs between the masks
+    for v in a.values():
+        assert v[0][-1] != v[0][0] and v[2][-1] != v[3][-1]
+    table = load_results(both.folder)
+    assert set(table["init"]) == {"he"} and set(table["input_scale"]) == {"normalized"}
+
+
+def test_init_and_input_scale_change_the_students_not_the_problem():
+    cfg = {k: f.default for k, f in nc.FIELDS.items()}
+    cfg.update(backend="numpy", n=40, d=9, teacher_width=8, width=12, depth=3, steps=20,
+               record_every=10, imp_rounds=1, fresh=100, lr=1e-2, grad_noise=0.0, nets=1)
+    base = nc.cell(cfg, 0)
+    for change in ({"init": "torch"}, {"input_scale": "standard"}):
+        other = nc.cell(dict(cfg, **change), 0)
+        # the same data, noise and teacher ...
+        assert other["noise_power"] == base["noise_power"]
+        assert other["corr_teacher"] == base["corr_teacher"]
+        # ... but other students: their outputs, hence their corr, differ from the start
+        assert other["corr_curve"][0] != base["corr_curve"][0]

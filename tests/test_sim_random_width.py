@@ -121,3 +121,49 @@ def test_quick_preset_runs_and_plots(tmp_path):
     paths = plot_folder(summary.folder, tmp_path / "figs")
     names = {p.name for p in paths}
     assert {"random_width_kstar.png", "random_width_kstar.pdf", "random_width_curves.png"} <= names
+
+
+def test_batched_run_stores_the_records_of_the_cell_by_cell_run(tmp_path):
+    """The seeds of one width train as one batch (one group per width) and store exactly the
+    values of the cell-by-cell path."""
+    from noprune_theory.sims._runner import plan_batches
+
+    sim = get_simulation("random_width")
+    cfg = resolve_config(sim, sets=["width=[2,8]", "levels=1", "n=40", "n_test=60",
+                                    "steps=60", "nets=2"], seeds=3, backend="numba")
+    batches = plan_batches(rw, list(cfg.cells()), 64)
+    assert sorted(len(b) for b in batches) == [3, 3]  # two widths, the three seeds together
+    one = run_simulation(cfg, out=tmp_path / "cells", progress=False, batch=False)
+    both = run_simulation(cfg, out=tmp_path / "batch", progress=False, memory_budget=64)
+    assert one.computed == both.computed == 6
+    keys = ("test_rel_mse", "train_rel_mse", "test_rel_mse_sd", "kept_weights", "density_w0")
+
+    def values(folder):
+        return {(r["width"], r["seed"]): [r[k] for k in keys]
+                for r in load_results(folder).to_dict("records")}
+
+    a, b = values(one.folder), values(both.folder)
+    assert a == b  # exactly
+    # real training: the errors differ between seeds and widths
+    assert len({v[0][0] for v in a.values()}) == 6
+    # every cell records its init and input scale (the defaults here)
+    table = load_results(both.folder)
+    assert set(table["init"]) == {"he"} and set(table["input_scale"]) == {"normalized"}
+
+
+def test_init_and_input_scale_options():
+    cfg = _config(n=60, n_test=80)
+    X, y, Xt, yt = rw.teacher_data(cfg, 2)
+    X2, y2, Xt2, yt2 = rw.teacher_data(dict(cfg, input_scale="standard"), 2)
+    # the same draws times sqrt(d) = 2; the teacher (ReLU, zero biases) is positively
+    # homogeneous, so its unit-variance targets are the same up to rounding
+    assert np.array_equal(X2, X * 2.0) and np.array_equal(Xt2, Xt * 2.0)
+    np.testing.assert_allclose(y2, y, rtol=0, atol=1e-12)
+    small = dict(cfg, width=4, levels=1, steps=30, nets=1)
+    he = rw.cell(small, 0)
+    torch_init = rw.cell(dict(small, init="torch"), 0)
+    standard = rw.cell(dict(small, input_scale="standard"), 0)
+    assert torch_init["test_rel_mse"] != he["test_rel_mse"]
+    assert standard["test_rel_mse"] != he["test_rel_mse"]
+    # the masks do not depend on either option
+    assert torch_init["kept_weights"] == he["kept_weights"] == standard["kept_weights"]

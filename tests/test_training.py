@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from noprune_theory.backend import to_numpy
+from noprune_theory.backend import cuda_simulator_backend, to_numpy
 from noprune_theory.models import MaskedMLP
 from noprune_theory.training import MEMORIZE_THRESHOLD, train
 
@@ -129,7 +129,8 @@ def test_kernel_update_paths_match_numpy_reference(optimizer, kernels, hidden):
     ref.set_masks(_half_masks(ref))
     other = ref.copy()
     if kernels == "cuda":
-        other._use_cuda_kernels = True  # the MSE loss/gradient kernel too, as on the cupy backend
+        # the cupy backend's kernel table on NumPy arrays (the MSE loss/gradient kernel too)
+        other.use_kernel_table(cuda_simulator_backend())
     kw = dict(
         optimizer=optimizer, lr=0.05, steps=3, batch_size=3, grad_noise=0.1, seed=4, target_loss=0.0
     )
@@ -375,3 +376,277 @@ def test_fused_skips_dead_units_without_changing_anything():
     train(fused, X, y, kernels="fused", **kw)
     for a, b in zip(ref.weights + ref.biases, fused.weights + fused.biases):
         np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-13)
+
+
+# ----------------------------------------------------------------------------- memory budget
+def _wide_problem(n=300, d=6, seed=3):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) / math.sqrt(d)
+    y = rng.standard_normal(n)
+    return X, y
+
+
+@pytest.mark.parametrize(
+    "backend, hidden, shared",
+    [("numba", (512,), True), ("numpy", (512,), True), ("numpy", (96, 160), True),
+     ("numba", (256,), False)],
+)
+def test_sliced_gradient_equals_one_pass_up_to_rounding(backend, hidden, shared):
+    """A step over the points in slices (the memory budget's mechanism) gives the per-point
+    values and the gradients of one pass to rounding, on the fused two-layer kernel (numba,
+    shared X), the array-expression path (numpy; per-network X) and a deeper network. (Not
+    bit for bit: BLAS may order a point's dot product differently in a product of fewer
+    rows; measured up to 2e-15 relative.)"""
+    X, y = _wide_problem()
+    model = MaskedMLP(6, hidden, B=3, seed=1, backend=backend)
+    model.set_masks(_half_masks(model))
+    Xin = X if shared else np.stack([X, X[::-1], 2 * X])
+    Xa = model._prepare_X(Xin)
+    t = model._prepare_y(y, Xa.shape[-2], "mse")
+    one = model._loss_grad(Xa, t, "mse")
+    for rows in (1, 64, 77, 299):  # 300, 5, 4 and 2 slices
+        sl = model._loss_grad(Xa, t, "mse", rows=rows)
+        # values of order 1 (absolute 1e-15: an output near 0 is a cancellation of such terms)
+        np.testing.assert_allclose(sl[0], one[0], rtol=1e-13, atol=1e-15)  # per-point loss
+        np.testing.assert_allclose(sl[1], one[1], rtol=1e-13, atol=1e-15)  # outputs
+        for a, b in zip(one[2] + one[3], sl[2] + sl[3]):
+            np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15)
+        assert not np.array_equal(sl[1], one[1] + 1e-12)  # the comparison can fail
+    np.testing.assert_allclose(model._forward_rows(Xa, 64), model._forward_rows(Xa),
+                               rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_tiny_memory_budget_trains_as_one_pass(backend):
+    """memory_budget = 1 MiB forces several slices (4 networks of width 512: 16 KiB a point,
+    so 63 points per slice of 300); Adam with early stopping then ends where the unsliced
+    run ends, with the same step counts and weights equal to 1e-9 relative."""
+    X, y = _wide_problem()
+    ref = MaskedMLP(6, 512, B=4, seed=2, backend=backend)
+    ref.set_masks(_half_masks(ref, seed=5))
+    assert ref.work_bytes_per_point() * X.shape[0] > 4 * 2**20  # one pass needs > 4 MiB
+    sliced = ref.copy()
+    kw = dict(loss="mse", optimizer="adam", lr=3e-3, steps=200, target_loss=0.05, kernels=None)
+    r1 = train(ref, X, y, **kw)
+    r2 = train(sliced, X, y, memory_budget=1, **kw)
+    np.testing.assert_array_equal(r2.steps, r1.steps)
+    np.testing.assert_array_equal(r2.converged, r1.converged)
+    np.testing.assert_allclose(r2.final_loss, r1.final_loss, rtol=1e-9)
+    for a, b in zip(ref.weights + ref.biases, sliced.weights + sliced.biases):
+        np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
+
+
+def _traced_peak(fn):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("backend, hidden", [("numba", (512,)), ("numpy", (512,)),
+                                             ("numpy", (256, 256))])
+def test_memory_budget_bounds_the_peak(backend, hidden):
+    """The budget bounds what a step really allocates (NumPy's allocations are traced): with
+    1 MiB, 8 times more points raise the traced peak by less than 2 MiB (the inputs and the
+    (B, n) losses grow, the (B, n, h) buffers do not), where one pass over the points grows it
+    by more than 40 MiB."""
+    kw = dict(loss="mse", optimizer="adam", lr=1e-3, steps=2)
+    model = MaskedMLP(8, hidden, B=2, seed=0, backend=backend)
+    peaks = {}
+    for n in (1000, 8000):
+        X, y = _wide_problem(n=n, d=8)
+        train(model.copy(), X, y, memory_budget=1, **kw)  # compile, warm up outside the trace
+        for budget in (None, 1):
+            peaks[n, budget] = _traced_peak(
+                lambda X=X, y=y, budget=budget: train(model.copy(), X, y,
+                                                      memory_budget=budget, **kw))
+    assert peaks[8000, None] - peaks[1000, None] > 40 * 2**20
+    assert peaks[8000, 1] - peaks[1000, 1] < 2 * 2**20
+
+
+@pytest.mark.parametrize("hidden", [(8,), (4, 3)])
+def test_sliced_gradient_on_the_cuda_kernels(hidden):
+    """The same under the CUDA simulator: the fused two-layer kernel (one hidden layer) and the
+    fused MSE kernel (two) normalize each slice by all n points."""
+    X, y = _wide_problem(n=40, d=3)
+    model = MaskedMLP(3, hidden, B=2, seed=1)
+    model.use_kernel_table(cuda_simulator_backend())
+    Xa = model._prepare_X(X)
+    t = model._prepare_y(y, 40, "mse")
+    one = model._loss_grad(Xa, t, "mse")
+    sl = model._loss_grad(Xa, t, "mse", rows=15)
+    for a, b in zip([one[0], one[1]] + one[2] + one[3], [sl[0], sl[1]] + sl[2] + sl[3]):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15)
+
+
+def test_memory_budget_is_checked():
+    X, y = _separable()
+    for bad in (0, -1.0, float("nan"), "1"):
+        with pytest.raises((ValueError, TypeError), match="memory_budget"):
+            train(MaskedMLP(5, 4), X, y, steps=1, memory_budget=bad)
+
+
+# ----------------------------------------------------------------------------- host transfers
+def _count_transfers(monkeypatch, xps):
+    """Count device-to-host reads: calls of the host-transfer function to_numpy (as training and
+    models use it) and implicit conversions of an array to a Python scalar."""
+    import noprune_theory.backend as bk
+    import noprune_theory.models as models_mod
+    import noprune_theory.training as training_mod
+
+    calls = {"n": 0}
+
+    def counted(x):
+        calls["n"] += 1
+        return bk.to_numpy(x)
+
+    monkeypatch.setattr(training_mod, "to_numpy", counted)
+    monkeypatch.setattr(models_mod, "to_numpy", counted)
+    array_type = type(xps.asarray(0.0))
+    for name in ("__bool__", "__float__", "__int__", "__index__"):
+        original = getattr(array_type, name, None)
+        if original is None:
+            continue
+
+        def wrapper(self, *a, _original=original):
+            calls["n"] += 1
+            return _original(self, *a)
+
+        monkeypatch.setattr(array_type, name, wrapper)
+    return calls
+
+
+@pytest.mark.parametrize("sync_every", [None, 8])
+def test_device_to_host_transfers_per_step_are_budgeted(monkeypatch, sync_every):
+    """On a non-NumPy array library (array_api_strict stands in for the device) a training step
+    reads nothing back: the stopping state, the step sizes and the finiteness test stay in the
+    library, and the host reads the state once per sync_every steps (16 by default). Budget:
+    at most one transfer per sync_every steps, beyond a fixed cost for setup and results."""
+    xps = pytest.importorskip("array_api_strict")
+    X, y = _separable(12, 3)
+    ref = MaskedMLP(3, (4, 3), B=3, seed=0)
+    kw = dict(loss="mse", optimizer="adam", lr=1e-3, target_loss=0.0, kernels="xp",
+              grad_noise=1e-3, sync_every=sync_every)
+    counts = {}
+    for steps in (64, 128):  # the difference: 64 steps, without the fixed cost
+        model = ref._as_namespace(xps)
+        calls = _count_transfers(monkeypatch, xps)
+        res = train(model, xps.asarray(X), xps.asarray(y), steps=steps, **kw)
+        counts[steps] = calls["n"]
+        monkeypatch.undo()
+    assert res.steps.tolist() == [128, 128, 128]
+    every = sync_every or 16
+    assert counts[128] - counts[64] <= 64 // every, counts
+
+
+@pytest.mark.parametrize("opts", [
+    {"optimizer": "adam", "lr": 0.02, "stop_when_memorized": True, "loss": "logistic"},
+    {"optimizer": "sgd", "lr": 0.05, "batch_size": 5, "target_loss": 0.2, "grad_noise": 0.01,
+     "record_every": 3, "loss": "mse"},
+])
+def test_sync_every_changes_no_result(opts):
+    """The stopping tests run every step whatever sync_every: step counts, losses, weights and
+    the trajectory's records are those of a host that reads the state at every step."""
+    X, y = _separable(20, 4)
+    ref = MaskedMLP(4, (6,), B=4, seed=3)
+    ref.set_masks(_half_masks(ref))
+    results = []
+    for sync_every in (1, 7, 1000):
+        model = ref.copy()
+        r = train(model, X, y, steps=150, sync_every=sync_every, seed=2, kernels="xp", **opts)
+        results.append((r, model))
+    (r1, m1) = results[0]
+    assert r1.converged.any()
+    for r, m in results[1:]:
+        np.testing.assert_array_equal(r.steps, r1.steps)
+        np.testing.assert_array_equal(r.converged, r1.converged)
+        np.testing.assert_array_equal(r.final_loss, r1.final_loss)
+        np.testing.assert_array_equal(r.trajectory.steps, r1.trajectory.steps)
+        np.testing.assert_array_equal(r.trajectory.loss, r1.trajectory.loss)
+        for a, b in zip(m1.weights + m1.biases, m.weights + m.biases):
+            np.testing.assert_array_equal(b, a)
+
+
+def test_divergence_is_reported_with_its_step_under_sync_every():
+    X, y = _separable(10, 3)
+    model = MaskedMLP(3, (4,), B=2, seed=0, activation="identity")
+    with pytest.warns(RuntimeWarning, match=r"training diverged") as caught:
+        ref = train(model.copy(), X, y * 1e3, lr=1e3, steps=200)
+    with pytest.warns(RuntimeWarning, match=r"training diverged") as late:
+        res = train(model.copy(), X, y * 1e3, lr=1e3, steps=200, sync_every=50)
+    # the warning names the step at which the network diverged, not the step it was read
+    def ours(ws):
+        return [str(w.message) for w in ws if "training diverged" in str(w.message)]
+
+    assert len(ours(caught)) == 1 and ours(late) == ours(caught)
+    np.testing.assert_array_equal(res.steps, ref.steps)
+    assert res.diverged.all() and np.all(res.steps < 200)
+
+
+# ----------------------------------------------------------------------------- automatic choice
+def _masked(n_hidden, density, B=2, seed=0, d=4):
+    model = MaskedMLP(d, (n_hidden,), B=B, seed=seed, backend="numba")
+    rng = np.random.default_rng(seed)
+    model.set_masks([rng.random(w.shape) < density for w in model.weights])
+    return model
+
+
+def _same_run(model, X, y, **kw):
+    a, b = model.copy(), model.copy()
+    kw = dict(loss="mse", optimizer="adam", lr=1e-3, steps=5, **kw)
+    path = kw.pop("path")
+    ra = train(a, X, y, **kw)
+    rb = train(b, X, y, kernels=path, **kw)
+    return (np.array_equal(ra.final_loss, rb.final_loss)
+            and all(np.array_equal(u, v) for u, v in zip(a.weights, b.weights)))
+
+
+def test_auto_choice_follows_the_cost_rule_at_large_n():
+    """Rows of n values beyond the cache (n = 5000 in float64: 40 KB) make the whole-run kernel
+    stream each row from memory once per weight: a network keeping 45% of its weights then
+    trains faster in the step loop, one keeping 5% still in the kernel. At n = 30 the density
+    alone decides, as before."""
+    from noprune_theory.training import _whole_run_pays
+
+    dense, sparse = _masked(64, 0.45), _masked(64, 0.05)
+    big = 2**40
+    assert not _whole_run_pays(dense, 5000, big).any()
+    assert _whole_run_pays(sparse, 5000, big).all()
+    assert _whole_run_pays(dense, 30, big).all()
+    X, y = _wide_problem(n=5000, d=4)
+    assert _same_run(dense, X, y, path="cpu")  # auto took the step loop
+    assert _same_run(sparse, X, y, path="fused")  # and the whole-run kernel here
+    assert not _same_run(sparse, X, y, path="cpu")  # the two paths are distinguishable
+
+
+def test_auto_choice_keeps_the_whole_run_kernel_within_the_budget():
+    """The whole-run kernel does not slice the points: when its three (units, n) buffers
+    exceed memory_budget, the automatic choice takes the step loop, which slices."""
+    import numba
+
+    from noprune_theory.training import _whole_run_pays
+
+    sparse = _masked(64, 0.05)
+    # three (units, n) float64 buffers for each network numba runs at once: 7.8 MB each
+    need = 3 * 65 * 5000 * 8 * min(2, numba.get_num_threads())
+    assert _whole_run_pays(sparse, 5000, need).all()
+    assert not _whole_run_pays(sparse, 5000, need - 1).any()
+    X, y = _wide_problem(n=5000, d=4)
+    assert _same_run(sparse, X, y, path="cpu", memory_budget=1)
+
+
+def test_step_buffers_are_released_before_the_final_evaluation():
+    """The fused kernel's (n, B h) work buffer is kept between steps; an evaluation of all
+    points needs two (n, B h) arrays of its own. Released first, the peak of a run is that of
+    the evaluation (2 buffers), not their sum (3)."""
+    n, h = 4000, 1024
+    X, y = _wide_problem(n=n, d=8)
+    model = MaskedMLP(8, h, B=1, seed=0, backend="numba")
+    train(model.copy(), X[:50], y[:50], loss="mse", optimizer="adam", steps=1)  # compile
+    buffer = n * h * 8
+    peak = _traced_peak(lambda: train(model, X, y, loss="mse", optimizer="adam", steps=2))
+    assert 1.9 * buffer < peak < 2.5 * buffer

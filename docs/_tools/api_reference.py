@@ -16,7 +16,8 @@ MODULES = [
     ("noprune_theory.theory", "theory", "Theory",
      "The dense [BS Thm 2, 3] and sparse [NFP Thm 3, 4] Law of Robustness: evaluated, solved "
      "and derived (see [the theory page](../theory.md))."),
-    ("noprune_theory.data", "data", "Data", "Isoperimetric synthetic data and noisy labels."),
+    ("noprune_theory.data", "data", "Data",
+     "Isoperimetric synthetic data, noisy labels and labelled real data."),
     ("noprune_theory.models", "models", "Models",
      "Batched ensembles of masked MLPs (see [models](../models.md))."),
     ("noprune_theory.training", "training", "Training",

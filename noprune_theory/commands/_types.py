@@ -1,6 +1,8 @@
 """Click parameter types that validate with the same messages as the Python API."""
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from noprune_theory._validation import check_scalar
@@ -14,13 +16,15 @@ class Number(click.ParamType):
 
     name = "number"
 
-    def __init__(self, *, integer=False, low=None, high=None, low_inclusive=True,
-                 high_inclusive=True):
+    def __init__(self, *, integer: bool = False, low: float | None = None,
+                 high: float | None = None, low_inclusive: bool = True,
+                 high_inclusive: bool = True) -> None:
         self.kwargs = dict(integer=integer, low=low, high=high, low_inclusive=low_inclusive,
                            high_inclusive=high_inclusive)
         self.name = "integer" if integer else "number"
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float | int:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             text = value
         else:
@@ -52,7 +56,7 @@ def _non_finite_path(obj, path="$"):
     return None
 
 
-def dump_json(obj, **kwargs):
+def dump_json(obj: Any, **kwargs: Any) -> str:
     """Strict JSON text of *obj* (``allow_nan=False``): never ``NaN`` or ``Infinity``.
 
     Every command prints JSON through this function, so its output is always valid JSON (RFC

@@ -75,8 +75,11 @@ reconstruction that could not be checked against the sources.
               help="Target Lipschitz constant for the 'needs' lines.")
 @click.option("--json", "as_json", is_flag=True, help="Print every number as one JSON object.")
 @click.option("--latex", "as_latex", is_flag=True, help="Print a LaTeX table.")
-def command(n, d, p, width, sparsity, kept, mi, mi_unit, eps, delta, c, W, J, w_max, k, lip,
-            as_json, as_latex):
+def command(n: int, d: int, p: int | None, width: int | None, sparsity: float | None,
+            kept: int | None, mi: float | None, mi_unit: str, eps: float | None,
+            delta: float | None, c: float | None, W: float | None, J: float | None,
+            w_max: float | None, k: int | None, lip: float, as_json: bool,
+            as_latex: bool) -> None:
     """Lipschitz lower bounds of the dense [BS Thm 3] and sparse [NFP Thm 4] Law of Robustness.
 
     Given only --n and --d, prints both bounds over a range of sizes (n, nd/100, nd/10, nd,

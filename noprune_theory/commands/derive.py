@@ -24,7 +24,7 @@ an artefact of that route (checked and shown as a note), not an error.
               help="Derive the sparse bound [NFP Thm 4] (mutual-information change of measure) "
                    "instead of the dense one [BS Thm 3].")
 @click.option("--latex", "as_latex", is_flag=True, help="Print the steps as $$ LaTeX blocks.")
-def command(sparse, as_latex):
+def command(sparse: bool, as_latex: bool) -> None:
     """Print the derivation of the Lipschitz bound step by step (sympy) and verify it.
 
     Dense [BS Thm 3]: isoperimetric tail, subgaussian sum, union bound over a net, solve for L.

@@ -8,7 +8,7 @@ from noprune_theory.commands._types import dump_json
 
 @click.command("info")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def command(as_json):
+def command(as_json: bool) -> None:
     """Print versions, which backends are usable (and if not, why), and what `auto` picks."""
     from noprune_theory.backend import backend_info
 

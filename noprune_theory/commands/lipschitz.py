@@ -37,7 +37,8 @@ LOWER = ("data", "random", "ascent", "pairs", "patterns")
 @click.option("--seed", type=Number(integer=True, low=0), default=0, show_default=True,
               help="Seeds the random points and the jitter of repeated starts.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def command(model_file, data_file, method, lower, starts, steps, seed, as_json):
+def command(model_file: str, data_file: str | None, method: str, lower: str | None, starts: int,
+            steps: int, seed: int, as_json: bool) -> None:
     """Certified lower and upper bounds of the Lipschitz constants of saved networks.
 
     MODEL.npz is a file written by MaskedMLP.save; every network in it gets its own bounds.

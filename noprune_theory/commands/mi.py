@@ -6,15 +6,19 @@ so a bad argument gives the same sentence here (as ``Error: ...``, exit code 2).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from noprune_theory.commands._types import Number, dump_json
 
+if TYPE_CHECKING:
+    import numpy as np
+
 ESTIMATORS = ("ksg", "ksg2", "mixed", "plugin")
 
 
-def load_array(spec, name):
+def load_array(spec: str, name: str) -> np.ndarray:
     """Load ``file.npy``, ``file.csv`` (comma-separated, no header) or ``file.npz:key``
     (the key may be omitted when the archive holds one array).
 
@@ -74,7 +78,7 @@ class _Named(Exception):
     """A reading error whose message is already complete."""
 
 
-def parse_base(text):
+def parse_base(text: str | None) -> str | float | None:
     """``--base`` text to what the API takes: None, a name (e, nats, bits) or a float."""
     from noprune_theory.estimators import log_base_divisor
 
@@ -109,7 +113,8 @@ class Seed(click.ParamType):
     name = "integer"
     LIMIT = 2**63 - 1
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> int:
         if isinstance(value, int) and not isinstance(value, bool):
             number = value
         else:
@@ -133,7 +138,7 @@ class Seed(click.ParamType):
         return number
 
 
-def unit_name(base):
+def unit_name(base: str | float | None) -> str:
     if base is None or str(base).strip().lower() in ("e", "nats"):
         return "nats"
     if str(base).strip().lower() in ("2", "2.0", "bits"):
@@ -185,8 +190,9 @@ DISCRETE = {"auto": "auto", "none": False, "x": "x", "y": "y", "both": True}
                    "read as numbers: name it). One discrete variable: Ross (2014); both: "
                    "the plug-in.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def command(x_file, y_file, estimator, k, base, seed, standardize, jitter, correction,
-            discrete, as_json):
+def command(x_file: str, y_file: str, estimator: str, k: int, base: str | None, seed: int,
+            standardize: str, jitter: float | None, correction: str, discrete: str,
+            as_json: bool) -> None:
     """Estimate I(X; Y) between the rows of X and Y.
 
     X and Y are .npy, .csv (comma-separated numbers, no header) or .npz files (FILE.npz:KEY

@@ -1,6 +1,9 @@
 """``noprune-theory plot``: figures of a results folder, drawn by the simulation's own ``plot``."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 import click
 
 from noprune_theory.commands.sim import NonEmptyPath
@@ -10,7 +13,8 @@ class NothingToPlot(ValueError):
     """A results folder that holds no finished cells, or whose simulation draws no figure."""
 
 
-def plot_folder(folder, out=None, formats=("png", "pdf")):
+def plot_folder(folder: str | Path, out: str | Path | None = None,
+                formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
     """Plot one results folder; return the written paths.
 
     Raises
@@ -60,7 +64,7 @@ def plot_folder(folder, out=None, formats=("png", "pdf")):
               help="Where to write the figures (default FOLDER/figures).")
 @click.option("--format", "formats", default="png,pdf", show_default=True,
               help="Comma-separated formats: png, pdf, svg (each at most once).")
-def command(folder, out, formats):
+def command(folder: str, out: str | None, formats: str) -> None:
     """Plot the results in FOLDER (a folder made by `noprune-theory sim`, holding config.json).
 
     A folder of several results folders plots each of them: one simulation's folder

@@ -1,6 +1,8 @@
 """``noprune-theory sim``: run a simulation's grid of cells, resumably, here or on Dask."""
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from noprune_theory.backend import CHOICES as BACKEND_CHOICES
@@ -10,13 +12,14 @@ from noprune_theory.commands._types import Number, dump_json
 class NonEmptyPath(click.Path):
     """A path that must not be empty (``--out ''`` would silently mean the current folder)."""
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
         if isinstance(value, str) and not value.strip():
             self.fail("must not be empty", param, ctx)
         return super().convert(value, param, ctx)
 
 
-def check_output_file(path, option):
+def check_output_file(path: str, option: str) -> None:
     """Raise click.BadParameter unless *path* can be written (its folder exists, is writable).
 
     Checked before a run, so that a long run does not end in an unwritable export.
@@ -100,7 +103,7 @@ def _list_simulations(name=None):
 class SimCommand(click.Command):
     """``sim NAME --help`` adds NAME's keys and presets to the generic help."""
 
-    def parse_args(self, ctx, args):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if any(a in ("--help", "-h") for a in args):
             try:
                 opts, _, _ = self.make_parser(ctx).parse_args(args=list(args))
@@ -109,7 +112,7 @@ class SimCommand(click.Command):
             ctx.meta["sim_help_name"] = opts.get("name")
         return super().parse_args(ctx, args)
 
-    def format_help(self, ctx, formatter):
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         super().format_help(ctx, formatter)
         name = ctx.meta.get("sim_help_name")
         if not name:
@@ -160,8 +163,11 @@ class SimCommand(click.Command):
 @click.option("--dry-run", is_flag=True,
               help="Print the resolved config and the cell count only (and check the folder).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
-def command(name, list_, preset, config_file, sets, seeds, out, backend, workers, scheduler,
-            memory_budget, csv_path, parquet_path, dry_run, quiet):
+def command(name: str | None, list_: bool, preset: str | None, config_file: str | None,
+            sets: tuple[str, ...], seeds: int | None, out: str, backend: str | None,
+            workers: int | None, scheduler: str | None, memory_budget: int | None,
+            csv_path: str | None, parquet_path: str | None, dry_run: bool,
+            quiet: bool) -> None:
     """Run simulation NAME: every (grid point, seed) cell not yet in the results folder.
 
     In-process by default; --workers N starts a local Dask cluster, --scheduler uses a running
@@ -203,6 +209,11 @@ def command(name, list_, preset, config_file, sets, seeds, out, backend, workers
     sim = get_simulation(name)
     cfg = resolve_config(sim, preset=preset, file=config_file, sets=sets, seeds=seeds,
                          backend=backend, memory_budget=memory_budget)
+    if sim.check is not None:
+        # the simulation's own check (optional dependency, data file): a ValueError is one
+        # "Error:" line, before any cell or folder
+        for point in cfg.points():
+            sim.check(dict(point))
     for path, option in ((csv_path, "--csv"), (parquet_path, "--parquet")):
         if path is not None:
             check_output_file(path, option)

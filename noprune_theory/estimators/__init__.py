@@ -8,6 +8,8 @@ and when to use which.
 
 This file only re-exports names from private modules: one line per module.
 """
+from __future__ import annotations
+
 from noprune_theory.estimators._categories import conditional_entropy
 from noprune_theory.estimators._discrete import CORRECTIONS, plugin_entropy, plugin_mi
 from noprune_theory.estimators._gaussian import gaussian_entropy, gaussian_mi, gaussian_mi_fit
@@ -28,8 +30,11 @@ from noprune_theory.estimators._lipschitz import (
 from noprune_theory.estimators._mask_information import (
     MaskInformation,
     enumerate_datasets,
+    mask_codes,
     mask_data_information,
     mask_information_exact,
+    per_weight_entropy,
+    weighted_entropy,
 )
 from noprune_theory.estimators._noise import (
     LawCheck,
@@ -63,8 +68,11 @@ __all__ = [
     "lipschitz_upper",
     "MaskInformation",
     "enumerate_datasets",
+    "mask_codes",
     "mask_data_information",
     "mask_information_exact",
+    "per_weight_entropy",
+    "weighted_entropy",
     "LawCheck",
     "law_of_robustness_check",
     "measured_effective_params",

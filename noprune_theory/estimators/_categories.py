@@ -50,8 +50,11 @@ about ``(number of cells) / (2n)`` under independence (Paninski 2003).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from noprune_theory.estimators._special import digamma_int
 
@@ -276,8 +279,12 @@ def cmi_local(parts, discrete, k, *, ties, workers, with_z, method="auto"):
 # ----------------------------------------------------------------- conditional entropy
 
 
-def conditional_entropy(x, y, *, discrete="auto", k=3, standardize="std", jitter=1e-10, seed=0,
-                        base=None, return_local=False, workers=None):
+def conditional_entropy(x: ArrayLike, y: ArrayLike, *,
+                        discrete: str | bool | Sequence[str] | Sequence[bool] = "auto", k: int = 3,
+                        standardize: Literal["std", "rank", "none"] = "std", jitter: float = 1e-10,
+                        seed: int | np.random.Generator | None = 0, base: float | str | None = None,
+                        return_local: bool = False, workers: int | None = None,
+                        ) -> float | NDArray[np.float64]:
     r"""Conditional entropy H(X | Y) for continuous X and discrete or continuous Y.
 
     Parameters
@@ -299,8 +306,10 @@ def conditional_entropy(x, y, *, discrete="auto", k=3, standardize="std", jitter
         (``h(a X) = h(X) + log|a|``); ``"rank"`` is refused (it would give the entropy of the
         ranks). Default on, unlike :func:`knn_entropy`, because the max norm compares x with
         y, whose units are arbitrary (ennemi's chain rule scales neither).
-    jitter, seed
+    jitter : float, default 1e-10
         Tie-breaking noise of the continuous variables, as in :func:`ksg_mi`.
+    seed : int, numpy.random.Generator or None, default 0
+        Seeds the jitter, as in :func:`ksg_mi`.
     base : float or None
         None: nats; 2: bits.
     return_local : bool
@@ -311,6 +320,8 @@ def conditional_entropy(x, y, *, discrete="auto", k=3, standardize="std", jitter
     Returns
     -------
     float or ndarray
+        The estimate of H(X | Y) in the unit of *base*; with ``return_local``, the per-point
+        terms, shape (n,).
 
     Notes
     -----

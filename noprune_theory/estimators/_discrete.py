@@ -7,8 +7,10 @@ the mask-data information of the No Free Prune bound, in bits with ``base=2``). 
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from noprune_theory._validation import check_choice
 from noprune_theory.estimators._preprocess import check_base, same_length
@@ -79,7 +81,9 @@ def _entropy_from_counts(counts, correction):
     return n * h_ml - (n - 1) / n * float(np.sum(counts * h_minus))
 
 
-def plugin_entropy(x, *, correction="none", base=None):
+def plugin_entropy(x: ArrayLike, *,
+                   correction: Literal["none", "miller_madow", "jackknife"] = "none",
+                   base: float | str | None = None) -> float:
     r"""Entropy H(X) of discrete samples by the plug-in (maximum-likelihood) estimator.
 
     Parameters
@@ -95,6 +99,7 @@ def plugin_entropy(x, *, correction="none", base=None):
     Returns
     -------
     float
+        The estimate of H(X) in the unit of *base*.
 
     Notes
     -----
@@ -128,7 +133,10 @@ def plugin_entropy(x, *, correction="none", base=None):
     return float(_entropy_from_counts(np.bincount(codes), correction) / divisor)
 
 
-def plugin_mi(x, y, *, correction="none", base=None, return_local=False):
+def plugin_mi(x: ArrayLike, y: ArrayLike, *,
+              correction: Literal["none", "miller_madow", "jackknife"] = "none",
+              base: float | str | None = None, return_local: bool = False,
+              ) -> float | NDArray[np.float64]:
     r"""Mutual information I(X; Y) of discrete samples by the plug-in estimator.
 
     Parameters
@@ -149,6 +157,8 @@ def plugin_mi(x, y, *, correction="none", base=None, return_local=False):
     Returns
     -------
     float or ndarray
+        The estimate of I(X; Y) in the unit of *base*; with ``return_local``, the pointwise
+        values, shape (n,).
 
     Notes
     -----

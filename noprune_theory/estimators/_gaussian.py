@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from noprune_theory.estimators._preprocess import (
     _power_of_two_scale,
@@ -45,7 +46,8 @@ def _logdet(chol):
     return 2.0 * float(np.sum(np.log(np.diag(chol))))
 
 
-def gaussian_mi(cov=None, *, dx=None, corr=None, base=None):
+def gaussian_mi(cov: ArrayLike | None = None, *, dx: int | None = None,
+                corr: ArrayLike | None = None, base: float | str | None = None) -> float:
     r"""Mutual information of jointly Gaussian X and Y, in closed form.
 
     Give either a joint covariance (or correlation) matrix *cov* with the number *dx* of
@@ -66,6 +68,7 @@ def gaussian_mi(cov=None, *, dx=None, corr=None, base=None):
     Returns
     -------
     float
+        I(X; Y) in the unit of *base* (``inf`` for a correlation of +-1).
 
     Notes
     -----
@@ -109,7 +112,7 @@ def gaussian_mi(cov=None, *, dx=None, corr=None, base=None):
     return 0.5 * (_logdet(cxx) + _logdet(cyy) - _logdet(chol)) / divisor
 
 
-def gaussian_entropy(cov, *, base=None):
+def gaussian_entropy(cov: ArrayLike, *, base: float | str | None = None) -> float:
     r"""Differential entropy of N(mu, cov): :math:`\frac12 \log \det(2 \pi e \Sigma)`.
 
     Parameters
@@ -122,6 +125,7 @@ def gaussian_entropy(cov, *, base=None):
     Returns
     -------
     float
+        The differential entropy in the unit of *base*.
 
     Notes
     -----
@@ -139,19 +143,22 @@ def gaussian_entropy(cov, *, base=None):
     return 0.5 * (d * math.log(2 * math.pi * math.e) + _logdet(chol)) / divisor
 
 
-def gaussian_mi_fit(x, y, *, base=None):
+def gaussian_mi_fit(x: ArrayLike, y: ArrayLike, *, base: float | str | None = None) -> float:
     r"""Estimate I(X; Y) by fitting a joint Gaussian (sample covariance, closed form).
 
     Parameters
     ----------
     x : array_like, shape (n,) or (n, dx)
+        Samples of X, continuous.
     y : array_like, shape (n,) or (n, dy)
+        Samples of Y, paired row by row with *x*.
     base : float or None
         None: nats; 2: bits.
 
     Returns
     -------
     float
+        The estimate in the unit of *base*.
 
     Notes
     -----

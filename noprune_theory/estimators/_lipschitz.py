@@ -20,6 +20,8 @@ All the array code takes its functions from the model's namespace (NumPy, CuPy,
 The code lives in three modules: ``_lipschitz_common`` (checks, forward pass, input gradients),
 ``_lipschitz_lower`` and ``_lipschitz_upper``; this module re-exports their public names.
 """
+from __future__ import annotations
+
 from noprune_theory.estimators._lipschitz_common import (
     LOWER_METHODS,
     UPPER_METHODS,

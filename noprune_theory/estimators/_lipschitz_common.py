@@ -3,9 +3,18 @@ input gradients and the ascent direction (see :mod:`noprune_theory.estimators._l
 """
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
+from numpy.typing import ArrayLike
+
+from noprune_theory._activations import LEAKY_SLOPE
+from noprune_theory._activations import act as _act
+from noprune_theory._activations import sigmoid_tanh as _sigmoid
 from noprune_theory.backend import to_numpy
+
+if TYPE_CHECKING:
+    from noprune_theory.models import MaskedMLP
 
 __all__ = ["LOWER_METHODS", "MAX_ENUMERATE", "UPPER_METHODS", "input_gradients"]
 
@@ -107,18 +116,11 @@ def _check_scalar_output(model, what):
                          f"{model.sizes[-1]}; the spectral upper bound works for any out")
 
 
-def _sigmoid(u, xp):
-    # one tanh, never overflows (cheaper than exp(u - logaddexp(u, 0)))
-    return 0.5 + 0.5 * xp.tanh(0.5 * u)
-
-
 def _d1(act, z, xp):
     """phi'(z) of the true activation (relu'(0) = 0, as in models.py)."""
     if act == "relu":
         return xp.astype(z > 0, z.dtype)
     if act == "leaky_relu":
-        from noprune_theory.models import LEAKY_SLOPE
-
         return xp.where(z > 0, xp.ones_like(z), LEAKY_SLOPE)
     if act == "tanh":
         t = xp.tanh(z)
@@ -140,8 +142,6 @@ def _d1_d2_smooth(act, z, beta, xp):
         d2 = beta * s * (1.0 - s)
         if act == "relu":
             return s, d2
-        from noprune_theory.models import LEAKY_SLOPE
-
         return LEAKY_SLOPE + (1.0 - LEAKY_SLOPE) * s, (1.0 - LEAKY_SLOPE) * d2
     if act == "tanh":
         t = xp.tanh(z)
@@ -156,8 +156,6 @@ def _d1_d2_smooth(act, z, beta, xp):
 def _hidden_preacts(model, Xa):
     """Pre-activations z_1..z_{L-1} of the hidden layers and the output f (B, n)."""
     xp = model.xp
-    from noprune_theory.models import _act
-
     zs = []
     h = Xa
     L = model.depth
@@ -189,8 +187,6 @@ def _forward_bounds(model, Xa):
     adds its own rounding. Everything is doubled for the rounding of the bound itself.
     """
     xp = model.xp
-    from noprune_theory.models import _act
-
     u = _unit_roundoff(model)
     smooth = model.activation in ("tanh", "softplus")
     zs, errs = [], []
@@ -342,14 +338,15 @@ def _gather_rows(P, idx, xp):
     return xp.sum(P * onehot[..., None], axis=-2)
 
 
-def input_gradients(model, X):
-    """Input gradients ``grad_x f(x)`` of every network at every point.
+def input_gradients(model: MaskedMLP, X: ArrayLike) -> Any:
+    """Compute the input gradients ``grad_x f(x)`` of every network at every point.
 
     Parameters
     ----------
     model : MaskedMLP
         Networks with one output (out = 1).
-    X : array, shape (n, d) shared by all networks, or (B, n, d)
+    X : array, shape (n, d) or (B, n, d)
+        The points: shared by all networks, or one set per network.
 
     Returns
     -------

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from noprune_theory._validation import check_choice, check_scalar
 from noprune_theory.backend import to_numpy
@@ -27,11 +30,14 @@ from noprune_theory.estimators._lipschitz_common import (
 )
 from noprune_theory.estimators._lipschitz_upper import lipschitz_upper
 
+if TYPE_CHECKING:
+    from noprune_theory.models import MaskedMLP
+
 __all__ = ["LipschitzLowerResult", "lipschitz_lower"]
 
 
 @dataclass
-class LipschitzLowerResult:
+class LipschitzLowerResult:  # numpydoc ignore=PR01
     """Certified lower bounds of ``Lip(f)`` for a batch of networks.
 
     Attributes
@@ -52,12 +58,12 @@ class LipschitzLowerResult:
         differentiability; equal to the gradient norm (to rounding) inside a linear piece.
     """
 
-    value: object
-    method: tuple
-    witness: np.ndarray
-    witness_pair: np.ndarray
-    by_method: dict = field(default_factory=dict)
-    secant: np.ndarray | None = None
+    value: Any
+    method: tuple[str, ...]
+    witness: NDArray[np.float64]
+    witness_pair: NDArray[np.float64]
+    by_method: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+    secant: NDArray[np.float64] | None = None
 
 
 def _pow2_scale(A):
@@ -159,10 +165,13 @@ def _pgd(model, anchors, starts, radius, region, lo, hi, steps, step_size, smoot
     return best, best_x
 
 
-def lipschitz_lower(model, X=None, *, methods=("data", "random", "ascent", "pairs"),
-                    n_random=256, starts=64, steps=30, radius=None, region="ball",
-                    step_size=None, smoothing=0.1, memory=2**24, seed=0):
-    """Certified lower bounds of the Lipschitz constant of every network of a batch.
+def lipschitz_lower(model: MaskedMLP, X: ArrayLike | None = None, *,
+                    methods: Sequence[str] = ("data", "random", "ascent", "pairs"),
+                    n_random: int = 256, starts: int = 64, steps: int = 30,
+                    radius: float | None = None, region: Literal["ball", "box"] = "ball",
+                    step_size: float | None = None, smoothing: float = 0.1,
+                    memory: int = 2**24, seed: int = 0) -> LipschitzLowerResult:
+    """Compute certified lower bounds of the Lipschitz constant of every network of a batch.
 
     Parameters
     ----------
@@ -183,6 +192,7 @@ def lipschitz_lower(model, X=None, *, methods=("data", "random", "ascent", "pair
         not realizable (and at most 20 units are active), the point of the best realizable
         pattern among the 256 highest; the origin where none is found.
     n_random : int >= 1, default 256
+        Number of random points of the ``random`` method.
     starts : int >= 1, default 64
         Starts of the ascent per network.
     steps : int >= 0, default 30
@@ -206,6 +216,7 @@ def lipschitz_lower(model, X=None, *, methods=("data", "random", "ascent", "pair
     Returns
     -------
     LipschitzLowerResult
+        The bounds per network, the method that gave each, and the witness points.
 
     Raises
     ------

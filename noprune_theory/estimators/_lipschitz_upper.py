@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 
 from noprune_theory._validation import check_choice, check_scalar
 from noprune_theory.backend import to_numpy
@@ -20,11 +22,14 @@ from noprune_theory.estimators._lipschitz_common import (
 )
 from noprune_theory.estimators._lipschitz_exact import exact_beta, farkas_empty, realizes
 
+if TYPE_CHECKING:
+    from noprune_theory.models import MaskedMLP
+
 __all__ = ["LipschitzUpperResult", "lipschitz_upper"]
 
 
 @dataclass
-class LipschitzUpperResult:
+class LipschitzUpperResult:  # numpydoc ignore=PR01
     """Upper bounds of ``Lip(f)`` for a batch of networks.
 
     Attributes
@@ -62,14 +67,14 @@ class LipschitzUpperResult:
         bound ran out of ``max_nodes`` and ``by_method["patterns"]`` is its open-node bound.
     """
 
-    value: object
-    method: object
-    exact: np.ndarray
-    by_method: dict = field(default_factory=dict)
-    pattern: np.ndarray | None = None
-    witness: np.ndarray | None = None
-    realized: np.ndarray | None = None
-    complete: np.ndarray | None = None
+    value: Any
+    method: str | tuple[str, ...]
+    exact: NDArray[np.bool_]
+    by_method: dict[str, Any] = field(default_factory=dict)
+    pattern: NDArray[np.bool_] | None = None
+    witness: NDArray[np.float64] | None = None
+    realized: NDArray[np.float64] | None = None
+    complete: NDArray[np.bool_] | None = None
 
 
 def _spectral(model):
@@ -98,7 +103,7 @@ def _unit_vectors(model):
 def _gate_range(activation):
     """[lo, 1] holds phi' everywhere (phi'' >= 0 is not needed: ||.|| is convex)."""
     if activation == "leaky_relu":
-        from noprune_theory.models import LEAKY_SLOPE
+        from noprune_theory._activations import LEAKY_SLOPE
 
         return LEAKY_SLOPE
     return 0.0
@@ -294,9 +299,12 @@ def _pattern_bounds(model, force_bb, max_enumerate, max_nodes, max_walk, max_lp=
     return vals, exact, names, pats, witness, realized, done
 
 
-def lipschitz_upper(model, method="auto", *, max_enumerate=MAX_ENUMERATE, max_nodes=200_000,
-                    max_walk=20):
-    """Upper bounds of the Lipschitz constant of every network of a batch.
+def lipschitz_upper(model: MaskedMLP,
+                    method: Literal["auto", "spectral", "sum_norms", "patterns",
+                                    "branch_and_bound"] = "auto", *,
+                    max_enumerate: int = MAX_ENUMERATE, max_nodes: int = 200_000,
+                    max_walk: int = 20) -> LipschitzUpperResult:
+    """Compute upper bounds of the Lipschitz constant of every network of a batch.
 
     Parameters
     ----------

@@ -16,6 +16,9 @@ Three ways in, from cheap to exact:
   probabilities (toy models, hand computations).
 - :func:`enumerate_datasets` -- every dataset of n draws from a finite population, with its
   probability (multisets, for pipelines that do not depend on the order of the points).
+- :func:`mask_codes`, :func:`weighted_entropy` and :func:`per_weight_entropy` -- the building
+  blocks for masks already computed on an enumerated (weighted) or sampled set of datasets:
+  one integer per mask, the entropy of a weighted law of codes, and ``sum_i H(m_i)``.
 
 Which quantity bounds which (all in bits here):
 
@@ -44,7 +47,10 @@ __all__ = [
     "enumerate_datasets",
     "log2_binomial",
     "mask_data_information",
+    "mask_codes",
     "mask_information_exact",
+    "per_weight_entropy",
+    "weighted_entropy",
 ]
 
 
@@ -67,7 +73,7 @@ def log2_binomial(p, k):
 
 
 @dataclass
-class MaskInformation:
+class MaskInformation:  # numpydoc ignore=PR01
     """Estimates of the information a pruning mask carries about the data.
 
     All information and entropies are in the unit ``unit`` (bits by default).
@@ -125,6 +131,7 @@ class MaskInformation:
     p : int
         Number of maskable weights.
     unit : str
+        Unit of every information and entropy (``"bits"`` by default).
     method : str
         ``"plugin"`` or ``"exact"``.
     """
@@ -328,6 +335,7 @@ def mask_data_information(mask_fn, sample_data, *, n_datasets=100, n_inits=10,
     Returns
     -------
     MaskInformation
+        The estimates, their standard errors and whether they can be trusted.
 
     Notes
     -----
@@ -504,6 +512,152 @@ def _rows_relabel(N, M):
     """Row labels 0..N-1 (each repeated M times) of a bootstrap replicate: a dataset drawn
     twice counts as two datasets, as in the original sample."""
     return np.repeat(np.arange(N), M)
+
+
+# ----------------------------------------------------------------------------- building blocks
+def _check_weights(weights, count, name="weights"):
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    if w.shape != (count,):
+        raise ValueError(f"{name} must hold {count} numbers (one per code), got {w.size}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or not w.sum() > 0:
+        raise ValueError(f"{name} must be finite and >= 0 with a positive sum")
+    return w
+
+
+def weighted_entropy(codes, weights, *, base=2):
+    """Entropy of the law that puts ``weights[i]`` on the symbol ``codes[i]``.
+
+    Parameters
+    ----------
+    codes : array_like of int, shape (M,)
+        Symbols (e.g. from :func:`mask_codes`); equal codes are one symbol, their weights add.
+    weights : array_like of float >= 0, shape (M,)
+        Probabilities (of enumerated datasets, say), normalized here: any positive sum.
+    base : float > 1 or str, default 2
+        Log base: 2 (or ``"bits"``) gives bits, None (or ``"nats"``) nats.
+
+    Returns
+    -------
+    float
+        ``-sum_c p_c log p_c / log(base)`` with ``p_c = sum_{i: codes_i = c} w_i / sum_i w_i``;
+        never negative.
+
+    Notes
+    -----
+    With equal weights this is the plug-in entropy of the codes
+    (:func:`~noprune_theory.estimators.plugin_entropy`); with the probabilities of every
+    dataset of a finite law (:func:`enumerate_datasets`) and the masks of a deterministic
+    pipeline, it is the exact ``H(m | init)`` = ``I(m; D | init)``. In bits the logarithm is
+    ``log2`` itself (exact on powers of two).
+
+    Examples
+    --------
+    >>> weighted_entropy([0, 1, 1, 2], [0.5, 0.125, 0.125, 0.25])
+    1.5
+    """
+    codes = np.asarray(codes).reshape(-1)
+    if codes.size == 0:
+        raise ValueError("codes must hold at least one symbol")
+    if not (np.issubdtype(codes.dtype, np.integer) or codes.dtype == np.bool_):
+        raise TypeError(f"codes must be integers, got dtype {codes.dtype}")
+    w = _check_weights(weights, codes.size)
+    divisor = check_base(base)
+    _, inv = np.unique(codes, return_inverse=True)
+    p = np.bincount(inv.reshape(-1), weights=w)
+    p = p[p > 0] / p.sum()
+    if divisor == math.log(2):
+        h = -np.sum(p * np.log2(p))
+    else:
+        h = -np.sum(p * np.log(p)) / divisor
+    return float(max(0.0, h))
+
+
+def mask_codes(masks):
+    """One integer per network from its masks, equal exactly when the masks are equal.
+
+    Parameters
+    ----------
+    masks : array (B, p) or sequence of arrays (B, ...)
+        Boolean (or 0/1) masks of B networks, e.g. one per layer as
+        :func:`noprune_theory.pruning.prune` returns them.
+
+    Returns
+    -------
+    ndarray of int64, shape (B,)
+        With at most 62 weights, bit ``i`` of the code is flattened weight ``i`` (layer by
+        layer, C order), so codes of different runs compare; with more, the index of the mask
+        among the distinct masks of this call (in sorted order).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mask_codes([np.array([[[1, 0]], [[0, 1]], [[1, 0]]], dtype=bool)]).tolist()
+    [1, 2, 1]
+    """
+    if isinstance(masks, (list, tuple)):
+        if not masks:
+            raise ValueError("masks must hold at least one array")
+        parts = [np.asarray(to_numpy(m)) for m in masks]
+        if any(m.ndim < 1 or m.shape[0] != parts[0].shape[0] for m in parts):
+            raise ValueError("masks must share their first (network) axis")
+        flat = np.concatenate([m.reshape(m.shape[0], -1) for m in parts], axis=1)
+    else:
+        flat = np.asarray(to_numpy(masks))
+        if flat.ndim != 2:
+            raise ValueError(f"masks must be a (B, p) array or a list of (B, ...) arrays, got "
+                             f"shape {flat.shape}")
+    if flat.dtype != np.bool_ and not np.all((flat == 0) | (flat == 1)):
+        raise ValueError("masks must be boolean (or 0/1)")
+    if flat.shape[1] > 62:
+        # too many weights for one int64: number the distinct rows instead
+        return np.asarray(np.unique(flat, axis=0, return_inverse=True)[1],
+                          dtype=np.int64).reshape(-1)
+    return flat.astype(np.int64) @ (np.int64(1) << np.arange(flat.shape[1], dtype=np.int64))
+
+
+def per_weight_entropy(masks, weights=None, *, base=2):
+    """``sum_i H(m_i)``: the entropies of the single weights' keep bits, summed.
+
+    Parameters
+    ----------
+    masks : array (B, p) or sequence of arrays (B, ...)
+        Masks of B runs (as in :func:`mask_codes`).
+    weights : array_like (B,) or None
+        Probability of each run: used as given when they sum to 1 (within 1e-9, as in
+        :func:`mask_information_exact`), else normalized. None weighs the runs equally (the
+        plug-in value of a sample).
+    base : float > 1 or str, default 2
+        2 (or ``"bits"``): bits; None (or ``"nats"``): nats.
+
+    Returns
+    -------
+    float
+        ``sum_i h(q_i)`` with ``q_i`` the (weighted) fraction of runs keeping weight i and
+        ``h`` the binary entropy: an upper bound on ``H(m)`` (subadditivity), hence on
+        ``I(m; D)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> per_weight_entropy(np.array([[1, 0], [0, 1]], dtype=bool))   # two fair bits
+    2.0
+    """
+    if isinstance(masks, (list, tuple)):
+        flat = np.concatenate([np.asarray(to_numpy(m)).reshape(np.shape(m)[0], -1)
+                               for m in masks], axis=1)
+    else:
+        flat = np.asarray(to_numpy(masks))
+    if flat.ndim != 2 or flat.shape[0] == 0:
+        raise ValueError("masks must be a (B, p) array or a list of (B, ...) arrays, B >= 1")
+    divisor = check_base(base)
+    if weights is None:
+        q = flat.mean(axis=0)
+    else:
+        w = _check_weights(weights, flat.shape[0])
+        if abs(w.sum() - 1.0) > 1e-9:  # probabilities are used as given, as in the exact routine
+            w = w / w.sum()
+        q = (w[:, None] * flat).sum(axis=0)
+    return float(_h2(q).sum()) / divisor
 
 
 # ----------------------------------------------------------------------------- exact

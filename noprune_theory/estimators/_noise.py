@@ -11,11 +11,16 @@ for its own measured p_eff (:func:`measured_effective_params`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from noprune_theory.backend import array_namespace, to_numpy
 from noprune_theory.estimators._preprocess import check_number
+
+if TYPE_CHECKING:
+    from noprune_theory.models import MaskedMLP
 
 __all__ = [
     "LawCheck",
@@ -39,8 +44,9 @@ def _values(model, X):
     return f[..., 0]  # (B, n)
 
 
-def noise_correlation(f, X, z, *, mean=None, fresh=None):
-    """The correlation ``(1/n) sum_i (f(x_i) - E f) z_i`` of a function with the label noise.
+def noise_correlation(f: MaskedMLP | ArrayLike, X: ArrayLike | None, z: ArrayLike, *,
+                      mean: ArrayLike | None = None, fresh: ArrayLike | None = None) -> Any:
+    """Correlate a function with the label noise: ``(1/n) sum_i (f(x_i) - E f) z_i``.
 
     Parameters
     ----------
@@ -147,12 +153,15 @@ def noise_correlation(f, X, z, *, mean=None, fresh=None):
     return out
 
 
-def measured_effective_params(model, mi=0.0, *, eps=0.1, X=None, mi_unit="bits"):
-    """p_eff of [NFP, Theorem 4] for each trained, pruned network of a batch, in bits.
+def measured_effective_params(model: MaskedMLP, mi: ArrayLike = 0.0, *, eps: float = 0.1,
+                              X: ArrayLike | None = None,
+                              mi_unit: Literal["bits", "nats"] = "bits") -> dict[str, Any]:
+    """Measure p_eff of [NFP, Theorem 4] for each trained, pruned network of a batch, in bits.
 
     Parameters
     ----------
     model : MaskedMLP
+        The batch of (trained, pruned) networks.
     mi : float or array (B,), default 0
         The measured I(m; D) (or I(m; D | init)), e.g. from
         :func:`~noprune_theory.estimators.mask_data_information`; 0 for data-agnostic masks.
@@ -161,7 +170,8 @@ def measured_effective_params(model, mi=0.0, *, eps=0.1, X=None, mi_unit="bits")
     X : array (n, d), optional
         The data: sets the input radius R = max ||x_i|| of J; R = 1 without data (the typical
         norm of N(0, I_d / d) points).
-    mi_unit : {"bits", "nats"}
+    mi_unit : {"bits", "nats"}, default "bits"
+        Unit of *mi*; the result is in bits.
 
     Returns
     -------
@@ -216,7 +226,7 @@ def measured_effective_params(model, mi=0.0, *, eps=0.1, X=None, mi_unit="bits")
 
 
 @dataclass
-class LawCheck:
+class LawCheck:  # numpydoc ignore=PR01
     """The measured Lipschitz constant beside the bound of [NFP, Theorem 4], per network.
 
     Attributes
@@ -226,7 +236,7 @@ class LawCheck:
     bound : ndarray (B,)
         The theorem's lower bound for the network's measured p_eff.
     p_eff : ndarray (B,)
-        Bits.
+        The measured effective number of parameters, in bits.
     fits : ndarray of bool (B,) or None
         Whether the network fits below the noise level, ``(1/n) sum (f - y)^2 <= sigma2 - eps``
         (None without ``sigma2``); the bound speaks only about such networks.
@@ -234,20 +244,25 @@ class LawCheck:
         ``lipschitz_upper >= bound`` or not ``fits``: False would contradict the theorem (or
         signal its probability-delta failure event).
     mse : ndarray (B,)
+        Training mean squared error ``(1/n) sum (f(x_i) - y_i)^2`` of each network.
     """
 
-    lipschitz_lower: np.ndarray
-    lipschitz_upper: np.ndarray
-    bound: np.ndarray
-    p_eff: np.ndarray
-    fits: np.ndarray | None
-    consistent: np.ndarray
-    mse: np.ndarray
+    lipschitz_lower: NDArray[np.float64]
+    lipschitz_upper: NDArray[np.float64]
+    bound: NDArray[np.float64]
+    p_eff: NDArray[np.float64]
+    fits: NDArray[np.bool_] | None
+    consistent: NDArray[np.bool_]
+    mse: NDArray[np.float64]
 
 
-def law_of_robustness_check(model, X, y, mi=0.0, *, eps=0.1, delta=0.01, c=1.0, sigma2=None,
-                            mi_unit="bits", lower_options=None, upper_method="auto"):
-    """Measured Lipschitz constants of trained networks beside the sparse law's lower bound.
+def law_of_robustness_check(model: MaskedMLP, X: ArrayLike, y: ArrayLike, mi: ArrayLike = 0.0, *,
+                            eps: float = 0.1, delta: float = 0.01, c: float = 1.0,
+                            sigma2: float | None = None,
+                            mi_unit: Literal["bits", "nats"] = "bits",
+                            lower_options: dict[str, Any] | None = None,
+                            upper_method: str = "auto") -> LawCheck:
+    """Measure the Lipschitz constants of trained networks beside the sparse law's bound.
 
     Parameters
     ----------
@@ -260,11 +275,13 @@ def law_of_robustness_check(model, X, y, mi=0.0, *, eps=0.1, delta=0.01, c=1.0, 
     mi : float or array (B,), default 0
         Measured I(m; D) (see :func:`mask_data_information`).
     eps, delta : float in (0, 1), defaults 0.1, 0.01
+        Fitting margin and failure probability of the theorem.
     c : float > 0, default 1
         Isoperimetry constant of the data law.
     sigma2 : float > 0 or None
         Noise level; when given, ``fits`` says which networks fit below ``sigma2 - eps``.
-    mi_unit : {"bits", "nats"}
+    mi_unit : {"bits", "nats"}, default "bits"
+        Unit of *mi*.
     lower_options : dict or None
         Passed to :func:`lipschitz_lower`.
     upper_method : str, default "auto"
@@ -273,6 +290,7 @@ def law_of_robustness_check(model, X, y, mi=0.0, *, eps=0.1, delta=0.01, c=1.0, 
     Returns
     -------
     LawCheck
+        The bounds, the theorem's bound, p_eff, the fit and the verdict, per network.
 
     Notes
     -----

@@ -6,9 +6,12 @@ estimate needs.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from noprune_theory._validation import check_choice
 from noprune_theory.estimators._preprocess import check_number, check_seed
@@ -17,7 +20,7 @@ __all__ = ["PermutationResult", "permutation_null"]
 
 
 @dataclass(frozen=True)
-class PermutationResult:
+class PermutationResult:  # numpydoc ignore=PR01
     """What :func:`permutation_null` returns.
 
     Attributes
@@ -31,13 +34,15 @@ class PermutationResult:
     """
 
     statistic: float
-    null_distribution: np.ndarray
+    null_distribution: NDArray[np.float64]
     pvalue: float
 
 
-def permutation_null(estimator, x, y, n_permutations=199, seed=0, *, alternative="greater",
-                     **kwargs):
-    r"""Null distribution of an MI estimator under independence, by permuting y.
+def permutation_null(estimator: Callable[..., float], x: ArrayLike, y: ArrayLike,
+                     n_permutations: int = 199, seed: int | np.random.Generator | None = 0, *,
+                     alternative: Literal["greater", "two-sided"] = "greater",
+                     **kwargs: Any) -> PermutationResult:
+    r"""Compute the null distribution of an MI estimator under independence, by permuting y.
 
     Parameters
     ----------

@@ -91,8 +91,8 @@ def check_base(base):
     return float(np.log(value))
 
 
-def log_base_divisor(base):
-    """The number that turns nats into units of *base*: ``log(base)``.
+def log_base_divisor(base: float | str | None) -> float:
+    """Compute the number that turns nats into units of *base*: ``log(base)``.
 
     The estimators' ``base=`` argument, validated on its own (the ``mi`` command checks
     ``--base`` with it before loading any data).

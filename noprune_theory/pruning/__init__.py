@@ -7,7 +7,8 @@ ERK, SynFlow) have ``I(m; D) = 0`` in the sparse law of robustness (docs/theory.
 
 Public names (the implementation lives in private modules):
 
-- :func:`prune` -- the entry point; :func:`available_methods`, :func:`register_method`.
+- :func:`prune` -- the entry point; :func:`prune_at_sparsities` (several targets at once),
+  :func:`available_methods`, :func:`register_method`.
 - :func:`layer_densities` -- uniform, ER, ERK, balanced, pyramidal [GMB].
 - Ablations: :func:`shuffle_masks`, :func:`reinitialize`, :func:`invert_scores`.
 - Scores of plain arrays: :func:`magnitude_scores`, :func:`snip_scores`, :func:`grasp_scores`,
@@ -15,6 +16,8 @@ Public names (the implementation lives in private modules):
 
 The formulas and references are in ``docs/pruning.md``.
 """
+from __future__ import annotations
+
 from ._densities import DENSITY_SCHEMES, layer_densities, layer_shapes
 from ._methods import (
     DEFAULT_TRAINING,
@@ -26,6 +29,7 @@ from ._methods import (
     grasp_hessian_gradient,
     invert_scores,
     prune,
+    prune_at_sparsities,
     register_method,
     reinitialize,
 )
@@ -50,6 +54,7 @@ __all__ = [
     "magnitude_scores",
     "mask_counts",
     "prune",
+    "prune_at_sparsities",
     "random_scores",
     "register_method",
     "reinitialize",

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
+from numpy.typing import NDArray
 
 from noprune_theory._validation import ArgumentTypeError, check_choice, check_scalar
 
@@ -20,7 +23,7 @@ __all__ = ["DENSITY_SCHEMES", "layer_densities", "layer_shapes"]
 DENSITY_SCHEMES = ("uniform", "er", "erk", "balanced", "pyramidal")
 
 
-def layer_shapes(layer_sizes):
+def layer_shapes(layer_sizes: Sequence[int] | Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
     """Weight shapes from widths ``(d, h1, ..., out)`` or from a list of shapes.
 
     Parameters
@@ -33,6 +36,7 @@ def layer_shapes(layer_sizes):
     Returns
     -------
     list of tuple of int
+        One weight shape per layer, ``(fan_in, fan_out, ...)``.
     """
     expected = "layer_sizes must be a sequence of widths or of weight shapes"
     if isinstance(layer_sizes, (str, bytes)):
@@ -122,7 +126,9 @@ def _pyramidal_ratio(counts, budget):
     return 0.5 * (lo + hi)
 
 
-def layer_densities(layer_sizes, density, scheme="uniform"):
+def layer_densities(layer_sizes: Sequence[int] | Sequence[Sequence[int]], density: float,
+                    scheme: Literal["uniform", "er", "erk", "balanced", "pyramidal"] = "uniform",
+                    ) -> NDArray[np.float64]:
     """Per-layer densities whose weighted mean is *density*, by a [GMB] scheme.
 
     Parameters

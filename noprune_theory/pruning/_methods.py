@@ -11,8 +11,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 
 from noprune_theory._validation import ArgumentTypeError, check_choice, check_scalar, check_seed
 from noprune_theory.backend import to_numpy
@@ -20,6 +22,13 @@ from noprune_theory.backend import to_numpy
 from ._densities import DENSITY_SCHEMES, layer_densities
 from ._scores import grasp_scores, magnitude_scores, random_scores, snip_scores, synflow_scores
 from ._selection import select_masks
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike
+
+    from noprune_theory.models import MaskedMLP
 
 __all__ = [
     "DEFAULT_TRAINING",
@@ -43,12 +52,13 @@ _SCOPES = ("global", "layer")
 
 
 @dataclass(frozen=True)
-class PruningMethod:
+class PruningMethod:  # numpydoc ignore=PR01
     """A registered pruning method.
 
     Attributes
     ----------
     name : str
+        The name :func:`prune` takes as ``method``.
     func : callable
         ``kind="score"``: ``func(model, data, *, rng, **options)`` returns one score array per
         layer (higher = keep), shapes like ``model.weights``. ``kind="mask"``:
@@ -58,6 +68,7 @@ class PruningMethod:
         target densities are raised to the power ``progress``); ``select.density`` is the
         overall target density.
     kind : {"score", "mask"}
+        Whether ``func`` returns scores or masks.
     needs_data : bool
         Whether the method needs ``data=(X, y)``.
     """
@@ -71,8 +82,10 @@ class PruningMethod:
 _REGISTRY: dict = {}
 
 
-def register_method(name, *, kind="score", needs_data=False, overwrite=False):
-    """Decorator adding a pruning method to the registry used by :func:`prune`.
+def register_method(name: str, *, kind: Literal["score", "mask"] = "score",
+                    needs_data: bool = False, overwrite: bool = False,
+                    ) -> Callable[[Callable], Callable]:
+    """Make a decorator adding a pruning method to the registry used by :func:`prune`.
 
     Parameters
     ----------
@@ -121,8 +134,13 @@ def register_method(name, *, kind="score", needs_data=False, overwrite=False):
     return decorator
 
 
-def available_methods():
-    """Names of the registered pruning methods, sorted: a tuple of str.
+def available_methods() -> tuple[str, ...]:
+    """List the names of the registered pruning methods.
+
+    Returns
+    -------
+    tuple of str
+        The names, sorted.
 
     Examples
     --------
@@ -133,8 +151,24 @@ def available_methods():
     return tuple(sorted(_REGISTRY))
 
 
-def get_method(name):
-    """The :class:`PruningMethod` registered as *name* (ValueError listing the known ones)."""
+def get_method(name: str) -> PruningMethod:
+    """Look up the :class:`PruningMethod` registered as *name*.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`available_methods`.
+
+    Returns
+    -------
+    PruningMethod
+        The registered method.
+
+    Raises
+    ------
+    ValueError
+        If no method has that name (the message lists the known ones).
+    """
     check_choice(name, "method", available_methods())
     return _REGISTRY[name]
 
@@ -262,9 +296,12 @@ def _make_select(model, density, table, scope, tie_rng, invert, name):
     return select
 
 
-def prune(model, method="magnitude", sparsity=None, *, data=None, seed=0, scope=None,
-          densities=None, invert=False, **options):
-    """Masks that keep exactly a target number of weights, chosen by a pruning method.
+def prune(model: MaskedMLP, method: str = "magnitude", sparsity: float | None = None, *,
+          data: tuple[ArrayLike, ArrayLike] | None = None, seed: int = 0,
+          scope: Literal["global", "layer"] | None = None,
+          densities: str | Sequence[float] | None = None, invert: bool = False,
+          **options: Any) -> list[Any] | IMPResult:
+    """Compute masks that keep exactly a target number of weights, chosen by a pruning method.
 
     Parameters
     ----------
@@ -301,7 +338,8 @@ def prune(model, method="magnitude", sparsity=None, *, data=None, seed=0, scope=
     -------
     list of bool arrays
         One per layer, shapes like ``model.weights`` (batch axis first), in the model's array
-        library. Apply them with ``model.set_masks(masks)``.
+        library. Apply them with ``model.set_masks(masks)``. With the ``imp`` method and
+        ``return_result=True``, an :class:`IMPResult` instead.
 
     Raises
     ------
@@ -366,18 +404,29 @@ def prune(model, method="magnitude", sparsity=None, *, data=None, seed=0, scope=
     return list(masks)
 
 
-def compute_scores(model, method, *, data=None, seed=0, **options):
-    """The raw scores (higher = keep) of a one-shot method, one array per layer.
+def compute_scores(model: MaskedMLP, method: str, *,
+                   data: tuple[ArrayLike, ArrayLike] | None = None, seed: int = 0,
+                   **options: Any) -> list[Any]:
+    """Compute the raw scores (higher = keep) of a one-shot method, one array per layer.
 
     Parameters
     ----------
-    model, method, data, seed, **options
-        As in :func:`prune`; *method* must be a score method (not ``synflow`` or ``imp``, whose
-        scores change between iterations; use :func:`~noprune_theory.pruning.synflow_scores`).
+    model : MaskedMLP
+        The batch of networks, as in :func:`prune`.
+    method : str
+        A score method (not ``synflow`` or ``imp``, whose scores change between iterations;
+        use :func:`~noprune_theory.pruning.synflow_scores`).
+    data : tuple (X, y), optional
+        Required by the data-dependent methods, as in :func:`prune`.
+    seed : int >= 0, default 0
+        Seeds the method's randomness, as in :func:`prune`.
+    **options
+        Passed to the method, as in :func:`prune`.
 
     Returns
     -------
-    list of float64 arrays, shapes like ``model.weights``.
+    list of float64 arrays
+        Shapes like ``model.weights``, in the model's array library.
     """
     _check_model(model)
     spec = get_method(method)
@@ -416,13 +465,33 @@ def _snip(model, data, *, rng, loss="mse"):
     return snip_scores(model.weights, grads)
 
 
-def grasp_hessian_gradient(model, X, y, *, loss="mse", temperature=200.0):
+def grasp_hessian_gradient(model: MaskedMLP, X: ArrayLike, y: ArrayLike, *,
+                           loss: Literal["mse", "logistic", "cross_entropy"] = "mse",
+                           temperature: float = 200.0) -> list[Any]:
     """``H g`` of the temperature-scaled loss ``L(theta) = mean loss(f_theta(x) / T, y)``.
 
     The model's output layer is linear in its weights and bias, so ``f / T`` is the output of a
     copy whose last layer is divided by ``T``: with ``D = diag(1, ..., 1, 1/T)`` (1/T on the last
     layer) and ``theta' = D theta``, ``grad L = D g'`` and ``Hess L = D H' D``, hence
     ``H g = D H' (D^2 g')`` with ``g'``, ``H'`` the gradient and Hessian of the copy.
+
+    Parameters
+    ----------
+    model : MaskedMLP
+        The batch of networks; not modified (a scaled copy is differentiated).
+    X : array_like, shape (n, d)
+        Inputs.
+    y : array_like
+        Labels, as :meth:`~noprune_theory.models.MaskedMLP.gradients` takes them.
+    loss : {"mse", "logistic", "cross_entropy"}, default "mse"
+        The loss.
+    temperature : float, default 200
+        ``T``, the divisor of the logits.
+
+    Returns
+    -------
+    list of arrays
+        ``H g`` with respect to every weight layer, shapes like ``model.weights``.
     """
     T = float(temperature)
     scaled = model.copy()
@@ -479,8 +548,8 @@ def _magnitude_after_training(model, data, *, rng, loss="mse", train_options=Non
 
 
 @dataclass
-class IMPResult:
-    """What :func:`imp` returns.
+class IMPResult:  # numpydoc ignore=PR01
+    """What the ``imp`` method of :func:`prune` returns with ``return_result=True``.
 
     Attributes
     ----------
@@ -495,11 +564,11 @@ class IMPResult:
         Training loss at the end of each round's training, before pruning.
     """
 
-    masks: list
-    rewind_weights: list
-    rewind_biases: list | None
-    densities: list
-    final_losses: list
+    masks: list[Any]
+    rewind_weights: list[Any]
+    rewind_biases: list[Any] | None
+    densities: list[float]
+    final_losses: list[NDArray[np.float64]]
 
 
 def _imp_rounds(density, fraction):
@@ -573,12 +642,14 @@ register_method("imp", kind="mask", needs_data=True)(_imp)
 
 
 # ----------------------------------------------------------------------------- ablations
-def reinitialize(model, masks=None, seed=None):
-    """A copy of *model* whose kept weights are redrawn from the initial distribution [FDRC].
+def reinitialize(model: MaskedMLP, masks: Sequence[Any] | None = None, seed: int | None = None,
+                 ) -> MaskedMLP:
+    """Copy *model*, redrawing its kept weights from the initial distribution [FDRC].
 
     Parameters
     ----------
     model : MaskedMLP
+        The batch of networks; not modified.
     masks : list of bool arrays, optional
         The masks to keep (default ``model.masks``).
     seed : int >= 0, optional
@@ -632,11 +703,28 @@ def reinitialize(model, masks=None, seed=None):
     return new
 
 
-def invert_scores(model, method="magnitude", sparsity=None, **kwargs):
-    """Masks keeping the LOWEST-scoring weights of *method* (the [FDRC] inversion ablation).
+def invert_scores(model: MaskedMLP, method: str = "magnitude", sparsity: float | None = None,
+                  **kwargs: Any) -> list[Any]:
+    """Compute masks keeping the LOWEST-scoring weights of *method* (the [FDRC] ablation).
 
     Same arguments as :func:`prune`; equal to ``prune(..., invert=True)``. If a method still
     works with inverted scores, its scores carry no information about which weights matter.
+
+    Parameters
+    ----------
+    model : MaskedMLP
+        The batch of networks to prune; not modified.
+    method : str, default "magnitude"
+        One of :func:`available_methods`.
+    sparsity : float in [0, 1)
+        Fraction of weights removed.
+    **kwargs
+        The other arguments of :func:`prune` (an ``invert`` among them is ignored).
+
+    Returns
+    -------
+    list of bool arrays
+        One mask per layer, as :func:`prune` returns them.
 
     Examples
     --------
@@ -654,15 +742,28 @@ def invert_scores(model, method="magnitude", sparsity=None, **kwargs):
 
 
 # ----------------------------------------------------------------------------- several targets
-def prune_at_sparsities(model, method, sparsities, *, data=None, seed=0, **options):
-    """``[prune(model, method, s, data=data, seed=seed, **options) for s in sparsities]``, with
-    the work the targets share done once.
+def prune_at_sparsities(model: MaskedMLP, method: str, sparsities: Sequence[float], *,
+                        data: tuple[ArrayLike, ArrayLike] | None = None, seed: int = 0,
+                        **options: Any) -> list[list[Any]]:
+    """Prune one model to several sparsities, doing the work the targets share once.
+
+    The result equals ``[prune(model, method, s, data=data, seed=seed, **options) for s in
+    sparsities]``; only the cost differs.
 
     Parameters
     ----------
-    model, method, data, seed, **options
+    model : noprune_theory.models.MaskedMLP
+        As in :func:`prune`.
+    method : str
         As in :func:`prune` (global scope, no ``densities``, ``invert`` or ``scope``).
     sparsities : sequence of float in [0, 1)
+        The targets, in any order.
+    data : tuple (X, y) or None, default None
+        As in :func:`prune`: the data of the data-dependent methods.
+    seed : int >= 0 or numpy.random.Generator, default 0
+        As in :func:`prune`.
+    **options
+        As in :func:`prune`.
 
     Returns
     -------

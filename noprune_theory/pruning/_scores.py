@@ -10,6 +10,9 @@ Every function takes lists with one array per layer, batch axis first, shape
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
 from noprune_theory._validation import check_random_state
@@ -28,7 +31,8 @@ def _f64(a, xp):
     return xp.astype(a, xp.float64)
 
 
-def random_scores(shapes, seed=0, *, xp=None):
+def random_scores(shapes: Sequence[tuple[int, ...]], seed: int | np.random.Generator = 0, *,
+                  xp: Any = None) -> list[Any]:
     """I.i.d. U(0, 1) scores for weights of the given shapes (the random-pruning baseline).
 
     Parameters
@@ -42,15 +46,26 @@ def random_scores(shapes, seed=0, *, xp=None):
 
     Returns
     -------
-    list of float64 arrays.
+    list of float64 arrays
+        One score array per shape, in *xp*.
     """
     xp = np if xp is None else xp
     rng = check_random_state(seed)
     return [xp.asarray(rng.random(tuple(s))) for s in shapes]
 
 
-def magnitude_scores(weights):
+def magnitude_scores(weights: Sequence[Any]) -> list[Any]:
     """``|w|``: magnitude pruning (at initialization, or after training) [FDRC] Sec. 3.
+
+    Parameters
+    ----------
+    weights : list of arrays, shapes (B, fan_in, fan_out)
+        One weight array per layer, batch axis first.
+
+    Returns
+    -------
+    list of float64 arrays
+        ``|w|`` of every layer, same shapes and array library.
 
     Examples
     --------
@@ -62,13 +77,18 @@ def magnitude_scores(weights):
     return [xp.abs(_f64(w, xp)) for w in weights]
 
 
-def snip_scores(weights, grads):
+def snip_scores(weights: Sequence[Any], grads: Sequence[Any]) -> list[Any]:
     """SNIP connection sensitivity ``|w * dL/dw|`` [LAT] eq. (6).
 
     Parameters
     ----------
     weights, grads : lists of arrays, shapes (B, fan_in, fan_out)
         Weights and the gradient of the loss on a data batch with respect to them.
+
+    Returns
+    -------
+    list of float64 arrays
+        ``|w * dL/dw|`` of every layer, same shapes and array library.
 
     Notes
     -----
@@ -90,21 +110,22 @@ def snip_scores(weights, grads):
     return [xp.abs(_f64(w, xp) * _f64(g, xp)) for w, g in zip(weights, grads)]
 
 
-def grasp_scores(weights, hessian_grad):
+def grasp_scores(weights: Sequence[Any], hessian_grad: Sequence[Any]) -> list[Any]:
     """GraSP score ``S = -w * (H g)`` [WZG] eq. (8); the HIGHEST scores are removed.
 
     Parameters
     ----------
     weights : list of arrays, shapes (B, fan_in, fan_out)
+        One weight array per layer, batch axis first.
     hessian_grad : list of arrays, same shapes
         ``H g``: the Hessian of the (temperature-scaled) loss times its gradient ``g``.
 
     Returns
     -------
-    list of float64 arrays: ``S`` itself, not a keep-score. Removing the weights with the
-    largest ``S`` is what preserves (increases) the gradient norm ``g^T g`` best, to first order;
-    the registered method ``"grasp"`` therefore keeps the lowest ``S`` (its keep-score is
-    ``-S``).
+    list of float64 arrays
+        ``S`` itself, not a keep-score. Removing the weights with the largest ``S`` is what
+        preserves (increases) the gradient norm ``g^T g`` best, to first order; the registered
+        method ``"grasp"`` therefore keeps the lowest ``S`` (its keep-score is ``-S``).
 
     References
     ----------
@@ -121,7 +142,7 @@ def grasp_scores(weights, hessian_grad):
     return [-(_f64(w, xp) * _f64(h, xp)) for w, h in zip(weights, hessian_grad)]
 
 
-def synflow_scores(weights, masks=None):
+def synflow_scores(weights: Sequence[Any], masks: Sequence[Any] | None = None) -> list[Any]:
     """SynFlow synaptic saliency ``|w * dR/dw|`` of the linearised network [TKYG] eq. (3).
 
     Parameters
@@ -133,7 +154,8 @@ def synflow_scores(weights, masks=None):
 
     Returns
     -------
-    list of float64 arrays, scores ``>= 0``.
+    list of float64 arrays
+        The scores, ``>= 0``, same shapes as *weights*.
 
     Raises
     ------

@@ -14,8 +14,11 @@ on NumPy, CuPy and ``array_api_strict``. Random keys are drawn on the host by
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from noprune_theory._validation import check_random_state
 from noprune_theory.backend import array_namespace
@@ -30,21 +33,47 @@ __all__ = [
 ]
 
 
-def keep_count(density, size):
-    """The number of weights kept: ``round(density * size)``, halves rounded up.
+def keep_count(density: float, size: int) -> int:
+    """Count the weights kept: ``round(density * size)``, halves rounded up.
 
     ``1 - 0.9`` is ``0.09999999999999998`` in floating point, so a floor would lose a weight;
     rounding to the nearest integer makes the achieved density the closest achievable one.
+
+    Parameters
+    ----------
+    density : float
+        Fraction of the weights kept, in [0, 1].
+    size : int
+        Number of weights.
+
+    Returns
+    -------
+    int
+        The number kept.
     """
     return math.floor(density * size + 0.5 + 1e-9)
 
 
-def apportion_counts(targets, caps, total):
-    """Integers ``k_l`` in ``[floor(t_l), ceil(t_l)]`` (capped at ``caps[l]``) summing to *total*.
+def apportion_counts(targets: ArrayLike, caps: Sequence[int], total: int) -> list[int]:
+    """Round real per-layer targets to integer counts that sum to *total*.
 
     Largest-remainder rounding: every layer gets the floor of its real target ``t_l``, and the
     ``total - sum floor`` layers with the largest fractional parts get one more (ties to the
     earlier layer). Used so that per-layer pruning also hits the global count exactly.
+
+    Parameters
+    ----------
+    targets : array_like of float
+        The real targets ``t_l``, one per layer.
+    caps : sequence of int
+        The largest count of each layer (its number of weights); targets above it are capped.
+    total : int
+        The sum the counts must reach.
+
+    Returns
+    -------
+    list of int
+        The counts ``k_l`` in ``[floor(t_l), ceil(t_l)]``, each at most ``caps[l]``.
     """
     t = np.minimum(np.asarray(targets, dtype=np.float64), np.asarray(caps, dtype=np.float64))
     base = np.floor(t + 1e-9).astype(np.int64)
@@ -135,8 +164,19 @@ def topk_mask(scores, k, *, rng, allowed=None):
     return above | xp.take_along_axis(keep_tied, inverse, axis=1)
 
 
-def mask_counts(masks):
-    """Kept weights per network and layer: an integer NumPy array of shape (B, L)."""
+def mask_counts(masks: Sequence[Any]) -> NDArray[np.int64]:
+    """Count the kept weights per network and layer.
+
+    Parameters
+    ----------
+    masks : list of bool arrays, shapes (B, fan_in, fan_out)
+        One mask per layer, batch axis first, in any array library.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (B, L)
+        The number of True entries of every network's (row's) layer (column).
+    """
     from noprune_theory.backend import to_numpy
 
     cols = []
@@ -160,9 +200,12 @@ def _unflatten(flat, shapes, xp):
     return out
 
 
-def select_masks(scores, *, density=None, densities=None, scope="global", seed=0,
-                 current=None):
-    """Masks keeping exactly the highest-scoring weights, globally or layer by layer.
+def select_masks(scores: Sequence[Any], *, density: float | None = None,
+                 densities: Sequence[float] | None = None,
+                 scope: Literal["global", "layer"] = "global",
+                 seed: int | np.random.Generator = 0,
+                 current: Sequence[Any] | None = None) -> list[Any]:
+    """Select masks keeping exactly the highest-scoring weights, globally or layer by layer.
 
     Parameters
     ----------
@@ -182,7 +225,8 @@ def select_masks(scores, *, density=None, densities=None, scope="global", seed=0
 
     Returns
     -------
-    list of bool arrays, same shapes as *scores*.
+    list of bool arrays
+        One mask per layer, same shapes and array library as *scores*.
 
     Notes
     -----
@@ -228,7 +272,7 @@ def _check_enough(allowed, k, xp, where):
         )
 
 
-def shuffle_masks(masks, seed=0):
+def shuffle_masks(masks: Sequence[Any], seed: int | np.random.Generator = 0) -> list[Any]:
     """Shuffle each layer's mask uniformly at random, keeping its number of kept weights.
 
     Parameters
@@ -240,7 +284,8 @@ def shuffle_masks(masks, seed=0):
 
     Returns
     -------
-    list of bool arrays, same shapes and namespace, with the same per-network, per-layer counts.
+    list of bool arrays
+        Same shapes and namespace, with the same per-network, per-layer counts.
 
     Notes
     -----

@@ -27,6 +27,8 @@ and the derivations ``derivation(sparse=False)`` / ``verify_derivation(sparse=Fa
 Units: logs are natural; information and p_eff are in bits (as in [NFP]); functions taking a
 mutual information accept ``mi_unit="nats"``.
 """
+from __future__ import annotations
+
 from ._numeric import (
     DEFAULTS,
     SampleSizeCondition,

@@ -98,10 +98,24 @@ class Step:
     source: str
     note: str = ""
 
-    def text(self):
+    def text(self) -> str:
+        """Write the step as plain text.
+
+        Returns
+        -------
+        str
+            ``lhs rel expr``, the expression in sympy's string form.
+        """
         return f"{self.lhs} {self.rel} {sp.sstr(self.expr)}"
 
-    def latex(self):
+    def latex(self) -> str:
+        """Write the step as LaTeX.
+
+        Returns
+        -------
+        str
+            ``lhs rel expr`` in LaTeX, with the papers' spellings of the symbols.
+        """
         rel = {"<=": r"\le", ">=": r"\ge", "=": "="}[self.rel]
         return f"{self.lhs_latex} {rel} {latex(self.expr)}"
 
@@ -117,8 +131,22 @@ class Check:
 
 
 @dataclass
-class Derivation:
-    """The steps of one derivation and the checks tying them to the stated theorem."""
+class Derivation:  # numpydoc ignore=PR01
+    """The steps of one derivation and the checks tying them to the stated theorem.
+
+    Attributes
+    ----------
+    title : str
+        What is derived, e.g. ``"Dense Law of Robustness"``.
+    theorem : str
+        The theorems derived, e.g. ``"[BS Thm 2] and [BS Thm 3]"``.
+    steps : list of Step
+        The steps in order, each a relation ``lhs rel expr`` with its source.
+    checks : list of Check
+        The symbolic identities tying the steps to the stated theorem.
+    notes : list of str
+        Remarks printed after the checks.
+    """
 
     title: str
     theorem: str
@@ -127,10 +155,28 @@ class Derivation:
     notes: list = field(default_factory=list)
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
+        """Whether every check passed."""
         return all(ch.passed for ch in self.checks)
 
-    def step(self, key):
+    def step(self, key: str) -> Step:
+        """Find a step by its key.
+
+        Parameters
+        ----------
+        key : str
+            The step's ``key``.
+
+        Returns
+        -------
+        Step
+            The first step with that key.
+
+        Raises
+        ------
+        StopIteration
+            If no step has that key.
+        """
         return next(s for s in self.steps if s.key == key)
 
 
@@ -336,7 +382,8 @@ def _sparse(const):
     return D
 
 
-def derivation(sparse=False, constants=None):
+def derivation(sparse: bool = False, constants: dict[str, sp.Expr] | None = None,
+               ) -> Derivation:
     """Build the derivation of [BS Thm 3] (``sparse=False``) or [NFP Thm 4] (``sparse=True``).
 
     Parameters
@@ -372,8 +419,21 @@ def derivation(sparse=False, constants=None):
     return (_sparse if sparse else _dense)(base)
 
 
-def verify_derivation(sparse=False, constants=None):
+def verify_derivation(sparse: bool = False, constants: dict[str, sp.Expr] | None = None,
+                      ) -> list[Check]:
     """Run the symbolic checks of a derivation; return the list of :class:`Check` results.
+
+    Parameters
+    ----------
+    sparse : bool, default False
+        Which theorem: [BS Thm 3] (False) or [NFP Thm 4] (True).
+    constants : dict, optional
+        Override constants of the proof steps, as in :func:`derivation`.
+
+    Returns
+    -------
+    list of Check
+        Every check of the derivation (all passed).
 
     Raises
     ------

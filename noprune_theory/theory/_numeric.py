@@ -15,9 +15,10 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from noprune_theory._validation import (
     ArgumentTypeError,
@@ -64,15 +65,31 @@ class SampleSizeWarning(UserWarning):
     """A theorem's sample-size condition fails: the bound is printed but not guaranteed."""
 
 
-class SampleSizeCondition(NamedTuple):
-    """Result of :func:`sample_size_condition` (arrays when the inputs are arrays)."""
+class SampleSizeCondition(NamedTuple):  # numpydoc ignore=PR01
+    """Result of :func:`sample_size_condition` (arrays when the inputs are arrays).
+
+    Attributes
+    ----------
+    theorem : str
+        ``"[BS Thm 3]"`` or ``"[NFP Thm 4]"``.
+    statement : str
+        The condition as text, e.g. ``"8^4 k log(8k/delta) <= n eps^2"``.
+    holds : bool or ndarray of bool
+        Whether ``lhs <= rhs``.
+    lhs : float or ndarray
+        The left side, 8^4 k log(8k/delta) (dense) or 8^3 k log(8k/delta) (sparse).
+    rhs : float or ndarray
+        The right side, n eps^2.
+    n_required : float or ndarray
+        The n at which the condition holds with equality.
+    """
 
     theorem: str
     statement: str
-    holds: object
-    lhs: object
-    rhs: object
-    n_required: object
+    holds: bool | NDArray[np.bool_]
+    lhs: float | NDArray[np.float64]
+    rhs: float | NDArray[np.float64]
+    n_required: float | NDArray[np.float64]
 
 
 _THEOREMS = {
@@ -205,7 +222,8 @@ def _call(name, *args):
     return float(out) if out.ndim == 0 else out
 
 
-def mi_to_bits(mi, mi_unit="bits"):
+def mi_to_bits(mi: ArrayLike, mi_unit: Literal["bits", "nats"] = "bits",
+               ) -> float | NDArray[np.float64]:
     """Mutual information in bits: ``mi`` as is for ``"bits"``, ``mi / ln 2`` for ``"nats"``.
 
     Parameters
@@ -269,8 +287,9 @@ def _warn_condition(n, eps, delta, k, theorem, check, *, context="", stacklevel=
     warnings.warn(msg, SampleSizeWarning, stacklevel=stacklevel)
 
 
-def sample_size_condition(n, *, eps=DEFAULTS["eps"], delta=DEFAULTS["delta"], k=DEFAULTS["k"],
-                          theorem="dense"):
+def sample_size_condition(n: ArrayLike, *, eps: ArrayLike = DEFAULTS["eps"],
+                          delta: ArrayLike = DEFAULTS["delta"], k: ArrayLike = DEFAULTS["k"],
+                          theorem: Literal["dense", "sparse"] = "dense") -> SampleSizeCondition:
     """Check the sample-size condition of the dense or sparse theorem.
 
     Parameters
@@ -319,8 +338,12 @@ def sample_size_condition(n, *, eps=DEFAULTS["eps"], delta=DEFAULTS["delta"], k=
     return SampleSizeCondition(label, statement, holds, lhs, rhs, n_required)
 
 
-def robustness_bound(n, d, p, *, eps=DEFAULTS["eps"], delta=DEFAULTS["delta"], c=DEFAULTS["c"],
-                     W=DEFAULTS["W"], J=DEFAULTS["J"], k=DEFAULTS["k"], check="warn"):
+def robustness_bound(n: ArrayLike, d: ArrayLike, p: ArrayLike, *, eps: ArrayLike = DEFAULTS["eps"],
+                     delta: ArrayLike = DEFAULTS["delta"], c: ArrayLike = DEFAULTS["c"],
+                     W: ArrayLike = DEFAULTS["W"], J: ArrayLike = DEFAULTS["J"],
+                     k: ArrayLike = DEFAULTS["k"],
+                     check: Literal["warn", "raise", "ignore"] = "warn",
+                     ) -> float | NDArray[np.float64]:
     """Lipschitz lower bound of the dense Law of Robustness [BS, Theorem 3].
 
     Parameters
@@ -385,8 +408,11 @@ def robustness_bound(n, d, p, *, eps=DEFAULTS["eps"], delta=DEFAULTS["delta"], c
     return _call("dense_bound", n, d, p, eps, delta, c, W, J)
 
 
-def sparse_robustness_bound(n, d, p_eff, *, eps=DEFAULTS["eps"], delta=DEFAULTS["delta"],
-                            c=DEFAULTS["c"], k=DEFAULTS["k"], check="warn"):
+def sparse_robustness_bound(n: ArrayLike, d: ArrayLike, p_eff: ArrayLike, *,
+                            eps: ArrayLike = DEFAULTS["eps"], delta: ArrayLike = DEFAULTS["delta"],
+                            c: ArrayLike = DEFAULTS["c"], k: ArrayLike = DEFAULTS["k"],
+                            check: Literal["warn", "raise", "ignore"] = "warn",
+                            ) -> float | NDArray[np.float64]:
     """Lipschitz lower bound of the sparse Law of Robustness [NFP, Theorem 4].
 
     Parameters
@@ -443,8 +469,9 @@ def sparse_robustness_bound(n, d, p_eff, *, eps=DEFAULTS["eps"], delta=DEFAULTS[
     return _call("sparse_bound", n, d, p_eff, eps, delta, c)
 
 
-def effective_params(kept, mi=0.0, *, eps=DEFAULTS["eps"], W=DEFAULTS["W"], J=DEFAULTS["J"],
-                     mi_unit="bits"):
+def effective_params(kept: ArrayLike, mi: ArrayLike = 0.0, *, eps: ArrayLike = DEFAULTS["eps"],
+                     W: ArrayLike = DEFAULTS["W"], J: ArrayLike = DEFAULTS["J"],
+                     mi_unit: Literal["bits", "nats"] = "bits") -> float | NDArray[np.float64]:
     """Effective number of parameters p_eff of a masked class [NFP, Theorem 4], in bits.
 
     Parameters
@@ -464,7 +491,7 @@ def effective_params(kept, mi=0.0, *, eps=DEFAULTS["eps"], W=DEFAULTS["W"], J=DE
     Returns
     -------
     float or ndarray
-        p_eff = I(m; D) + E||m||_1 log2(1 + 60 W J / eps), in bits.
+        The effective number p_eff = I(m; D) + E||m||_1 log2(1 + 60 W J / eps), in bits.
 
     Notes
     -----
@@ -492,8 +519,10 @@ def effective_params(kept, mi=0.0, *, eps=DEFAULTS["eps"], W=DEFAULTS["W"], J=DE
     return _call("effective_params", mi_bits, kept, eps, W, J)
 
 
-def required_params(n, d, *, lip=1.0, sparse=True, eps=DEFAULTS["eps"], delta=DEFAULTS["delta"],
-                    c=DEFAULTS["c"], W=DEFAULTS["W"], J=DEFAULTS["J"]):
+def required_params(n: ArrayLike, d: ArrayLike, *, lip: ArrayLike = 1.0, sparse: bool = True,
+                    eps: ArrayLike = DEFAULTS["eps"], delta: ArrayLike = DEFAULTS["delta"],
+                    c: ArrayLike = DEFAULTS["c"], W: ArrayLike = DEFAULTS["W"],
+                    J: ArrayLike = DEFAULTS["J"]) -> float | NDArray[np.float64]:
     """The (effective) number of parameters needed for an interpolator with Lip(f) <= ``lip``.
 
     Parameters
@@ -536,7 +565,9 @@ def required_params(n, d, *, lip=1.0, sparse=True, eps=DEFAULTS["eps"], delta=DE
     return float(out) if np.ndim(out) == 0 else out
 
 
-def mask_entropy_bound(p, kept=None, *, sparsity=None, asymptotic=False):
+def mask_entropy_bound(p: ArrayLike, kept: ArrayLike | None = None, *,
+                       sparsity: ArrayLike | None = None, asymptotic: bool = False,
+                       ) -> float | NDArray[np.float64]:
     """Upper bound on I(m; D) for masks keeping ``kept`` of ``p`` weights, in bits [NFP Sec. 4.1].
 
     Parameters
@@ -546,7 +577,7 @@ def mask_entropy_bound(p, kept=None, *, sparsity=None, asymptotic=False):
     kept : int or array_like, optional
         Number of weights kept, in [0, p]. Give exactly one of ``kept`` and ``sparsity``.
     sparsity : float or array_like, optional
-        gamma, the fraction removed, in [0, 1); kept = (1 - gamma) p.
+        The sparsity gamma, the fraction removed, in [0, 1); kept = (1 - gamma) p.
     asymptotic : bool, default False
         False: log2 C(p, kept) (evaluated through log-Gamma). True: p h2(gamma), which exceeds
         log2 C(p, kept) by O(log p).
@@ -587,7 +618,8 @@ def mask_entropy_bound(p, kept=None, *, sparsity=None, asymptotic=False):
     return float(out) if out.ndim == 0 else out
 
 
-def two_layer_params(d, width, *, output_bias=False):
+def two_layer_params(d: ArrayLike, width: ArrayLike, *, output_bias: bool = False,
+                     ) -> int | NDArray[np.int64]:
     """Number of parameters p = width (d + 2) (+1 with an output bias) of a two-layer net [BS].
 
     Parameters
@@ -602,7 +634,8 @@ def two_layer_params(d, width, *, output_bias=False):
     Returns
     -------
     int or ndarray of int64
-        width * d input weights, width hidden biases and width output weights (+1).
+        The count of width * d input weights, width hidden biases and width output weights
+        (+1 with the output bias).
 
     References
     ----------
@@ -621,7 +654,9 @@ def two_layer_params(d, width, *, output_bias=False):
     return int(round(out)) if np.ndim(out) == 0 else np.rint(out).astype(np.int64)
 
 
-def lipschitz_param_constant(p, *, R=1.0, w_max=1.0, Q=1.0, depth=2, W=None):
+def lipschitz_param_constant(p: ArrayLike, *, R: ArrayLike = 1.0, w_max: ArrayLike = 1.0,
+                             Q: ArrayLike = 1.0, depth: ArrayLike = 2, W: ArrayLike | None = None,
+                             ) -> float | NDArray[np.float64]:
     """J = R (w_max Q p)^D of [BS, Lemma 3.1] for depth-D nets with 1-Lipschitz activations.
 
     Parameters
@@ -668,7 +703,7 @@ def lipschitz_param_constant(p, *, R=1.0, w_max=1.0, Q=1.0, depth=2, W=None):
     return _call("lipschitz_param_constant", p, R, w_max, Q, depth)
 
 
-def parameter_set_diameter(p, *, w_max=1.0):
+def parameter_set_diameter(p: ArrayLike, *, w_max: ArrayLike = 1.0) -> float | NDArray[np.float64]:
     """W = 2 w_max sqrt(p): the diameter of the parameter set [-w_max, w_max]^p [BS Thm 3].
 
     [BS] use two different numbers: the diameter W of the parameter set in Theorem 3 (the
@@ -699,8 +734,10 @@ def parameter_set_diameter(p, *, w_max=1.0):
     return _call("parameter_set_diameter", p, w_max)
 
 
-def dense_finite_class_probability(n, d, lip, log_card, *, eps=DEFAULTS["eps"], c=DEFAULTS["c"],
-                                   k=DEFAULTS["k"]):
+def dense_finite_class_probability(n: ArrayLike, d: ArrayLike, lip: ArrayLike, log_card: ArrayLike,
+                                   *, eps: ArrayLike = DEFAULTS["eps"],
+                                   c: ArrayLike = DEFAULTS["c"], k: ArrayLike = DEFAULTS["k"],
+                                   ) -> float | NDArray[np.float64]:
     """[BS, Theorem 2]: bound on P(some f in F fits below sigma^2 - eps with Lip(f) <= lip).
 
     Parameters
@@ -711,8 +748,10 @@ def dense_finite_class_probability(n, d, lip, log_card, *, eps=DEFAULTS["eps"], 
         L, > 0.
     log_card : float or array_like
         ``log |F|`` (natural log) of the finite class, >= 0.
-    eps, c, k
-        As in :func:`robustness_bound`.
+    eps, c : float or array_like, default 0.1, 1
+        Fitting margin and isoperimetry constant, as in :func:`robustness_bound`.
+    k : int or array_like, default 1
+        Number of isoperimetric mixture components, >= 1.
 
     Returns
     -------
@@ -734,8 +773,11 @@ def dense_finite_class_probability(n, d, lip, log_card, *, eps=DEFAULTS["eps"], 
     return _call("dense_finite_probability", n, d, lip, log_card, eps, c, k)
 
 
-def sparse_finite_class_probability(n, d, lip, mi, *, eps=DEFAULTS["eps"], c=DEFAULTS["c"],
-                                    k=DEFAULTS["k"], mi_unit="bits"):
+def sparse_finite_class_probability(n: ArrayLike, d: ArrayLike, lip: ArrayLike, mi: ArrayLike, *,
+                                    eps: ArrayLike = DEFAULTS["eps"], c: ArrayLike = DEFAULTS["c"],
+                                    k: ArrayLike = DEFAULTS["k"],
+                                    mi_unit: Literal["bits", "nats"] = "bits",
+                                    ) -> float | NDArray[np.float64]:
     """[NFP, Theorem 3]: bound on P(fit below sigma^2 - eps) for a learner with Lip <= lip.
 
     Parameters
@@ -746,9 +788,12 @@ def sparse_finite_class_probability(n, d, lip, mi, *, eps=DEFAULTS["eps"], c=DEF
         L, > 0.
     mi : float or array_like
         I, the information between the learner's output and the data, >= 0.
-    eps, c, k
-        As in :func:`sparse_robustness_bound`.
+    eps, c : float or array_like, default 0.1, 1
+        Fitting margin and isoperimetry constant, as in :func:`sparse_robustness_bound`.
+    k : int or array_like, default 1
+        Number of isoperimetric mixture components, >= 1.
     mi_unit : {"bits", "nats"}, default "bits"
+        Unit of ``mi`` (see :func:`mi_to_bits`).
 
     Returns
     -------
@@ -883,7 +928,9 @@ def _format_values(x):
     return f"{float(x):.6g}" if x.ndim == 0 else np.array2string(x, precision=6)
 
 
-def solve_for(theorem, unknown, *, k=DEFAULTS["k"], check="warn", **values):
+def solve_for(theorem: Literal["dense", "sparse"], unknown: str, *, k: ArrayLike = DEFAULTS["k"],
+              check: Literal["warn", "raise", "ignore"] = "warn", **values: ArrayLike,
+              ) -> float | NDArray[np.float64]:
     """Solve ``bound(theorem) = L`` for any one variable, given the others (sympy, cached).
 
     Parameters

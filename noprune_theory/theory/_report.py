@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sys
 import textwrap
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -27,6 +28,9 @@ from ._numeric import (
     sparse_robustness_bound,
     two_layer_params,
 )
+
+if TYPE_CHECKING:
+    from ._derivation import Derivation
 
 __all__ = ["DEFAULT_REASONS", "bound_report", "format_bound_text", "format_bound_latex",
            "format_derivation_text", "format_derivation_latex", "SOURCE_CAVEAT"]
@@ -76,13 +80,59 @@ def _condition(n, eps, delta, k, theorem):
             "rhs": cond.rhs, "holds": cond.holds, "n_required": cond.n_required}
 
 
-def bound_report(n, d, *, p=None, sparsity=None, kept=None, mi=None, mi_unit="bits", eps=None,
-                 delta=None, c=None, W=None, J=None, k=None, width=None, w_max=None, lip=1.0):
-    """All numbers of ``noprune-theory bound`` as a dict with stable keys.
+def bound_report(n: float, d: float, *, p: float | None = None, sparsity: float | None = None,
+                 kept: float | None = None, mi: float | None = None,
+                 mi_unit: Literal["bits", "nats"] = "bits", eps: float | None = None,
+                 delta: float | None = None, c: float | None = None, W: float | None = None,
+                 J: float | None = None, k: int | None = None, width: int | None = None,
+                 w_max: float | None = None, lip: float = 1.0) -> dict[str, Any]:
+    """Compute all numbers of ``noprune-theory bound`` as a dict with stable keys.
 
     Arguments left as None take :data:`DEFAULTS`; the report lists which ones (``assumed``).
     With ``width``, the diameter W and the constant J are derived from the coordinate bound
     ``w_max`` (default 1) unless given: W = 2 w_max sqrt(p), J = R (w_max Q p)^D.
+
+    Parameters
+    ----------
+    n, d : float
+        Number of samples and input dimension, >= 1.
+    p : float, optional
+        Number of parameters of the model to report on. Give at most one of ``p`` and
+        ``width``; without either there is no model section.
+    sparsity : float, optional
+        Fraction of the model's weights removed by the mask, in [0, 1).
+    kept : float, optional
+        Number of weights the mask keeps, in [0, p] (at most one of ``sparsity`` and ``kept``;
+        neither: the dense model, kept = p).
+    mi : float, optional
+        The mask's I(m; D), at most log2 C(p, kept) bits (in ``mi_unit``).
+    mi_unit : {"bits", "nats"}, default "bits"
+        Unit of ``mi``.
+    eps, delta, c, W, J : float, optional
+        As in :func:`robustness_bound`; None takes :data:`DEFAULTS` (W and J derived with
+        ``width``).
+    k : int, optional
+        Number of isoperimetric mixture components; None takes :data:`DEFAULTS`.
+    width : int, optional
+        Hidden width of a two-layer model: p = width (d + 2).
+    w_max : float, optional
+        Coordinate bound of the two-layer model's weights (needs ``width``; default 1).
+    lip : float, default 1
+        Target Lipschitz constant of the ``required`` section.
+
+    Returns
+    -------
+    dict
+        Keys ``inputs``, ``assumed`` (the defaults taken and why), ``units``, ``conditions``
+        (the sample-size conditions of both theorems), ``table`` (both bounds over a grid of
+        sizes), ``required`` (the size needed for Lip <= ``lip``), ``model`` (None without
+        ``p`` or ``width``) and ``sources``.
+
+    Raises
+    ------
+    ValueError
+        For conflicting or incomplete options (for example ``kept`` without ``p`` or ``width``),
+        or an ``mi`` above the mask entropy.
     """
     given = {"eps": eps, "delta": delta, "c": c, "W": W, "J": J, "k": k}
     assumed = {name: {"value": DEFAULTS[name], "why": DEFAULT_REASONS[name]}
@@ -212,8 +262,19 @@ def _cond_line(cd):
             f"{verdict}")
 
 
-def format_bound_text(rep):
-    """The readable table of ``noprune-theory bound``."""
+def format_bound_text(rep: dict[str, Any]) -> str:
+    """Lay out a :func:`bound_report` as the readable table of ``noprune-theory bound``.
+
+    Parameters
+    ----------
+    rep : dict
+        A report made by :func:`bound_report`.
+
+    Returns
+    -------
+    str
+        The table, lines separated by newlines (no trailing newline).
+    """
     inp, out = rep["inputs"], []
     out.append(f"Law of Robustness: Lipschitz lower bounds for n = {_g(inp['n'], 6)} samples in "
                f"d = {_g(inp['d'], 6)} dimensions")
@@ -294,8 +355,19 @@ def _tex(x):
     return f"${mant}\\times 10^{{{int(exp)}}}$" if exp else f"${mant}$"
 
 
-def format_bound_latex(rep):
-    """A LaTeX table (booktabs) of the same numbers, with the assumptions in the caption."""
+def format_bound_latex(rep: dict[str, Any]) -> str:
+    """Lay out a :func:`bound_report` as a LaTeX table (booktabs), assumptions in the caption.
+
+    Parameters
+    ----------
+    rep : dict
+        A report made by :func:`bound_report`.
+
+    Returns
+    -------
+    str
+        The ``table`` environment.
+    """
     inp, conds = rep["inputs"], rep["conditions"]
     tex_names = {"eps": r"\varepsilon", "delta": r"\delta"}
     params = ", ".join(f"${tex_names.get(name, name)}={inp[name]:g}$"
@@ -321,8 +393,19 @@ def format_bound_latex(rep):
     return "\n".join(lines)
 
 
-def format_derivation_text(D):
-    """Steps, checks and notes of a :class:`Derivation`, numbered, one expression per step."""
+def format_derivation_text(D: Derivation) -> str:
+    """Lay out the steps, checks and notes of a :class:`Derivation`, one expression per step.
+
+    Parameters
+    ----------
+    D : Derivation
+        A derivation made by :func:`derivation`.
+
+    Returns
+    -------
+    str
+        The numbered steps, the symbolic checks with their verdicts, the notes and the sources.
+    """
     out = [f"{D.title}: derivation of {D.theorem}", ""]
     for i, st in enumerate(D.steps, 1):
         out.append(f"({i}) {st.title}  ({st.source})")
@@ -341,8 +424,19 @@ def format_derivation_text(D):
     return "\n".join(out)
 
 
-def format_derivation_latex(D):
-    """The derivation as MyST/LaTeX display math, one ``$$`` block per step."""
+def format_derivation_latex(D: Derivation) -> str:
+    """Lay out a :class:`Derivation` as MyST/LaTeX display math, one ``$$`` block per step.
+
+    Parameters
+    ----------
+    D : Derivation
+        A derivation made by :func:`derivation`.
+
+    Returns
+    -------
+    str
+        The steps as ``$$`` blocks; titles, checks and notes as ``%`` comments.
+    """
     out = [f"% {D.title}: derivation of {D.theorem}"]
     for i, st in enumerate(D.steps, 1):
         out.append(f"% ({i}) {st.title} ({st.source})")

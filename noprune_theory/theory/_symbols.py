@@ -58,12 +58,23 @@ LATEX_NAMES = {
 }
 
 
-def latex(expr):
-    """LaTeX of *expr* with the papers' spellings of the symbols."""
+def latex(expr: sp.Basic) -> str:
+    """Write *expr* as LaTeX with the papers' spellings of the symbols.
+
+    Parameters
+    ----------
+    expr : sympy.Basic
+        An expression in the symbols of the theory.
+
+    Returns
+    -------
+    str
+        The LaTeX source (no surrounding ``$``).
+    """
     return sp.latex(expr, symbol_names=LATEX_NAMES)
 
 
-def solve_unique(equation, symbol, *, square=False):
+def solve_unique(equation: sp.Eq, symbol: sp.Symbol, *, square: bool = False) -> sp.Expr:
     """The one solution of *equation* for *symbol* (the symbols' assumptions make it unique).
 
     With ``square=True`` both sides (positive by assumption) are squared first, which turns the
