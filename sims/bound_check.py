@@ -84,7 +84,8 @@ summaries ``fit_fraction``, ``lip_lower_mean``, ``lip_upper_mean``, ``sigma2``, 
 theorem's condition needs at this eps), ``condition_holds``, ``lip_floor`` (the McShane floor of
 the dataset), and the CPU seconds of each phase, ``cpu_seconds_prune`` (IMP and magnitude after
 training train inside it; shared out over the cells pruned together), ``cpu_seconds_train``,
-``cpu_seconds_floor`` (shared out likewise), ``cpu_seconds_lower``, ``cpu_seconds_upper``.
+``cpu_seconds_floor`` (shared out likewise; 0 when the process had it from an earlier batch),
+``cpu_seconds_lower``, ``cpu_seconds_upper``.
 
 References
 ----------
@@ -377,14 +378,20 @@ def _float64(net):
     return new
 
 
-def _floor(config, seed, X, y, cache):
+#: McShane floors computed in this process, by dataset: the runner may split the cells of one
+#: dataset over several batches (one network per batch at n = 2^16), and the floor of
+#: n = 2^16 points in d = 4096 takes minutes.
+_FLOORS = {}
+
+
+def _floor(config, seed, X, y):
     """The McShane floor of the cell's own dataset (sims/lipschitz_floor), once per dataset."""
     from noprune_theory.sims.lipschitz_floor import interpolation_floor
 
     key = (seed, config["n"], config["d"], config["data"], config["labels"], config["sigma"])
-    if key not in cache:
-        cache[key] = interpolation_floor(X, y)["lip_floor"]
-    return cache[key]
+    if key not in _FLOORS:
+        _FLOORS[key] = interpolation_floor(X, y)["lip_floor"]
+    return _FLOORS[key]
 
 
 def cells_batch(items):
@@ -417,7 +424,6 @@ def cells_batch(items):
                              f"got {setting['eps']:g}")
         # one dataset and one architecture per training batch
         by_seed.setdefault((seed, setting["width"], setting["eps"]), []).append(i)
-    floors = {}
     for (seed, _, _), where in by_seed.items():
         config0 = items[where[0]][0]
         setting = theorem_setting(config0)
@@ -455,7 +461,7 @@ def cells_batch(items):
             t_train[i] = time.process_time() - t0
             out[i] = (nets[i], np.asarray(result.steps))
         t0 = time.process_time()
-        floor = _floor(config0, seed, X64, y, floors)
+        floor = _floor(config0, seed, X64, y)
         t_floor = time.process_time() - t0
         for i in order:
             trained, steps = out[i]
