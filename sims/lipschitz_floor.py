@@ -130,15 +130,19 @@ def interpolation_floor(X, y, *, chunk=1024):
         u = 2.0 ** -24
         d = X.shape[1]
         tol = 2.0 * (2.0 * d * u / (1.0 - d * u) + 20.0 * u) * float(norms.max())
-        X32 = X.astype(np.float32)
-        Xc = X32[cols]
-        nc = norms[cols].astype(np.float32)
+        # one float32 copy, the classes one after the other (blocks of rows are then views)
+        order = np.concatenate([rows, cols])
+        X32 = np.empty(X.shape, dtype=np.float32)
+        for start in range(0, len(order), chunk):     # no float64 copy of X on the way
+            X32[start:start + chunk] = X[order[start:start + chunk]]
+        Xr, Xc = X32[:len(rows)], X32[len(rows):]
+        nr, nc = norms[rows].astype(np.float32), norms[cols].astype(np.float32)
         best_sq = np.inf
         for start in range(0, len(rows), chunk):
             r = rows[start:start + chunk]
-            sq = X32[r] @ Xc.T
+            sq = Xr[start:start + chunk] @ Xc.T
             sq *= -2.0
-            sq += norms[r, None].astype(np.float32)
+            sq += nr[start:start + chunk, None]
             sq += nc[None, :]
             cand_i, cand_j = np.nonzero(sq <= sq.min() + tol)
             diff = X[r[cand_i]] - X[cols[cand_j]]
