@@ -715,7 +715,7 @@ def plot(table, config, outdir):
     eps_text = f"eps = {eps:g}" if one_eps else (f"eps from the sample-size condition "
                                                  f"({min(eps_of):.3g} to {max(eps_of):.3g})")
     fig.suptitle(f"Pruned two-layer ReLU nets that fit {config['labels']} labels below the noise "
-                 f"level by {eps_text} ({n_fit} of {n_all} networks fit; {seeds} seed(s)); "
+                 f"level by {eps_text}\n({n_fit} of {n_all} networks fit; {seeds} seed(s)); "
                  "marker: certified lower bound, bar up to the upper bound", fontsize=8)
     return {"bound_check": fig}
 
