@@ -246,3 +246,23 @@ def test_slope_summary_reports_the_fitted_slope_and_its_span():
     assert abs(s["slope"] - 0.8) < 3 * s["slope_se"] and s["slope_se"] < 0.05
     assert s["slope_nd_over_p"] == pytest.approx(s["slope"] / 2)
     assert bc.slope_summary(rows[:2]) is None
+
+
+def test_interpolation_floor_float32_search_still_finds_the_float64_closest_pair():
+    # 20 cross-class pairs at distance 1e-3 (1 +- 1e-6) in d = 300: the float32 squared
+    # distances cannot rank them (without the confirmation margin the search picks a wrong pair
+    # in 39 of 40 such draws); the floor must be the float64 minimum exactly
+    from noprune_theory.sims.lipschitz_floor import interpolation_floor
+
+    for t in range(5):
+        rng = np.random.default_rng(t)
+        d = 300
+        P = rng.standard_normal((20, d)) / np.sqrt(d)
+        u = rng.standard_normal((20, d))
+        u /= np.linalg.norm(u, axis=1, keepdims=True)
+        N = P + (1e-3 * (1 + 1e-6 * rng.standard_normal(20)))[:, None] * u
+        X = np.concatenate([P, N])
+        y = np.r_[np.ones(20), -np.ones(20)]
+        closest = min(np.linalg.norm(P[i] - N[j]) for i in range(20) for j in range(20))
+        out = interpolation_floor(X, y, chunk=7)
+        assert out["distance"] == closest and out["lip_floor"] == 2.0 / closest
