@@ -27,16 +27,37 @@ Protocol of one cell (method, sparsity, n, d, width, seed):
    methods see (X, y) and the MSE loss; IMP and magnitude after training train with step 3's
    settings). ``sparsity = 0`` is the dense network.
 3. Train from the initialization with Adam (full batch, MSE) until the mean squared error is
-   at most ``sigma^2 - eps`` (each network stops on its own) or ``steps`` updates.
+   at most ``sigma^2 - eps`` (each network stops on its own) or ``steps`` updates (``kernels``
+   picks the training kernels).
 4. Measure, per network: the training MSE and whether it fits below the noise level; a
    certified lower bound of Lip (:func:`~noprune_theory.estimators.lipschitz_lower`: gradient
    norms at the data, at random points, projected gradient ascent and difference quotients of
-   pairs) and an upper bound (:func:`~noprune_theory.estimators.lipschitz_upper`: the smallest
-   of the spectral, sum-of-norms and activation-pattern bounds); ``p_eff`` of the theorem from
+   pairs, unless ``pairs`` is false) and an upper bound
+   (:func:`~noprune_theory.estimators.lipschitz_upper`: the smallest of the spectral,
+   sum-of-norms and activation-pattern bounds; the pattern search only up to
+   ``pattern_max_width`` hidden units); ``p_eff`` of the theorem from
    the measured weights (:func:`~noprune_theory.estimators.measured_effective_params`:
    ``W = 2 w_max sqrt(p)``, ``J = R (w_max p)^2``, R the largest data norm); ``I(m; D)``; and
    the bound :func:`noprune_theory.theory.sparse_robustness_bound` at these numbers (the
    sample-size condition is recorded, not enforced).
+
+The theorem's regime (preset ``theorem``): ``eps_rule = "condition"`` takes the smallest margin
+for which the sample-size condition ``8^3 log(8/delta) <= n eps^2`` (k = 1) holds, with the
+factor ``eps_margin`` to spare, ``eps = sqrt(eps_margin 8^3 log(8/delta) / n)`` (0.94, 0.47,
+0.23 at n = 2^12, 2^14, 2^16 with 5% to spare), so eps shrinks as n grows; and ``width_rule =
+"capacity"`` takes the width that keeps ``capacity * eps * n`` weights after pruning (fitting a
+fraction eps of the variance of pure-noise labels takes about eps n effective parameters, not
+full interpolation): ``width = ceil(capacity eps n / ((d + 1)(1 - sparsity)))``
+(:func:`theorem_setting`). Networks can train in float32 (``dtype``; the measurements always
+run in float64 on the trained weights and the data as drawn). Beside every cell stands the
+floor: the smallest Lipschitz constant of any function interpolating the cell's own dataset
+(:func:`noprune_theory.sims.lipschitz_floor.interpolation_floor`, McShane). A network that
+only fits below the noise level need not interpolate, so it may sit below the floor; networks
+that nearly interpolate (eps near 1) may not.
+
+Cells of one shape train as batches of the runner (:func:`cells_batch`): the pruning is
+prepared once per initialization for all the sparsities of a batch, and each cell's networks
+then train on their own.
 
 ``I(m; D)`` per record (``mi_kind`` says which): ``zero`` for data-agnostic masks (random,
 magnitude at initialization, SynFlow) and for the dense network: the mask is a function of the
@@ -55,9 +76,16 @@ Values per cell (lists hold one value per network): ``mse``, ``fits``, ``lip_low
 ``bits_per_weight`` (``log2(1 + 60 W J / eps)``), ``bound`` (the theorem's Lip lower bound),
 ``bound_dense`` ([BS] Theorem 3 with p = kept weights + biases), ``x_theorem``
 (``sqrt(n d / p_eff)``), ``x_informal`` (``sqrt(n d / (kept + I))``, I in bits), ``train_steps``;
-and the cell summaries ``fit_fraction``, ``lip_lower_mean``, ``lip_upper_mean``,
-``sigma2``, ``sample_condition_n`` (the n the theorem's condition ``8^3 log(8/delta) <= n eps^2``
-needs), ``condition_holds``.
+``ratio`` (``lip_lower / bound``), ``ratio_upper`` (``lip_upper / bound``); and the cell
+summaries ``fit_fraction``, ``lip_lower_mean``, ``lip_upper_mean``, ``sigma2``, ``eps_used``
+(the margin the cell ran with: ``eps``, or the condition rule's), ``width_used``,
+``kept_target`` (``capacity * eps * n``, None under the fixed width), ``condition_lhs``
+(``8^3 log(8/delta)``), ``condition_rhs`` (``n eps^2``), ``sample_condition_n`` (the n the
+theorem's condition needs at this eps), ``condition_holds``, ``lip_floor`` (the McShane floor of
+the dataset), and the CPU seconds of each phase, ``cpu_seconds_prune`` (IMP and magnitude after
+training train inside it; shared out over the cells pruned together), ``cpu_seconds_train``,
+``cpu_seconds_floor`` (shared out likewise; 0 when the process had it from an earlier batch),
+``cpu_seconds_lower``, ``cpu_seconds_upper``.
 
 References
 ----------
@@ -72,8 +100,10 @@ from noprune_theory.sims._config import Field, preset
 
 DESCRIPTION = ("Lipschitz constants of pruned two-layer nets that fit noise vs sqrt(n d / p_eff), "
                "beside the sparse law of robustness ([NFP] Thm 4).")
-CELL_VERSION = 1
+CELL_VERSION = 2
 
+EPS_RULES = ("fixed", "condition")
+WIDTH_RULES = ("fixed", "capacity")
 METHODS = ("random", "magnitude", "synflow", "snip", "magnitude_after_training", "imp")
 #: masks that are a function of the initialization only: I(m; D | init) = 0 exactly
 DATA_AGNOSTIC = ("random", "magnitude", "synflow")
@@ -85,19 +115,34 @@ FIELDS = {
                       high_inclusive=False),
     "n": Field([50, 200], "number of data points", low=2),
     "d": Field([8, 32], "input dimension", low=1),
-    "width": Field(64, "hidden units", low=1),
+    "width": Field(64, "hidden units (width_rule = fixed)", low=1),
     "data": Field("gaussian", "input law: N(0, I_d/d) or uniform on the unit sphere",
                   choices=("gaussian", "sphere")),
     "labels": Field("sign", "labels: random +-1 (sigma^2 = 1), sigma z, or x_1 + sigma z",
                     choices=("sign", "noise", "linear")),
     "sigma": Field(1.0, "noise standard deviation of the noise and linear labels", low=0,
                    low_inclusive=False),
-    "eps": Field(0.5, "fitting margin: fit means MSE <= sigma^2 - eps (label units^2)", low=0,
-                 high=1, low_inclusive=False, high_inclusive=False),
+    "eps": Field(0.5, "fitting margin: fit means MSE <= sigma^2 - eps (label units^2; "
+                 "eps_rule = fixed)", low=0, high=1, low_inclusive=False, high_inclusive=False),
+    "eps_rule": Field("fixed", "fixed: eps as given; condition: the smallest eps for which "
+                      "[NFP] Thm 4's sample-size condition holds at n, times sqrt(eps_margin)",
+                      choices=EPS_RULES),
+    "eps_margin": Field(1.05, "eps_rule = condition: n eps^2 = eps_margin * 8^3 log(8/delta) "
+                        "(the condition holds with this factor to spare)", low=1),
+    "width_rule": Field("fixed", "fixed: width as given; capacity: the width keeping "
+                        "capacity * eps * n weights after pruning", choices=WIDTH_RULES),
+    "capacity": Field(2.0, "width_rule = capacity: kept weights per unit of eps * n (fitting "
+                      "a fraction eps of the label variance needs ~eps * n parameters)", low=0,
+                      low_inclusive=False),
     "delta": Field(0.01, "failure probability of the theorem", low=0, high=1,
                    low_inclusive=False, high_inclusive=False),
     "c": Field(1.0, "isoperimetry constant of the input law", low=0, low_inclusive=False),
     "nets": Field(8, "networks (initializations) per cell, trained as one batch", low=1),
+    "dtype": Field("float64", "floating type of the networks while they are pruned and "
+                   "trained (measurements run in float64 on the trained weights)",
+                   choices=("float32", "float64")),
+    "kernels": Field("auto", "training kernels: auto = train()'s choice, xp = the batched "
+                     "array products (train(kernels='xp'))", choices=("auto", "xp")),
     "lr": Field(1e-2, "Adam step size (1/step)", low=0, low_inclusive=False),
     "steps": Field(3000, "maximum full-batch training steps", low=1),
     "imp_fraction": Field(0.2, "IMP: fraction of survivors pruned per round", low=0, high=1,
@@ -106,7 +151,24 @@ FIELDS = {
     "ascent_starts": Field(32, "Lipschitz lower bound: gradient-ascent starts per network",
                            low=1),
     "ascent_steps": Field(20, "Lipschitz lower bound: gradient-ascent steps", low=0),
+    "pairs": Field(True, "Lipschitz lower bound: also the difference quotients of all pairs "
+                   "of data points (O(n^2 d) per network)"),
+    "max_nodes": Field(200, "Lipschitz upper bound: node budget of the branch and bound",
+                       low=1),
+    "pattern_max_width": Field(1_000_000, "Lipschitz upper bound: widest network that gets the "
+                               "activation-pattern search (wider: spectral and sum-of-norms "
+                               "bounds only)", low=0),
 }
+
+#: The theorem preset's description (``sim --list``); the measured cost is in
+#: docs/reproduction/bound_check.md.
+THEOREM_DESCRIPTION = (
+    "[NFP] Thm 4 in its regime: n in {2^12, 2^14, 2^16} with eps the smallest margin of the "
+    "sample-size condition (x1.05 on n eps^2: 0.94, 0.47, 0.23), d in {64, 256, 1024, "
+    "4096}, 5 methods x sparsity {0.5, 0.75}, width keeping 2 eps n weights, float32, "
+    "1 seed x 1 net, at most 500 steps; measured on 2 shared cores: n <= 2^14 (80 cells) "
+    "17 CPU-min, the whole preset ~1.7 CPU-hours (estimated from the cells run), ~55 min on "
+    "2 idle cores: over the 45-min aim")
 
 PRESETS = {
     "quick": preset("~30 s on 2 cores: 5 methods x sparsity {0.5, 0.8} x n {40, 120} x "
@@ -117,7 +179,78 @@ PRESETS = {
                     "2 seeds x 8 nets, at most 1000 steps",
                     sparsity=[0.5, 0.8, 0.9], n=[25, 50, 100, 200], d=[4, 16, 64],
                     width=64, nets=8, steps=1000, seeds=2),
+    "theorem": preset(THEOREM_DESCRIPTION, n=[4096, 16384, 65536], d=[64, 256, 1024, 4096],
+                      sparsity=[0.5, 0.75], eps_rule="condition", eps_margin=1.05,
+                      width_rule="capacity", capacity=2.0, nets=1, seeds=1, dtype="float32",
+                      kernels="xp", steps=500, imp_fraction=0.5, pairs=False, max_nodes=50,
+                      pattern_max_width=256, ascent_starts=16, ascent_steps=10,
+                      memory_budget=2048),
 }
+
+
+def theorem_setting(config):
+    """The fitting margin and width of a cell under its rules, and the sample-size condition.
+
+    ``eps_rule = "condition"``: ``eps = sqrt(eps_margin * L / n)`` with ``L = 8^3
+    log(8 / delta)`` the left side of [NFP] Theorem 4's condition ``L <= n eps^2`` (k = 1), so
+    the condition holds with the factor ``eps_margin`` to spare. ``width_rule = "capacity"``:
+    ``width = ceil(capacity * eps * n / ((d + 1) (1 - sparsity)))`` ((d + 1) width prunable
+    weights), so that pruning to
+    ``sparsity`` keeps about ``capacity * eps * n`` weights.
+
+    Returns
+    -------
+    dict
+        ``eps``, ``width``, ``kept_target`` (capacity * eps * n; None under the fixed width),
+        ``condition_lhs`` (L), ``condition_rhs`` (n eps^2), ``condition_holds``,
+        ``sample_condition_n`` (the n at which the condition holds with equality).
+
+    Raises
+    ------
+    ValueError
+        If the rule gives eps >= sigma^2 (n too small for the condition below the noise level).
+
+    Examples
+    --------
+    512 log(800) = 3422.6, so n = 4096 with 5% to spare needs eps = sqrt(1.05 * 3422.6 / 4096)
+    = 0.9367, and keeping 2 eps n = 7673.2 weights at sparsity 0.5 of d = 64 inputs needs
+    ceil(7673.2 / 32.5) = 237 hidden units:
+
+    >>> cfg = dict(n=4096, d=64, sparsity=0.5, eps=0.5, eps_rule="condition", eps_margin=1.05,
+    ...            width=8, width_rule="capacity", capacity=2.0, delta=0.01, labels="sign",
+    ...            sigma=1.0)
+    >>> s = theorem_setting(cfg)
+    >>> round(s["eps"], 4), round(s["kept_target"], 1), s["width"], s["condition_holds"]
+    (0.9367, 7673.2, 237, True)
+    """
+    import math
+
+    from noprune_theory.theory import sample_size_condition
+
+    n, delta = config["n"], config["delta"]
+    sigma2 = noise_level(config)
+    lhs = float(sample_size_condition(n, eps=0.5, delta=delta, k=1, theorem="sparse").lhs)
+    if config["eps_rule"] == "condition":
+        eps = math.sqrt(config["eps_margin"] * lhs / n)
+        if eps >= min(sigma2, 1.0):
+            raise ValueError(
+                f"eps_rule = condition needs eps = sqrt(eps_margin * {lhs:.1f} / n) below the "
+                f"noise level sigma^2 = {sigma2:g} (and 1); n = {n} gives {eps:.3f}: raise n")
+    else:
+        eps = float(config["eps"])
+    cond = sample_size_condition(n, eps=eps, delta=delta, k=1, theorem="sparse")
+    kept_target = None
+    width = config["width"]
+    if config["width_rule"] == "capacity":
+        kept_target = config["capacity"] * eps * n
+        # a few parts in 1e12 above an integer must not add a unit
+        # a two-layer net d -> width -> 1 has (d + 1) width prunable weights
+        width = max(1, math.ceil(kept_target / ((config["d"] + 1) * (1.0 - config["sparsity"]))
+                                 - 1e-9))
+    return {"eps": eps, "width": int(width), "kept_target": kept_target,
+            "condition_lhs": float(cond.lhs), "condition_rhs": float(cond.rhs),
+            "condition_holds": bool(cond.holds),
+            "sample_condition_n": float(cond.n_required)}
 
 
 def noise_level(config):
@@ -155,15 +288,18 @@ def _problem(config, seed):
     return X, y
 
 
-def _train_options(config):
-    return {"optimizer": "adam", "lr": config["lr"], "steps": config["steps"],
-            "target_loss": noise_level(config) - config["eps"]}
+def _train_options(config, eps):
+    opts = {"optimizer": "adam", "lr": config["lr"], "steps": config["steps"],
+            "target_loss": noise_level(config) - eps}
+    if config["kernels"] != "auto":
+        opts["kernels"] = config["kernels"]
+    return opts
 
 
-def _prune_options(config):
+def _prune_options(config, eps):
     method = config["method"]
     if method in ("imp", "magnitude_after_training"):
-        opts = {"loss": "mse", "train_options": _train_options(config)}
+        opts = {"loss": "mse", "train_options": _train_options(config, eps)}
         if method == "imp":
             opts["fraction"] = config["imp_fraction"]
         return opts
@@ -199,6 +335,152 @@ def mask_information_bits(method, total, kept):
 
 def cell(config, seed):
     """Prune, train to fit below the noise level, and measure Lip beside the theorem's bound."""
+    return cells_batch([(config, seed)])[0]
+
+
+# ----------------------------------------------------------------------------- batched cells
+def group_key(config):
+    """Cells with the same key train as one batch: same shape and settings, any method and
+    sparsity (the width is part of the key, so under the capacity rule each sparsity has its
+    own)."""
+    setting = theorem_setting(config)
+    rest = tuple((k, v) for k, v in sorted(config.items()) if k not in ("method", "sparsity"))
+    return rest + (("_width", setting["width"]), ("_eps", setting["eps"]))
+
+
+def network_count(config):
+    """Networks one cell trains."""
+    return config["nets"]
+
+
+def network_bytes(config):
+    """Memory one network of a cell takes while it is pruned, trained and measured (bytes, an
+    upper estimate): weights, initial weights, gradients, two Adam moments and masks; about six
+    (n x width) buffers of the forward and backward passes; and a copy of the data."""
+    n, d = config["n"], config["d"]
+    h = theorem_setting(config)["width"]
+    item = 4 if config["dtype"] == "float32" else 8
+    return item * (8 * (d + 2) * h + 6 * n * h + n * (d + 1))
+
+
+def _float64(net):
+    """A float64 copy of a trained network (the estimators measure in float64)."""
+    if net.dtype == "float64":
+        return net
+    import numpy as np
+
+    new = net.copy()
+    xp = new.xp
+    new.dtype = "float64"
+    new._dt = xp.float64
+    up = lambda arrays: None if arrays is None else [xp.astype(a, xp.float64) for a in arrays]
+    new.weights, new.biases = up(net.weights), up(net.biases)
+    new.initial_weights, new.initial_biases = up(net.initial_weights), up(net.initial_biases)
+    assert all(w.dtype == np.float64 for w in new.weights)
+    return new
+
+
+#: McShane floors computed in this process, by dataset: the runner may split the cells of one
+#: dataset over several batches (one network per batch at n = 2^16), and the floor of
+#: n = 2^16 points in d = 4096 takes minutes.
+_FLOORS = {}
+
+
+def _floor(config, seed, X, y):
+    """The McShane floor of the cell's own dataset (sims/lipschitz_floor), once per dataset."""
+    from noprune_theory.sims.lipschitz_floor import interpolation_floor
+
+    key = (seed, config["n"], config["d"], config["data"], config["labels"], config["sigma"])
+    if key not in _FLOORS:
+        _FLOORS[key] = interpolation_floor(X, y)["lip_floor"]
+    return _FLOORS[key]
+
+
+def cells_batch(items):
+    """Values of several cells ``[(config, seed), ...]`` of one group, trained as one batch.
+
+    The pruning is prepared once per (method, seed), i.e. per initialization, for all the
+    sparsities of the batch (:func:`noprune_theory.pruning._methods.prune_at_sparsities`: one
+    IMP trajectory to the largest sparsity, one training for magnitude after training, one set
+    of SNIP scores), giving each cell exactly the masks of :func:`noprune_theory.pruning.prune`.
+    The networks of one seed share the dataset; each cell's networks then train as one batch
+    (not the whole batch at once: :func:`train` computes every network until the last one
+    stops, so a network that never fits would make all the others run its full step budget),
+    and each cell is measured.
+    """
+    import time
+
+    import numpy as np
+
+    from noprune_theory.models import MaskedTwoLayer
+    from noprune_theory.pruning._methods import prune_at_sparsities
+    from noprune_theory.training import train
+
+    out = [None] * len(items)
+    by_seed = {}
+    for i, (config, seed) in enumerate(items):
+        sigma2 = noise_level(config)
+        setting = theorem_setting(config)
+        if setting["eps"] >= sigma2:
+            raise ValueError(f"eps must be below the noise level sigma^2 = {sigma2:g}, "
+                             f"got {setting['eps']:g}")
+        # one dataset and one architecture per training batch
+        by_seed.setdefault((seed, setting["width"], setting["eps"]), []).append(i)
+    for (seed, _, _), where in by_seed.items():
+        config0 = items[where[0]][0]
+        setting = theorem_setting(config0)
+        eps, width = setting["eps"], setting["width"]
+        X64, y = _problem(config0, seed)
+        # float32 networks train on the points rounded to float32; the floor and the
+        # measurements use the points as drawn
+        X = X64.astype(np.float32) if config0["dtype"] == "float32" else X64
+        t0 = time.process_time()
+        nets = {}
+        by_method = {}
+        for i in where:
+            by_method.setdefault(items[i][0]["method"], []).append(i)
+        for method, cells in by_method.items():
+            config = items[cells[0]][0]
+            net = MaskedTwoLayer(config["d"], width, B=config["nets"], activation="relu",
+                                 backend=config["backend"], seed=seed, dtype=config["dtype"])
+            pruned = [i for i in cells if items[i][0]["sparsity"] > 0]
+            masks = prune_at_sparsities(net, method, [items[i][0]["sparsity"] for i in pruned],
+                                        data=(X, y), seed=seed, **_prune_options(config, eps))
+            chosen = dict(zip(pruned, masks))
+            for i in cells:
+                nets[i] = net.copy()
+                if i in chosen:
+                    nets[i].set_masks(chosen[i])
+        t_prune = time.process_time() - t0
+        order = sorted(nets)
+        t_train = {}
+        for i in order:
+            # each cell's networks train on their own: train() computes every network of a
+            # batch until the last one stops, so one that never fits would make the others pay
+            # for its full step budget
+            t0 = time.process_time()
+            result = train(nets[i], X, y, loss="mse", seed=seed, **_train_options(config0, eps))
+            t_train[i] = time.process_time() - t0
+            out[i] = (nets[i], np.asarray(result.steps))
+        t0 = time.process_time()
+        floor = _floor(config0, seed, X64, y)
+        t_floor = time.process_time() - t0
+        for i in order:
+            trained, steps = out[i]
+            config = items[i][0]
+            values = _measure(config, theorem_setting(config), trained, X64, y, steps, floor,
+                              seed)
+            values["cpu_seconds_prune"] = t_prune / len(order)
+            values["cpu_seconds_train"] = t_train[i]
+            values["cpu_seconds_floor"] = t_floor / len(order)
+            out[i] = values
+    return out
+
+
+def _measure(config, setting, net, X, y, steps, floor, seed):
+    """Step 4 of a cell on its trained networks (float64), with the floor and the theorem."""
+    import time
+
     import numpy as np
 
     from noprune_theory.backend import to_numpy
@@ -207,38 +489,33 @@ def cell(config, seed):
         lipschitz_upper,
         measured_effective_params,
     )
-    from noprune_theory.models import MaskedTwoLayer
-    from noprune_theory.pruning import prune
-    from noprune_theory.theory import (
-        robustness_bound,
-        sample_size_condition,
-        sparse_robustness_bound,
-    )
-    from noprune_theory.training import train
+    from noprune_theory.theory import robustness_bound, sparse_robustness_bound
 
-    sigma2 = noise_level(config)
-    eps, delta, c = config["eps"], config["delta"], config["c"]
-    if eps >= sigma2:
-        raise ValueError(f"eps must be below the noise level sigma^2 = {sigma2:g}, got {eps:g}")
     n, d, B = config["n"], config["d"], config["nets"]
-    X, y = _problem(config, seed)
-    net = MaskedTwoLayer(d, config["width"], B=B, activation="relu",
-                         backend=config["backend"], seed=seed)
-    if config["sparsity"] > 0:
-        masks = prune(net, config["method"], sparsity=config["sparsity"], data=(X, y),
-                      seed=seed, **_prune_options(config))
-        net.set_masks(masks)
-    result = train(net, X, y, loss="mse", seed=seed, **_train_options(config))
-
+    sigma2 = noise_level(config)
+    eps, delta, c = setting["eps"], config["delta"], config["c"]
+    net = _float64(net)
+    X = np.asarray(X, dtype=np.float64)
+    t0 = time.process_time()
     mse = to_numpy(net.loss(X, y, loss="mse")).astype(np.float64).reshape(-1)
     fits = mse <= sigma2 - eps
-    lo = lipschitz_lower(net, X, starts=config["ascent_starts"], steps=config["ascent_steps"],
-                         seed=seed)
+    methods = ("data", "random", "ascent") + (("pairs",) if config["pairs"] else ())
+    lo = lipschitz_lower(net, X, methods=methods, starts=config["ascent_starts"],
+                         steps=config["ascent_steps"], seed=seed)
+    t_lower = time.process_time() - t0
+    t0 = time.process_time()
     # patterns by branch and bound with a small node budget: when the budget runs out its
     # open-node bound can exceed the spectral bound, so keep the smallest valid upper bound
-    up = lipschitz_upper(net, "auto", max_enumerate=16, max_nodes=200)
-    names = list(up.by_method)
-    stacked = np.stack([np.asarray(up.by_method[k], dtype=np.float64) for k in names])
+    if setting["width"] <= config["pattern_max_width"]:
+        by_method = lipschitz_upper(net, "auto", max_enumerate=16,
+                                    max_nodes=config["max_nodes"]).by_method
+    else:
+        # the pattern search's linear programs (checked in exact arithmetic) grow with the
+        # width: above pattern_max_width only the two closed-form bounds
+        by_method = {m: lipschitz_upper(net, m).by_method[m] for m in ("spectral", "sum_norms")}
+    t_upper = time.process_time() - t0
+    names = list(by_method)
+    stacked = np.stack([np.asarray(by_method[k], dtype=np.float64) for k in names])
     upper = stacked.min(axis=0)
     upper_method = [names[i] for i in stacked.argmin(axis=0)]
 
@@ -257,11 +534,16 @@ def cell(config, seed):
     bound_dense = np.asarray(robustness_bound(n, d, pe["p"], eps=eps, delta=delta, c=c,
                                               W=pe["W"], J=pe["J"], check="ignore"),
                              dtype=np.float64)
-    # [NFP] Thm 4 needs 8^3 k log(8 k / delta) <= n eps^2 (k = 1 component)
-    condition = sample_size_condition(n, eps=eps, delta=delta, k=1, theorem="sparse")
     lower = to_numpy(lo.value).astype(np.float64).reshape(-1)
     return {
         "sigma2": sigma2,
+        "eps_used": eps,
+        "width_used": setting["width"],
+        "kept_target": setting["kept_target"],
+        "condition_lhs": setting["condition_lhs"],
+        "condition_rhs": setting["condition_rhs"],
+        "sample_condition_n": setting["sample_condition_n"],
+        "condition_holds": setting["condition_holds"],
         "mse": mse.tolist(),
         "fits": fits.tolist(),
         "fit_fraction": float(fits.mean()),
@@ -270,6 +552,7 @@ def cell(config, seed):
         "upper_method": upper_method,
         "lip_lower_mean": float(lower.mean()),
         "lip_upper_mean": float(upper.mean()),
+        "lip_floor": floor,
         "kept": kept.tolist(),
         "total_weights": total,
         "mi_bits": mi.tolist(),
@@ -277,20 +560,22 @@ def cell(config, seed):
         "p_eff": p_eff.tolist(),
         "bits_per_weight": ((p_eff - mi) / np.maximum(kept, 1)).tolist(),
         "bound": bound.tolist(),
+        "ratio": (lower / bound).tolist(),
+        "ratio_upper": (upper / bound).tolist(),
         "bound_dense": bound_dense.tolist(),
         "x_theorem": np.sqrt(n * d / p_eff).tolist(),
         "x_informal": np.sqrt(n * d / (kept + mi)).tolist(),
-        "train_steps": np.asarray(result.steps).astype(int).tolist(),
-        "sample_condition_n": float(condition.n_required),
-        "condition_holds": bool(condition.holds),
+        "train_steps": np.asarray(steps).astype(int).tolist(),
+        "cpu_seconds_lower": t_lower,
+        "cpu_seconds_upper": t_upper,
     }
 
 
 def network_rows(table):
     """One dict per network: the cell's fields with the per-network lists unpacked."""
     per_net = ("mse", "fits", "lip_lower", "lip_upper", "upper_method", "kept", "mi_bits",
-               "mi_kind", "p_eff", "bits_per_weight", "bound", "bound_dense", "x_theorem",
-               "x_informal", "train_steps")
+               "mi_kind", "p_eff", "bits_per_weight", "bound", "ratio", "ratio_upper",
+               "bound_dense", "x_theorem", "x_informal", "train_steps")
     rows = []
     for r in (table.to_dict("records") if hasattr(table, "to_dict") else table):
         for b in range(len(r["mse"])):
@@ -316,6 +601,42 @@ def fit_slopes(rows, x="x_theorem", y="lip_lower"):
     return out
 
 
+def slope_summary(rows, x="x_informal", y="lip_lower"):
+    """The fitted log-log slope of *y* against *x* over the networks that fit, with its span.
+
+    ``x_informal = sqrt(n d / (kept + I(m; D)))`` (I in bits) and ``x_theorem = sqrt(n d /
+    p_eff)``. The informal law ``Lip ~ sqrt(n d / p)`` predicts slope 1 against these x, i.e.
+    slope 1/2 against ``n d / p``.
+
+    Returns
+    -------
+    dict or None
+        ``slope``, ``slope_se`` (standard error), ``slope_nd_over_p`` (= slope / 2, the slope
+        against n d / p) and its ``slope_nd_over_p_se``, ``r2``, ``networks`` (count), ``x_min``,
+        ``x_max`` and ``decades`` (log10 of x_max / x_min); None with fewer than three fitting
+        networks or a single x.
+
+    Examples
+    --------
+    >>> rows = [{"fits": True, "x_informal": x, "lip_lower": 2.0 * x} for x in (1, 10, 100)]
+    >>> s = slope_summary(rows)
+    >>> round(s["slope"], 12), round(s["slope_nd_over_p"], 12), round(s["decades"], 12)
+    (1.0, 0.5, 2.0)
+    """
+    import math
+
+    from noprune_theory.sims._plotting import loglog_fit
+
+    sel = [r for r in rows if r["fits"] and r[y] > 0]
+    xs = [r[x] for r in sel]
+    if len(sel) < 3 or len(set(xs)) < 2:
+        return None
+    fit = loglog_fit(xs, [r[y] for r in sel])
+    return {"slope": fit.slope, "slope_se": fit.slope_se, "slope_nd_over_p": fit.slope / 2,
+            "slope_nd_over_p_se": fit.slope_se / 2, "r2": fit.r2, "networks": len(sel),
+            "x_min": min(xs), "x_max": max(xs), "decades": math.log10(max(xs) / min(xs))}
+
+
 def plot(table, config, outdir):
     """Lip (lower bound marker, upper bound bar) against sqrt(n d / p_eff), theorem and informal."""
     import numpy as np
@@ -327,7 +648,10 @@ def plot(table, config, outdir):
     fitted = [r for r in rows if r["fits"]]
     methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
     colors = dict(zip(METHODS, ("C0", "C7", "C2", "C1", "C3", "C4")))
-    eps = float(np.median([r["eps"] for r in rows]))
+    # eps_used is the margin each cell ran with (the eps field under eps_rule = fixed)
+    eps_of = [r.get("eps_used", r["eps"]) for r in rows]
+    eps = float(np.median(eps_of))
+    one_eps = len(set(eps_of)) == 1
     delta = float(np.median([r["delta"] for r in rows]))
     c = float(np.median([r["c"] for r in rows]))
     fig, axes = new_figure(1, 2, width=5.8, height=4.8)
@@ -366,13 +690,21 @@ def plot(table, config, outdir):
             ax.plot(grid, gy * grid / gx, color="gray", linestyle=":", linewidth=1,
                     label="slope 1 guide (informal law, constant free)")
         if xkey == "x_theorem":
-            # the theorem at x = sqrt(n d / p_eff), dropping (delta/2) log(4/delta) << p_eff
-            pref = eps * np.sqrt(delta) / (1152.0 * np.sqrt(c))
-            ax.plot(grid, pref * grid, color="k", linewidth=1.2,
-                    label=rf"[NFP] Thm 4 bound: $\varepsilon\sqrt{{\delta}}/(1152\sqrt{{c}})\,x$"
-                          rf" ($\varepsilon$={eps:g}, $\delta$={delta:g})")
+            if one_eps:
+                # the theorem at x = sqrt(n d / p_eff), dropping (delta/2) log(4/delta) << p_eff
+                pref = eps * np.sqrt(delta) / (1152.0 * np.sqrt(c))
+                ax.plot(grid, pref * grid, color="k", linewidth=1.2,
+                        label=rf"[NFP] Thm 4 bound: $\varepsilon\sqrt{{\delta}}/(1152\sqrt{{c}})"
+                              rf"\,x$ ($\varepsilon$={eps:g}, $\delta$={delta:g})")
             ax.plot([r["x_theorem"] for r in fitted], [r["bound"] for r in fitted], "x",
-                    color="gray", markersize=3, label="bound at each network's p_eff")
+                    color="k" if not one_eps else "gray", markersize=3,
+                    label="[NFP] Thm 4 bound at each network's own eps and p_eff")
+        floors = [r for r in fitted if r.get("lip_floor")]
+        if floors:
+            # the McShane floor of the network's own dataset: no interpolator is smoother
+            ax.plot([r[xkey] for r in floors], [r["lip_floor"] for r in floors], "_",
+                    color="k", markersize=7, markeredgewidth=1.2,
+                    label="floor: smallest Lip of any interpolator of the same data")
         ax.set_xscale("log")
         ax.set_yscale("log")
         # the x range spans about one decade: minor tick labels would overlap
@@ -382,8 +714,10 @@ def plot(table, config, outdir):
         ax.legend(fontsize=6, loc="best")
     n_fit, n_all = len(fitted), len(rows)
     seeds = len({r["seed"] for r in rows})
+    eps_text = f"eps = {eps:g}" if one_eps else (f"eps from the sample-size condition "
+                                                 f"({min(eps_of):.3g} to {max(eps_of):.3g})")
     fig.suptitle(f"Pruned two-layer ReLU nets that fit {config['labels']} labels below the noise "
-                 f"level by eps = {eps:g} ({n_fit} of {n_all} networks fit; {seeds} seed(s)); "
+                 f"level by {eps_text}\n({n_fit} of {n_all} networks fit; {seeds} seed(s)); "
                  "marker: certified lower bound, bar up to the upper bound", fontsize=8)
     return {"bound_check": fig}
 

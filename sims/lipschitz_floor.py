@@ -64,6 +64,117 @@ def _sq_dists(a, b):
     return np.maximum(sq, 0.0)
 
 
+def interpolation_floor(X, y, *, chunk=1024):
+    """McShane floor of one dataset: ``max_{y_i != y_j} |y_i - y_j| / ||x_i - x_j||``.
+
+    The smallest Lipschitz constant of any real function with ``f(x_i) = y_i`` for every i
+    (module docstring). Computed over blocks of *chunk* rows against all points, so the memory
+    is ``chunk * n`` numbers whatever n is. With two label values (random signs) only the
+    closest pair across the classes matters: it is searched in float32 and confirmed in float64
+    (see the comments of the code); otherwise every ratio is computed in float64. The ratio of
+    the best pair is recomputed from the pair's own difference, free of the cancellation of
+    the expanded squared distance.
+
+    Parameters
+    ----------
+    X : array (n, d)
+        Points, finite.
+    y : array (n,)
+        Real labels, finite.
+    chunk : int >= 1, default 1024
+        Rows per block.
+
+    Returns
+    -------
+    dict
+        ``lip_floor`` (0.0 when all labels are equal), ``pair`` (i, j) of the best ratio (None
+        when all labels are equal) and ``distance`` (their distance, None likewise).
+
+    Raises
+    ------
+    ValueError
+        Shapes that do not match, non-finite values, two points with different labels at the
+        same place (no interpolator exists), or a bad *chunk*.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[0.0], [1.0], [3.0]]); y = np.array([1.0, -1.0, 1.0])
+    >>> interpolation_floor(X, y)["lip_floor"]      # |1 - (-1)| / |0 - 1| = 2
+    2.0
+    """
+    import numpy as np
+
+    from noprune_theory._validation import check_scalar
+
+    chunk = check_scalar(chunk, "chunk", integer=True, low=1)
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if X.ndim != 2 or y.shape != (X.shape[0],):
+        raise ValueError(f"X must be (n, d) and y (n,), got shapes {X.shape} and {y.shape}")
+    if not (np.isfinite(X).all() and np.isfinite(y).all()):
+        raise ValueError("X and y must be finite")
+    norms = (X * X).sum(1)
+    values = np.unique(y)
+    best, pair = 0.0, None
+    if len(values) == 2:
+        # two labels (random signs): only pairs across the classes count and |dy| is the same
+        # for all of them, so the floor is |dy| over the smallest distance across the classes.
+        # The search runs in float32 (four times the speed of float64 products); every pair
+        # whose float32 squared distance is within twice a bound of the float32 error of its
+        # block's smallest is then measured in float64 from its difference, so the minimum
+        # found is the float64 one. Error bound: rounding X to float32 and the expanded
+        # ||a||^2 + ||b||^2 - 2 a.b with a length-d dot product (Higham's gamma_d) stay below
+        # (2 gamma_d + 20 u) max ||x||^2, u = 2^-24.
+        rows, cols = np.flatnonzero(y == values[0]), np.flatnonzero(y == values[1])
+        u = 2.0 ** -24
+        d = X.shape[1]
+        tol = 2.0 * (2.0 * d * u / (1.0 - d * u) + 20.0 * u) * float(norms.max())
+        # one float32 copy, the classes one after the other (blocks of rows are then views)
+        order = np.concatenate([rows, cols])
+        X32 = np.empty(X.shape, dtype=np.float32)
+        for start in range(0, len(order), chunk):     # no float64 copy of X on the way
+            X32[start:start + chunk] = X[order[start:start + chunk]]
+        Xr, Xc = X32[:len(rows)], X32[len(rows):]
+        nr, nc = norms[rows].astype(np.float32), norms[cols].astype(np.float32)
+        best_sq = np.inf
+        for start in range(0, len(rows), chunk):
+            r = rows[start:start + chunk]
+            sq = Xr[start:start + chunk] @ Xc.T
+            sq *= -2.0
+            sq += nr[start:start + chunk, None]
+            sq += nc[None, :]
+            cand_i, cand_j = np.nonzero(sq <= sq.min() + tol)
+            diff = X[r[cand_i]] - X[cols[cand_j]]
+            exact = (diff * diff).sum(1)
+            k = int(np.argmin(exact))
+            if exact[k] < best_sq:
+                best_sq, pair = float(exact[k]), (int(r[cand_i[k]]), int(cols[cand_j[k]]))
+        best = abs(values[1] - values[0]) / np.sqrt(best_sq) if best_sq > 0 else np.inf
+    elif len(values) > 2:
+        everyone = np.arange(X.shape[0])
+        for start in range(0, len(everyone), chunk):
+            r = everyone[start:start + chunk]
+            sq = X[r] @ X.T
+            sq *= -2.0
+            sq += norms[r, None]
+            sq += norms[None, :]
+            dy = np.abs(y[r, None] - y[None, :])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(dy > 0, dy / np.sqrt(np.maximum(sq, 0.0)), 0.0)
+            i, j = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+            if ratio[i, j] > best:
+                best, pair = float(ratio[i, j]), (int(r[i]), int(j))
+    if pair is None:
+        return {"lip_floor": 0.0, "pair": None, "distance": None}
+    i, j = pair
+    dist = float(np.linalg.norm(X[i] - X[j]))
+    if dist == 0.0:
+        raise ValueError(f"points {i} and {j} coincide with different labels: no function "
+                         "interpolates")
+    return {"lip_floor": float(abs(y[i] - y[j]) / dist), "pair": (i, j), "distance": dist}
+
+
 def cell(config, seed):
     """One dataset of ``n`` points: the McShane floor L* and the distances that set it."""
     import numpy as np

@@ -99,3 +99,170 @@ def test_quick_preset_runs_and_plots(tmp_path):
     assert info.value.code == 0
     for name in ("bound_check.png", "bound_check.pdf", "config.json"):
         assert (tmp_path / "fig" / name).stat().st_size > 0
+
+
+# ----------------------------------------------------------------------------- theorem regime
+def _floor_by_hand(X, y):
+    best = 0.0
+    for i in range(len(y)):
+        for j in range(len(y)):
+            if y[i] != y[j]:
+                best = max(best, abs(y[i] - y[j]) / np.linalg.norm(X[i] - X[j]))
+    return best
+
+
+def test_interpolation_floor_is_the_largest_label_slope_over_pairs_in_any_block_size():
+    from noprune_theory.sims.lipschitz_floor import _draw, cell, interpolation_floor
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((37, 3))
+    for y in (rng.choice([-1.0, 1.0], 37), rng.standard_normal(37)):   # signs and real labels
+        expected = _floor_by_hand(X, y)
+        for chunk in (1, 5, 37, 100):
+            assert interpolation_floor(X, y, chunk=chunk)["lip_floor"] == pytest.approx(
+                expected, rel=1e-12)
+    # the lipschitz_floor simulation's own closed form 2 / min opposite distance agrees
+    cfg = {"n": 64, "d": 4}
+    Xs, ys = _draw(cfg, 5)
+    assert interpolation_floor(Xs, ys)["lip_floor"] == pytest.approx(cell(cfg, 5)["lip_floor"],
+                                                                     rel=1e-12)
+    assert interpolation_floor(X, np.ones(37))["lip_floor"] == 0.0
+    # far from the origin the float32 search cannot rank these pairs (squared distances 1e-6
+    # apart on squared norms of 1e6): the float64 confirmation must pick the closest
+    far = np.array([[1000.0, 0, 0], [1000.0, 1.0001e-3, 0], [1000.0, 0, 1e-3], [-5.0, 0, 0]])
+    signs = np.array([1.0, -1.0, -1.0, 1.0])
+    out = interpolation_floor(far, signs, chunk=1)
+    assert set(out["pair"]) == {0, 2} and out["lip_floor"] == pytest.approx(2.0 / 1e-3, rel=1e-9)
+    assert out["lip_floor"] == pytest.approx(_floor_by_hand(far, signs), rel=1e-12)
+    with pytest.raises(ValueError, match="coincide"):
+        interpolation_floor(np.zeros((2, 2)), np.array([1.0, -1.0]))
+    with pytest.raises(ValueError, match="chunk"):
+        interpolation_floor(X, y, chunk=0)
+
+
+def test_condition_rule_gives_the_smallest_eps_with_the_stated_margin_and_capacity_width():
+    lhs = 512 * math.log(800)            # 8^3 log(8 / delta), k = 1, delta = 0.01
+    for n in (4096, 16384, 65536, 10**6):
+        for margin in (1.05, 1.5):
+            if margin * lhs >= n:
+                continue        # eps would reach 1 (checked below)
+            for d, s in ((16, 0.5), (256, 0.75), (1000, 0.9)):
+                cfg = _config(n=n, d=d, sparsity=s, eps_rule="condition", eps_margin=margin,
+                              width_rule="capacity", capacity=2.0)
+                st = bc.theorem_setting(cfg)
+                assert n * st["eps"] ** 2 == pytest.approx(margin * lhs, rel=1e-12)
+                assert st["condition_holds"] and st["condition_lhs"] == pytest.approx(lhs)
+                # the smallest eps: 1% less would break the condition at margin 1.05
+                if margin == 1.05:
+                    assert not sample_size_condition(n, eps=st["eps"] * 0.97, delta=0.01,
+                                                     theorem="sparse").holds
+                kept = 2.0 * st["eps"] * n
+                assert st["kept_target"] == pytest.approx(kept)
+                w = st["width"]
+                assert w * (d + 1) * (1 - s) >= kept - 1e-6 and (w - 1) * (d + 1) * (1 - s) < kept
+    # fixed rules pass the fields through
+    st = bc.theorem_setting(_config(n=100, eps=0.3, width=7))
+    assert (st["eps"], st["width"], st["kept_target"]) == (0.3, 7, None)
+    assert not st["condition_holds"]
+    # below ~3,600 points no eps < 1 satisfies the condition
+    with pytest.raises(ValueError, match="raise n"):
+        bc.theorem_setting(_config(n=3000, eps_rule="condition"))
+    with pytest.raises(ValueError, match="raise n"):
+        bc.theorem_setting(_config(n=4096, eps_rule="condition", eps_margin=1.5))
+
+
+def test_theorem_preset_is_in_the_regime_at_every_cell_and_spans_the_x_range():
+    sim = get_simulation("bound_check")
+    cfg = resolve_config(sim, preset="theorem")
+    cells = [point for _, point, _ in cfg.cells()]
+    assert min(c["n"] for c in cells) == 2**12 and max(c["n"] for c in cells) == 2**16
+    assert {64, 256} <= {c["d"] for c in cells}
+    assert set(bc.METHODS) - {"magnitude"} <= {c["method"] for c in cells}
+    xs = []
+    for c in cells:
+        st = bc.theorem_setting(c)
+        assert st["condition_holds"] and st["eps"] < 1
+        xs.append(math.sqrt(c["n"] * c["d"] / st["kept_target"]))
+    # sqrt(n d / kept) alone spans 1.2 decades; the I(m; D) ceilings of the data-dependent
+    # masks (1.6 to 3.2 bits per kept weight) add ~0.3 at the low end
+    assert math.log10(max(xs) / min(xs)) >= 1.2
+    # the preset states its measured cost (the aim: 45 min on 2 idle cores)
+    assert "measured" in sim.presets["theorem"].description
+
+
+@pytest.fixture(scope="module")
+def theorem_cells():
+    # the theorem regime at its smallest: n = 4096, the condition's eps; a thin net and few
+    # steps keep it fast (the networks need not fit for these checks)
+    base = _config(n=4096, d=64, sparsity=0.5, eps_rule="condition", width_rule="capacity",
+                   capacity=0.05, nets=2, steps=5, dtype="float32", kernels="xp", pairs=False,
+                   imp_fraction=0.5, ascent_starts=4, ascent_steps=2)
+    items = [(dict(base, method=m, sparsity=s), seed)
+             for m in ("random", "snip", "imp") for s in (0.5, 0.75) for seed in (0, 1)]
+    return items, bc.cells_batch(items)
+
+
+def test_theorem_cell_records_condition_floor_ratio_and_matches_the_single_cell(theorem_cells):
+    from noprune_theory.sims.lipschitz_floor import interpolation_floor
+
+    items, values = theorem_cells
+    floors = {}
+    for (config, seed), v in zip(items, values):
+        st = bc.theorem_setting(config)
+        assert v["condition_holds"] and v["eps_used"] == st["eps"]
+        assert v["condition_rhs"] == pytest.approx(4096 * st["eps"] ** 2)
+        assert v["width_used"] == st["width"] and v["total_weights"] == 65 * st["width"]
+        assert all(abs(k - v["kept_target"]) <= 65 * (1 - config["sparsity"]) + 1
+                   for k in v["kept"])
+        X, y = bc._problem(config, seed)
+        if seed not in floors:
+            floors[seed] = interpolation_floor(X, y)["lip_floor"]
+        assert v["lip_floor"] == floors[seed] > 0
+        for lo, up, b, r, ru in zip(v["lip_lower"], v["lip_upper"], v["bound"], v["ratio"],
+                                    v["ratio_upper"]):
+            assert 0 < lo <= up * (1 + 1e-9)
+            assert r == pytest.approx(lo / b, rel=1e-12) and ru == pytest.approx(up / b)
+        # fits is judged against the rule's eps, not the eps field
+        assert v["fits"] == [m <= 1 - st["eps"] for m in v["mse"]]
+        assert all(t >= 0 for t in (v["cpu_seconds_train"], v["cpu_seconds_lower"],
+                                     v["cpu_seconds_upper"], v["cpu_seconds_floor"]))
+    # the two seeds are different datasets
+    assert floors[0] != floors[1]
+    # a batch computes what each cell computes alone (data, masks and training per network)
+    for i in (0, 7, 11):
+        alone = bc.cell(*items[i])
+        for key in ("mse", "kept", "lip_lower", "lip_upper", "p_eff", "train_steps"):
+            assert np.allclose(alone[key], values[i][key], rtol=1e-6, atol=0), key
+
+
+def test_slope_summary_reports_the_fitted_slope_and_its_span():
+    rng = np.random.default_rng(0)
+    x = np.geomspace(1, 100, 30)
+    rows = [{"fits": True, "x_informal": a, "lip_lower": 3 * a ** 0.8 * np.exp(e)}
+            for a, e in zip(x, 0.05 * rng.standard_normal(30))]
+    rows.append({"fits": False, "x_informal": 1e6, "lip_lower": 1e-9})    # ignored
+    s = bc.slope_summary(rows)
+    assert s["networks"] == 30 and s["decades"] == pytest.approx(2.0)
+    assert abs(s["slope"] - 0.8) < 3 * s["slope_se"] and s["slope_se"] < 0.05
+    assert s["slope_nd_over_p"] == pytest.approx(s["slope"] / 2)
+    assert bc.slope_summary(rows[:2]) is None
+
+
+def test_interpolation_floor_float32_search_still_finds_the_float64_closest_pair():
+    # 20 cross-class pairs at distance 1e-3 (1 +- 1e-6) in d = 300: the float32 squared
+    # distances cannot rank them (without the confirmation margin the search picks a wrong pair
+    # in 39 of 40 such draws); the floor must be the float64 minimum exactly
+    from noprune_theory.sims.lipschitz_floor import interpolation_floor
+
+    for t in range(5):
+        rng = np.random.default_rng(t)
+        d = 300
+        P = rng.standard_normal((20, d)) / np.sqrt(d)
+        u = rng.standard_normal((20, d))
+        u /= np.linalg.norm(u, axis=1, keepdims=True)
+        N = P + (1e-3 * (1 + 1e-6 * rng.standard_normal(20)))[:, None] * u
+        X = np.concatenate([P, N])
+        y = np.r_[np.ones(20), -np.ones(20)]
+        closest = min(np.linalg.norm(P[i] - N[j]) for i in range(20) for j in range(20))
+        out = interpolation_floor(X, y, chunk=7)
+        assert out["distance"] == closest and out["lip_floor"] == 2.0 / closest
