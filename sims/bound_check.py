@@ -372,7 +372,6 @@ def _float64(net):
     new = net.copy()
     xp = new.xp
     new.dtype = "float64"
-    new._dt = xp.float64
     up = lambda arrays: None if arrays is None else [xp.astype(a, xp.float64) for a in arrays]
     new.weights, new.biases = up(net.weights), up(net.biases)
     new.initial_weights, new.initial_biases = up(net.initial_weights), up(net.initial_biases)
