@@ -21,7 +21,10 @@ Protocol of one cell (method, sparsity, n, d, width, seed):
    ``sigma^2 = 1``), ``noise``: ``y = sigma z``, ``linear``: ``y = x_1 + sigma z``
    (:func:`noprune_theory.data.noisy_labels`, noise level ``sigma^2``). The data depend on
    (seed, n, d, data, labels) only, so every method and sparsity sees the same problems.
-2. ``nets`` two-layer ReLU networks ``d -> width -> 1`` (standard He initialization, seed =
+   There is no ``input_scale`` key here: the theorem's setting fixes the scale
+   (``E ||x||^2 = 1``, docs/theory.md), and ``data`` chooses the law.
+2. ``nets`` two-layer ReLU networks ``d -> width -> 1`` (``init``: He weights and zero biases
+   by default, or ``"torch"``/``"lecun"`` as in :class:`~noprune_theory.models.MaskedMLP`; seed =
    the cell's seed: paired across methods), pruned to ``sparsity`` with ``method``
    (:func:`noprune_theory.pruning.prune`; global ranking, exact kept count; the data-dependent
    methods see (X, y) and the MSE loss; IMP and magnitude after training train with step 3's
@@ -96,6 +99,7 @@ Theorem 3.
 """
 from __future__ import annotations
 
+from noprune_theory.models import INITS
 from noprune_theory.sims._config import Field, preset
 
 DESCRIPTION = ("Lipschitz constants of pruned two-layer nets that fit noise vs sqrt(n d / p_eff), "
@@ -120,6 +124,9 @@ FIELDS = {
                   choices=("gaussian", "sphere")),
     "labels": Field("sign", "labels: random +-1 (sigma^2 = 1), sigma z, or x_1 + sigma z",
                     choices=("sign", "noise", "linear")),
+    "init": Field("he", "initial weights: 'he' (zero biases), 'torch' (U(+-1/sqrt(fan_in)) "
+                  "weights and biases), 'lecun' (N(0, 1/fan_in), zero biases)",
+                  choices=INITS),
     "sigma": Field(1.0, "noise standard deviation of the noise and linear labels", low=0,
                    low_inclusive=False),
     "eps": Field(0.5, "fitting margin: fit means MSE <= sigma^2 - eps (label units^2; "
@@ -441,7 +448,8 @@ def cells_batch(items):
         for method, cells in by_method.items():
             config = items[cells[0]][0]
             net = MaskedTwoLayer(config["d"], width, B=config["nets"], activation="relu",
-                                 backend=config["backend"], seed=seed, dtype=config["dtype"])
+                                 backend=config["backend"], seed=seed, dtype=config["dtype"],
+                                 init=config["init"])
             pruned = [i for i in cells if items[i][0]["sparsity"] > 0]
             masks = prune_at_sparsities(net, method, [items[i][0]["sparsity"] for i in pruned],
                                         data=(X, y), seed=seed, **_prune_options(config, eps))

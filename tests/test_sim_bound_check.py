@@ -266,3 +266,14 @@ def test_interpolation_floor_float32_search_still_finds_the_float64_closest_pair
         closest = min(np.linalg.norm(P[i] - N[j]) for i in range(20) for j in range(20))
         out = interpolation_floor(X, y, chunk=7)
         assert out["distance"] == closest and out["lip_floor"] == 2.0 / closest
+
+
+def test_init_key_chooses_the_networks_initialization():
+    # the same cell from He (the default: the numbers of before the key) and PyTorch init
+    small = dict(method="random", sparsity=0.5, n=20, d=4, width=8, nets=2, steps=40,
+                 ascent_starts=2, ascent_steps=2)
+    he, again, torch = (bc.cell(_config(**small, **extra), 0)
+                        for extra in ({}, {"init": "he"}, {"init": "torch"}))
+    assert he["mse"] == again["mse"] and he["lip_upper"] == again["lip_upper"]
+    assert he["mse"] != torch["mse"]
+    assert "init" in bc.FIELDS and bc.FIELDS["init"].default == "he"
