@@ -22,12 +22,18 @@ References
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from noprune_theory._validation import check_choice, check_scalar, check_seed
+
+#: what a ``seed`` argument takes (see :func:`noprune_theory._validation.check_seed`)
+Seed: TypeAlias = "int | np.random.Generator"
 
 __all__ = [
     "TeacherStudent",
@@ -53,7 +59,8 @@ def _check_seed(seed):
     return check_seed(seed)
 
 
-def gaussian(n, d, seed=0, *, dtype="float64"):
+def gaussian(n: int, d: int, seed: Seed = 0, *,
+             dtype: Literal["float32", "float64"] = "float64") -> NDArray[np.floating]:
     """Draw n points from the isotropic Gaussian ``N(0, I_d / d)``.
 
     Parameters
@@ -89,7 +96,8 @@ def gaussian(n, d, seed=0, *, dtype="float64"):
     return (rng.standard_normal((n, d)) / np.sqrt(d)).astype(dtype)
 
 
-def sphere(n, d, seed=0, *, dtype="float64"):
+def sphere(n: int, d: int, seed: Seed = 0, *,
+           dtype: Literal["float32", "float64"] = "float64") -> NDArray[np.floating]:
     """Draw n points uniformly from the unit sphere ``S^{d-1}`` in ``R^d``.
 
     Parameters
@@ -125,7 +133,10 @@ def sphere(n, d, seed=0, *, dtype="float64"):
     return (g / np.linalg.norm(g, axis=1, keepdims=True)).astype(dtype)
 
 
-def mixture(n, d, k=2, seed=0, *, separation=1.0, base="gaussian", scale=1.0, dtype="float64"):
+def mixture(n: int, d: int, k: int = 2, seed: Seed = 0, *, separation: float = 1.0,
+            base: Literal["gaussian", "sphere"] = "gaussian", scale: float = 1.0,
+            dtype: Literal["float32", "float64"] = "float64",
+            ) -> tuple[NDArray[np.floating], NDArray[np.int64]]:
     """Draw n points from an equal-weight mixture of k shifted isoperimetric components.
 
     Parameters
@@ -184,7 +195,8 @@ def mixture(n, d, k=2, seed=0, *, separation=1.0, base="gaussian", scale=1.0, dt
     return (centres[component] + noise).astype(dtype), component.astype(np.int64)
 
 
-def random_labels(n, seed=0, *, dtype="float64"):
+def random_labels(n: int, seed: Seed = 0, *,
+                  dtype: Literal["float32", "float64", "int64"] = "float64") -> NDArray[Any]:
     """Draw labels +1 or -1 with probability 1/2 each, independent of everything else.
 
     This is the pure-noise regime of the memorization experiment ([NFP] Sec. 5,
@@ -216,7 +228,9 @@ def random_labels(n, seed=0, *, dtype="float64"):
     return (2 * rng.integers(0, 2, size=n) - 1).astype(dtype)
 
 
-def noisy_labels(X, target=None, sigma=1.0, seed=0, *, return_noise=False):
+def noisy_labels(X: ArrayLike, target: Callable[[NDArray[Any]], ArrayLike] | None = None,
+                 sigma: float = 1.0, seed: Seed = 0, *, return_noise: bool = False,
+                 ) -> NDArray[np.floating] | tuple[NDArray[np.floating], NDArray[np.float64]]:
     """Draw labels ``y = f*(x) + sigma z`` with ``z ~ N(0, 1)`` i.i.d., once.
 
     Parameters
@@ -306,16 +320,16 @@ class TeacherStudent:  # numpydoc ignore=PR01
 
 
 def teacher_student(
-    n=1000,
-    d=50,
+    n: int = 1000,
+    d: int = 50,
     *,
-    teacher_hidden=(50, 50),
-    sigma=1.0,
-    activation="relu",
-    inputs="gaussian",
-    seed=0,
-    dtype="float64",
-):
+    teacher_hidden: Sequence[int] = (50, 50),
+    sigma: float = 1.0,
+    activation: str = "relu",
+    inputs: Literal["gaussian", "sphere"] = "gaussian",
+    seed: int = 0,
+    dtype: Literal["float32", "float64"] = "float64",
+) -> TeacherStudent:
     """Student-teacher regression data as in the label-noise experiment of [NFP] Sec. 5.
 
     A random teacher MLP ``f*`` (hidden widths ``teacher_hidden``, NTK scaling so that its
@@ -397,7 +411,11 @@ DIGITS_INSTALL_HINT = (
 _RESCALES = ("unit", "none")
 
 
-def classification_data(source="digits", labels=None, *, rescale="unit"):
+def classification_data(
+    source: str | os.PathLike[str] | tuple[ArrayLike, ArrayLike] = "digits",
+    labels: str | os.PathLike[str] | None = None, *,
+    rescale: Literal["unit", "none"] = "unit",
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """Labelled examples ``(X, y)`` for a real-data experiment, checked and flattened.
 
     Parameters

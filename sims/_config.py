@@ -16,12 +16,17 @@ import hashlib
 import itertools
 import json
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from typing import Any
+from os import PathLike
+from typing import TYPE_CHECKING, Any
 
 from noprune_theory._validation import check_choice, check_scalar, describe_range
 from noprune_theory.backend import CHOICES as BACKEND_CHOICES
+
+if TYPE_CHECKING:
+    from noprune_theory.sims._registry import Simulation
 
 __all__ = [
     "BACKEND_CHOICES",
@@ -80,7 +85,7 @@ class Field:
         if self.choices is not None:
             object.__setattr__(self, "choices", tuple(self.choices))
 
-    def describe(self):
+    def describe(self) -> str:
         """Describe the allowed values in words.
 
         Returns
@@ -99,7 +104,7 @@ class Field:
                              high_inclusive=self.high_inclusive)
         return f"{word} {rng}"
 
-    def convert(self, value, name):
+    def convert(self, value: Any, name: str) -> Any:
         """Return one value checked and converted to :attr:`kind`.
 
         Parameters
@@ -157,7 +162,7 @@ class Preset:  # numpydoc ignore=PR01
     values: dict = dc_field(default_factory=dict)
 
 
-def preset(description, **values):
+def preset(description: str, **values: Any) -> Preset:
     """Make a preset: ``preset("CI-sized, 20 s on 2 cores", seeds=3, n=[10, 100])``.
 
     Parameters
@@ -252,11 +257,11 @@ class RunConfig:  # numpydoc ignore=PR01
     memory_budget: int | None = None
 
     @property
-    def axes(self):
+    def axes(self) -> list[str]:
         """Names of the fields swept over (their value is a list), in declared order."""
         return [k for k, v in self.values.items() if isinstance(v, list)]
 
-    def identity(self):
+    def identity(self) -> dict[str, Any]:
         """Return what the results folder is named after: sim, hashed values, cell version.
 
         Returns
@@ -270,11 +275,11 @@ class RunConfig:  # numpydoc ignore=PR01
         return ident
 
     @property
-    def hash(self):
+    def hash(self) -> str:
         """12 hex digits of SHA-256 of the canonical JSON of :meth:`identity`."""
         return _short_hash(self.identity())
 
-    def points(self):
+    def points(self) -> Iterator[dict[str, Any]]:
         """Iterate over the grid points (the Cartesian product of the axes).
 
         Yields
@@ -290,11 +295,11 @@ class RunConfig:  # numpydoc ignore=PR01
             yield point
 
     @property
-    def n_points(self):
+    def n_points(self) -> int:
         """Number of grid points (the product of the axes' lengths)."""
         return math.prod(len(self.values[a]) for a in self.axes)
 
-    def cells(self):
+    def cells(self) -> Iterator[tuple[str, dict[str, Any], int]]:
         """Iterate over the cells: every grid point with every seed.
 
         Yields
@@ -311,7 +316,7 @@ class RunConfig:  # numpydoc ignore=PR01
             for seed in range(self.seeds):
                 yield f"{ph}-seed{seed:05d}", point, seed
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """Return the JSON written as ``config.json`` beside the results.
 
         Returns
@@ -360,8 +365,10 @@ def _convert_reserved(key, value):
     return check_choice(value, "backend", BACKEND_CHOICES)
 
 
-def resolve_config(sim, *, preset=None, file=None, sets=(), seeds=None, backend=None,
-                   memory_budget=None):
+def resolve_config(sim: Simulation | str, *, preset: str | None = None,
+                   file: str | PathLike[str] | None = None, sets: Iterable[str] = (),
+                   seeds: int | None = None, backend: str | None = None,
+                   memory_budget: int | None = None) -> RunConfig:
     """Merge and validate a simulation's configuration.
 
     Parameters

@@ -20,10 +20,17 @@ import platform
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from noprune_theory.sims._store import META_COLUMNS, ResultStore
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from noprune_theory.sims._config import RunConfig
 
 __all__ = ["CellError", "RunSummary", "compute_batch", "compute_cell", "default_memory_budget",
            "plan_batches", "run_simulation"]
@@ -281,8 +288,11 @@ def _check_backend(backend, remote):
         resolve_backend(backend)
 
 
-def run_simulation(run_config, *, out="results", workers=None, scheduler=None, client=None,
-                   progress=True, on_record=None, memory_budget=None, batch=True):
+def run_simulation(run_config: RunConfig, *, out: str | os.PathLike[str] = "results",
+                   workers: int | None = None, scheduler: str | None = None,
+                   client: Client | None = None, progress: bool = True,
+                   on_record: Callable[[dict[str, Any]], None] | None = None,
+                   memory_budget: int | None = None, batch: bool = True) -> RunSummary:
     """Run every cell of *run_config* that is not stored yet.
 
     Parameters
@@ -486,7 +496,7 @@ def estimate_cells(run_config, out):
     return len(keys), len(keys & done), folder
 
 
-def format_duration(seconds):
+def format_duration(seconds: float) -> str:
     """Format a duration for people: ``"12.3 s"``, ``"4 min 05 s"``, ``"2 h 03 min"``.
 
     Parameters

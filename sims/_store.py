@@ -26,9 +26,16 @@ import math
 import os
 import socket
 import warnings
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from noprune_theory.sims._config import _short_hash, canonical_json
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from noprune_theory.sims._config import RunConfig
 
 __all__ = [
     "META_COLUMNS",
@@ -53,7 +60,7 @@ class CorruptCellsWarning(UserWarning):
     """Cell records that did not describe their cell were moved aside (and will be recomputed)."""
 
 
-def read_config(folder):
+def read_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
     """Read the ``config.json`` of results folder *folder*, checked to be one.
 
     Parameters
@@ -183,12 +190,12 @@ class ResultStore:
         The results folder (``<out>/<sim>/<hash>``); nothing is created or checked here.
     """
 
-    def __init__(self, folder):
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.folder = Path(folder)
         self.cells_dir = self.folder / "cells"
         self._lock_fh = None
 
-    def lock(self):
+    def lock(self) -> None:
         """Take the folder's run lock (``.lock``, ``flock``) or raise ValueError if held.
 
         Two runs of one config would compute the same cells twice (each cell would still be
@@ -213,14 +220,15 @@ class ResultStore:
         fh.flush()
         self._lock_fh = fh
 
-    def unlock(self):
+    def unlock(self) -> None:
         """Release the run lock taken by :meth:`lock` (no-op when not held)."""
         if self._lock_fh is not None:
             self._lock_fh.close()  # closing the descriptor releases the flock
             self._lock_fh = None
 
     @classmethod
-    def open(cls, root, run_config, *, lock=False):
+    def open(cls, root: str | os.PathLike[str], run_config: RunConfig, *,
+             lock: bool = False) -> ResultStore:
         """Create (or reopen) ``root/<sim>/<hash>/`` for *run_config*; check it is writable.
 
         With ``lock=True`` the run lock is taken (see :meth:`lock`); call :meth:`unlock` when
@@ -267,7 +275,7 @@ class ResultStore:
             raise
         return store
 
-    def check_config(self, run_config):
+    def check_config(self, run_config: RunConfig) -> dict[str, Any] | None:
         """Check that the folder's stored config is *run_config*'s.
 
         Parameters
@@ -309,7 +317,7 @@ class ResultStore:
             new["seeds"] = max(int(old.get("seeds", 1)), new["seeds"])
         atomic_write_json(self.folder / "config.json", new)
 
-    def remove_stale_temps(self):
+    def remove_stale_temps(self) -> None:
         """Delete temp files left by killed processes of this host (never a live writer's)."""
         host = socket.gethostname()
         for tmp in self.cells_dir.glob(f".*{_TMP_SUFFIX}"):
@@ -325,7 +333,7 @@ class ResultStore:
     def _cell_files(self):
         return sorted(p for p in self.cells_dir.glob("*.json") if not p.name.startswith("."))
 
-    def stored_keys(self):
+    def stored_keys(self) -> set[str]:
         """Return the keys of the record files present, unchecked (see :meth:`done_keys`).
 
         Returns
@@ -335,7 +343,8 @@ class ResultStore:
         """
         return {p.stem for p in self._cell_files()} if self.cells_dir.is_dir() else set()
 
-    def check_cells(self, *, move=True, fields=None):
+    def check_cells(self, *, move: bool = True,
+                    fields: Iterable[str] | None = None) -> list[tuple[Path, str]]:
         """Check every stored record against its cell; move the bad ones aside.
 
         A record is good when it parses as JSON and holds this simulation's ``sim``, a seed,
@@ -386,7 +395,7 @@ class ResultStore:
                 os.replace(path, target)
         return bad
 
-    def done_keys(self):
+    def done_keys(self) -> set[str]:
         """Return the keys of the cells already stored, after moving corrupt records aside.
 
         Corrupt records (see :meth:`check_cells`) are not done: they are renamed
@@ -404,7 +413,7 @@ class ResultStore:
                           f"{bad[0][1]})", CorruptCellsWarning, stacklevel=2)
         return self.stored_keys()
 
-    def path_of(self, key):
+    def path_of(self, key: str) -> Path:
         """Return the file of cell *key*.
 
         Parameters
@@ -419,7 +428,7 @@ class ResultStore:
         """
         return self.cells_dir / f"{key}.json"
 
-    def write(self, key, record):
+    def write(self, key: str, record: dict[str, Any]) -> None:
         """Store *record* as cell *key*, atomically.
 
         Parameters
@@ -530,7 +539,7 @@ def _columns(config, rows):
     return cols + list(META_COLUMNS[1:])
 
 
-def _result_folders(root):
+def _result_folders(root: str | os.PathLike[str]) -> list[Path]:
     """List every results folder at most two levels below *root* (``<sim>/<hash>/``).
 
     A folder inside a results folder (its ``figures/``, whose ``config.json`` says what made
@@ -556,7 +565,7 @@ def _result_folders(root):
     return sorted(found)
 
 
-def load_results(path):
+def load_results(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Load a results folder, or every folder of a results root, into a pandas DataFrame.
 
     Parameters
@@ -631,7 +640,8 @@ def load_results(path):
     return out
 
 
-def summarize(df, value=None, by=None):
+def summarize(df: pd.DataFrame, value: str | Sequence[str] | None = None,
+              by: str | Sequence[str] | None = None) -> pd.DataFrame:
     """Mean and standard error over seeds of each measured value, per grid point.
 
     Parameters
@@ -767,7 +777,8 @@ def _json_cell(v):
     return json.dumps(v) if isinstance(v, (list, dict)) else v
 
 
-def save_table(df, path, *, format=None):
+def save_table(df: pd.DataFrame, path: str | os.PathLike[str], *,
+               format: Literal["csv", "parquet"] | None = None) -> Path:
     """Write a results table as CSV or Parquet.
 
     Parameters
@@ -830,7 +841,7 @@ def save_table(df, path, *, format=None):
     return path
 
 
-def check_parquet():
+def check_parquet() -> None:
     """Raise ImportError with the install line when pyarrow (for Parquet) is missing."""
     try:
         import pyarrow  # noqa: F401

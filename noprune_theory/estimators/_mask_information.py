@@ -34,13 +34,18 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from noprune_theory._validation import check_choice
 from noprune_theory.backend import to_numpy
 from noprune_theory.estimators._preprocess import check_base, check_number, reject_text
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "MaskInformation",
@@ -59,7 +64,7 @@ __all__ = [
 RELIABLE_NULL_SDS = 2.0
 
 
-def log2_binomial(p, k):
+def log2_binomial(p: ArrayLike, k: ArrayLike) -> Any:
     """log2 C(p, k) through log-Gamma (exact to rounding for any size).
 
     Examples
@@ -299,9 +304,14 @@ def _seed_list(seed, count, tag):
 
 
 # ----------------------------------------------------------------------------- plug-in
-def mask_data_information(mask_fn, sample_data, *, n_datasets=100, n_inits=10,
-                          quantity="both", base=2, correction="miller_madow", n_bootstrap=200,
-                          n_permutations=200, seed=0):
+def mask_data_information(mask_fn: Callable[..., Any],
+                          sample_data: Callable[[int], tuple[ArrayLike, ArrayLike]], *,
+                          n_datasets: int = 100, n_inits: int = 10,
+                          quantity: Literal["both", "mi", "conditional"] = "both",
+                          base: float | str = 2,
+                          correction: Literal["miller_madow", "none"] = "miller_madow",
+                          n_bootstrap: int = 200, n_permutations: int = 200,
+                          seed: int = 0) -> MaskInformation:
     """Estimate I(m; D) and I(m; D | init) of a pruning pipeline by resampling datasets.
 
     Parameters
@@ -524,7 +534,8 @@ def _check_weights(weights, count, name="weights"):
     return w
 
 
-def weighted_entropy(codes, weights, *, base=2):
+def weighted_entropy(codes: ArrayLike, weights: ArrayLike, *,
+                     base: float | str = 2) -> float:
     """Entropy of the law that puts ``weights[i]`` on the symbol ``codes[i]``.
 
     Parameters
@@ -572,7 +583,7 @@ def weighted_entropy(codes, weights, *, base=2):
     return float(max(0.0, h))
 
 
-def mask_codes(masks):
+def mask_codes(masks: ArrayLike | Sequence[ArrayLike]) -> NDArray[np.int64]:
     """One integer per network from its masks, equal exactly when the masks are equal.
 
     Parameters
@@ -615,7 +626,8 @@ def mask_codes(masks):
     return flat.astype(np.int64) @ (np.int64(1) << np.arange(flat.shape[1], dtype=np.int64))
 
 
-def per_weight_entropy(masks, weights=None, *, base=2):
+def per_weight_entropy(masks: ArrayLike | Sequence[ArrayLike], weights: ArrayLike | None = None,
+                       *, base: float | str = 2) -> float:
     """``sum_i H(m_i)``: the entropies of the single weights' keep bits, summed.
 
     Parameters
@@ -661,7 +673,8 @@ def per_weight_entropy(masks, weights=None, *, base=2):
 
 
 # ----------------------------------------------------------------------------- exact
-def enumerate_datasets(population_size, n, probs=None):
+def enumerate_datasets(population_size: int, n: int, probs: ArrayLike | None = None,
+                       ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     """Every multiset of n draws (with replacement) from a finite population, with its law.
 
     Parameters
@@ -720,8 +733,11 @@ def _h_weights(codes, weights):
     return float(-np.sum(tot * np.log(tot)))
 
 
-def mask_information_exact(mask_fn, datasets, probs=None, *, seeds=(0,), seed_probs=None,
-                           base=2):
+def mask_information_exact(mask_fn: Callable[..., Any],
+                           datasets: Sequence[tuple[ArrayLike, ArrayLike]],
+                           probs: ArrayLike | None = None, *, seeds: Sequence[int] = (0,),
+                           seed_probs: ArrayLike | None = None,
+                           base: float | str = 2) -> MaskInformation:
     """Exact I(m; D) and I(m; D | init) for a finite law of datasets and of seeds.
 
     Parameters
