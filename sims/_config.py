@@ -180,6 +180,44 @@ def preset(description: str, **values: Any) -> Preset:
     return Preset(description, dict(values))
 
 
+def pruning_options(config: dict[str, Any], *, loss: str,
+                    train_options: dict[str, Any]) -> dict[str, Any]:
+    """Return the keyword arguments of :func:`noprune_theory.pruning.prune` for a cell.
+
+    One mapping for every simulation that prunes: the data-dependent methods get the cell's
+    *loss* (IMP and magnitude after training also its *train_options*), and each method its
+    own keys of *config* (``imp_fraction``, ``grasp_temperature``, ``synflow_iterations``).
+
+    Parameters
+    ----------
+    config : dict
+        The cell's grid point; ``method`` names the pruning method.
+    loss : str
+        The loss the simulation trains with.
+    train_options : dict
+        Keyword arguments of :func:`noprune_theory.training.train` for the trainings inside
+        pruning.
+
+    Returns
+    -------
+    dict
+        Options for ``prune(model, config["method"], sparsity, **options)``.
+    """
+    method = config["method"]
+    if method in ("imp", "magnitude_after_training"):
+        opts = {"loss": loss, "train_options": train_options}
+        if method == "imp":
+            opts["fraction"] = config["imp_fraction"]
+        return opts
+    if method == "snip":
+        return {"loss": loss}
+    if method == "grasp":
+        return {"loss": loss, "temperature": config["grasp_temperature"]}
+    if method == "synflow":
+        return {"iterations": config["synflow_iterations"]}
+    return {}
+
+
 def canonical_json(obj):
     """The canonical JSON text of *obj*: sorted keys, no spaces, floats by ``repr``."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True,

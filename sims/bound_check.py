@@ -100,7 +100,7 @@ Theorem 3.
 from __future__ import annotations
 
 from noprune_theory.models import INITS
-from noprune_theory.sims._config import Field, preset
+from noprune_theory.sims._config import Field, preset, pruning_options
 
 DESCRIPTION = ("Lipschitz constants of pruned two-layer nets that fit noise vs sqrt(n d / p_eff), "
                "beside the sparse law of robustness ([NFP] Thm 4).")
@@ -304,17 +304,7 @@ def _train_options(config, eps):
 
 
 def _prune_options(config, eps):
-    method = config["method"]
-    if method in ("imp", "magnitude_after_training"):
-        opts = {"loss": "mse", "train_options": _train_options(config, eps)}
-        if method == "imp":
-            opts["fraction"] = config["imp_fraction"]
-        return opts
-    if method == "snip":
-        return {"loss": "mse"}
-    if method == "synflow":
-        return {"iterations": config["synflow_iterations"]}
-    return {}
+    return pruning_options(config, loss="mse", train_options=_train_options(config, eps))
 
 
 def mask_information_bits(method, total, kept):

@@ -56,7 +56,7 @@ from __future__ import annotations
 import functools
 
 from noprune_theory.models import INITS
-from noprune_theory.sims._config import Field, preset
+from noprune_theory.sims._config import Field, preset, pruning_options
 
 DESCRIPTION = ("Real-data analogue of [NFP] Fig. 1b: train accuracy of pruned MLPs on noisy "
                "digit images (or your own .npz) vs. sparsity, per pruning method.")
@@ -172,19 +172,8 @@ def _train_options(config, n):
 
 
 def _prune_options(config, n):
-    method = config["method"]
-    if method in ("imp", "magnitude_after_training"):
-        opts = {"loss": "cross_entropy", "train_options": _train_options(config, n)}
-        if method == "imp":
-            opts["fraction"] = config["imp_fraction"]
-        return opts
-    if method == "snip":
-        return {"loss": "cross_entropy"}
-    if method == "grasp":
-        return {"loss": "cross_entropy", "temperature": config["grasp_temperature"]}
-    if method == "synflow":
-        return {"iterations": config["synflow_iterations"]}
-    return {}
+    return pruning_options(config, loss="cross_entropy",
+                           train_options=_train_options(config, n))
 
 
 def _network(config, seed, d, classes):

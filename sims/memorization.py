@@ -54,7 +54,7 @@ at Initialization", ICML 2024, Sec. 5 (memorization experiment) and Theorem 4.
 from __future__ import annotations
 
 from noprune_theory.models import INITS
-from noprune_theory.sims._config import Field, preset
+from noprune_theory.sims._config import Field, preset, pruning_options
 
 DESCRIPTION = "Fraction of n random labels memorized vs. sparsity 1 - 0.8^k, per pruning method."
 CELL_VERSION = 1
@@ -132,19 +132,7 @@ def _train_options(config):
 
 
 def _prune_options(config):
-    method = config["method"]
-    if method in ("imp", "magnitude_after_training"):
-        opts = {"loss": "logistic", "train_options": _train_options(config)}
-        if method == "imp":
-            opts["fraction"] = config["imp_fraction"]
-        return opts
-    if method == "snip":
-        return {"loss": "logistic"}
-    if method == "grasp":
-        return {"loss": "logistic", "temperature": config["grasp_temperature"]}
-    if method == "synflow":
-        return {"iterations": config["synflow_iterations"]}
-    return {}
+    return pruning_options(config, loss="logistic", train_options=_train_options(config))
 
 
 def _pruned_network(config, seed):
