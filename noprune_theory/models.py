@@ -446,6 +446,158 @@ class MaskedMLP:
         """
         return self.kept_count() / self.weight_count()
 
+    def live_units(self) -> list[NDArray[np.bool_]]:
+        """Which hidden units of each network can reach the output through kept weights.
+
+        A unit of the last hidden layer is live when a kept weight leads from it to an output;
+        a unit of an earlier layer, when a kept weight leads from it to a live unit. A unit that
+        is not live never changes the output, and its incoming weights and bias get exactly zero
+        gradients.
+
+        Returns
+        -------
+        list of numpy.ndarray of bool
+            One per hidden layer, ``(B, sizes[l])`` for l = 1..L, on the host.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> net = MaskedMLP(2, (3,), B=1)
+        >>> masks = [np.ones((1, 2, 3), dtype=bool), np.array([[[True], [False], [True]]])]
+        >>> net.set_masks(masks)
+        >>> net.live_units()[0].tolist()
+        [[True, False, True]]
+        """
+        masks = [to_numpy(m).astype(bool, copy=False) for m in self.masks]
+        live = np.ones((self.B, self.sizes[-1]), dtype=bool)
+        out = []
+        for l in range(self.depth - 1, 0, -1):
+            live = (masks[l] & live[:, None, :]).any(axis=2)
+            out.append(live)
+        return out[::-1]
+
+    def select_units(self, keep: Sequence[ArrayLike]) -> MaskedMLP:
+        """Return a model of the same networks restricted to some hidden units.
+
+        Parameters
+        ----------
+        keep : sequence of int arrays
+            One per hidden layer: the indices of the units kept (increasing, shared by the B
+            networks).
+
+        Returns
+        -------
+        MaskedMLP
+            Hidden widths ``len(keep[l])``; weights, biases, masks and initial values are the
+            rows and columns of the kept units (copies); the forward multipliers are this
+            model's, so with :meth:`live_units` as *keep* the networks compute the same
+            functions. The seed and settings are carried over.
+
+        Raises
+        ------
+        ValueError
+            Not one index array per hidden layer, or indices out of range, repeated or not
+            increasing.
+        """
+        keep = self._check_unit_indices(keep)
+        xp = self.xp
+        idx = [None] + [xp.asarray(k) for k in keep] + [None]
+
+        def take(arrays, is_bias):
+            if arrays is None:
+                return None
+            out = []
+            for l, a in enumerate(arrays):
+                if is_bias:
+                    a = a if idx[l + 1] is None else xp.take(a, idx[l + 1], axis=1)
+                else:
+                    a = a if idx[l] is None else xp.take(a, idx[l], axis=1)
+                    a = a if idx[l + 1] is None else xp.take(a, idx[l + 1], axis=2)
+                out.append(self._clone_c_order(a))
+            return out
+
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.sizes = (self.sizes[0], *(len(k) for k in keep), self.sizes[-1])
+        new.weights = take(self.weights, False)
+        new.biases = take(self.biases, True)
+        new.masks = take(self.masks, False)
+        new.initial_weights = take(self.initial_weights, False)
+        new.initial_biases = take(self.initial_biases, True)
+        new._work = {}
+        return new
+
+    def update_units(self, sub: MaskedMLP, keep: Sequence[ArrayLike]) -> None:
+        """Write the weights and biases of ``sub = self.select_units(keep)`` back, in place.
+
+        The rows and columns of the kept units take *sub*'s values; every other weight and bias
+        keeps its value. Masks and initial values are not touched.
+
+        Parameters
+        ----------
+        sub : MaskedMLP
+            A model made by :meth:`select_units` with the same *keep* (then trained, say).
+        keep : sequence of int arrays
+            The indices given to :meth:`select_units`.
+
+        Raises
+        ------
+        ValueError
+            *keep* as in :meth:`select_units`, or *sub* of other sizes than it gives.
+        """
+        keep = self._check_unit_indices(keep)
+        sizes = (self.sizes[0], *(len(k) for k in keep), self.sizes[-1])
+        if not isinstance(sub, MaskedMLP) or tuple(sub.sizes) != sizes or sub.B != self.B:
+            raise ValueError(f"sub must be a MaskedMLP of sizes {sizes} and B = {self.B} "
+                             "(made by select_units with this keep)")
+        xp = self.xp
+        # axis by axis: the kept entries from sub, the others from self, then back in order
+        order = [None]
+        for k, h in zip(keep, self.sizes[1:-1]):
+            dropped = np.setdiff1d(np.arange(h), k)
+            perm = np.argsort(np.concatenate([k, dropped]), kind="stable")
+            order.append((xp.asarray(k), xp.asarray(dropped), xp.asarray(perm)))
+        order.append(None)
+
+        def merge(small, full, axis, entry, rows=None):
+            if entry is None:
+                return small
+            k, dropped, perm = entry
+            rest = full if rows is None else xp.take(full, rows, axis=1)
+            rest = xp.take(rest, dropped, axis=axis)
+            return xp.take(xp.concat([small, rest], axis=axis), perm, axis=axis)
+
+        weights = []
+        for l, (small, full) in enumerate(zip(sub.weights, self.weights)):
+            rows = None if order[l] is None else order[l][0]
+            w = merge(small, full, 2, order[l + 1], rows=rows)
+            weights.append(self._clone_c_order(merge(w, full, 1, order[l])))
+        self.weights = weights
+        if self.biases is not None:
+            self.biases = [self._clone_c_order(merge(small, full, 1, order[l + 1]))
+                           for l, (small, full) in enumerate(zip(sub.biases, self.biases))]
+        self._work = {}
+
+    def _check_unit_indices(self, keep):
+        hidden = self.sizes[1:-1]
+        try:
+            keep = [np.asarray(to_numpy(k)) for k in keep]
+        except TypeError:
+            raise ValueError("keep must be a sequence of integer index arrays") from None
+        if len(keep) != len(hidden):
+            raise ValueError(f"keep must hold {len(hidden)} index arrays (one per hidden layer), "
+                             f"got {len(keep)}")
+        out = []
+        for l, (k, h) in enumerate(zip(keep, hidden)):
+            if k.ndim != 1 or (k.size and not np.issubdtype(k.dtype, np.integer)):
+                raise ValueError(f"keep[{l}] must be a 1-d array of integers")
+            k = k.astype(np.int64)
+            if k.size and (k[0] < 0 or k[-1] >= h or np.any(np.diff(k) <= 0)):
+                raise ValueError(f"keep[{l}] must be increasing indices in [0, {h}), got "
+                                 f"{k[:8].tolist()}{' ...' if k.size > 8 else ''}")
+            out.append(k)
+        return out
+
     # ------------------------------------------------------------------ masks
     def set_masks(self, masks: Sequence[Any]) -> None:
         """Validate and store per-network masks, and zero the masked weights.

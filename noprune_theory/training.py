@@ -328,6 +328,18 @@ def train(
     after 200 Adam steps). Runs that fit the budget are not sliced and compute exactly the
     numbers they computed before the budget existed.
 
+    Dead units: a hidden unit from which no kept weight leads to an output (or to a unit that
+    reaches one; :meth:`MaskedMLP.live_units <noprune_theory.models.MaskedMLP.live_units>`)
+    never changes the output, and its incoming weights and bias get exactly zero gradients, so
+    neither gd nor Adam ever moves them. When at least ``DEAD_UNIT_FRACTION`` (10%) of the
+    hidden units are dead in every network of the batch, train() trains the networks of the
+    other units (:meth:`~noprune_theory.models.MaskedMLP.select_units`) and writes their
+    values back (:meth:`~noprune_theory.models.MaskedMLP.update_units`): the same steps, at the
+    cost of the live units (a random mask at sparsity s leaves about a fraction 1 - s of the
+    units of a two-layer network an output weight). The numbers agree with training every unit
+    up to rounding (products over fewer units may add in another order). Not with
+    ``grad_noise`` (the noise moves dead units too) or a ``callback`` (it sees the model).
+
     The whole-run kernel (``noprune_theory.kernels.cpu_train.train_full_batch``) runs every
     step of a network in compiled code and visits only its kept weights, so a sparse network
     costs in proportion to what it keeps. It applies to full-batch gd or adam on a scalar
@@ -362,6 +374,37 @@ def train(
         eps=eps, check_every=check_every, kernels=kernels, memory_budget=memory_budget,
         sync_every=sync_every,
     )  # fmt: skip
+    keep = _live_keep(model, o)
+    if keep is not None:
+        # hidden units that reach no output train to nothing (zero gradients): the networks
+        # of the live units compute the same steps at a fraction of the cost
+        sub = model.select_units(keep)
+        result = _train_validated(sub, X, y, o, memory_budget)
+        model.update_units(sub, keep)
+        return result
+    return _train_validated(model, X, y, o, memory_budget)
+
+
+#: train() drops the hidden units that no network of the batch can route to an output when at
+#: least this fraction of the hidden units are such (see the Notes of :func:`train`).
+DEAD_UNIT_FRACTION = 0.1
+
+
+def _live_keep(model, o):
+    """The hidden units to train (one index array per layer), or None to train them all."""
+    if o.callback is not None or o.grad_noise > 0:
+        return None
+    live = model.live_units()
+    hidden = sum(model.sizes[1:-1])
+    alive = [lv.any(axis=0) for lv in live]
+    if hidden - sum(int(a.sum()) for a in alive) < DEAD_UNIT_FRACTION * hidden:
+        return None
+    # a layer keeps at least one unit (a network with no path to an output is a constant)
+    return [np.flatnonzero(a) if a.any() else np.arange(1) for a in alive]
+
+
+def _train_validated(model, X, y, o, memory_budget):
+    """train() after validation: the whole-run kernel or the step loop."""
     fused_why = _fused_unsupported(
         model, o.loss, o.optimizer, o.minibatch, o.grad_noise, o.record_every, o.record_steps,
         o.callback, o.check_every,

@@ -717,3 +717,83 @@ def test_no_module_drives_the_model_through_private_members():
                 found[str(path)] = sorted(set(hits))
     assert not found, found
     assert pattern.search("x = model._prepare_X(X)")  # the scan can fail
+
+
+# ----------------------------------------------------------------------------- live units
+def _reaches_output(model):
+    """Brute force: unit j of hidden layer l is live in network b when some chain of kept
+    weights leads from it to an output (boolean products of the masks)."""
+    masks = [to_numpy(m).astype(int) for m in model.masks]
+    out = []
+    for l in range(1, model.depth):
+        reach = masks[l]
+        for m in masks[l + 1:]:
+            reach = (reach @ m > 0).astype(int)
+        out.append(reach.sum(axis=2) > 0)
+    return out
+
+
+@pytest.mark.parametrize("hidden", [(6,), (5, 4), (4, 3, 5)])
+def test_live_units_match_paths_to_the_output(hidden):
+    model = MaskedMLP(3, hidden, out=2, B=4, seed=1)
+    rng = np.random.default_rng(2)
+    model.set_masks([rng.random(w.shape) < 0.35 for w in model.weights])
+    live = model.live_units()
+    want = _reaches_output(model)
+    assert len(live) == len(hidden)
+    for a, b in zip(live, want):
+        assert a.dtype == bool
+        np.testing.assert_array_equal(a, b)
+    assert any((~a).any() for a in live)  # the test sees dead units
+
+
+def test_select_units_computes_the_same_functions_and_update_units_writes_back(xp):
+    model = MaskedMLP(3, (6, 5), B=2, seed=0, scaling="ntk")
+    rng = np.random.default_rng(0)
+    model.set_masks([rng.random(w.shape) < 0.5 for w in model.weights])
+    model.biases = [b + 0.1 for b in model.biases]
+    if xp is not None:
+        model = model._as_namespace(xp)
+    keep = [np.flatnonzero(a.any(axis=0)) for a in model.live_units()]
+    assert sum(k.size for k in keep) < 11
+    sub = model.select_units(keep)
+    assert sub.sizes == (3, keep[0].size, keep[1].size, 1)
+    assert sub.multipliers == model.multipliers  # ntk multipliers follow the full widths
+    X = np.random.default_rng(1).standard_normal((7, 3))
+    Xa = model.from_host(X)
+    np.testing.assert_allclose(to_numpy(sub.forward(Xa)), to_numpy(model.forward(Xa)),
+                               rtol=1e-13, atol=1e-15)
+    before = [to_numpy(w).copy() for w in model.weights + model.biases]
+    sub.weights = [w + 1.0 for w in sub.weights]
+    sub.biases = [b - 2.0 for b in sub.biases]
+    model.update_units(sub, keep)
+    after = [to_numpy(w) for w in model.weights + model.biases]
+    idx = [np.arange(3)] + keep + [np.arange(1)]
+    for l in range(3):
+        rows, cols = idx[l], idx[l + 1]
+        want = before[l].copy()
+        want[:, rows[:, None], cols[None, :]] += 1.0
+        np.testing.assert_array_equal(after[l], want)
+        wantb = before[3 + l].copy()
+        wantb[:, cols] -= 2.0
+        np.testing.assert_array_equal(after[3 + l], wantb)
+
+
+@pytest.mark.parametrize("keep, match", [
+    ([np.arange(2)], "2 index arrays"),
+    ([np.array([0, 0]), np.arange(2)], r"keep\[0\] must be increasing"),
+    ([np.array([5]), np.arange(2)], r"keep\[0\] must be increasing indices in \[0, 4\)"),
+    ([np.array([[0]]), np.arange(2)], r"keep\[0\] must be a 1-d array of integers"),
+    ([np.array([0.5]), np.arange(2)], r"keep\[0\] must be a 1-d array of integers"),
+])
+def test_select_units_rejects_bad_indices(keep, match):
+    model = MaskedMLP(3, (4, 3), seed=0)
+    with pytest.raises(ValueError, match=match):
+        model.select_units(keep)
+
+
+def test_update_units_rejects_a_model_of_other_sizes():
+    model = MaskedMLP(3, (4,), seed=0)
+    sub = model.select_units([np.arange(2)])
+    with pytest.raises(ValueError, match="sub must be a MaskedMLP of sizes"):
+        model.update_units(sub, [np.arange(3)])

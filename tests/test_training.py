@@ -650,3 +650,87 @@ def test_step_buffers_are_released_before_the_final_evaluation():
     buffer = n * h * 8
     peak = _traced_peak(lambda: train(model, X, y, loss="mse", optimizer="adam", steps=2))
     assert 1.9 * buffer < peak < 2.5 * buffer
+
+
+# ----------------------------------------------------------------------------- dead units
+def _dead_half(model, seed=0):
+    """Masks that cut the output weight of about half the hidden units (and random others)."""
+    rng = np.random.default_rng(seed)
+    masks = [rng.random(tuple(w.shape)) < 0.7 for w in model.weights]
+    masks[-1][:, ::2, :] = False
+    return masks
+
+
+def _widths_trained(monkeypatch):
+    seen = []
+    original = MaskedMLP.loss_and_gradients
+
+    def spy(self, *a, **k):
+        seen.append(self.sizes[1:-1])
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(MaskedMLP, "loss_and_gradients", spy)
+    return seen
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("hidden", [(12,), (8, 6)])
+def test_training_skips_units_that_reach_no_output(monkeypatch, backend, hidden):
+    """Units with no kept path to an output are not computed, and the run equals training
+    every unit up to rounding (their weights and biases never move either way)."""
+    import noprune_theory.training as training
+
+    X, y = _separable(40, 5)
+    ref = MaskedMLP(5, hidden, B=3, seed=0, backend=backend)
+    ref.set_masks(_dead_half(ref))
+    ref.biases = [b + 0.05 for b in ref.biases]
+    live = [a.any(axis=0) for a in ref.live_units()]
+    assert all(a.sum() < a.size for a in live)
+    kw = dict(loss="mse", optimizer="adam", lr=1e-2, steps=60, target_loss=0.05, kernels="xp")
+    seen = _widths_trained(monkeypatch)
+    fast = ref.copy()
+    r1 = train(fast, X, y, **kw)
+    assert seen and all(w == tuple(int(a.sum()) for a in live) for w in seen)
+    monkeypatch.setattr(training, "DEAD_UNIT_FRACTION", 2.0)  # never skip
+    seen.clear()
+    full = ref.copy()
+    r2 = train(full, X, y, **kw)
+    assert all(w == hidden for w in seen)
+    np.testing.assert_array_equal(r1.steps, r2.steps)
+    np.testing.assert_allclose(r1.final_loss, r2.final_loss, rtol=1e-12)
+    for a, b, m in zip(fast.weights, full.weights, fast.masks):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+        assert not np.any(a[~m])  # masked weights stay exactly zero
+    for a, b in zip(fast.biases, full.biases):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+    # dead units kept their initial values exactly
+    dead = ~live[-1]
+    np.testing.assert_array_equal(fast.weights[-2][..., dead], ref.weights[-2][..., dead])
+    np.testing.assert_array_equal(fast.biases[-2][..., dead], ref.biases[-2][..., dead])
+
+
+def test_training_a_network_without_any_path_to_the_output():
+    """Every output weight pruned: the network is a constant (its output bias) and trains as
+    one; its hidden weights keep their values."""
+    X, y = _separable(30, 4)
+    y = y + 0.5
+    model = MaskedMLP(4, (10,), B=2, seed=0)
+    masks = [np.ones(tuple(w.shape), dtype=bool) for w in model.weights]
+    masks[1][:] = False
+    model.set_masks(masks)
+    w0 = model.weights[0].copy()
+    res = train(model, X, y, loss="mse", optimizer="adam", lr=0.05, steps=400)
+    np.testing.assert_array_equal(model.weights[0], w0)
+    np.testing.assert_allclose(model.biases[1][:, 0], y.mean(), atol=1e-3)
+    np.testing.assert_allclose(res.final_loss, y.var(), rtol=1e-4)
+
+
+def test_noise_and_callbacks_train_every_unit(monkeypatch):
+    X, y = _separable(20, 4)
+    ref = MaskedMLP(4, (8,), B=2, seed=0)
+    ref.set_masks(_dead_half(ref))
+    seen = _widths_trained(monkeypatch)
+    train(ref.copy(), X, y, loss="mse", optimizer="adam", lr=1e-2, steps=3, grad_noise=0.1)
+    train(ref.copy(), X, y, loss="mse", optimizer="adam", lr=1e-2, steps=3,
+          callback=lambda m, s: m.sizes)
+    assert seen and all(w == (8,) for w in seen)
