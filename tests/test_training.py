@@ -66,7 +66,11 @@ def test_separable_task_is_interpolated_and_masked_weights_stay_zero(
 def test_one_gd_step_is_w_minus_lr_grad():
     X, y = _separable(8, 3)
     model = MaskedMLP(3, (4,), B=2, seed=0)
-    model.set_masks(_half_masks(model))
+    masks = _half_masks(model)
+    # every unit keeps its output weight: no unit is dropped as dead, so the step computes the
+    # very products of model.gradients (dropping units may change their rounding)
+    masks[-1][:] = True
+    model.set_masks(masks)
     _, g, _ = model.gradients(X, y)
     before = [w.copy() for w in model.weights]
     train(model, X, y, optimizer="gd", lr=0.3, steps=1)
@@ -636,7 +640,9 @@ def test_auto_choice_keeps_the_whole_run_kernel_within_the_budget():
     assert _whole_run_pays(sparse, 5000, need).all()
     assert not _whole_run_pays(sparse, 5000, need - 1).any()
     X, y = _wide_problem(n=5000, d=4)
-    assert _same_run(sparse, X, y, path="cpu", memory_budget=1)
+    # 0.1 MiB: below the buffers of even the few live units that train() keeps of these
+    # networks (3 x 5000 x 8 bytes per unit)
+    assert _same_run(sparse, X, y, path="cpu", memory_budget=0.1)
 
 
 def test_step_buffers_are_released_before_the_final_evaluation():
