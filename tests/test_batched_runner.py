@@ -26,7 +26,13 @@ def _values(folder):
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
-def test_batched_run_stores_the_records_of_the_cell_by_cell_run(tmp_path, backend):
+def test_batched_run_stores_the_records_of_the_cell_by_cell_run(tmp_path, backend, monkeypatch):
+    """Exactly, with every hidden unit trained: train() drops units that no network of a batch
+    routes to an output, and the union over a batch differs from a cell's own, which changes
+    the rounding (test_dead_units_change_batched_records_by_rounding_only)."""
+    import noprune_theory.training as training
+
+    monkeypatch.setattr(training, "DEAD_UNIT_FRACTION", 2.0)
     sim = get_simulation("memorization")
     cfg = resolve_config(sim, sets=GRID, seeds=2, backend=backend)
     one = run_simulation(cfg, out=tmp_path / "cells", progress=False, batch=False)
@@ -39,6 +45,22 @@ def test_batched_run_stores_the_records_of_the_cell_by_cell_run(tmp_path, backen
     # the steps differ between cells: the comparison covers real training, not a constant
     assert len({v["train_steps"] for v in a.values()}) > 5
     assert {r["meta"]["backend"] for r in seen} == {backend}
+
+
+def test_dead_units_change_batched_records_by_rounding_only(tmp_path):
+    """With dead units dropped (the default) a network trains in a batch with the live units
+    of all its batch-mates, alone with its own: its numbers then agree to rounding."""
+    sim = get_simulation("memorization")
+    cfg = resolve_config(sim, sets=GRID, seeds=2, backend="numpy")
+    one = _values(run_simulation(cfg, out=tmp_path / "cells", progress=False,
+                                 batch=False).folder)
+    both = _values(run_simulation(cfg, out=tmp_path / "batch", progress=False,
+                                  memory_budget=1).folder)
+    assert one.keys() == both.keys()
+    for key, a in one.items():
+        b = both[key]
+        assert a["kept_weights"] == b["kept_weights"] and a["train_steps"] == b["train_steps"]
+        np.testing.assert_allclose(b["final_loss"], a["final_loss"], rtol=1e-9, atol=1e-15)
 
 
 def test_batches_follow_groups_and_the_memory_budget():

@@ -110,8 +110,8 @@ BEFORE_KEYS = {
 @pytest.mark.parametrize("grad_noise", [0.0, 2e-3])
 def test_runs_cell_by_cell_with_the_numbers_of_before_the_protocol_keys(tmp_path, grad_noise):
     """noise_correlation is not batched (measured slower at the paper's scale); with the
-    default init and input scale a cell's numbers are exactly those of the earlier version,
-    and every stored cell records its init and input scale."""
+    default init and input scale a cell's numbers are those of the earlier version (to
+    rounding), and every stored cell records its init and input scale."""
     from noprune_theory.sims._runner import _batch_module
 
     sim = get_simulation("noise_correlation")
@@ -120,7 +120,10 @@ def test_runs_cell_by_cell_with_the_numbers_of_before_the_protocol_keys(tmp_path
     cfg.update(backend="numba", n=40, d=6, teacher_width=8, width=12, depth=3, steps=20,
                record_every=5, imp_rounds=2, fresh=100, lr=3e-3, grad_noise=grad_noise)
     r = nc.cell(cfg, 1)
-    assert (r["corr_imp"], r["corr_shuffled"], r["corr_other_noise"]) == BEFORE_KEYS[grad_noise]
+    # to rounding: BLAS adds in another order on another processor, and train() drops dead
+    # units; a changed protocol moves these numbers in the second digit
+    np.testing.assert_allclose([r["corr_imp"], r["corr_shuffled"], r["corr_other_noise"]],
+                               BEFORE_KEYS[grad_noise], rtol=1e-9)
     run = resolve_config(sim, sets=["lr=3e-3", f"grad_noise={grad_noise}", "n=40", "d=6",
                                     "teacher_width=8", "width=12", "depth=3", "steps=10",
                                     "record_every=5", "imp_rounds=1", "fresh=100"], seeds=1,

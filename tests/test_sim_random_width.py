@@ -126,16 +126,20 @@ def test_quick_preset_runs_and_plots(tmp_path):
 def test_runs_cell_by_cell_with_the_numbers_of_before_the_protocol_keys(tmp_path):
     """random_width is not batched across cells (per-network inputs would lose the shared-input
     fused kernel); with the default init and input scale its numbers are those of the version
-    before the keys existed (test_rel_mse computed with commit 459ff50, numba backend)."""
+    before the keys existed (test_rel_mse computed with commit 459ff50, numba backend), to
+    rounding."""
     from noprune_theory.sims._runner import _batch_module
 
     assert _batch_module(get_simulation("random_width")) is None
     cfg = dict(_config(width=8, levels=2, n=60, n_test=80, steps=80, nets=2, lr=2e-2),
                backend="numba")
-    assert rw.cell(cfg, 1)["test_rel_mse"] == [
+    before = [
         0.06866739436464314, 0.08924951857291985, 1.0455805460894336, 0.08230585675755503,
         0.2833560170082387, 0.4978371907512488, 0.9129481992993096, 0.5483174270360438,
         0.9442289394715802]
+    # to rounding: BLAS adds in another order on another processor, and train() drops dead
+    # units; a changed protocol moves these numbers in the second digit
+    np.testing.assert_allclose(rw.cell(cfg, 1)["test_rel_mse"], before, rtol=1e-9)
     # every cell records its init and input scale
     sim = get_simulation("random_width")
     run = resolve_config(sim, sets=["width=[2]", "levels=1", "n=40", "n_test=60", "steps=20",
