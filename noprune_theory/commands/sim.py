@@ -109,7 +109,9 @@ class SimCommand(click.Command):
                 opts, _, _ = self.make_parser(ctx).parse_args(args=list(args))
             except click.ClickException:
                 opts = {}
-            ctx.meta["sim_help_name"] = opts.get("name")
+            name = opts.get("name")
+            # click 8.3+ gives a sentinel object, not None, for an argument not given
+            ctx.meta["sim_help_name"] = name if isinstance(name, str) else None
         return super().parse_args(ctx, args)
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
