@@ -22,7 +22,9 @@ measurement, beside the child's memory before training) and seconds per step (on
 step loop timed alone, best of three), with the default memory budget and with
 ``memory_budget=256`` MiB. ``--crossover`` prints seconds per step of the whole-run
 kernel against the step loop over n, width and density (the measurements behind the cost rule
-of ``training._whole_run_pays``).
+of ``training._whole_run_pays``). ``--dead-units`` prints seconds per step and peak memory of
+``train`` with the hidden units that reach no output dropped (the default) and with every unit
+trained, for masks of the theorem preset's shapes.
 """
 
 from __future__ import annotations
@@ -265,6 +267,70 @@ def crossover(cases=None):
                       "load_average": os.getloadavg()[0], "results": out}))
 
 
+def dead_units(cases=None, steps=(2, 12)):
+    """Seconds per step of train() with the dead units dropped (the default) and with every
+    unit trained (``training.DEAD_UNIT_FRACTION`` above 1), and peak memory of each (children).
+
+    Random masks and global magnitude masks of the bound_check ``theorem`` preset's shapes at
+    n = 16,384 (numba backend, float32, Adam, MSE, no target). Each figure is the difference of
+    a long and a short run divided by the extra steps, the best of two.
+    """
+    cases = cases or [
+        # n, d, width, sparsity, method
+        (16384, 64, 945, 0.75, "random"),
+        (16384, 64, 473, 0.5, "random"),
+        (16384, 256, 239, 0.75, "random"),
+        (16384, 64, 945, 0.75, "synflow"),
+        (16384, 16, 3611, 0.75, "magnitude"),
+    ]
+    out = []
+    for n, d, h, sparsity, method in cases:
+        row = {"n": n, "d": d, "width": h, "sparsity": sparsity, "method": method}
+        for label, fraction in (("dropped", None), ("all", 2.0)):
+            code = _DEAD_CHILD.format(n=n, d=d, h=h, sparsity=sparsity, method=method,
+                                      fraction=fraction, s1=steps[0], s2=steps[1])
+            res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 timeout=3600, check=True)
+            r = json.loads(res.stdout.strip().splitlines()[-1])
+            row[label] = r["seconds_per_step"]
+            row[label + "_peak_mib"] = r["maxrss_mib"]
+            row["live_units"] = r["live_units"]
+        print(f"n={n} d={d:>4} width={h:>5} {method:>9} s={sparsity}: live units "
+              f"{row['live_units']:>5}; dead units dropped {row['dropped'] * 1e3:8.1f} ms/step "
+              f"(peak {row['dropped_peak_mib']:.0f} MiB), all units {row['all'] * 1e3:8.1f} "
+              f"ms/step (peak {row['all_peak_mib']:.0f} MiB): {row['all'] / row['dropped']:.2f}x",
+              flush=True)
+        out.append(row)
+    print(json.dumps({"benchmark": "bench_training --dead-units",
+                      "load_average": os.getloadavg()[0], "results": out}))
+
+
+_DEAD_CHILD = """
+import json, resource, time
+import numpy as np
+import noprune_theory.training as training
+from noprune_theory.models import MaskedTwoLayer
+from noprune_theory.pruning import prune
+if {fraction} is not None:
+    training.DEAD_UNIT_FRACTION = {fraction}
+rng = np.random.default_rng(0)
+X = (rng.standard_normal(({n}, {d})) / np.sqrt({d})).astype(np.float32)
+y = np.sign(rng.standard_normal({n}))
+net = MaskedTwoLayer({d}, {h}, dtype="float32", backend="numba", seed=0)
+net.set_masks(prune(net, "{method}", sparsity={sparsity}, seed=0))
+live = int(net.live_units()[0].sum())
+def timed(steps):
+    t0 = time.perf_counter()
+    training.train(net.copy(), X, y, loss="mse", optimizer="adam", lr=1e-3, steps=steps)
+    return time.perf_counter() - t0
+timed(1)
+a = min(timed({s1}) for _ in range(2))
+b = min(timed({s2}) for _ in range(2))
+print(json.dumps({{"seconds_per_step": (b - a) / ({s2} - {s1}), "live_units": live,
+                  "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="B in {1, 64} only, fewer reps")
@@ -272,7 +338,11 @@ def main(argv=None):
                         help="time and peak memory at n = 65,536, d = 16, width 2048")
     parser.add_argument("--crossover", action="store_true",
                         help="whole-run kernel against the step loop over n, width, density")
+    parser.add_argument("--dead-units", action="store_true",
+                        help="train() with dead units dropped against every unit trained")
     args = parser.parse_args(argv)
+    if args.dead_units:
+        return dead_units()
     if args.large:
         return large()
     if args.crossover:
