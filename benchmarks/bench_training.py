@@ -271,7 +271,7 @@ def dead_units(cases=None, steps=(2, 12)):
     """Seconds per step of train() with the dead units dropped (the default) and with every
     unit trained (``training.DEAD_UNIT_FRACTION`` above 1), and peak memory of each (children).
 
-    Random masks and global magnitude masks of the bound_check ``theorem`` preset's shapes at
+    Random and SynFlow masks of the bound_check ``theorem`` preset's shapes at
     n = 16,384 (numba backend, float32, Adam, MSE, no target). Each figure is the difference of
     a long and a short run divided by the extra steps, the best of two.
     """
@@ -281,7 +281,6 @@ def dead_units(cases=None, steps=(2, 12)):
         (16384, 64, 473, 0.5, "random"),
         (16384, 256, 239, 0.75, "random"),
         (16384, 64, 945, 0.75, "synflow"),
-        (16384, 16, 3611, 0.75, "magnitude"),
     ]
     out = []
     for n, d, h, sparsity, method in cases:
