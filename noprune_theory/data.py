@@ -134,7 +134,7 @@ def sphere(n: int, d: int, seed: Seed = 0, *,
     g = rng.standard_normal((n, d))
     # in place and in blocks of rows: no (n, d) temporary (the norm of a row is computed
     # alone, so the numbers are those of one pass over all rows)
-    step = max(1, 2**22 // d)
+    step = max(1, 2**20 // d)
     for start in range(0, n, step):
         block = g[start:start + step]
         block /= np.linalg.norm(block, axis=1, keepdims=True)

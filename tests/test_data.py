@@ -172,7 +172,7 @@ def test_draws_make_no_full_size_temporaries(draw):
     # its result (and blocks of rows), never a second (n, d) array
     import tracemalloc
 
-    n, d = 4000, 500
+    n, d = 20000, 300  # 48 MB, several row blocks
     nbytes = n * d * 8
     tracemalloc.start()
     try:
@@ -188,7 +188,7 @@ def test_draws_make_no_full_size_temporaries(draw):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_draws_equal_the_one_pass_formulas(draw, dtype):
     # the in-place, blockwise computation gives the numbers of the plain expressions exactly
-    n, d = 3000, 1500  # several row blocks for the sphere's norms
+    n, d = 3000, 1500  # several row blocks of the sphere's norms
     g = np.random.default_rng(9).standard_normal((n, d))
     ref = g / np.sqrt(d) if draw is data.gaussian else g / np.linalg.norm(g, axis=1, keepdims=True)
     assert np.array_equal(draw(n, d, seed=9, dtype=dtype), ref.astype(dtype))
