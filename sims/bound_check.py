@@ -150,6 +150,11 @@ FIELDS = {
                    choices=("float32", "float64")),
     "kernels": Field("auto", "training kernels: auto = train()'s choice, xp = the batched "
                      "array products (train(kernels='xp'))", choices=("auto", "xp")),
+    "work_memory": Field(1024, "MiB that the working buffers growing with n (shape (nets, n, "
+                         "width)) of one training, SNIP gradient pass or loss evaluation, and "
+                         "the chunks of the Lipschitz lower bound, may take: train("
+                         "memory_budget=...); sliced passes change sums by rounding only",
+                         low=1),
     "lr": Field(1e-2, "Adam step size (1/step)", low=0, low_inclusive=False),
     "steps": Field(3000, "maximum full-batch training steps", low=1),
     "imp_fraction": Field(0.2, "IMP: fraction of survivors pruned per round", low=0, high=1,
@@ -296,15 +301,54 @@ def _problem(config, seed):
 
 
 def _train_options(config, eps):
+    # every training of a cell (its own, and those inside IMP and magnitude after training)
+    # keeps its (nets, n, width) step buffers within work_memory: without a budget train()
+    # takes half the free memory
     opts = {"optimizer": "adam", "lr": config["lr"], "steps": config["steps"],
-            "target_loss": noise_level(config) - eps}
+            "target_loss": noise_level(config) - eps, "memory_budget": config["work_memory"]}
     if config["kernels"] != "auto":
         opts["kernels"] = config["kernels"]
     return opts
 
 
 def _prune_options(config, eps):
-    return pruning_options(config, loss="mse", train_options=_train_options(config, eps))
+    opts = pruning_options(config, loss="mse", train_options=_train_options(config, eps))
+    if config["method"] == "snip":
+        # SNIP's gradient pass over all n points, sliced like a training step
+        opts["memory_budget"] = config["work_memory"]
+    return opts
+
+
+def _lower_memory(config):
+    """lipschitz_lower's ``memory`` (elements of one chunk): work_memory over 8 float64
+    buffers (2**24, its default, at the default 1024 MiB)."""
+    return int(config["work_memory"]) * 2**20 // 64
+
+
+def _mse(net, X, y, budget):
+    """Mean squared error of every network (B,) over all points, within *budget* MiB.
+
+    ``net.loss(X, y)`` with the forward pass in slices of points (one pass when they fit:
+    then the very numbers of ``net.loss``).
+    """
+    from noprune_theory._activations import loss_terms
+
+    Xa = net.prepare_inputs(X)
+    t = net.prepare_targets(y, Xa.shape[-2], "mse")
+    rows = max(1, int(budget * 2**20 // net.work_bytes_per_point(backward=False)))
+    per = loss_terms("mse", net.forward_rows(Xa, rows), t, net.xp)[0]
+    return net.xp.mean(per, axis=-1)
+
+
+def _largest_norm_row(X):
+    """The row of X (as a (1, d) array) of the largest Euclidean norm, found in row blocks."""
+    import numpy as np
+
+    step = max(1, 2**20 // max(1, X.shape[1]))
+    norms = np.concatenate([np.sqrt((b * b).sum(axis=-1))
+                            for b in (X[i:i + step] for i in range(0, X.shape[0], step))])
+    i = int(np.argmax(norms))
+    return X[i:i + 1]
 
 
 def mask_information_bits(method, total, kept):
@@ -494,11 +538,11 @@ def _measure(config, setting, net, X, y, steps, floor, seed):
     net = _float64(net)
     X = np.asarray(X, dtype=np.float64)
     t0 = time.process_time()
-    mse = to_numpy(net.loss(X, y, loss="mse")).astype(np.float64).reshape(-1)
+    mse = to_numpy(_mse(net, X, y, config["work_memory"])).astype(np.float64).reshape(-1)
     fits = mse <= sigma2 - eps
     methods = ("data", "random", "ascent") + (("pairs",) if config["pairs"] else ())
     lo = lipschitz_lower(net, X, methods=methods, starts=config["ascent_starts"],
-                         steps=config["ascent_steps"], seed=seed)
+                         steps=config["ascent_steps"], memory=_lower_memory(config), seed=seed)
     t_lower = time.process_time() - t0
     t0 = time.process_time()
     # patterns by branch and bound with a small node budget: when the budget runs out its
@@ -523,7 +567,9 @@ def _measure(config, setting, net, X, y, steps, floor, seed):
     for b in range(B):
         mi[b], kind = mask_information_bits(config["method"], total, int(kept[b]))
         kinds.append(kind)
-    pe = measured_effective_params(net, mi, eps=eps, X=X)
+    # R is the largest data norm: the row that has it gives the same R without an (n, d)
+    # temporary
+    pe = measured_effective_params(net, mi, eps=eps, X=_largest_norm_row(X))
     p_eff = np.asarray(pe["p_eff"], dtype=np.float64)
     bound = np.asarray(sparse_robustness_bound(n, d, p_eff, eps=eps, delta=delta, c=c,
                                                check="ignore"), dtype=np.float64)
