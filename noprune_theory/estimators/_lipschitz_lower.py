@@ -67,7 +67,7 @@ class LipschitzLowerResult:  # numpydoc ignore=PR01
 
 
 #: Elements of the row blocks in which the statistics of the data run (see _row_blocks).
-BLOCK_ELEMENTS = 2**22
+BLOCK_ELEMENTS = 2**20
 
 
 def _row_blocks(A, elements=BLOCK_ELEMENTS):
