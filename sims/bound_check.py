@@ -32,6 +32,17 @@ Protocol of one cell (method, sparsity, n, d, width, seed):
 3. Train from the initialization with Adam (full batch, MSE) until the mean squared error is
    at most ``sigma^2 - eps`` (each network stops on its own) or ``steps`` updates (``kernels``
    picks the training kernels).
+
+Memory (``work_memory``, MiB): every pass over the n points that a cell makes -- its
+trainings (``train(memory_budget=work_memory)``, also those inside IMP and magnitude after
+training), SNIP's gradient pass, IMP's and the measurement's loss evaluations -- goes through
+the points in slices whose ``(nets, rows, width)`` buffers fit the budget, and the Lipschitz
+lower bound works in chunks of ``work_memory / 64`` Mi numbers (``memory`` of
+:func:`~noprune_theory.estimators.lipschitz_lower`; its default at 1024 MiB). A sliced pass
+sums the slices' gradients or losses, so it changes results by rounding only; a pass that fits
+is not sliced. Beside the budget a cell holds its data: float64 (and a float32 copy for float32
+networks), 3 GiB at n = 2^16, d = 4096. This budget is the cell's own; the runner's
+``--memory-budget`` only plans how many cells run as one batch.
 4. Measure, per network: the training MSE and whether it fits below the noise level; a
    certified lower bound of Lip (:func:`~noprune_theory.estimators.lipschitz_lower`: gradient
    norms at the data, at random points, projected gradient ascent and difference quotients of
@@ -397,11 +408,13 @@ def network_count(config):
 def network_bytes(config):
     """Memory one network of a cell takes while it is pruned, trained and measured (bytes, an
     upper estimate): weights, initial weights, gradients, two Adam moments and masks; about six
-    (n x width) buffers of the forward and backward passes; and a copy of the data."""
+    (n x width) buffers of the forward and backward passes, at most ``work_memory`` MiB (the
+    passes are sliced beyond it); and a copy of the data."""
     n, d = config["n"], config["d"]
     h = theorem_setting(config)["width"]
     item = 4 if config["dtype"] == "float32" else 8
-    return item * (8 * (d + 2) * h + 6 * n * h + n * (d + 1))
+    work = min(item * 6 * n * h, config["work_memory"] * 2**20)
+    return item * (8 * (d + 2) * h + n * (d + 1)) + work
 
 
 def _float64(net):
