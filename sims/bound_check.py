@@ -32,17 +32,6 @@ Protocol of one cell (method, sparsity, n, d, width, seed):
 3. Train from the initialization with Adam (full batch, MSE) until the mean squared error is
    at most ``sigma^2 - eps`` (each network stops on its own) or ``steps`` updates (``kernels``
    picks the training kernels).
-
-Memory (``work_memory``, MiB): every pass over the n points that a cell makes -- its
-trainings (``train(memory_budget=work_memory)``, also those inside IMP and magnitude after
-training), SNIP's gradient pass, IMP's and the measurement's loss evaluations -- goes through
-the points in slices whose ``(nets, rows, width)`` buffers fit the budget, and the Lipschitz
-lower bound works in chunks of ``work_memory / 64`` Mi numbers (``memory`` of
-:func:`~noprune_theory.estimators.lipschitz_lower`; its default at 1024 MiB). A sliced pass
-sums the slices' gradients or losses, so it changes results by rounding only; a pass that fits
-is not sliced. Beside the budget a cell holds its data: float64 (and a float32 copy for float32
-networks), 3 GiB at n = 2^16, d = 4096. This budget is the cell's own; the runner's
-``--memory-budget`` only plans how many cells run as one batch.
 4. Measure, per network: the training MSE and whether it fits below the noise level; a
    certified lower bound of Lip (:func:`~noprune_theory.estimators.lipschitz_lower`: gradient
    norms at the data, at random points, projected gradient ascent and difference quotients of
@@ -54,6 +43,17 @@ networks), 3 GiB at n = 2^16, d = 4096. This budget is the cell's own; the runne
    ``W = 2 w_max sqrt(p)``, ``J = R (w_max p)^2``, R the largest data norm); ``I(m; D)``; and
    the bound :func:`noprune_theory.theory.sparse_robustness_bound` at these numbers (the
    sample-size condition is recorded, not enforced).
+
+Memory (``work_memory``, MiB): every pass over the n points that a cell makes -- its
+trainings (``train(memory_budget=work_memory)``, also those inside IMP and magnitude after
+training), SNIP's gradient pass, IMP's and the measurement's loss evaluations -- goes through
+the points in slices whose ``(nets, rows, width)`` buffers fit the budget, and the Lipschitz
+lower bound works in chunks of ``work_memory / 64`` Mi numbers (``memory`` of
+:func:`~noprune_theory.estimators.lipschitz_lower`; its default at 1024 MiB). A sliced pass
+sums the slices' gradients or losses, so it changes results by rounding only; a pass that fits
+is not sliced. Beside the budget a cell holds its data: float64 (and a float32 copy for float32
+networks), 3 GiB at n = 2^16, d = 4096. This budget is the cell's own; the runner's
+``--memory-budget`` only plans how many cells run as one batch.
 
 The theorem's regime (preset ``theorem``): ``eps_rule = "condition"`` takes the smallest margin
 for which the sample-size condition ``8^3 log(8/delta) <= n eps^2`` (k = 1) holds, with the
