@@ -93,7 +93,9 @@ def gaussian(n: int, d: int, seed: Seed = 0, *,
     n, d = _check_nd(n, d)
     check_choice(dtype, "dtype", _DTYPES)
     rng = np.random.default_rng(_check_seed(seed))
-    return (rng.standard_normal((n, d)) / np.sqrt(d)).astype(dtype)
+    X = rng.standard_normal((n, d))
+    X /= np.sqrt(d)  # in place: one (n, d) array, the numbers of X / sqrt(d)
+    return X if dtype == "float64" else X.astype(dtype)
 
 
 def sphere(n: int, d: int, seed: Seed = 0, *,
@@ -130,7 +132,13 @@ def sphere(n: int, d: int, seed: Seed = 0, *,
     check_choice(dtype, "dtype", _DTYPES)
     rng = np.random.default_rng(_check_seed(seed))
     g = rng.standard_normal((n, d))
-    return (g / np.linalg.norm(g, axis=1, keepdims=True)).astype(dtype)
+    # in place and in blocks of rows: no (n, d) temporary (the norm of a row is computed
+    # alone, so the numbers are those of one pass over all rows)
+    step = max(1, 2**20 // d)
+    for start in range(0, n, step):
+        block = g[start:start + step]
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+    return g if dtype == "float64" else g.astype(dtype)
 
 
 def mixture(n: int, d: int, k: int = 2, seed: Seed = 0, *, separation: float = 1.0,

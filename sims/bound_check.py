@@ -44,6 +44,17 @@ Protocol of one cell (method, sparsity, n, d, width, seed):
    the bound :func:`noprune_theory.theory.sparse_robustness_bound` at these numbers (the
    sample-size condition is recorded, not enforced).
 
+Memory (``work_memory``, MiB): every pass over the n points that a cell makes -- its
+trainings (``train(memory_budget=work_memory)``, also those inside IMP and magnitude after
+training), SNIP's gradient pass, IMP's and the measurement's loss evaluations -- goes through
+the points in slices whose ``(nets, rows, width)`` buffers fit the budget, and the Lipschitz
+lower bound works in chunks of ``work_memory / 64`` Mi numbers (``memory`` of
+:func:`~noprune_theory.estimators.lipschitz_lower`; its default at 1024 MiB). A sliced pass
+sums the slices' gradients or losses, so it changes results by rounding only; a pass that fits
+is not sliced. Beside the budget a cell holds its data: float64 (and a float32 copy for float32
+networks), 3 GiB at n = 2^16, d = 4096. This budget is the cell's own; the runner's
+``--memory-budget`` only plans how many cells run as one batch.
+
 The theorem's regime (preset ``theorem``): ``eps_rule = "condition"`` takes the smallest margin
 for which the sample-size condition ``8^3 log(8/delta) <= n eps^2`` (k = 1) holds, with the
 factor ``eps_margin`` to spare, ``eps = sqrt(eps_margin 8^3 log(8/delta) / n)`` (0.94, 0.47,
@@ -150,6 +161,11 @@ FIELDS = {
                    choices=("float32", "float64")),
     "kernels": Field("auto", "training kernels: auto = train()'s choice, xp = the batched "
                      "array products (train(kernels='xp'))", choices=("auto", "xp")),
+    "work_memory": Field(1024, "MiB that the working buffers growing with n (shape (nets, n, "
+                         "width)) of one training, SNIP gradient pass or loss evaluation, and "
+                         "the chunks of the Lipschitz lower bound, may take: train("
+                         "memory_budget=...); sliced passes change sums by rounding only",
+                         low=1),
     "lr": Field(1e-2, "Adam step size (1/step)", low=0, low_inclusive=False),
     "steps": Field(3000, "maximum full-batch training steps", low=1),
     "imp_fraction": Field(0.2, "IMP: fraction of survivors pruned per round", low=0, high=1,
@@ -296,15 +312,54 @@ def _problem(config, seed):
 
 
 def _train_options(config, eps):
+    # every training of a cell (its own, and those inside IMP and magnitude after training)
+    # keeps its (nets, n, width) step buffers within work_memory: without a budget train()
+    # takes half the free memory
     opts = {"optimizer": "adam", "lr": config["lr"], "steps": config["steps"],
-            "target_loss": noise_level(config) - eps}
+            "target_loss": noise_level(config) - eps, "memory_budget": config["work_memory"]}
     if config["kernels"] != "auto":
         opts["kernels"] = config["kernels"]
     return opts
 
 
 def _prune_options(config, eps):
-    return pruning_options(config, loss="mse", train_options=_train_options(config, eps))
+    opts = pruning_options(config, loss="mse", train_options=_train_options(config, eps))
+    if config["method"] == "snip":
+        # SNIP's gradient pass over all n points, sliced like a training step
+        opts["memory_budget"] = config["work_memory"]
+    return opts
+
+
+def _lower_memory(config):
+    """lipschitz_lower's ``memory`` (elements of one chunk): work_memory over 8 float64
+    buffers (2**24, its default, at the default 1024 MiB)."""
+    return int(config["work_memory"]) * 2**20 // 64
+
+
+def _mse(net, X, y, budget):
+    """Mean squared error of every network (B,) over all points, within *budget* MiB.
+
+    ``net.loss(X, y)`` with the forward pass in slices of points (one pass when they fit:
+    then the very numbers of ``net.loss``).
+    """
+    from noprune_theory._activations import loss_terms
+
+    Xa = net.prepare_inputs(X)
+    t = net.prepare_targets(y, Xa.shape[-2], "mse")
+    rows = max(1, int(budget * 2**20 // net.work_bytes_per_point(backward=False)))
+    per = loss_terms("mse", net.forward_rows(Xa, rows), t, net.xp)[0]
+    return net.xp.mean(per, axis=-1)
+
+
+def _largest_norm_row(X):
+    """The row of X (as a (1, d) array) of the largest Euclidean norm, found in row blocks."""
+    import numpy as np
+
+    step = max(1, 2**20 // max(1, X.shape[1]))
+    norms = np.concatenate([np.sqrt((b * b).sum(axis=-1))
+                            for b in (X[i:i + step] for i in range(0, X.shape[0], step))])
+    i = int(np.argmax(norms))
+    return X[i:i + 1]
 
 
 def mask_information_bits(method, total, kept):
@@ -353,11 +408,13 @@ def network_count(config):
 def network_bytes(config):
     """Memory one network of a cell takes while it is pruned, trained and measured (bytes, an
     upper estimate): weights, initial weights, gradients, two Adam moments and masks; about six
-    (n x width) buffers of the forward and backward passes; and a copy of the data."""
+    (n x width) buffers of the forward and backward passes, at most ``work_memory`` MiB (the
+    passes are sliced beyond it); and a copy of the data."""
     n, d = config["n"], config["d"]
     h = theorem_setting(config)["width"]
     item = 4 if config["dtype"] == "float32" else 8
-    return item * (8 * (d + 2) * h + 6 * n * h + n * (d + 1))
+    work = min(item * 6 * n * h, config["work_memory"] * 2**20)
+    return item * (8 * (d + 2) * h + n * (d + 1)) + work
 
 
 def _float64(net):
@@ -427,6 +484,12 @@ def cells_batch(items):
         setting = theorem_setting(config0)
         eps, width = setting["eps"], setting["width"]
         X64, y = _problem(config0, seed)
+        # the floor first: its own float32 copy of the points (in class order) and the
+        # network's float32 copy are then never held together (1 GiB each at n = 2^16,
+        # d = 4096)
+        t0 = time.process_time()
+        floor = _floor(config0, seed, X64, y)
+        t_floor = time.process_time() - t0
         # float32 networks train on the points rounded to float32; the floor and the
         # measurements use the points as drawn
         X = X64.astype(np.float32) if config0["dtype"] == "float32" else X64
@@ -459,9 +522,6 @@ def cells_batch(items):
             result = train(nets[i], X, y, loss="mse", seed=seed, **_train_options(config0, eps))
             t_train[i] = time.process_time() - t0
             out[i] = (nets[i], np.asarray(result.steps))
-        t0 = time.process_time()
-        floor = _floor(config0, seed, X64, y)
-        t_floor = time.process_time() - t0
         for i in order:
             trained, steps = out[i]
             config = items[i][0]
@@ -494,11 +554,11 @@ def _measure(config, setting, net, X, y, steps, floor, seed):
     net = _float64(net)
     X = np.asarray(X, dtype=np.float64)
     t0 = time.process_time()
-    mse = to_numpy(net.loss(X, y, loss="mse")).astype(np.float64).reshape(-1)
+    mse = to_numpy(_mse(net, X, y, config["work_memory"])).astype(np.float64).reshape(-1)
     fits = mse <= sigma2 - eps
     methods = ("data", "random", "ascent") + (("pairs",) if config["pairs"] else ())
     lo = lipschitz_lower(net, X, methods=methods, starts=config["ascent_starts"],
-                         steps=config["ascent_steps"], seed=seed)
+                         steps=config["ascent_steps"], memory=_lower_memory(config), seed=seed)
     t_lower = time.process_time() - t0
     t0 = time.process_time()
     # patterns by branch and bound with a small node budget: when the budget runs out its
@@ -523,7 +583,9 @@ def _measure(config, setting, net, X, y, steps, floor, seed):
     for b in range(B):
         mi[b], kind = mask_information_bits(config["method"], total, int(kept[b]))
         kinds.append(kind)
-    pe = measured_effective_params(net, mi, eps=eps, X=X)
+    # R is the largest data norm: the row that has it gives the same R without an (n, d)
+    # temporary
+    pe = measured_effective_params(net, mi, eps=eps, X=_largest_norm_row(X))
     p_eff = np.asarray(pe["p_eff"], dtype=np.float64)
     bound = np.asarray(sparse_robustness_bound(n, d, p_eff, eps=eps, delta=delta, c=c,
                                                check="ignore"), dtype=np.float64)

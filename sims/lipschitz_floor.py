@@ -69,7 +69,8 @@ def interpolation_floor(X, y, *, chunk=1024):
 
     The smallest Lipschitz constant of any real function with ``f(x_i) = y_i`` for every i
     (module docstring). Computed over blocks of *chunk* rows against all points, so the memory
-    is ``chunk * n`` numbers whatever n is. With two label values (random signs) only the
+    is ``chunk * n`` numbers whatever n is, beside a float32 copy of X for two label values
+    (X itself is used as given when it is float64). With two label values (random signs) only the
     closest pair across the classes matters: it is searched in float32 and confirmed in float64
     (see the comments of the code); otherwise every ratio is computed in float64. The ratio of
     the best pair is recomputed from the pair's own difference, free of the cancellation of
@@ -114,7 +115,9 @@ def interpolation_floor(X, y, *, chunk=1024):
         raise ValueError(f"X must be (n, d) and y (n,), got shapes {X.shape} and {y.shape}")
     if not (np.isfinite(X).all() and np.isfinite(y).all()):
         raise ValueError("X and y must be finite")
-    norms = (X * X).sum(1)
+    # squared norms in blocks of rows: no (n, d) temporary, the numbers of (X * X).sum(1)
+    norms = np.concatenate([(b * b).sum(1) for b in (X[i:i + chunk]
+                                                     for i in range(0, len(X), chunk))])
     values = np.unique(y)
     best, pair = 0.0, None
     if len(values) == 2:

@@ -164,3 +164,31 @@ def test_check_seed_contract():
         check_seed(1e23)
     with pytest.raises(TypeError, match="^rng_seed must be"):
         check_seed("1", "rng_seed")
+
+
+@pytest.mark.parametrize("draw", [data.gaussian, data.sphere])
+def test_draws_make_no_full_size_temporaries(draw):
+    # issue 13: at n = 65536, d = 4096 one float64 copy is 2 GiB; a float64 draw holds only
+    # its result (and blocks of rows), never a second (n, d) array
+    import tracemalloc
+
+    n, d = 20000, 300  # 48 MB, several row blocks
+    nbytes = n * d * 8
+    tracemalloc.start()
+    try:
+        X = draw(n, d, seed=5)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert X.nbytes == nbytes
+    assert peak < 1.25 * nbytes
+
+
+@pytest.mark.parametrize("draw", [data.gaussian, data.sphere])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_draws_equal_the_one_pass_formulas(draw, dtype):
+    # the in-place, blockwise computation gives the numbers of the plain expressions exactly
+    n, d = 3000, 1500  # several row blocks of the sphere's norms
+    g = np.random.default_rng(9).standard_normal((n, d))
+    ref = g / np.sqrt(d) if draw is data.gaussian else g / np.linalg.norm(g, axis=1, keepdims=True)
+    assert np.array_equal(draw(n, d, seed=9, dtype=dtype), ref.astype(dtype))

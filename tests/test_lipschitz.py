@@ -412,3 +412,35 @@ def test_walk_beyond_20_units_certifies_or_claims_nothing():
     assert default.exact.tolist() == [False, False, True]
     with pytest.raises(ValueError, match="max_walk must be an integer"):
         lipschitz_upper(net, max_walk=27)
+
+
+def test_lower_bound_makes_no_copy_of_large_float64_data():
+    # issue 13: at n = 65536, d = 4096 (2 GiB of data) the data's copy and the full-size
+    # temporaries of its scale and spread took 6 GiB beside the data
+    import tracemalloc
+
+    X = np.random.default_rng(0).standard_normal((16000, 800)) / np.sqrt(800)  # 102 MB
+    net = MaskedMLP(800, (4,), B=1, seed=0)
+    lipschitz_lower(net, X[:50], methods=("data", "random", "ascent"), starts=2, steps=1)
+    tracemalloc.start()
+    try:
+        lipschitz_lower(net, X, methods=("data", "random", "ascent"), starts=2, steps=1,
+                        memory=2**16)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.5 * X.nbytes
+
+
+def test_blockwise_statistics_of_the_data_are_numpys_bit_for_bit():
+    from noprune_theory.estimators import _lipschitz_lower as low
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((3000, 2500)) * 3.0  # 419 rows per block of 2**20 numbers
+    for t in (1.0, 0.5):
+        mu, sd = low._mean_std0(X, t)
+        assert np.array_equal(mu, (X / t).mean(axis=0))
+        assert np.array_equal(sd, (X / t).std(axis=0))
+    assert low._abs_max(X) == float(np.max(np.abs(X)))
+    assert low._pow2_scale(X * 2.0**120) == low._pow2_scale(np.array([np.abs(X).max()
+                                                                       * 2.0**120]))

@@ -335,3 +335,63 @@ def test_imp_rewind_point_ignores_the_rounds_stop_rule():
     for got, want, m in zip(res.rewind_weights, expected.weights, res.masks):
         np.testing.assert_allclose(to_numpy(got), np.where(to_numpy(m), to_numpy(want), 0.0),
                                    rtol=1e-12, atol=0)
+
+
+def test_snip_with_a_memory_budget_slices_the_points_and_scores_the_same_to_rounding(
+        monkeypatch):
+    # issue 13: SNIP's gradients over n = 65536 points at once took several (n x width)
+    # buffers; a budget goes through the points in slices and sums the slices' gradients
+    from noprune_theory.pruning import compute_scores
+
+    net = _net(B=3)
+    X, y = _data(n=400)
+    whole = compute_scores(net, "snip", data=(X, y))
+    seen = []
+    real = MaskedMLP.loss_and_gradients
+
+    def spy(self, Xa, t, loss="mse", *, rows=None):
+        seen.append(rows)
+        return real(self, Xa, t, loss, rows=rows)
+
+    monkeypatch.setattr(MaskedMLP, "loss_and_gradients", spy)
+    budget = 50 * net.work_bytes_per_point() / 2**20  # 50 points per slice
+    sliced = compute_scores(net, "snip", data=(X, y), memory_budget=budget)
+    assert seen == [50]
+    for a, b in zip(whole, sliced):
+        np.testing.assert_allclose(to_numpy(b), to_numpy(a), rtol=1e-12, atol=1e-15)
+    # a budget that holds every point: one pass, the very numbers of no budget
+    roomy = compute_scores(net, "snip", data=(X, y), memory_budget=1024)
+    assert all(np.array_equal(to_numpy(a), to_numpy(b)) for a, b in zip(whole, roomy))
+    masks = prune(net, "snip", 0.5, data=(X, y), memory_budget=budget)
+    assert [m.shape for m in masks] == [w.shape for w in net.weights]
+    with pytest.raises(ValueError, match="memory_budget"):
+        compute_scores(net, "snip", data=(X, y), memory_budget=0)
+
+
+def test_imp_loss_evaluations_follow_the_training_budget(monkeypatch):
+    net = _net(B=2)
+    X, y = _data(n=300)
+    opts = dict(TINY_TRAINING)
+    plain = prune(net, "imp", 0.75, data=(X, y), fraction=0.5, train_options=opts,
+                  return_result=True)
+    seen = []
+    real = MaskedMLP.forward_rows
+
+    def spy(self, Xa, rows=None):
+        seen.append(rows)
+        return real(self, Xa, rows)
+
+    monkeypatch.setattr(MaskedMLP, "forward_rows", spy)
+    full = []
+    real_loss = MaskedMLP.loss
+    monkeypatch.setattr(MaskedMLP, "loss",
+                        lambda self, *a, **k: full.append(1) or real_loss(self, *a, **k))
+    tiny = 20 * net.work_bytes_per_point(backward=False) / 2**20
+    sliced = prune(net, "imp", 0.75, data=(X, y), fraction=0.5,
+                   train_options=dict(opts, memory_budget=tiny), return_result=True)
+    # the loss of every round (and the trainings' evaluations), 20 points at a time; no
+    # pass over all points at once
+    assert len(seen) >= 2 and set(seen) == {20} and not full
+    assert len(sliced.final_losses) == len(plain.final_losses) == 2
+    for a, b in zip(plain.final_losses, sliced.final_losses):
+        np.testing.assert_allclose(b, a, rtol=1e-10)

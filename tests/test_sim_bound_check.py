@@ -277,3 +277,61 @@ def test_init_key_chooses_the_networks_initialization():
     assert he["mse"] == again["mse"] and he["lip_upper"] == again["lip_upper"]
     assert he["mse"] != torch["mse"]
     assert "init" in bc.FIELDS and bc.FIELDS["init"].default == "he"
+
+
+def test_every_training_and_scoring_of_a_cell_gets_the_work_memory_budget(monkeypatch):
+    # issue 13: at n = 65536 a train() without a budget took half the free memory for its
+    # (nets, n, width) buffers, and SNIP's gradients ran over all points at once
+    import noprune_theory.models as models
+    import noprune_theory.training as training
+
+    budgets = {"train": [], "rows": []}
+    real_train = training.train
+
+    def spy_train(*args, **kw):
+        budgets["train"].append(kw.get("memory_budget"))
+        return real_train(*args, **kw)
+
+    real_lg = models.MaskedMLP.loss_and_gradients
+
+    def spy_lg(self, X, t, loss="mse", *, rows=None):
+        budgets["rows"].append((rows, X.shape[-2]))
+        return real_lg(self, X, t, loss, rows=rows)
+
+    monkeypatch.setattr(training, "train", spy_train)
+    monkeypatch.setattr(models.MaskedMLP, "loss_and_gradients", spy_lg)
+    base = _config(n=300, d=8, width=40, nets=2, steps=3, kernels="xp", imp_fraction=0.5,
+                   pairs=False, ascent_starts=2, ascent_steps=1, work_memory=1)
+    items = [(dict(base, method=m, sparsity=0.5), 0)
+             for m in ("snip", "magnitude_after_training", "imp")]
+    values = bc.cells_batch(items)
+    # three cells' own trainings, one inside magnitude after training, two IMP rounds
+    assert len(budgets["train"]) >= 5 and set(budgets["train"]) == {1}
+    # SNIP's gradient pass (the first call, before any training) goes through the points in
+    # slices: 1 MiB holds 268 of the 300 points (2 nets x 40 units, 3904 bytes per point)
+    rows, n = budgets["rows"][0]
+    assert n == 300 and rows == 2**20 // 3904 == 268
+    assert all(len(v["mse"]) == 2 for v in values)
+
+
+def test_mse_in_slices_equals_the_one_pass_loss():
+    from noprune_theory.models import MaskedTwoLayer
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((500, 6)), rng.standard_normal(500)
+    net = MaskedTwoLayer(6, 50, B=3, seed=1, backend="numpy")
+    whole = net.loss(X, y, loss="mse")
+    # one pass when everything fits: the very numbers of net.loss
+    assert np.array_equal(bc._mse(net, X, y, 1024), whole)
+    # a budget of a few points per slice: the per-point values are computed alone, so the
+    # mean differs by rounding only
+    tiny = 40 * net.work_bytes_per_point(backward=False) / 2**20
+    np.testing.assert_allclose(bc._mse(net, X, y, tiny), whole, rtol=1e-13, atol=0)
+
+
+def test_largest_norm_row_gives_the_largest_data_norm():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((5000, 300))
+    row = bc._largest_norm_row(X)
+    assert row.shape == (1, 300)
+    assert float(np.sqrt((row * row).sum())) == float(np.sqrt((X * X).sum(axis=-1)).max())

@@ -66,9 +66,52 @@ class LipschitzLowerResult:  # numpydoc ignore=PR01
     secant: NDArray[np.float64] | None = None
 
 
+#: Elements of the row blocks in which the statistics of the data run (see _row_blocks).
+BLOCK_ELEMENTS = 2**20
+
+
+def _row_blocks(A, elements=BLOCK_ELEMENTS):
+    """Views of consecutive rows of the 2-D array *A*, about *elements* numbers each."""
+    step = max(1, elements // max(1, A.shape[1]))
+    for start in range(0, A.shape[0], step):
+        yield A[start:min(start + step, A.shape[0]), :]
+
+
+def _abs_max(A, xp=np):
+    """max |A|, block by block over the rows of a 2-D array (never an |A| as large as A)."""
+    if A.ndim != 2:
+        return float(xp.max(xp.abs(A)))
+    return max(float(xp.max(xp.abs(b))) for b in _row_blocks(A))
+
+
+def _sum0(blocks):
+    """The sum over axis 0 of the concatenated *blocks*, bit for bit ``np.sum(A, axis=0)``.
+
+    NumPy reduces axis 0 of a C-ordered array row after row, so each block continues from the
+    running sum (prepended as a first row) instead of starting from zero.
+    """
+    acc = None
+    for b in blocks:
+        acc = b.sum(axis=0) if acc is None else np.concatenate([acc[None], b]).sum(axis=0)
+    return acc
+
+
+def _mean_std0(A, t):
+    """``((A / t).mean(axis=0), (A / t).std(axis=0))`` bit for bit, without full-size copies."""
+    n = A.shape[0]
+    mu = _sum0(b / t for b in _row_blocks(A)) / n
+
+    def centered_squares():
+        for b in _row_blocks(A):
+            c = b / t - mu
+            yield np.multiply(c, c, out=c)
+
+    return mu, np.sqrt(_sum0(centered_squares()) / n)
+
+
 def _pow2_scale(A):
     """1.0, or the power of two nearest max |A| when that is outside [2^-100, 2^100]."""
-    m = float(np.max(np.abs(A))) if A.size else 0.0
+    m = _abs_max(A) if A.size else 0.0
     if m == 0.0 or 2.0 ** -100 <= m <= 2.0 ** 100:
         return 1.0
     return float(np.ldexp(1.0, np.frexp(m)[1] - 1))  # <= m: never overflows
@@ -269,7 +312,7 @@ def lipschitz_lower(model: MaskedMLP, X: ArrayLike | None = None, *,
         # huge (or tiny) data: f~(u) = f(t u) / t has the same gradients and quotients, and
         # for these activations it is the same network with every bias divided by t
         X = _check_X_lower(model, X)
-        t = _pow2_scale(to_numpy(xp.max(xp.abs(X)))[None]) if X.shape[0] else 1.0
+        t = _pow2_scale(np.array([_abs_max(X, xp)])) if X.shape[0] else 1.0
         if t != 1.0:
             if scaled is model:
                 scaled = model.copy()
@@ -330,13 +373,16 @@ def _lower(model, X, methods, n_random, starts, steps, radius, region, step_size
                              "'ascent' or 'patterns'")
         Xh = rng.standard_normal((max(starts, 2), d)) / math.sqrt(d)
     else:
-        Xh = to_numpy(Xa).astype(np.float64)
-    if not np.all(np.isfinite(Xh)):
+        # the host's float64 data as they are (no copy of a NumPy float64 X)
+        Xh = np.asarray(to_numpy(Xa), dtype=np.float64)
+    if not all(np.isfinite(b).all() for b in _row_blocks(Xh)):
         raise ValueError("X must hold finite numbers")
     if radius is None:
         # scaled by a power of two first: the squares of huge data must not overflow
         t = _pow2_scale(Xh)
-        rms = float(np.sqrt(np.mean(np.sum((Xh / t) ** 2, axis=1)))) * t
+        # row sums block by block: the same numbers as over all rows at once
+        sq = np.concatenate([np.sum((b / t) ** 2, axis=1) for b in _row_blocks(Xh)])
+        rms = float(np.sqrt(np.mean(sq))) * t
         radius = 0.5 * rms if rms > 0 else 1.0
     radius = check_scalar(radius, "radius", low=0, low_inclusive=False)
     step_size = radius / 4 if step_size is None else check_scalar(
@@ -350,7 +396,8 @@ def _lower(model, X, methods, n_random, starts, steps, radius, region, step_size
 
     if "random" in methods:
         t = _pow2_scale(Xh)
-        mu, sd = (Xh / t).mean(axis=0) * t, (Xh / t).std(axis=0) * t
+        mu, sd = _mean_std0(Xh, t)
+        mu, sd = mu * t, sd * t
         if Xa is None or not np.any(sd > 0):
             mu, sd = np.zeros(d), np.full(d, 1.0 / math.sqrt(d))
         R = model.from_host(mu + sd * rng.standard_normal((n_random, d)))
@@ -455,7 +502,7 @@ def _best_pair(model, Xa, memory):
         raise ValueError("X: the network's output overflows float64 at some data points; "
                          "rescale X")
     # distances of huge data in units of a power of two t (exact; t = 1 for ordinary data)
-    t = _pow2_scale(to_numpy(xp.max(xp.abs(Xa)))[None])
+    t = _pow2_scale(np.array([_abs_max(Xa, xp)]))
     Xs = Xa / t if t != 1.0 else Xa
     sq = xp.sum(Xs * Xs, axis=1)
     tile = max(1, int(math.sqrt(memory / max(1, model.B))))

@@ -332,7 +332,11 @@ def prune(model: MaskedMLP, method: str = "magnitude", sparsity: float | None = 
         Passed to the method: ``loss`` (snip, grasp, imp, magnitude_after_training; default
         ``"mse"``), ``temperature`` (grasp, default 200), ``iterations`` (synflow, default 100),
         ``fraction`` and ``rewind_step`` (imp), ``train_options`` (dict for
-        :func:`noprune_theory.training.train`, see :data:`DEFAULT_TRAINING`).
+        :func:`noprune_theory.training.train`, see :data:`DEFAULT_TRAINING`; its
+        ``memory_budget`` also slices IMP's loss evaluations), ``memory_budget`` (snip: MiB
+        that the gradient pass's ``(B, n, h)`` buffers may take, as in
+        :func:`~noprune_theory.training.train`; it goes through the points in slices and sums
+        their gradients, which changes the scores by rounding only; default None, one pass).
 
     Returns
     -------
@@ -458,10 +462,45 @@ def _magnitude(model, data, *, rng):
     return magnitude_scores(model.weights)
 
 
+def _budget_rows(model, memory_budget, *, backward):
+    """Points per slice so that the (B, rows, h) buffers stay within *memory_budget* MiB.
+
+    None (no budget, or all points fit) means one pass over all points. The same rule as
+    :func:`noprune_theory.training.train`: the budget over
+    :meth:`~noprune_theory.models.MaskedMLP.work_bytes_per_point`, at least one point.
+    """
+    if memory_budget is None:
+        return None
+    budget = check_scalar(memory_budget, "memory_budget", low=0, low_inclusive=False)
+    return max(1, int(budget * 2**20 // model.work_bytes_per_point(backward=backward)))
+
+
+def _data_gradients(model, X, y, loss, memory_budget):
+    """Gradients of the mean loss over all points, in slices of points within the budget."""
+    Xa = model.prepare_inputs(X)
+    t = model.prepare_targets(y, Xa.shape[-2], loss)
+    rows = _budget_rows(model, memory_budget, backward=True)
+    _, _, wg, _ = model.loss_and_gradients(Xa, t, loss, rows=rows)
+    model.release_work_buffers()
+    return wg
+
+
+def _mean_loss(model, X, y, loss, memory_budget):
+    """The mean loss of every network over all points (B,), in slices within the budget."""
+    from noprune_theory._activations import loss_terms
+
+    if memory_budget is None:
+        return model.loss(X, y, loss=loss)
+    Xa = model.prepare_inputs(X)
+    t = model.prepare_targets(y, Xa.shape[-2], loss)
+    f = model.forward_rows(Xa, _budget_rows(model, memory_budget, backward=False))
+    return model.xp.mean(loss_terms(loss, f, t, model.xp)[0], axis=-1)
+
+
 @register_method("snip", needs_data=True)
-def _snip(model, data, *, rng, loss="mse"):
+def _snip(model, data, *, rng, loss="mse", memory_budget=None):
     X, y = data
-    _, grads, _ = model.gradients(X, y, loss=_check_loss(loss))
+    grads = _data_gradients(model, X, y, _check_loss(loss), memory_budget)
     return snip_scores(model.weights, grads)
 
 
@@ -626,7 +665,9 @@ def _imp(model, data, *, rng, select, fraction=0.2, rewind_step=0, loss="mse",
             work.biases = [work.xp.asarray(b, copy=True) for b in rewind_b]
         work.set_masks(current)
         result = _train(work, X, y, loss, train_options, int(rng.integers(2**31)))
-        losses.append(np.asarray(to_numpy(work.loss(X, y, loss=loss)), dtype=np.float64))
+        budget = (train_options or {}).get("memory_budget")
+        losses.append(np.asarray(to_numpy(_mean_loss(work, X, y, loss, budget)),
+                                 dtype=np.float64))
         del result
         progress = min(1.0, r * math.log(1.0 - q) / math.log(target))
         densities.append(target**progress)
