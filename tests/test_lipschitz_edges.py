@@ -124,3 +124,48 @@ def test_given_radius_follows_the_data_scale(X):
     np.testing.assert_array_equal(to_numpy(lo.value), to_numpy(ref.value))
     with pytest.raises(ValueError, match="radius must be a number > 0"):
         lipschitz_lower(net, X * s, radius=-1.0)
+
+
+# ----------------------------------------------------------------------------- dead units
+def _with_dead_unit():
+    """f(x) = relu(x1) - relu(-x1) (Lip 1) plus a unit with huge incoming weights whose output
+    weight is pruned: it never changes f."""
+    from noprune_theory.models import MaskedMLP
+
+    net = MaskedMLP(2, (3,), B=1, seed=0)
+    W1 = np.array([[[1.0, -1.0, 100.0], [0.0, 0.0, 100.0]]])
+    W2 = np.array([[[1.0], [-1.0], [0.0]]])
+    net.weights = [W1, W2]
+    net.biases = [np.zeros((1, 3)), np.zeros((1, 1))]
+    net.set_masks([np.ones((1, 2, 3), dtype=bool), np.array([[[True], [True], [False]]])])
+    return net
+
+
+def test_upper_bounds_ignore_units_that_reach_no_output():
+    from noprune_theory.estimators import lipschitz_upper
+
+    net = _with_dead_unit()
+    # with the dead unit's column, ||W2|| ||W1|| would be sqrt(2) * 141.4 = 200
+    spectral = lipschitz_upper(net, "spectral").value
+    np.testing.assert_allclose(spectral, [np.sqrt(2) * np.sqrt(2)], rtol=1e-12)
+    up = lipschitz_upper(net)
+    assert bool(up.exact[0]) and abs(float(up.value[0]) - 1.0) < 1e-12
+    # the pattern covers every hidden unit: the live units' as on the live network, the dead
+    # one in its state at the witness
+    assert up.pattern.shape == (1, 3)
+    live = lipschitz_upper(net.select_units([np.array([0, 1])]))
+    np.testing.assert_array_equal(up.pattern[0, :2], live.pattern[0])
+    z = up.witness[0] @ net.weights[0][0] + net.biases[0][0]
+    assert up.pattern[0, 2] == (z[2] > 0)
+
+
+def test_lower_bound_of_a_net_with_dead_units_is_that_of_its_live_units():
+    from noprune_theory.estimators import lipschitz_lower
+
+    net = _with_dead_unit()
+    X = np.random.default_rng(0).standard_normal((20, 2))
+    lo = lipschitz_lower(net, X, seed=0)
+    sub = net.select_units([np.array([0, 1])])
+    ref = lipschitz_lower(sub, X, seed=0)
+    np.testing.assert_allclose(lo.value, ref.value, rtol=1e-12)
+    assert float(lo.value[0]) <= 1.0 + 1e-12

@@ -24,6 +24,7 @@ from noprune_theory.estimators._lipschitz_common import (
     _gather_rows,
     _grad_x,
     _grad_x_certified,
+    _live_only,
     _norm_last,
     _rescaled,
     _unscale,
@@ -306,6 +307,7 @@ def lipschitz_lower(model: MaskedMLP, X: ArrayLike | None = None, *,
     _check_scalar_output(model, "lipschitz_lower")
     _check_params(model)
     xp = model.xp
+    model, _ = _live_only(model)  # the same function, computed on the live units only
     scaled, k = _rescaled(model)
     t = 1.0
     if X is not None and model.activation in ("relu", "leaky_relu", "identity"):

@@ -17,6 +17,7 @@ from noprune_theory.estimators._lipschitz_common import (
     _check_model,
     _check_params,
     _chunks,
+    _live_only,
     _rescaled,
     _unscale,
 )
@@ -384,9 +385,13 @@ def lipschitz_upper(model: MaskedMLP,
     max_nodes = check_scalar(max_nodes, "max_nodes", integer=True, low=1)
     max_walk = check_scalar(max_walk, "max_walk", integer=True, low=0, high=MAX_WALK)
     _check_params(model)
+    full = model
+    model, keep = _live_only(model)
     scaled, k = _rescaled(model)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         res = _upper(scaled, method, max_enumerate, max_nodes, max_walk)
+    if keep is not None and res.pattern is not None:
+        res.pattern = _full_pattern(full, keep[0], res.pattern, res.witness)
     what = "Lipschitz upper bound"
     if k is not None:
         res.value = model.xp.asarray(_unscale(to_numpy(res.value), k, what),
@@ -399,6 +404,26 @@ def lipschitz_upper(model: MaskedMLP,
         raise ValueError(f"the {what} of the networks {bad} is not finite in float64: the "
                          "weights are too large for this activation; rescale them")
     return res
+
+
+def _full_pattern(model, keep, pattern, witness):
+    """The activation pattern over all hidden units from one over the live units ``keep``.
+
+    The dead units (no path to the output) do not change the gradient; they get their state
+    at the witness where there is one (so the pattern is the one realized there), else off.
+    """
+    B, h = model.B, model.sizes[1]
+    full = np.zeros((B, h), dtype=bool)
+    full[:, keep] = pattern
+    dead = np.setdiff1d(np.arange(h), keep)
+    if dead.size and witness is not None:
+        W = to_numpy(model.weights[0]).astype(np.float64)[:, :, dead]
+        z = np.einsum("bd,bdh->bh", np.nan_to_num(witness), W)
+        if model.biases is not None:
+            z = z + to_numpy(model.biases[0]).astype(np.float64)[:, dead]
+        ok = np.all(np.isfinite(witness), axis=1)
+        full[:, dead] = (z > 0) & ok[:, None]
+    return full
 
 
 def _upper(model, method, max_enumerate, max_nodes, max_walk):
