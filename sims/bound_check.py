@@ -86,7 +86,9 @@ weight, ``p h2(k/p)``: 2 bits per kept weight at sparsity 0.5, 4.7 at sparsity 0
 dominated by the net-size term either way.
 
 Values per cell (lists hold one value per network): ``mse``, ``fits``, ``lip_lower``,
-``lip_upper``, ``upper_method``, ``kept``, ``mi_bits``, ``mi_kind``, ``p_eff`` (bits),
+``lip_upper``, ``upper_method``, ``kept``, ``live_units`` (hidden units with a kept path to the
+output: the others never change f, and the Lipschitz bounds and the training skip them),
+``mi_bits``, ``mi_kind``, ``p_eff`` (bits),
 ``bits_per_weight`` (``log2(1 + 60 W J / eps)``), ``bound`` (the theorem's Lip lower bound),
 ``bound_dense`` ([BS] Theorem 3 with p = kept weights + biases), ``x_theorem``
 (``sqrt(n d / p_eff)``), ``x_informal`` (``sqrt(n d / (kept + I))``, I in bits), ``train_steps``;
@@ -97,7 +99,9 @@ summaries ``fit_fraction``, ``lip_lower_mean``, ``lip_upper_mean``, ``sigma2``, 
 (``8^3 log(8/delta)``), ``condition_rhs`` (``n eps^2``), ``sample_condition_n`` (the n the
 theorem's condition needs at this eps), ``condition_holds``, ``lip_floor`` (the McShane floor of
 the dataset), and the CPU seconds of each phase, ``cpu_seconds_prune`` (IMP and magnitude after
-training train inside it; shared out over the cells pruned together), ``cpu_seconds_train``,
+training train inside it; shared out over the cells pruned together), ``cpu_seconds_train``
+(0 for a cell whose masks equal an earlier cell's of the batch: ``same_mask_as`` names that
+cell's method, and its trained networks are reused),
 ``cpu_seconds_floor`` (shared out likewise; 0 when the process had it from an earlier batch),
 ``cpu_seconds_lower``, ``cpu_seconds_upper``.
 
@@ -514,7 +518,18 @@ def cells_batch(items):
         t_prune = time.process_time() - t0
         order = sorted(nets)
         t_train = {}
+        same = {}
         for i in order:
+            # one method's mask can equal another's (IMP at sparsity = imp_fraction is one
+            # round: magnitude after training's mask): the same networks from the same
+            # initialization train to the same weights, once
+            twin = next((j for j in t_train if _same_masks(nets[i], nets[j])), None)
+            if twin is not None:
+                nets[i], steps = nets[twin].copy(), out[twin][1]
+                same[i] = items[twin][0]["method"]
+                t_train[i] = 0.0
+                out[i] = (nets[i], steps)
+                continue
             # each cell's networks train on their own: train() computes every network of a
             # batch until the last one stops, so one that never fits would make the others pay
             # for its full step budget
@@ -529,9 +544,19 @@ def cells_batch(items):
                               seed)
             values["cpu_seconds_prune"] = t_prune / len(order)
             values["cpu_seconds_train"] = t_train[i]
+            values["same_mask_as"] = same.get(i)
             values["cpu_seconds_floor"] = t_floor / len(order)
             out[i] = values
     return out
+
+
+def _same_masks(a, b):
+    """Whether two networks of one batch (the same initialization) have the same masks."""
+    import numpy as np
+
+    from noprune_theory.backend import to_numpy
+
+    return all(np.array_equal(to_numpy(p), to_numpy(q)) for p, q in zip(a.masks, b.masks))
 
 
 def _measure(config, setting, net, X, y, steps, floor, seed):
@@ -563,7 +588,10 @@ def _measure(config, setting, net, X, y, steps, floor, seed):
     t0 = time.process_time()
     # patterns by branch and bound with a small node budget: when the budget runs out its
     # open-node bound can exceed the spectral bound, so keep the smallest valid upper bound
-    if setting["width"] <= config["pattern_max_width"]:
+    # the bounds run on the units that reach the output (the same function); the pattern
+    # search's size is set by them
+    live = net.live_units()[0].sum(axis=1)
+    if int(live.max()) <= config["pattern_max_width"]:
         by_method = lipschitz_upper(net, "auto", max_enumerate=16,
                                     max_nodes=config["max_nodes"]).by_method
     else:
@@ -613,6 +641,7 @@ def _measure(config, setting, net, X, y, steps, floor, seed):
         "lip_upper_mean": float(upper.mean()),
         "lip_floor": floor,
         "kept": kept.tolist(),
+        "live_units": live.astype(int).tolist(),
         "total_weights": total,
         "mi_bits": mi.tolist(),
         "mi_kind": kinds,
@@ -634,12 +663,13 @@ def network_rows(table):
     """One dict per network: the cell's fields with the per-network lists unpacked."""
     per_net = ("mse", "fits", "lip_lower", "lip_upper", "upper_method", "kept", "mi_bits",
                "mi_kind", "p_eff", "bits_per_weight", "bound", "ratio", "ratio_upper",
-               "bound_dense", "x_theorem", "x_informal", "train_steps")
+               "bound_dense", "x_theorem", "x_informal", "train_steps", "live_units")
     rows = []
     for r in (table.to_dict("records") if hasattr(table, "to_dict") else table):
         for b in range(len(r["mse"])):
             row = {k: v for k, v in r.items() if k not in per_net}
-            row.update({k: r[k][b] for k in per_net})
+            # records of earlier versions may lack later keys (live_units)
+            row.update({k: r[k][b] for k in per_net if k in r and isinstance(r[k], list)})
             row["net"] = b
             rows.append(row)
     return rows

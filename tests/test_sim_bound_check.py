@@ -305,8 +305,10 @@ def test_every_training_and_scoring_of_a_cell_gets_the_work_memory_budget(monkey
     items = [(dict(base, method=m, sparsity=0.5), 0)
              for m in ("snip", "magnitude_after_training", "imp")]
     values = bc.cells_batch(items)
-    # three cells' own trainings, one inside magnitude after training, two IMP rounds
-    assert len(budgets["train"]) >= 5 and set(budgets["train"]) == {1}
+    # the cells' own trainings (IMP's mask is magnitude after training's here: its training
+    # is reused), one inside magnitude after training, IMP's round
+    assert len(budgets["train"]) >= 4 and set(budgets["train"]) == {1}
+    assert values[2]["same_mask_as"] == "magnitude_after_training"
     # SNIP's gradient pass (the first call, before any training) goes through the points in
     # slices: 1 MiB holds 268 of the 300 points (2 nets x 40 units, 3904 bytes per point)
     rows, n = budgets["rows"][0]
@@ -335,3 +337,34 @@ def test_largest_norm_row_gives_the_largest_data_norm():
     row = bc._largest_norm_row(X)
     assert row.shape == (1, 300)
     assert float(np.sqrt((row * row).sum())) == float(np.sqrt((X * X).sum(axis=-1)).max())
+
+
+def test_cells_with_equal_masks_train_once_and_record_it(monkeypatch):
+    """IMP at sparsity = imp_fraction is one round: magnitude after training's mask. The batch
+    trains those networks once; both cells carry the same numbers, and the later one says
+    whose training it reused."""
+    import noprune_theory.training as training
+
+    base = _config(n=256, d=8, sparsity=0.5, width=16, nets=2, steps=40, pairs=False,
+                   imp_fraction=0.5, ascent_starts=2, ascent_steps=2)
+    items = [(dict(base, method=m), 0) for m in ("magnitude_after_training", "imp", "random")]
+    calls = []
+    original = training.train
+
+    def spy(model, *a, **k):
+        calls.append(model.B)
+        return original(model, *a, **k)
+
+    monkeypatch.setattr(training, "train", spy)
+    values = bc.cells_batch(items)
+    mat, imp, rnd = values
+    assert mat["same_mask_as"] is None and rnd["same_mask_as"] is None
+    assert imp["same_mask_as"] == "magnitude_after_training" and imp["cpu_seconds_train"] == 0
+    for key in ("mse", "kept", "lip_lower", "lip_upper", "train_steps", "live_units"):
+        assert imp[key] == mat[key], key
+    assert rnd["mse"] != mat["mse"]
+    # live units: at most the width, and what the model says of the trained networks
+    assert all(0 <= u <= 16 for u in rnd["live_units"])
+    # two trainings inside pruning (magnitude after training's, IMP's round) and the cells'
+    # own: magnitude after training's and random's; IMP's is reused (5 without the reuse)
+    assert len(calls) == 4
