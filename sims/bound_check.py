@@ -470,7 +470,7 @@ def cells_batch(items):
     import numpy as np
 
     from noprune_theory.models import MaskedTwoLayer
-    from noprune_theory.pruning._methods import prune_at_sparsities
+    from noprune_theory.pruning import prune_at_sparsities, reuse_trainings
     from noprune_theory.training import train
 
     out = [None] * len(items)
@@ -502,19 +502,20 @@ def cells_batch(items):
         by_method = {}
         for i in where:
             by_method.setdefault(items[i][0]["method"], []).append(i)
-        for method, cells in by_method.items():
-            config = items[cells[0]][0]
-            net = MaskedTwoLayer(config["d"], width, B=config["nets"], activation="relu",
-                                 backend=config["backend"], seed=seed, dtype=config["dtype"],
-                                 init=config["init"])
-            pruned = [i for i in cells if items[i][0]["sparsity"] > 0]
-            masks = prune_at_sparsities(net, method, [items[i][0]["sparsity"] for i in pruned],
-                                        data=(X, y), seed=seed, **_prune_options(config, eps))
-            chosen = dict(zip(pruned, masks))
-            for i in cells:
-                nets[i] = net.copy()
-                if i in chosen:
-                    nets[i].set_masks(chosen[i])
+        with reuse_trainings():  # IMP's first round = magnitude after training's
+            for method, cells in by_method.items():
+                config = items[cells[0]][0]
+                net = MaskedTwoLayer(config["d"], width, B=config["nets"], activation="relu",
+                                     backend=config["backend"], seed=seed, dtype=config["dtype"],
+                                     init=config["init"])
+                pruned = [i for i in cells if items[i][0]["sparsity"] > 0]
+                masks = prune_at_sparsities(net, method, [items[i][0]["sparsity"] for i in pruned],
+                                            data=(X, y), seed=seed, **_prune_options(config, eps))
+                chosen = dict(zip(pruned, masks))
+                for i in cells:
+                    nets[i] = net.copy()
+                    if i in chosen:
+                        nets[i].set_masks(chosen[i])
         t_prune = time.process_time() - t0
         order = sorted(nets)
         t_train = {}

@@ -216,7 +216,7 @@ def cells_batch(items):
     import numpy as np
 
     from noprune_theory.models import MaskedMLP
-    from noprune_theory.pruning import prune_at_sparsities
+    from noprune_theory.pruning import prune_at_sparsities, reuse_trainings
     from noprune_theory.training import train
 
     nets = [None] * len(items)
@@ -225,21 +225,23 @@ def cells_batch(items):
     by_init = {}
     for i, (config, seed) in enumerate(items):
         by_init.setdefault((config["method"], seed), []).append(i)
-    for (method, seed), where in by_init.items():
-        config = items[where[0]][0]
-        X, y = _problems(config, seed)
-        net = MaskedMLP(config["d"], (config["width"],) * config["depth"], B=config["nets"],
-                        activation="relu", backend=config["backend"], seed=seed,
-                    init=config["init"])
-        pruned = [i for i in where if items[i][0]["k"] > 0]
-        masks = prune_at_sparsities(net, method, [1.0 - 0.8 ** items[i][0]["k"] for i in pruned],
-                                    data=(X, y), seed=seed, **_prune_options(config))
-        chosen = dict(zip(pruned, masks))
-        for i in where:
-            cell_net = net.copy()
-            if i in chosen:
-                cell_net.set_masks(chosen[i])
-            nets[i], Xs[i], ys[i] = cell_net, X, y
+    with reuse_trainings():  # IMP's first round = magnitude after training's
+        for (method, seed), where in by_init.items():
+            config = items[where[0]][0]
+            X, y = _problems(config, seed)
+            net = MaskedMLP(config["d"], (config["width"],) * config["depth"], B=config["nets"],
+                            activation="relu", backend=config["backend"], seed=seed,
+                            init=config["init"])
+            pruned = [i for i in where if items[i][0]["k"] > 0]
+            targets = [1.0 - 0.8 ** items[i][0]["k"] for i in pruned]
+            masks = prune_at_sparsities(net, method, targets, data=(X, y), seed=seed,
+                                        **_prune_options(config))
+            chosen = dict(zip(pruned, masks))
+            for i in where:
+                cell_net = net.copy()
+                if i in chosen:
+                    cell_net.set_masks(chosen[i])
+                nets[i], Xs[i], ys[i] = cell_net, X, y
     big = MaskedMLP.concat(nets)
     result = train(big, np.concatenate(Xs), np.concatenate(ys), loss="logistic", seed=0,
                    **_train_options(items[0][0]))

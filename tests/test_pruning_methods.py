@@ -395,3 +395,69 @@ def test_imp_loss_evaluations_follow_the_training_budget(monkeypatch):
     assert len(sliced.final_losses) == len(plain.final_losses) == 2
     for a, b in zip(plain.final_losses, sliced.final_losses):
         np.testing.assert_allclose(b, a, rtol=1e-10)
+
+
+# ----------------------------------------------------------------------------- reuse_trainings
+def _count_trainings(monkeypatch):
+    import noprune_theory.training as training
+
+    calls = []
+    original = training.train
+
+    def spy(model, *a, **k):
+        calls.append(k.get("seed"))
+        return original(model, *a, **k)
+
+    monkeypatch.setattr(training, "train", spy)
+    return calls
+
+
+def test_reuse_trainings_runs_a_repeated_training_once_with_the_same_masks(monkeypatch):
+    from noprune_theory.models import MaskedTwoLayer
+    from noprune_theory.pruning import prune_at_sparsities, reuse_trainings
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((60, 4)), np.sign(rng.standard_normal(60))
+    net = MaskedTwoLayer(4, 12, B=2, seed=0)
+    opts = {"loss": "mse", "train_options": {"steps": 30, "lr": 1e-2}}
+    plain = [prune_at_sparsities(net, "magnitude_after_training", [0.5, 0.75], data=(X, y),
+                                 **opts),
+             prune_at_sparsities(net, "imp", [0.5, 0.75], data=(X, y), fraction=0.5, **opts)]
+    calls = _count_trainings(monkeypatch)
+    with reuse_trainings():
+        reused = [prune_at_sparsities(net, "magnitude_after_training", [0.5, 0.75],
+                                      data=(X, y), **opts),
+                  prune_at_sparsities(net, "imp", [0.5, 0.75], data=(X, y), fraction=0.5,
+                                      **opts)]
+    # magnitude after training: 1; IMP: 2 rounds, the first the same training (reused)
+    assert len(calls) == 2
+    for a, b in zip(plain, reused):
+        for ma, mb in zip(a, b):
+            for p, q in zip(ma, mb):
+                np.testing.assert_array_equal(p, q)
+    # outside the block nothing is remembered
+    calls.clear()
+    prune_at_sparsities(net, "magnitude_after_training", [0.5], data=(X, y), **opts)
+    assert len(calls) == 1
+
+
+def test_reuse_trainings_keys_on_data_weights_and_a_seed_that_matters(monkeypatch):
+    from noprune_theory.models import MaskedTwoLayer
+    from noprune_theory.pruning import prune, reuse_trainings
+
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((40, 3)), np.sign(rng.standard_normal(40))
+    net = MaskedTwoLayer(3, 8, seed=0)
+    other = MaskedTwoLayer(3, 8, seed=1)
+    calls = _count_trainings(monkeypatch)
+    quiet = {"train_options": {"steps": 5}}
+    noisy = {"train_options": {"steps": 5, "grad_noise": 0.1}}
+    with reuse_trainings():
+        prune(net, "magnitude_after_training", 0.5, data=(X, y), seed=0, **quiet)
+        prune(net, "magnitude_after_training", 0.5, data=(X, y), seed=3, **quiet)  # reused
+        prune(other, "magnitude_after_training", 0.5, data=(X, y), **quiet)  # other weights
+        prune(net, "magnitude_after_training", 0.5, data=(X.copy(), y), **quiet)  # equal data
+        prune(net, "magnitude_after_training", 0.5, data=(X + 1e-9, y), **quiet)  # other data
+        prune(net, "magnitude_after_training", 0.5, data=(X, y), seed=0, **noisy)
+        prune(net, "magnitude_after_training", 0.5, data=(X, y), seed=3, **noisy)  # seed counts
+    assert len(calls) == 5

@@ -8,7 +8,9 @@ ERK, SynFlow) have ``I(m; D) = 0`` in the sparse law of robustness (docs/theory.
 Public names (the implementation lives in private modules):
 
 - :func:`prune` -- the entry point; :func:`prune_at_sparsities` (several targets at once),
-  :func:`available_methods`, :func:`register_method`.
+  :func:`available_methods`, :func:`register_method`; :func:`reuse_trainings` (trainings
+  inside pruning that repeat one already run, e.g. IMP's first round and magnitude after
+  training, are computed once).
 - :func:`layer_densities` -- uniform, ER, ERK, balanced, pyramidal [GMB].
 - Ablations: :func:`shuffle_masks`, :func:`reinitialize`, :func:`invert_scores`.
 - Scores of plain arrays: :func:`magnitude_scores`, :func:`snip_scores`, :func:`grasp_scores`,
@@ -32,6 +34,7 @@ from ._methods import (
     prune_at_sparsities,
     register_method,
     reinitialize,
+    reuse_trainings,
 )
 from ._scores import grasp_scores, magnitude_scores, random_scores, snip_scores, synflow_scores
 from ._selection import apportion_counts, keep_count, mask_counts, select_masks, shuffle_masks
@@ -58,6 +61,7 @@ __all__ = [
     "random_scores",
     "register_method",
     "reinitialize",
+    "reuse_trainings",
     "select_masks",
     "shuffle_masks",
     "snip_scores",

@@ -8,8 +8,11 @@ asks the model for gradients or Hessian-vector products and drives iterative sch
 """
 from __future__ import annotations
 
+import contextlib
+import copy
+import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -564,6 +567,86 @@ def _synflow(model, data, *, rng, select, iterations=100):
     return current
 
 
+#: The trainings remembered inside :func:`reuse_trainings` (None outside).
+_REUSED: dict | None = None
+
+
+@contextlib.contextmanager
+def reuse_trainings() -> Iterator[None]:
+    """Within this block, a training inside pruning that was already run is not run again.
+
+    Magnitude after training trains the dense network from its initialization, and so does
+    IMP's first round (rewinding to the initialization): on the same model, data and training
+    options the two trainings compute the same weights. Inside ``with reuse_trainings():``
+    each training inside :func:`prune` and :func:`prune_at_sparsities` is remembered by the
+    exact bytes of the weights, biases and masks it starts from and of the data, the loss and
+    the training options, and a training that matches one already run
+    takes its result instead of computing it again. The training seed counts only where it
+    changes the result (minibatches, gradient noise). Trainings with a ``callback`` are always
+    run. The memory is dropped when the block ends.
+
+    Yields
+    ------
+    None
+        The block runs with the trainings remembered.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from noprune_theory.models import MaskedTwoLayer
+    >>> from noprune_theory.pruning import prune, reuse_trainings
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = rng.standard_normal((40, 3)), np.sign(rng.standard_normal(40))
+    >>> net = MaskedTwoLayer(3, 8, seed=0)
+    >>> opts = {"train_options": {"steps": 20}}
+    >>> with reuse_trainings():  # one training serves both methods
+    ...     a = prune(net, "magnitude_after_training", 0.5, data=(X, y), **opts)
+    ...     b = prune(net, "imp", 0.5, data=(X, y), fraction=0.5, **opts)
+    >>> all(bool((p == q).all()) for p, q in zip(a, b))
+    True
+    """
+    global _REUSED
+    outer = _REUSED
+    if outer is None:
+        _REUSED = {}
+    try:
+        yield
+    finally:
+        if outer is None:
+            _REUSED = None
+
+
+def _training_key(model, X, y, loss, opts):
+    """The key of a training in :func:`reuse_trainings` (None: never reused)."""
+    import hashlib
+
+    if opts.get("callback") is not None:
+        return None
+
+    def fingerprint(arrays):
+        digest = hashlib.blake2b(digest_size=20)
+        for a in arrays:
+            host = np.ascontiguousarray(to_numpy(a))
+            digest.update(str((host.dtype.str, host.shape)).encode())
+            digest.update(host.tobytes())
+        return digest.hexdigest()
+
+    # the data by content (equal arrays drawn twice are the same data), each array object
+    # read once per block: the entry keeps the array alive, so its id is not reused
+    data = []
+    for a in (X, y):
+        seen = _REUSED.setdefault("_data", {})
+        if id(a) not in seen:
+            seen[id(a)] = (a, fingerprint([np.asarray(to_numpy(a))]))
+        data.append(seen[id(a)][1])
+    state = fingerprint(list(model.weights) + list(model.biases or []) + list(model.masks))
+    seeded = (opts.get("grad_noise", 0) or opts.get("batch_size") is not None
+              or opts.get("optimizer") == "sgd")
+    settings = {k: v for k, v in opts.items() if k != "seed" or seeded}
+    config = json.dumps(model.config(), sort_keys=True, default=str)
+    return (state, *data, loss, config, repr(sorted(settings.items(), key=lambda kv: kv[0])))
+
+
 def _train(model, X, y, loss, train_options, seed):
     from noprune_theory.training import train
 
@@ -575,7 +658,20 @@ def _train(model, X, y, loss, train_options, seed):
     opts = dict(DEFAULT_TRAINING)
     opts.update(train_options or {})
     opts.setdefault("seed", seed)
-    return train(model, X, y, loss=loss, **opts)
+    key = None if _REUSED is None else _training_key(model, X, y, loss, opts)
+    if key is not None and key in _REUSED:
+        weights, biases, result = _REUSED[key]
+        model.weights = [model.xp.asarray(w, copy=True) for w in weights]
+        if biases is not None:
+            model.biases = [model.xp.asarray(b, copy=True) for b in biases]
+        return copy.deepcopy(result)
+    result = train(model, X, y, loss=loss, **opts)
+    if key is not None:
+        _REUSED[key] = ([model.xp.asarray(w, copy=True) for w in model.weights],
+                        None if model.biases is None
+                        else [model.xp.asarray(b, copy=True) for b in model.biases],
+                        copy.deepcopy(result))
+    return result
 
 
 @register_method("magnitude_after_training", needs_data=True)
