@@ -276,6 +276,18 @@ def _two_layer_middle(Z, b0, w1, b1, c0, c1, y, act, loss, slope, nchunk, per, f
                 pb[j] += dz
 
 
+#: When the ``(n, B, h)`` buffer of :func:`two_layer_loss_grad` would exceed
+#: ``CACHE_BLOCK_ABOVE`` bytes, the kernel goes through the points in slices whose buffer stays
+#: near ``CACHE_BLOCK_BYTES`` (at least ``CACHE_BLOCK_MIN_ROWS`` points): the product with X
+#: writes it, the middle pass rewrites it and the product with X^T reads it while it is in the
+#: cache, instead of three passes over memory. Measured on 2 shared cores, float32, n = 65,536,
+#: one thread: 0.40 -> 0.24 s per call at d = 16, h = 1802; 0.27 -> 0.22 s at d = 64, h = 800;
+#: no change at d = 256, h = 230. Smaller problems run in one slice, as before.
+CACHE_BLOCK_ABOVE = 32 * 2**20
+CACHE_BLOCK_BYTES = 2 * 2**20
+CACHE_BLOCK_MIN_ROWS = 128
+
+
 def two_layer_loss_grad(X, W0, b0, W1, b1, c0, c1, y, activation, loss, slope=0.01, work=None,
                         rows=None):
     """Loss and gradients of B two-layer networks with a shared input, fused for the CPU.
@@ -300,7 +312,9 @@ def two_layer_loss_grad(X, W0, b0, W1, b1, c0, c1, y, activation, loss, slope=0.
     rows : int >= 1 or None
         Points per slice: the points are processed in ``ceil(n / rows)`` consecutive slices of
         balanced sizes, at most *rows* points each, so that the big buffer holds
-        ``rows * B * h`` numbers instead of ``n * B * h``. None (or ``rows >= n``): one slice.
+        ``rows * B * h`` numbers instead of ``n * B * h``. None (or ``rows >= n``): one slice,
+        unless the buffer of all points would exceed ``CACHE_BLOCK_ABOVE`` bytes: then slices of
+        about ``CACHE_BLOCK_BYTES`` (cache blocking; see the constants).
 
     Returns
     -------
@@ -322,6 +336,9 @@ def two_layer_loss_grad(X, W0, b0, W1, b1, c0, c1, y, activation, loss, slope=0.
     n, d = X.shape
     B, _, h = W0.shape
     rows = n if rows is None else max(1, min(int(rows), n))
+    per_point = B * h * dt.itemsize
+    if n * per_point > CACHE_BLOCK_ABOVE:
+        rows = min(rows, max(CACHE_BLOCK_MIN_ROWS, CACHE_BLOCK_BYTES // per_point))
     k = -(-n // rows)  # slices of balanced sizes, at most rows points each
     bounds = [(i * n) // k for i in range(k + 1)]
     rows = max(hi - lo for lo, hi in zip(bounds, bounds[1:]))

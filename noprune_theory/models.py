@@ -1015,9 +1015,25 @@ class MaskedMLP:
         array, shape (B, n, out)
             The outputs ``f``. Every point's output is computed alone; slicing changes at
             most the rounding of the matrix products (BLAS may order a dot product differently
-            for fewer rows).
+            for fewer rows). On NumPy arrays, when the ``(B, n, h)`` buffers would exceed
+            ``kernels.cpu.CACHE_BLOCK_ABOVE`` bytes, the slices are at most about
+            ``CACHE_BLOCK_BYTES`` (cache blocking).
         """
         n = X.shape[-2]
+        if isinstance(X, np.ndarray):
+            # cache blocking on the host, as the fused CPU kernel does: slices whose
+            # (B, rows, h) buffers stay in the cache run several times faster than passes
+            # over memory (kernels.cpu.CACHE_BLOCK_BYTES)
+            from noprune_theory.kernels.cpu import (
+                CACHE_BLOCK_ABOVE,
+                CACHE_BLOCK_BYTES,
+                CACHE_BLOCK_MIN_ROWS,
+            )
+
+            per_point = self.B * max(self.sizes[1:]) * np.dtype(self.dtype).itemsize
+            if n * per_point > CACHE_BLOCK_ABOVE:
+                block = max(CACHE_BLOCK_MIN_ROWS, CACHE_BLOCK_BYTES // per_point)
+                rows = block if rows is None else min(rows, block)
         if rows is None or rows >= n:
             return self._forward_cache(X)[1][-1]
         parts = [self._forward_cache(X[..., lo:hi, :])[1][-1] for lo, hi in _slices(n, rows)]

@@ -254,3 +254,32 @@ def test_adam_kernel_is_bit_for_bit_the_elementwise_formula(dtype, masked):
     np.testing.assert_array_equal(w, np.where(keep, w2.astype(dtype), W))
     np.testing.assert_array_equal(m, np.where(keep, m2.astype(dtype), M))
     np.testing.assert_array_equal(v, np.where(keep, v2.astype(dtype), V))
+
+
+# ----------------------------------------------------------------------------- cache blocking
+def test_fused_cpu_kernel_and_host_forward_go_through_large_problems_in_cache_blocks(
+        monkeypatch):
+    """Above CACHE_BLOCK_ABOVE bytes of (n, B, h) buffer the CPU kernel slices the points so that
+    its buffer stays near CACHE_BLOCK_BYTES; the numbers equal one pass up to rounding."""
+    import noprune_theory.kernels.cpu as kcpu
+    from noprune_theory.models import MaskedMLP
+
+    rng = np.random.default_rng(0)
+    n, d, h = 12000, 6, 400  # 12000 x 400 x 8 bytes = 38 MB > 32 MiB
+    X = rng.standard_normal((n, d))
+    y = np.sign(rng.standard_normal(n))
+    model = MaskedMLP(d, (h,), B=1, seed=0, backend="numba")
+    Xa = model.prepare_inputs(X)
+    t = model.prepare_targets(y, n, "mse")
+    blocked = model.loss_and_gradients(Xa, t, "mse")
+    assert model._work["Z"].nbytes <= kcpu.CACHE_BLOCK_BYTES
+    f_blocked = model.forward_rows(Xa)
+    monkeypatch.setattr(kcpu, "CACHE_BLOCK_ABOVE", float("inf"))
+    model.release_work_buffers()
+    whole = model.loss_and_gradients(Xa, t, "mse")
+    assert model._work["Z"].nbytes == n * h * 8
+    f_whole = model.forward_rows(Xa)
+    for a, b in zip([whole[0], whole[1]] + whole[2] + whole[3],
+                    [blocked[0], blocked[1]] + blocked[2] + blocked[3]):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(f_blocked, f_whole, rtol=1e-13, atol=1e-15)

@@ -468,7 +468,12 @@ def test_memory_budget_bounds_the_peak(backend, hidden):
             peaks[n, budget] = _traced_peak(
                 lambda X=X, y=y, budget=budget: train(model.copy(), X, y,
                                                       memory_budget=budget, **kw))
-    assert peaks[8000, None] - peaks[1000, None] > 40 * 2**20
+    if backend == "numba":
+        # the fused CPU kernel and the host forward pass go through the points in cache-sized
+        # slices whenever the (n, B, h) buffer would exceed 32 MiB: without a budget too
+        assert peaks[8000, None] - peaks[1000, None] < 2 * 2**20
+    else:
+        assert peaks[8000, None] - peaks[1000, None] > 40 * 2**20
     assert peaks[8000, 1] - peaks[1000, 1] < 2 * 2**20
 
 
