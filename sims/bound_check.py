@@ -197,6 +197,19 @@ THEOREM_DESCRIPTION = (
     "17 CPU-min, the whole preset ~1.7 CPU-hours (estimated from the cells run), ~55 min on "
     "2 idle cores: over the 45-min aim")
 
+#: What the two theorem presets share: [NFP] Thm 4's regime (n, the condition's eps, the
+#: capacity width) and the measurement settings; they differ in d and the step budget.
+THEOREM_SETTINGS = dict(
+    n=[4096, 16384, 65536], sparsity=[0.5, 0.75], eps_rule="condition", eps_margin=1.05,
+    width_rule="capacity", capacity=2.0, nets=1, seeds=1, dtype="float32", kernels="xp",
+    imp_fraction=0.5, pairs=False, max_nodes=50, pattern_max_width=256, ascent_starts=16,
+    ascent_steps=10, memory_budget=2048)
+
+#: The d = 16 part of the theorem regime (``sim --list``): its networks need more steps.
+THEOREM_D16_DESCRIPTION = (
+    "[NFP] Thm 4 in its regime at d = 16 (the theorem preset's n, eps, widths, methods and "
+    "sparsities), at most 3000 steps: PLACEHOLDER")
+
 PRESETS = {
     "quick": preset("~30 s on 2 cores: 5 methods x sparsity {0.5, 0.8} x n {40, 120} x "
                     "d {8, 32}, width 32, 1 seed x 4 nets, at most 1000 steps",
@@ -206,12 +219,9 @@ PRESETS = {
                     "2 seeds x 8 nets, at most 1000 steps",
                     sparsity=[0.5, 0.8, 0.9], n=[25, 50, 100, 200], d=[4, 16, 64],
                     width=64, nets=8, steps=1000, seeds=2),
-    "theorem": preset(THEOREM_DESCRIPTION, n=[4096, 16384, 65536], d=[64, 256, 1024, 4096],
-                      sparsity=[0.5, 0.75], eps_rule="condition", eps_margin=1.05,
-                      width_rule="capacity", capacity=2.0, nets=1, seeds=1, dtype="float32",
-                      kernels="xp", steps=500, imp_fraction=0.5, pairs=False, max_nodes=50,
-                      pattern_max_width=256, ascent_starts=16, ascent_steps=10,
-                      memory_budget=2048),
+    "theorem": preset(THEOREM_DESCRIPTION, d=[64, 256, 1024, 4096], steps=500,
+                      **THEOREM_SETTINGS),
+    "theorem-d16": preset(THEOREM_D16_DESCRIPTION, d=16, steps=3000, **THEOREM_SETTINGS),
 }
 
 
