@@ -188,6 +188,14 @@ def test_theorem_preset_is_in_the_regime_at_every_cell_and_spans_the_x_range():
     assert math.log10(max(xs) / min(xs)) >= 1.2
     # the preset states its measured cost (the aim: 45 min on 2 idle cores)
     assert "measured" in sim.presets["theorem"].description
+    # d = 16 (networks that need more steps) is the theorem-d16 preset: the same regime
+    low = resolve_config(sim, preset="theorem-d16")
+    low_cells = [point for _, point, _ in low.cells()]
+    assert {c["d"] for c in low_cells} == {16} and len(low_cells) == 30
+    assert {c["n"] for c in low_cells} == {c["n"] for c in cells}
+    assert all(bc.theorem_setting(c)["condition_holds"] for c in low_cells)
+    assert all(c["steps"] == 3000 for c in low_cells)
+    assert "measured" in sim.presets["theorem-d16"].description
 
 
 @pytest.fixture(scope="module")
