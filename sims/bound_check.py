@@ -193,9 +193,8 @@ THEOREM_DESCRIPTION = (
     "[NFP] Thm 4 in its regime: n in {2^12, 2^14, 2^16} with eps the smallest margin of the "
     "sample-size condition (x1.05 on n eps^2: 0.94, 0.47, 0.23), d in {64, 256, 1024, "
     "4096}, 5 methods x sparsity {0.5, 0.75}, width keeping 2 eps n weights, float32, "
-    "1 seed x 1 net, at most 500 steps; measured on 2 shared cores: n <= 2^14 (80 cells) "
-    "17 CPU-min, the whole preset ~1.7 CPU-hours (estimated from the cells run), ~55 min on "
-    "2 idle cores: over the 45-min aim")
+    "1 seed x 1 net, at most 500 steps; measured: 27 min on 2 idle cores with --workers 2 "
+    "(49 CPU-min), peak 7.9 GB summed over the processes")
 
 #: What the two theorem presets share: [NFP] Thm 4's regime (n, the condition's eps, the
 #: capacity width) and the measurement settings; they differ in d and the step budget.
