@@ -797,3 +797,21 @@ def test_update_units_rejects_a_model_of_other_sizes():
     sub = model.select_units([np.arange(2)])
     with pytest.raises(ValueError, match="sub must be a MaskedMLP of sizes"):
         model.update_units(sub, [np.arange(3)])
+
+
+def test_prepare_inputs_checks_finiteness_without_a_full_size_temporary():
+    import tracemalloc
+
+    net = MaskedMLP(64, (4,), seed=0)
+    X = np.random.default_rng(0).standard_normal((4000, 64))
+    net.prepare_inputs(X)  # warm up
+    tracemalloc.start()
+    net.prepare_inputs(X)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < X.size // 4  # an isfinite mask would take X.size bytes
+    for bad in (np.nan, np.inf, -np.inf):
+        Y = X.copy()
+        Y[1234, 7] = bad
+        with pytest.raises(ValueError, match="NaN or inf"):
+            net.prepare_inputs(Y)
