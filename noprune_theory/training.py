@@ -326,7 +326,10 @@ def train(
     one step earlier or later. Over many steps such differences can grow like any rounding
     difference in training (tested: the trained networks agree to 1e-9 relative in float64
     after 200 Adam steps). Runs that fit the budget are not sliced and compute exactly the
-    numbers they computed before the budget existed.
+    numbers they computed before the budget existed, except that on the host the fused CPU
+    kernel and the forward pass also slice for the cache once their ``(n, B, h)`` buffer would
+    exceed 32 MiB (``noprune_theory.kernels.cpu.CACHE_BLOCK_ABOVE``: the same kind of rounding
+    difference, several times faster at small d).
 
     Dead units: a hidden unit from which no kept weight leads to an output (or to a unit that
     reaches one; :meth:`MaskedMLP.live_units <noprune_theory.models.MaskedMLP.live_units>`)
