@@ -745,3 +745,53 @@ def test_noise_and_callbacks_train_every_unit(monkeypatch):
     train(ref.copy(), X, y, loss="mse", optimizer="adam", lr=1e-2, steps=3,
           callback=lambda m, s: m.sizes)
     assert seen and all(w == (8,) for w in seen)
+
+
+# ----------------------------------------------------------------------------- shrinking batch
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_stopped_networks_leave_the_batch_and_the_run_is_unchanged(monkeypatch, backend):
+    """Once at most half the networks are training, the step loop computes only those: the
+    steps, the stopping and the weights are those of the run that keeps every network in the
+    batch (to rounding: the products run over fewer networks)."""
+    import noprune_theory.training as training
+
+    X, y = _separable(40, 5)
+    ref = MaskedMLP(5, (16,), B=12, seed=0, backend=backend)
+    # different learning speeds: scale each network's output layer
+    ref.weights[1] = ref.weights[1] * np.linspace(0.2, 3.0, 12)[:, None, None]
+    kw = dict(loss="logistic", optimizer="adam", lr=2e-2, steps=400, target_loss=0.05,
+              kernels="xp")
+    widths = []
+    original = MaskedMLP.loss_and_gradients
+
+    def spy(self, *a, **k):
+        widths.append(self.B)
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(MaskedMLP, "loss_and_gradients", spy)
+    a = ref.copy()
+    ra = train(a, X, y, **kw)
+    shrunk = list(widths)
+    monkeypatch.setattr(training, "SHRINK_MIN_BATCH", 10**9)  # never shrink
+    widths.clear()
+    b = ref.copy()
+    rb = train(b, X, y, **kw)
+    assert set(widths) == {12}
+    assert min(shrunk) < 6 and len(set(rb.steps.tolist())) > 3  # the test sees a real shrink
+    np.testing.assert_array_equal(ra.steps, rb.steps)
+    np.testing.assert_array_equal(ra.converged, rb.converged)
+    np.testing.assert_allclose(ra.final_loss, rb.final_loss, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(ra.trajectory.loss, rb.trajectory.loss, rtol=1e-10, atol=1e-14)
+    np.testing.assert_array_equal(ra.trajectory.steps, rb.trajectory.steps)
+    for u, v in zip(a.weights + a.biases, b.weights + b.biases):
+        np.testing.assert_allclose(u, v, rtol=1e-10, atol=1e-14)
+
+
+def test_batch_shrinking_keeps_divergence_reports_in_the_callers_numbering():
+    X, y = _separable(20, 3)
+    model = MaskedMLP(3, (4,), B=8, seed=0, activation="identity")
+    # networks 5 and 6 diverge late; the others converge early
+    model.weights[1][5:7] *= 1e3
+    with pytest.warns(RuntimeWarning, match=r"network\(s\) \[5, 6\]"):
+        res = train(model, X, y, lr=0.05, steps=300, target_loss=1.0)
+    assert res.diverged.tolist() == [False] * 5 + [True, True, False]
