@@ -24,7 +24,8 @@ step loop timed alone, best of three), with the default memory budget and with
 kernel against the step loop over n, width and density (the measurements behind the cost rule
 of ``training._whole_run_pays``). ``--dead-units`` prints seconds per step and peak memory of
 ``train`` with the hidden units that reach no output dropped (the default) and with every unit
-trained, for masks of the theorem preset's shapes.
+trained, for masks of the theorem preset's shapes. ``--shrink`` times a memorization-like
+batch of 400 networks on the step loop with the stopped networks leaving the batch and without.
 """
 
 from __future__ import annotations
@@ -330,6 +331,36 @@ print(json.dumps({{"seconds_per_step": (b - a) / ({s2} - {s1}), "live_units": li
 """
 
 
+def shrink(B=400, steps=5000):
+    """Seconds of a memorization-like training of B networks on the step loop (numpy backend),
+    with the stopped networks leaving the batch (the default) and with every network computed
+    until the last one stops (``training.SHRINK_MIN_BATCH`` above B), in this process."""
+    import noprune_theory.training as training
+    from noprune_theory.models import MaskedMLP
+    from noprune_theory.pruning import prune
+
+    rng = np.random.default_rng(0)
+    n, d = 30, 30
+    X, y = rng.standard_normal((n, d)), np.sign(rng.standard_normal(n))
+    net = MaskedMLP(d, (32, 32), B=B, seed=0, backend="numpy", init="torch")
+    net.set_masks(prune(net, "magnitude", 0.8, seed=0))
+    out = {}
+    default = training.SHRINK_MIN_BATCH
+    for label, min_batch in (("shrinking", default), ("whole batch", 10**9)):
+        training.SHRINK_MIN_BATCH = min_batch
+        t0 = time.perf_counter()
+        r = training.train(net.copy(), X, y, loss="logistic", optimizer="adam", lr=1e-2,
+                           steps=steps, stop_when_memorized=True)
+        out[label] = time.perf_counter() - t0
+        print(f"B={B} n={n} d={d} widths (32, 32) density 0.2, numpy step loop, {label}: "
+              f"{out[label]:.1f} s (steps: mean {r.steps.mean():.0f}, max {r.steps.max()})",
+              flush=True)
+    training.SHRINK_MIN_BATCH = default
+    print(json.dumps({"benchmark": "bench_training --shrink", "B": B, "seconds": out,
+                      "ratio": out["whole batch"] / out["shrinking"],
+                      "load_average": os.getloadavg()[0]}))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="B in {1, 64} only, fewer reps")
@@ -339,7 +370,11 @@ def main(argv=None):
                         help="whole-run kernel against the step loop over n, width, density")
     parser.add_argument("--dead-units", action="store_true",
                         help="train() with dead units dropped against every unit trained")
+    parser.add_argument("--shrink", action="store_true",
+                        help="the step loop with stopped networks leaving the batch, and without")
     args = parser.parse_args(argv)
+    if args.shrink:
+        return shrink()
     if args.dead_units:
         return dead_units()
     if args.large:
