@@ -331,6 +331,12 @@ def train(
     exceed 32 MiB (``noprune_theory.kernels.cpu.CACHE_BLOCK_ABOVE``: the same kind of rounding
     difference, several times faster at small d).
 
+    Stopped networks: once at most ``SHRINK_BELOW`` (half) of a batch of at least
+    ``SHRINK_MIN_BATCH`` (8) networks is still training, the step loop continues with those
+    only (on NumPy and CuPy arrays; not with ``grad_noise``, a ``callback``, minibatches or
+    intermediate records) and puts them back at the end: the same steps up to rounding (the
+    products run over fewer networks), at the cost of the networks still training.
+
     Dead units: a hidden unit from which no kept weight leads to an output (or to a unit that
     reaches one; :meth:`MaskedMLP.live_units <noprune_theory.models.MaskedMLP.live_units>`)
     never changes the output, and its incoming weights and bias get exactly zero gradients, so
