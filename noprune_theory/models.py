@@ -476,6 +476,21 @@ class MaskedMLP:
             out.append(live)
         return out[::-1]
 
+    def live_unit_indices(self) -> list[NDArray[np.int64]]:
+        """Per hidden layer, the units that are live in at least one network of the batch.
+
+        The index arrays :meth:`select_units` takes to compute the same functions with the
+        fewest units. A layer keeps at least its first unit (a network without a path to an
+        output is a constant, and a layer of no unit is not a network).
+
+        Returns
+        -------
+        list of numpy.ndarray of int64
+            Increasing indices, one array per hidden layer, on the host.
+        """
+        alive = [lv.any(axis=0) for lv in self.live_units()]
+        return [np.flatnonzero(a) if a.any() else np.arange(1) for a in alive]
+
     def select_units(self, keep: Sequence[ArrayLike]) -> MaskedMLP:
         """Return a model of the same networks restricted to some hidden units.
 

@@ -403,13 +403,11 @@ def _live_keep(model, o):
     """The hidden units to train (one index array per layer), or None to train them all."""
     if o.callback is not None or o.grad_noise > 0:
         return None
-    live = model.live_units()
+    keep = model.live_unit_indices()
     hidden = sum(model.sizes[1:-1])
-    alive = [lv.any(axis=0) for lv in live]
-    if hidden - sum(int(a.sum()) for a in alive) < DEAD_UNIT_FRACTION * hidden:
+    if hidden - sum(k.size for k in keep) < DEAD_UNIT_FRACTION * hidden:
         return None
-    # a layer keeps at least one unit (a network with no path to an output is a constant)
-    return [np.flatnonzero(a) if a.any() else np.arange(1) for a in alive]
+    return keep
 
 
 def _train_validated(model, X, y, o, memory_budget):
@@ -849,17 +847,7 @@ class _Shrunk:
         keep = np.flatnonzero(state.host_active)
         xp = model.xp
         at = xp.asarray(keep)
-        sub = object.__new__(type(model))
-        sub.__dict__.update(model.__dict__)
-        sub.release_work_buffers()  # the fused kernel's scratch buffers are per shape
-        sub.B = int(keep.size)
-        sub.weights = [xp.take(w, at, axis=0) for w in model.weights]
-        sub.biases = (None if model.biases is None
-                      else [xp.take(b, at, axis=0) for b in model.biases])
-        sub.masks = [xp.take(m, at, axis=0) for m in model.masks]
-        sub.initial_weights = [xp.take(w, at, axis=0) for w in model.initial_weights]
-        sub.initial_biases = (None if model.initial_biases is None
-                              else [xp.take(b, at, axis=0) for b in model.initial_biases])
+        sub = _subset(model, keep)
         new = object.__new__(_State)
         new.__dict__.update(state.__dict__)
         for name in ("active", "converged", "diverged", "taken", "diverged_at"):
@@ -968,16 +956,20 @@ def _fused_unsupported(model, loss, optimizer, minibatch, grad_noise, record_eve
 
 
 def _subset(model, idx):
-    """A model of the networks ``idx`` of *model* (arrays copied)."""
-    sub = model.copy()
-    sub.B = int(idx.size)
-    sub.weights = [np.ascontiguousarray(w[idx]) for w in model.weights]
-    sub.biases = None if model.biases is None else [np.ascontiguousarray(b[idx])
-                                                     for b in model.biases]
-    sub.masks = [np.ascontiguousarray(m[idx]) for m in model.masks]
-    sub.initial_weights = [np.ascontiguousarray(w[idx]) for w in model.initial_weights]
-    sub.initial_biases = (None if model.initial_biases is None
-                          else [np.ascontiguousarray(b[idx]) for b in model.initial_biases])
+    """A model of the networks ``idx`` (host int array) of *model* (arrays taken, not shared)."""
+    xp = model.xp
+    at = xp.asarray(idx)
+
+    def take(arrays):
+        return None if arrays is None else [xp.take(a, at, axis=0) for a in arrays]
+
+    sub = object.__new__(type(model))
+    sub.__dict__.update(model.__dict__)
+    sub.release_work_buffers()  # the fused kernel's scratch buffers are per shape
+    sub.B = int(len(idx))
+    sub.weights, sub.biases, sub.masks = take(model.weights), take(model.biases), take(model.masks)
+    sub.initial_weights = take(model.initial_weights)
+    sub.initial_biases = take(model.initial_biases)
     return sub
 
 

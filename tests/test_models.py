@@ -745,6 +745,9 @@ def test_live_units_match_paths_to_the_output(hidden):
         assert a.dtype == bool
         np.testing.assert_array_equal(a, b)
     assert any((~a).any() for a in live)  # the test sees dead units
+    for idx, a in zip(model.live_unit_indices(), want):
+        union = np.flatnonzero(a.any(axis=0))
+        np.testing.assert_array_equal(idx, union if union.size else [0])
 
 
 def test_select_units_computes_the_same_functions_and_update_units_writes_back(xp):

@@ -672,12 +672,13 @@ def _dead_half(model, seed=0):
     return masks
 
 
-def _widths_trained(monkeypatch):
+def _widths_trained(monkeypatch, of=lambda model: model.sizes[1:-1]):
+    """What ``of(model)`` was for every model a gradient was computed on (hidden widths)."""
     seen = []
     original = MaskedMLP.loss_and_gradients
 
     def spy(self, *a, **k):
-        seen.append(self.sizes[1:-1])
+        seen.append(of(self))
         return original(self, *a, **k)
 
     monkeypatch.setattr(MaskedMLP, "loss_and_gradients", spy)
@@ -761,14 +762,7 @@ def test_stopped_networks_leave_the_batch_and_the_run_is_unchanged(monkeypatch, 
     ref.weights[1] = ref.weights[1] * np.linspace(0.2, 3.0, 12)[:, None, None]
     kw = dict(loss="logistic", optimizer="adam", lr=2e-2, steps=400, target_loss=0.05,
               kernels="xp")
-    widths = []
-    original = MaskedMLP.loss_and_gradients
-
-    def spy(self, *a, **k):
-        widths.append(self.B)
-        return original(self, *a, **k)
-
-    monkeypatch.setattr(MaskedMLP, "loss_and_gradients", spy)
+    widths = _widths_trained(monkeypatch, of=lambda model: model.B)
     a = ref.copy()
     ra = train(a, X, y, **kw)
     shrunk = list(widths)

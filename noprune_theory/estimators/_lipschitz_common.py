@@ -59,12 +59,9 @@ def _live_only(model):
     narrower pattern search). ``keep`` is None, and the model itself returned, when every unit
     is live somewhere in the batch.
     """
-    live = model.live_units()
-    alive = [lv.any(axis=0) for lv in live]
-    if all(a.all() for a in alive):
+    keep = model.live_unit_indices()
+    if all(k.size == h for k, h in zip(keep, model.sizes[1:-1])):
         return model, None
-    # a layer keeps at least one unit: a network with no path to an output is a constant
-    keep = [np.flatnonzero(a) if a.any() else np.arange(1) for a in alive]
     return model.select_units(keep), keep
 
 
